@@ -1,0 +1,29 @@
+use thiserror::Error;
+
+/// Why a value from outside (a form, a scanner, a server) was refused.
+///
+/// Each variant maps to one stable error code the UI translates; the `Display`
+/// text is the English fallback for logs and API clients.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    #[error("an ID must not be empty")]
+    EmptyId,
+    #[error("an ID may be at most {max} characters")]
+    IdTooLong { max: usize },
+    #[error("an ID may contain only letters, digits, '-' and '_'")]
+    IdInvalidCharacter,
+    #[error("pain score {score} is outside the {scale} scale")]
+    ScoreOutOfRange { score: i64, scale: &'static str },
+    #[error("unknown pain scale '{0}'")]
+    UnknownScale(String),
+    #[error("unknown appointment status '{0}'")]
+    UnknownStatus(String),
+    #[error("unknown sex '{0}'")]
+    UnknownSex(String),
+    #[error("'{0}' is not a date (expected YYYY-MM-DD)")]
+    InvalidDate(String),
+    #[error("unknown time zone '{0}'")]
+    UnknownTimeZone(String),
+    #[error("birth date {0} is in the future")]
+    BirthDateInFuture(chrono::NaiveDate),
+}

@@ -1,0 +1,21 @@
+//! Clinic Desk's domain: the things a clinic talks about and the rules they obey.
+//!
+//! Everything here is plain data and pure functions: no I/O, no SQLite, no Tauri.
+//! The store, the app and the central server all build on these types so a rule
+//! (what an ID may look like, how old a patient is, which day an appointment falls
+//! on) is written once.
+
+pub mod appointment;
+pub mod clinic_time;
+pub mod demo;
+pub mod error;
+pub mod id;
+pub mod pain;
+pub mod patient;
+
+pub use appointment::{Appointment, AppointmentStatus};
+pub use clinic_time::ClinicZone;
+pub use error::DomainError;
+pub use id::{DoctorId, PatientId};
+pub use pain::{PainScale, PainScore};
+pub use patient::{Doctor, Patient, Sex};
