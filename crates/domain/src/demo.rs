@@ -9,6 +9,7 @@ use chrono::{Duration, NaiveDate, NaiveTime};
 
 use crate::{
     Appointment, AppointmentStatus, ClinicZone, Doctor, DoctorId, Patient, PatientId, Sex,
+    StaffMember, StaffRole,
 };
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and fixed forever.
@@ -109,12 +110,15 @@ pub struct DemoClinic {
     pub zone: ClinicZone,
     pub patients: Vec<Patient>,
     pub doctors: Vec<Doctor>,
+    /// Everyone who signs in on a ward device: the doctors and [`DEMO_NURSES`] nurses.
+    pub staff: Vec<StaffMember>,
     pub appointments: Vec<Appointment>,
 }
 
 pub const DEMO_PATIENTS: u64 = 2_000;
 pub const DEMO_DOCTORS: usize = 10;
 pub const DEMO_DAYS: i64 = 8;
+pub const DEMO_NURSES: usize = 6;
 
 /// A clinic with [`DEMO_PATIENTS`] patients, [`DEMO_DOCTORS`] doctors and appointments
 /// from `today` through the coming week, in `zone`'s working hours.
@@ -127,6 +131,23 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
             name: random_name(&mut rng),
             department: DEPARTMENTS[(n - 1) % DEPARTMENTS.len()].to_owned(),
         })
+        .collect();
+
+    let nurses = (1..=DEMO_NURSES).map(|n| StaffMember {
+        id: format!("N{n:03}"),
+        name: random_name(&mut rng),
+        role: StaffRole::Nurse,
+        department: DEPARTMENTS[(n - 1) % DEPARTMENTS.len()].to_owned(),
+    });
+    let staff: Vec<StaffMember> = doctors
+        .iter()
+        .map(|d| StaffMember {
+            id: d.id.to_string(),
+            name: d.name.clone(),
+            role: StaffRole::Doctor,
+            department: d.department.clone(),
+        })
+        .chain(nurses)
         .collect();
 
     let mut appointments = Vec::new();
@@ -153,7 +174,7 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
             }
         }
     }
-    DemoClinic { clinic_id: clinic_id.to_owned(), zone, patients, doctors, appointments }
+    DemoClinic { clinic_id: clinic_id.to_owned(), zone, patients, doctors, staff, appointments }
 }
 
 fn demo_status(rng: &mut DemoRng, day: i64) -> AppointmentStatus {
@@ -202,6 +223,7 @@ mod tests {
         assert!(today_count > 100, "a busy clinic day, got {today_count}");
         let departments: HashSet<_> = c.doctors.iter().map(|d| &d.department).collect();
         assert!(departments.len() >= 3);
+        assert_eq!(c.staff.iter().filter(|s| s.role == StaffRole::Nurse).count(), DEMO_NURSES);
     }
 
     #[test]

@@ -18,4 +18,4 @@ pub use clinic_time::ClinicZone;
 pub use error::DomainError;
 pub use id::{DoctorId, PatientId};
 pub use pain::{PainScale, PainScore};
-pub use patient::{Doctor, Patient, Sex};
+pub use patient::{Doctor, Patient, Sex, StaffMember, StaffRole};

@@ -115,3 +115,29 @@ mod tests {
         assert_eq!(sex.as_str(), raw);
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Doctor,
+    Nurse,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Doctor => "doctor",
+            StaffRole::Nurse => "nurse",
+        }
+    }
+}
+
+/// Someone who signs in on a ward device. Doctors are also staff; the schedule
+/// uses [`Doctor`], the sign-in picker uses this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    pub id: String,
+    pub name: String,
+    pub role: StaffRole,
+    pub department: String,
+}
