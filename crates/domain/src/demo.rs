@@ -107,6 +107,7 @@ pub fn patients(seed: u64, count: u64, today: NaiveDate) -> impl Iterator<Item =
 
 pub struct DemoClinic {
     pub clinic_id: String,
+    pub clinic_name: String,
     pub zone: ClinicZone,
     pub patients: Vec<Patient>,
     pub doctors: Vec<Doctor>,
@@ -174,7 +175,10 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
             }
         }
     }
-    DemoClinic { clinic_id: clinic_id.to_owned(), zone, patients, doctors, staff, appointments }
+    DemoClinic {
+        clinic_id: clinic_id.to_owned(),
+        clinic_name: format!("演示诊所 {clinic_id}"),
+        zone, patients, doctors, staff, appointments }
 }
 
 fn demo_status(rng: &mut DemoRng, day: i64) -> AppointmentStatus {

@@ -1,0 +1,17 @@
+//! Clinic Desk's local store: one SQLite file per device.
+//!
+//! The API is synchronous over `&Connection`; async callers run it on a blocking
+//! thread. [`Database`] owns one writer and a few readers so a long search never
+//! waits behind a sync batch (WAL lets readers and the writer run together).
+
+mod database;
+pub mod demo;
+mod error;
+pub mod migrate;
+pub mod patients;
+pub mod schedule;
+pub mod settings;
+
+pub use database::{Database, open_connection};
+pub use error::StoreError;
+pub use migrate::{SCHEMA_VERSION, migrations_sql};

@@ -1,0 +1,312 @@
+//! The JSON that Clinic Desk's sync client and the central server exchange.
+//!
+//! Plain serde types, camelCase on the wire, so both sides (and the hospital's
+//! original API, which this extends) agree on one definition. Optional extension
+//! fields default, so a client that only knows the hospital's four-field report
+//! still speaks this protocol, and unknown fields are ignored so an older server
+//! accepts a newer client's report.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Header set to `true` on a `POST /v1/reports` answer when the report had
+/// already been stored under the same ID with the same content: the answer stays
+/// 200 (the hospital contract knows no other success), and the body's
+/// `duplicate` field says the same.
+pub const DUPLICATE_HEADER: &str = "idempotent-replayed";
+
+/// Most reports one `POST /v1/reports/batch` may carry; more is a 413.
+pub const MAX_BATCH_REPORTS: usize = 1_000;
+
+/// Largest page a feed returns, whatever `limit` asks for.
+pub const MAX_FEED_LIMIT: u32 = 1_000;
+pub const DEFAULT_FEED_LIMIT: u32 = 500;
+
+/// The error body of every 4xx/5xx answer: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Pain scale names on the wire; mirrors `clinic_domain::PainScale`, which this
+/// crate does not depend on so the protocol stays serde-only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    #[default]
+    Nrs,
+    WongBakerFaces,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Nrs => "nrs",
+            Scale::WongBakerFaces => "wong_baker_faces",
+        }
+    }
+}
+
+/// A pain report as the app sends it (`POST /v1/reports`, one item of a batch).
+///
+/// The first four fields are the hospital contract; the rest are our extensions.
+/// `reportId` is the idempotency key: the same ID sent again with the same
+/// content is a duplicate, with other content a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportSubmission {
+    pub report_id: Uuid,
+    pub patient_id: String,
+    pub pain_score: i64,
+    /// Unix seconds, when the app submitted (queued) the report.
+    pub submit_time: i64,
+    #[serde(default)]
+    pub scale: Scale,
+    /// Staff ID of the nurse or doctor who assessed the patient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The `reportId` of an earlier report this one corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Uuid>,
+    /// Why the earlier report was corrected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Unix seconds, when the patient was assessed (may precede `submitTime` by hours offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assessed_at: Option<i64>,
+}
+
+/// A report as the server stored it: the answer to `POST /v1/reports`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredReport {
+    pub report_id: Uuid,
+    pub patient_id: String,
+    pub pain_score: i64,
+    pub submit_time: i64,
+    pub scale: Scale,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assessed_at: Option<i64>,
+    /// Unix seconds, when the server first committed the report.
+    pub received_at: i64,
+    /// True when this answer is a replay: the report was already stored and nothing new was written.
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+/// `POST /v1/reports/batch`. The server parses each item on its own, so a
+/// client may send items this type would refuse and still get per-item answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRequest {
+    pub reports: Vec<ReportSubmission>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchItemStatus {
+    /// Newly stored (committed durably before the answer was sent).
+    Accepted,
+    /// Already stored with the same content; nothing new written. Treat as delivered.
+    Duplicate,
+    /// Not stored: invalid, or the ID is taken by a report with other content.
+    /// Resending the same item will not help; `reason` says why.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemResult {
+    /// The item's `reportId` as sent, or null when it had none readable.
+    pub report_id: Option<String>,
+    pub status: BatchItemStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Answer to a batch: one result per item, in the request's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    pub results: Vec<BatchItemResult>,
+}
+
+/// `GET /api/v1/patients/{patientId}` (hospital contract). `age` is in completed
+/// years on today's date in the clinic's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientSummary {
+    pub id: String,
+    pub name: String,
+    pub age: u32,
+    pub is_insured: bool,
+}
+
+/// Query of `GET /v1/feeds/{patients|staff|appointments}?after=<cursor>&limit=<n>`.
+/// Start with `after=0`; then pass the previous page's `nextCursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedQuery {
+    #[serde(default)]
+    pub after: i64,
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    DEFAULT_FEED_LIMIT
+}
+
+impl Default for FeedQuery {
+    fn default() -> Self {
+        Self { after: 0, limit: DEFAULT_FEED_LIMIT }
+    }
+}
+
+/// One change in a feed. `seq` is the clinic's change sequence number, assigned
+/// in the write's own transaction, so every later change has a larger one.
+/// A deleted record comes as a tombstone: `deleted: true` and no `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedItem<T> {
+    pub seq: i64,
+    pub id: String,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+}
+
+/// A page of a feed: items in increasing `seq`. Ask again with
+/// `after=nextCursor` while `hasMore`; when it is false the copy is up to date
+/// (until the next change). `nextCursor` equals `after` on an empty page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedPage<T> {
+    pub items: Vec<FeedItem<T>>,
+    pub next_cursor: i64,
+    pub has_more: bool,
+}
+
+/// `"female" | "male" | "unknown"`, as `clinic_domain::Sex`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientRecord {
+    pub name: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub is_insured: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// `"doctor" | "nurse"`, as `clinic_domain::StaffRole`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffRecord {
+    pub name: String,
+    pub role: String,
+    pub department: String,
+    /// An inactive member keeps their ID in old reports but may no longer sign in.
+    pub active: bool,
+    /// PHC string of the sign-in PIN, `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`;
+    /// verify with any argon2 PHC verifier. Never the PIN itself.
+    pub pin_verifier: String,
+}
+
+/// Status names as `clinic_domain::AppointmentStatus`: `booked`, `checked_in`,
+/// `completed`, `cancelled`, `no_show`. A cancellation is a status, not a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppointmentRecord {
+    pub doctor_id: String,
+    pub patient_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: String,
+}
+
+/// Body of `PUT /v1/patients/{id}`.
+pub type PatientUpsert = PatientRecord;
+
+/// Body of `PUT /v1/appointments/{id}`; cancel by sending `"status": "cancelled"`.
+pub type AppointmentUpsert = AppointmentRecord;
+
+/// Body of `PUT /v1/staff/{id}`. `pin` is hashed by the server and never stored;
+/// without it an existing member keeps their verifier (a new member needs one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffUpsert {
+    pub name: String,
+    pub role: String,
+    pub department: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Answer to a `PUT`/`DELETE` on a record: the change's sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeAck {
+    pub seq: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hospitals_four_field_report_still_parses() {
+        let r: ReportSubmission = serde_json::from_str(
+            r#"{"reportId":"0190f7a4-1c2b-7d3e-8f00-000000000001","patientId":"P0000001","painScore":7,"submitTime":1764300000}"#,
+        )
+        .unwrap();
+        assert_eq!(r.scale, Scale::Nrs);
+        assert_eq!(r.recorded_by, None);
+        let back = serde_json::to_value(&r).unwrap();
+        assert_eq!(back["painScore"], 7);
+        assert!(back.get("recordedBy").is_none());
+    }
+
+    #[test]
+    fn feed_pages_are_camel_case() {
+        let page = FeedPage {
+            items: vec![FeedItem::<PatientRecord> { seq: 3, id: "P1".into(), deleted: true, data: None }],
+            next_cursor: 3,
+            has_more: false,
+        };
+        let v = serde_json::to_value(&page).unwrap();
+        assert_eq!(v["nextCursor"], 3);
+        assert_eq!(v["hasMore"], false);
+        assert_eq!(v["items"][0]["deleted"], true);
+        assert!(v["items"][0].get("data").is_none());
+    }
+
+    #[test]
+    fn batch_statuses_are_snake_case() {
+        let v = serde_json::to_value(BatchItemResult {
+            report_id: None,
+            status: BatchItemStatus::Duplicate,
+            reason: None,
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"reportId": null, "status": "duplicate"}));
+    }
+}

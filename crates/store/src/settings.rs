@@ -1,0 +1,33 @@
+//! Per-device clinic settings (which clinic, its zone), as key/value rows.
+
+use clinic_domain::ClinicZone;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::StoreError;
+
+pub const CLINIC_ID: &str = "clinic_id";
+pub const CLINIC_NAME: &str = "clinic_name";
+pub const TIME_ZONE: &str = "time_zone";
+
+pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM clinic_settings WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO clinic_settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+/// The clinic's zone, or Shanghai's until the clinic's data says otherwise.
+pub fn clinic_zone(conn: &Connection) -> Result<ClinicZone, StoreError> {
+    match get(conn, TIME_ZONE)? {
+        Some(name) => ClinicZone::parse(&name).map_err(|e| StoreError::CorruptRow(e.to_string())),
+        None => Ok(ClinicZone::default()),
+    }
+}
