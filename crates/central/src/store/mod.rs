@@ -1,0 +1,114 @@
+//! Storage behind the server. The HTTP layer talks to [`CentralStore`] only, so a
+//! PostgreSQL implementation can follow; [`SqliteStore`] is the reference one.
+//!
+//! The trait is synchronous: the SQLite driver is, and the server calls it from
+//! the group-commit writer thread or `spawn_blocking`.
+
+mod sqlite;
+
+use clinic_domain::{Appointment, ClinicZone, Patient, PainScore, PatientId, StaffMember};
+use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, StoredReport};
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use sqlite::{Durability, SqliteStore};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("unknown clinic '{0}'")]
+    UnknownClinic(String),
+    #[error("a new staff member needs a PIN")]
+    PinRequired,
+}
+
+/// A validated report ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReport {
+    pub clinic_id: String,
+    pub report_id: Uuid,
+    pub patient_id: PatientId,
+    pub score: PainScore,
+    pub submit_time: i64,
+    pub assessed_at: Option<i64>,
+    pub recorded_by: Option<String>,
+    pub device_id: Option<String>,
+    pub supersedes: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Newly stored in this transaction.
+    Accepted(StoredReport),
+    /// Same ID, same content as the stored report (returned with `duplicate: true`).
+    Duplicate(StoredReport),
+    /// Same ID, other content: the first report is kept.
+    Conflict,
+}
+
+/// A token as stored: only the hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub clinic_id: String,
+    pub sha256: [u8; 32],
+    pub label: Option<String>,
+}
+
+pub trait CentralStore: Send + Sync + 'static {
+    /// Stores `reports` in ONE durable transaction (the unit of group commit) and
+    /// answers each in order. An `Err` means nothing was stored.
+    fn ingest(&self, reports: &[NewReport]) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// Reports stored, for one clinic or all. Tests use it to check "each report once".
+    fn report_count(&self, clinic_id: Option<&str>) -> Result<u64, StoreError>;
+
+    /// Creates the clinic if it is new; an existing clinic keeps its zone.
+    fn ensure_clinic(&self, clinic_id: &str, zone: ClinicZone) -> Result<(), StoreError>;
+
+    fn clinic_zone(&self, clinic_id: &str) -> Result<Option<ClinicZone>, StoreError>;
+
+    /// A live (not deleted) patient with their clinic's zone.
+    fn patient(&self, clinic_id: &str, id: &PatientId) -> Result<Option<(Patient, ClinicZone)>, StoreError>;
+
+    fn patients_feed(&self, clinic_id: &str, after: i64, limit: u32) -> Result<FeedPage<PatientRecord>, StoreError>;
+    fn staff_feed(&self, clinic_id: &str, after: i64, limit: u32) -> Result<FeedPage<StaffRecord>, StoreError>;
+    fn appointments_feed(&self, clinic_id: &str, after: i64, limit: u32) -> Result<FeedPage<AppointmentRecord>, StoreError>;
+
+    /// Each returns the change's sequence number.
+    fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError>;
+    /// `None` when there was no live patient with that ID.
+    fn delete_patient(&self, clinic_id: &str, id: &PatientId) -> Result<Option<i64>, StoreError>;
+    fn upsert_appointment(&self, clinic_id: &str, appointment: &Appointment) -> Result<i64, StoreError>;
+    fn delete_appointment(&self, clinic_id: &str, id: &str) -> Result<Option<i64>, StoreError>;
+    /// `pin_verifier: None` keeps an existing member's verifier; a new member needs one.
+    fn upsert_staff(
+        &self,
+        clinic_id: &str,
+        member: &StaffMember,
+        active: bool,
+        pin_verifier: Option<&str>,
+    ) -> Result<i64, StoreError>;
+
+    /// Loads a whole clinic (demo or import) in one transaction; `pin_verifiers[i]` belongs to `staff[i]`.
+    fn load_clinic(
+        &self,
+        clinic: &clinic_domain::demo::DemoClinic,
+        pin_verifiers: &[String],
+    ) -> Result<(), StoreError>;
+
+    fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// False when no unrevoked token has that ID.
+    fn revoke_token(&self, token_id: &str) -> Result<bool, StoreError>;
+    /// The clinic of an unrevoked token with this hash.
+    fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError>;
+
+    /// Cheap round trip for `/healthz`.
+    fn check(&self) -> Result<(), StoreError>;
+}

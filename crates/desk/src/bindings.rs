@@ -1,0 +1,55 @@
+//! The TypeScript declarations the UI imports, generated from the DTOs above.
+//! `ui/src/lib/bindings.ts` is committed; a test fails when it is stale, and
+//! `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings` rewrites it.
+
+use ts_rs::{Config, TS};
+
+use crate::*;
+
+pub fn typescript() -> String {
+    let cfg = Config::new();
+    let decls = [
+        ErrorCode::decl(&cfg),
+        ApiError::decl(&cfg),
+        AppInfo::decl(&cfg),
+        SexDto::decl(&cfg),
+        PatientSummary::decl(&cfg),
+        PatientSearch::decl(&cfg),
+        PatientDetail::decl(&cfg),
+        DoctorDto::decl(&cfg),
+        AppointmentStatusDto::decl(&cfg),
+        AppointmentDto::decl(&cfg),
+        DaySchedule::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n",
+    );
+    for decl in decls {
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    #[test]
+    fn bindings_in_the_ui_are_current() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/bindings.ts");
+        let fresh = super::typescript();
+        if std::env::var_os("UPDATE_BINDINGS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "ui/src/lib/bindings.ts is stale: run `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings` and commit it"
+        );
+    }
+}

@@ -1,0 +1,44 @@
+use clinic_store::StoreError;
+use serde::Serialize;
+use ts_rs::TS;
+
+/// The closed set of failures the UI switches on; each has a translation in
+/// every UI language, so adding one here fails the UI's type check until it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    QueryTooLong,
+    InvalidPatientId,
+    InvalidDoctorId,
+    InvalidDate,
+    PatientNotFound,
+    DatabaseTooNew,
+    StorageFailed,
+}
+
+/// What crosses the IPC boundary when a command fails: a code to switch on and an
+/// English sentence for logs and support. Never contains patient data from storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::TooNew { .. } => ApiError::new(ErrorCode::DatabaseTooNew, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "local store failed");
+                ApiError::new(ErrorCode::StorageFailed, "the local database could not complete the request")
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
+
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "database_too_new" | "storage_failed";
+
+export type ApiError = { code: ErrorCode, message: string, };
+
+export type AppInfo = { version: string, clinicId: string | null, clinicName: string | null, timeZone: string, 
+/**
+ * The clinic's date now, `YYYY-MM-DD`.
+ */
+today: string, databasePath: string, schemaVersion: number, };
+
+export type SexDto = "female" | "male" | "unknown";
+
+export type PatientSummary = { id: string, name: string, sex: SexDto, age: number, isInsured: boolean, 
+/**
+ * Last four digits only: enough to confirm identity over the counter.
+ */
+phoneTail: string | null, };
+
+export type PatientSearch = { patients: Array<PatientSummary>, 
+/**
+ * More patients matched than were returned: the user should refine the query.
+ */
+truncated: boolean, };
+
+export type PatientDetail = { id: string, name: string, sex: SexDto, birthDate: string, age: number, isInsured: boolean, phone: string | null, };
+
+export type DoctorDto = { id: string, name: string, department: string, };
+
+export type AppointmentStatusDto = "booked" | "checked_in" | "completed" | "cancelled" | "no_show";
+
+export type AppointmentDto = { id: string, doctorId: string, patientId: string, patientName: string, patientAge: number, patientInsured: boolean, 
+/**
+ * Wall-clock times in the clinic's zone, `HH:MM`, whatever the machine's zone.
+ */
+startLocal: string, endLocal: string, status: AppointmentStatusDto, };
+
+export type DaySchedule = { 
+/**
+ * The clinic day shown, `YYYY-MM-DD`.
+ */
+date: string, timeZone: string, isToday: boolean, doctors: Array<DoctorDto>, appointments: Array<AppointmentDto>, };
