@@ -1,0 +1,47 @@
+// Calendar arithmetic on clinic dates (`YYYY-MM-DD`). Done in UTC so that the
+// machine's own time zone can never shift a day.
+
+const YMD = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+function parse(ymd: string): Date | null {
+  const m = YMD.exec(ymd);
+  if (!m) return null;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  // Rejects 2024-02-30 and the like, which Date would roll over.
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) {
+    return null;
+  }
+  return date;
+}
+
+export function isValidYmd(ymd: string): boolean {
+  return parse(ymd) !== null;
+}
+
+function format(date: Date): string {
+  const y = String(date.getUTCFullYear()).padStart(4, '0');
+  const m = String(date.getUTCMonth() + 1).padStart(2, '0');
+  const d = String(date.getUTCDate()).padStart(2, '0');
+  return `${y}-${m}-${d}`;
+}
+
+/** `ymd` moved by `days`; null when `ymd` is not a valid date. */
+export function addDays(ymd: string, days: number): string | null {
+  const date = parse(ymd);
+  if (!date) return null;
+  date.setUTCDate(date.getUTCDate() + days);
+  return format(date);
+}
+
+/** 0 = Sunday .. 6 = Saturday; null when `ymd` is not a valid date. */
+export function weekday(ymd: string): number | null {
+  const date = parse(ymd);
+  return date ? date.getUTCDay() : null;
+}
+
+/** "HH:MM" → minutes since midnight, for sorting; unknown forms sort last. */
+export function minutesOf(hhmm: string): number {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(hhmm);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : Number.MAX_SAFE_INTEGER;
+}

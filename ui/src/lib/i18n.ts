@@ -1,0 +1,275 @@
+// The UI's two languages. Both dictionaries have the type `Messages`, so a key
+// missing from either (or an error code Rust adds to `ErrorCode` without a
+// translation here) fails `svelte-check` and therefore `npm run build`.
+
+import type { AppointmentStatusDto, ErrorCode, SexDto } from './bindings';
+import type { UiErrorCode } from './api';
+
+export type Lang = 'zh-CN' | 'en';
+export const LANGS: readonly Lang[] = ['zh-CN', 'en'];
+
+export interface Messages {
+  /** Name of this language in itself, shown on the toggle that switches to it. */
+  langName: string;
+  /** Accessible label of the toggle that switches *to* this language. */
+  switchToThis: string;
+
+  appName: string;
+  nav: { label: string; patients: string; schedule: string };
+  clinicUnnamed: string;
+  clinicDate: string;
+  timeZone: string;
+  loading: string;
+  errorDetail: string;
+  retry: string;
+
+  patients: {
+    searchLabel: string;
+    searchPlaceholder: string;
+    searchHint: string;
+    resultsLabel: string;
+    resultCount: (n: number) => string;
+    truncated: (n: number) => string;
+    noResults: (query: string) => string;
+    startTyping: string;
+    detailHeading: string;
+    noneSelected: string;
+    id: string;
+    sex: string;
+    birthDate: string;
+    age: string;
+    insurance: string;
+    phone: string;
+    noPhone: string;
+    phoneTail: (tail: string) => string;
+  };
+
+  schedule: {
+    heading: string;
+    prevDay: string;
+    today: string;
+    nextDay: string;
+    dateLabel: string;
+    doctorLabel: string;
+    allDoctors: string;
+    isToday: string;
+    total: (n: number) => string;
+    countsLabel: string;
+    empty: string;
+    emptyForDoctor: (doctor: string) => string;
+    colTime: string;
+    colDoctor: string;
+    colPatient: string;
+    colPatientId: string;
+    colAge: string;
+    colInsurance: string;
+    colStatus: string;
+    openPatient: (name: string) => string;
+  };
+
+  /** `sun` .. `sat`, index = `Date#getUTCDay()`. */
+  weekdays: readonly [string, string, string, string, string, string, string];
+  sex: Record<SexDto, string>;
+  /** Age in whole years, short form for lists. */
+  age: (years: number) => string;
+  insured: string;
+  selfPay: string;
+  status: Record<AppointmentStatusDto, string>;
+  errors: Record<ErrorCode | UiErrorCode, string>;
+}
+
+const zhCN: Messages = {
+  langName: '中文',
+  switchToThis: '切换到中文',
+
+  appName: '诊所工作台',
+  nav: { label: '主导航', patients: '患者', schedule: '排班预约' },
+  clinicUnnamed: '未命名诊所',
+  clinicDate: '诊所日期',
+  timeZone: '时区',
+  loading: '加载中…',
+  errorDetail: '详情',
+  retry: '重试',
+
+  patients: {
+    searchLabel: '查找患者',
+    searchPlaceholder: '输入姓名或患者编号，或扫描腕带',
+    searchHint: '↑↓ 选择，回车打开',
+    resultsLabel: '搜索结果',
+    resultCount: (n) => `共 ${n} 位患者`,
+    truncated: (n) => `仅显示前 ${n} 条结果，请输入更精确的条件`,
+    noResults: (q) => `没有找到与“${q}”匹配的患者`,
+    startTyping: '输入姓名或编号开始查找',
+    detailHeading: '患者信息',
+    noneSelected: '请从左侧列表选择患者',
+    id: '编号',
+    sex: '性别',
+    birthDate: '出生日期',
+    age: '年龄',
+    insurance: '医保',
+    phone: '电话',
+    noPhone: '未登记',
+    phoneTail: (tail) => `尾号 ${tail}`,
+  },
+
+  schedule: {
+    heading: '预约',
+    prevDay: '前一天',
+    today: '今天',
+    nextDay: '后一天',
+    dateLabel: '日期',
+    doctorLabel: '医生',
+    allDoctors: '全部医生',
+    isToday: '今天',
+    total: (n) => `共 ${n} 个预约`,
+    countsLabel: '按状态统计',
+    empty: '当天没有预约',
+    emptyForDoctor: (d) => `${d} 当天没有预约`,
+    colTime: '时间',
+    colDoctor: '医生',
+    colPatient: '患者',
+    colPatientId: '编号',
+    colAge: '年龄',
+    colInsurance: '医保',
+    colStatus: '状态',
+    openPatient: (name) => `打开患者 ${name}`,
+  },
+
+  weekdays: ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'],
+  sex: { female: '女', male: '男', unknown: '未知' },
+  age: (y) => `${y}岁`,
+  insured: '医保',
+  selfPay: '自费',
+  status: {
+    booked: '已预约',
+    checked_in: '已签到',
+    completed: '已完成',
+    cancelled: '已取消',
+    no_show: '未到诊',
+  },
+  errors: {
+    query_too_long: '搜索内容太长，请缩短后再试',
+    invalid_patient_id: '患者编号格式不正确',
+    invalid_doctor_id: '医生编号格式不正确',
+    invalid_date: '日期无效，请使用 年-月-日 格式',
+    patient_not_found: '找不到该患者',
+    database_too_new: '数据库版本比本程序新，请升级诊所工作台',
+    storage_failed: '读取本地数据失败，请重试；如仍失败请联系管理员',
+    internal: '程序内部错误，请重试；如仍失败请联系管理员',
+    backend_unavailable: '无法连接到本地服务，请在诊所工作台应用中打开',
+  },
+};
+
+const en: Messages = {
+  langName: 'English',
+  switchToThis: 'Switch to English',
+
+  appName: 'Clinic Desk',
+  nav: { label: 'Main', patients: 'Patients', schedule: 'Schedule' },
+  clinicUnnamed: 'Unnamed clinic',
+  clinicDate: 'Clinic date',
+  timeZone: 'Time zone',
+  loading: 'Loading…',
+  errorDetail: 'Details',
+  retry: 'Retry',
+
+  patients: {
+    searchLabel: 'Find a patient',
+    searchPlaceholder: 'Name or patient ID, or scan a wristband',
+    searchHint: '↑↓ to select, Enter to open',
+    resultsLabel: 'Search results',
+    resultCount: (n) => (n === 1 ? '1 patient' : `${n} patients`),
+    truncated: (n) => `Showing the first ${n} only: refine your search`,
+    noResults: (q) => `No patient matches “${q}”`,
+    startTyping: 'Type a name or ID to search',
+    detailHeading: 'Patient',
+    noneSelected: 'Select a patient from the list',
+    id: 'ID',
+    sex: 'Sex',
+    birthDate: 'Date of birth',
+    age: 'Age',
+    insurance: 'Insurance',
+    phone: 'Phone',
+    noPhone: 'Not recorded',
+    phoneTail: (tail) => `Phone …${tail}`,
+  },
+
+  schedule: {
+    heading: 'Appointments',
+    prevDay: 'Previous day',
+    today: 'Today',
+    nextDay: 'Next day',
+    dateLabel: 'Date',
+    doctorLabel: 'Doctor',
+    allDoctors: 'All doctors',
+    isToday: 'Today',
+    total: (n) => (n === 1 ? '1 appointment' : `${n} appointments`),
+    countsLabel: 'Appointments by status',
+    empty: 'No appointments on this day',
+    emptyForDoctor: (d) => `No appointments for ${d} on this day`,
+    colTime: 'Time',
+    colDoctor: 'Doctor',
+    colPatient: 'Patient',
+    colPatientId: 'ID',
+    colAge: 'Age',
+    colInsurance: 'Insurance',
+    colStatus: 'Status',
+    openPatient: (name) => `Open patient ${name}`,
+  },
+
+  weekdays: ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'],
+  sex: { female: 'Female', male: 'Male', unknown: 'Unknown' },
+  age: (y) => `${y} y`,
+  insured: 'Insured',
+  selfPay: 'Self-pay',
+  status: {
+    booked: 'Booked',
+    checked_in: 'Checked in',
+    completed: 'Completed',
+    cancelled: 'Cancelled',
+    no_show: 'No-show',
+  },
+  errors: {
+    query_too_long: 'The search is too long: shorten it and try again',
+    invalid_patient_id: 'That is not a valid patient ID',
+    invalid_doctor_id: 'That is not a valid doctor ID',
+    invalid_date: 'Invalid date: use YYYY-MM-DD',
+    patient_not_found: 'No patient has that ID',
+    database_too_new: 'The database is newer than this app: please update Clinic Desk',
+    storage_failed: 'Could not read local data: try again, and call support if it persists',
+    internal: 'Something went wrong in the app: try again, and call support if it persists',
+    backend_unavailable: 'The local service is not reachable: open this screen in the Clinic Desk app',
+  },
+};
+
+export const dictionaries: Record<Lang, Messages> = { 'zh-CN': zhCN, en };
+
+export const LANG_STORAGE_KEY = 'clinic-desk.lang';
+
+/** `zh`, `zh-CN`, `zh-Hans-SG`, `zh-TW`, ... → zh-CN; anything else → en. */
+export function langFromLocale(locale: string | null | undefined): Lang {
+  return locale && locale.toLowerCase().startsWith('zh') ? 'zh-CN' : 'en';
+}
+
+function isLang(value: unknown): value is Lang {
+  return typeof value === 'string' && (LANGS as readonly string[]).includes(value);
+}
+
+/** The saved choice if there is one, else the OS/webview locale. */
+export function initialLang(): Lang {
+  try {
+    const saved = localStorage.getItem(LANG_STORAGE_KEY);
+    if (isLang(saved)) return saved;
+  } catch {
+    // Storage may be unavailable; fall back to the locale.
+  }
+  return langFromLocale(typeof navigator === 'undefined' ? null : navigator.language);
+}
+
+export function saveLang(lang: Lang): void {
+  try {
+    localStorage.setItem(LANG_STORAGE_KEY, lang);
+  } catch {
+    // Not fatal: the choice just isn't remembered.
+  }
+}
