@@ -1,1 +1,302 @@
-pub fn x(){}
+//! `clinic-central`: the reference central server for Clinic Desk.
+//!
+//! - [`router`] builds the HTTP API over an [`AppState`]; [`start`] binds and serves it.
+//! - [`store`]: the [`store::CentralStore`] trait and its SQLite implementation.
+//! - [`ingest`]: the group-commit writer every report goes through.
+//! - [`api`] handlers, [`extract`] JSON-error extractors, [`error::ApiError`].
+//! - [`auth`] per-clinic bearer tokens, [`pin`] staff PIN verifiers, [`demo`] the demo clinic.
+//! - [`metrics`] Prometheus counters, [`telemetry`] trace IDs and JSON logs.
+//! - [`spawn_for_tests`]: a real server on 127.0.0.1:0 for any crate's tests.
+
+pub mod api;
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod ingest;
+pub mod metrics;
+pub mod pin;
+pub mod store;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use clinic_domain::ClinicZone;
+use tokio::sync::oneshot;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use crate::store::{CentralStore, Durability, SqliteStore, StoreError};
+
+/// Limit for every body but a batch's: a report is a few hundred bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A full batch of 1,000 reports with every extension field fits with room to spare.
+pub const BATCH_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Clinic that compat mode's unauthenticated requests act for, unless configured.
+pub const DEFAULT_COMPAT_CLINIC: &str = "C001";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything: idempotent ingest, batch, feeds, record upserts; bearer tokens required.
+    Full,
+    /// Only the hospital contract, as the original server had it: no authentication,
+    /// server-assigned report IDs, everything stored under `clinic_id`.
+    Compat { clinic_id: String },
+}
+
+pub struct Shared {
+    pub store: Arc<dyn CentralStore>,
+    pub ingest: Ingestor,
+    pub metrics: Arc<Metrics>,
+    pub mode: Mode,
+}
+
+/// Cheap to clone; the writer thread lives as long as any clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Starts the group-commit writer for `store`.
+    pub fn new(store: Arc<dyn CentralStore>, mode: Mode) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let ingest = Ingestor::start(store.clone(), metrics.clone());
+        Self(Arc::new(Shared {
+            store,
+            ingest,
+            metrics,
+            mode,
+        }))
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(clinic_protocol::ErrorBody {
+            error: "internal error".into(),
+        }),
+    )
+        .into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/v1/patients/{id}", get(api::get_patient))
+        .route("/api/v1/patients/", get(api::empty_patient_id));
+    app = match state.mode {
+        Mode::Compat { .. } => app.route("/v1/reports", post(api::post_report_compat)),
+        Mode::Full => app
+            .route("/v1/reports", post(api::post_report))
+            .route(
+                "/v1/reports/batch",
+                post(api::post_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+            )
+            .route("/v1/feeds/{kind}", get(api::feed))
+            .route(
+                "/v1/patients/{id}",
+                put(api::put_patient).delete(api::delete_patient),
+            )
+            .route(
+                "/v1/appointments/{id}",
+                put(api::put_appointment).delete(api::delete_appointment),
+            )
+            .route("/v1/staff/{id}", put(api::put_staff)),
+    };
+    app.fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens (and migrates) the database and makes sure compat mode's clinic exists.
+pub fn open_store(
+    db_path: &Path,
+    mode: &Mode,
+    durability: Durability,
+) -> Result<Arc<SqliteStore>, StoreError> {
+    let store = Arc::new(SqliteStore::open(db_path, durability)?);
+    if let Mode::Compat { clinic_id } = mode {
+        store.ensure_clinic(clinic_id, ClinicZone::default())?;
+    }
+    Ok(store)
+}
+
+/// A server running on the current tokio runtime.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Binds `listen` (port 0 picks a free port; see `addr`) and serves in the background.
+pub async fn start(
+    store: Arc<dyn CentralStore>,
+    mode: Mode,
+    listen: SocketAddr,
+) -> Result<RunningServer, StartError> {
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        // Small JSON answers should leave at once, not wait on Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
+    let state = AppState::new(store, mode);
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// A real server on 127.0.0.1 (random port) over a durable SQLite file, on its
+/// own runtime thread, so sync and async tests of any crate can use it.
+/// Dropping it stops the server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub store: Arc<SqliteStore>,
+    pub mode: Mode,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a [`TestServer`] on `db_path` (created if missing). `compat: true` serves
+/// only the hospital contract, unauthenticated, for clinic [`DEFAULT_COMPAT_CLINIC`].
+pub fn spawn_for_tests(db_path: &Path, compat: bool) -> Result<TestServer, StartError> {
+    let mode = if compat {
+        Mode::Compat {
+            clinic_id: DEFAULT_COMPAT_CLINIC.to_owned(),
+        }
+    } else {
+        Mode::Full
+    };
+    let store = open_store(db_path, &mode, Durability::Full)?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (thread_store, thread_mode) = (store.clone(), mode.clone());
+    let thread = std::thread::Builder::new()
+        .name("clinic-central-test".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(StartError::Io(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+                match start(thread_store, thread_mode, listen).await {
+                    Ok(server) => {
+                        let _ = ready_tx.send(Ok(server.addr));
+                        let _ = stop_rx.await;
+                        let _ = server.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let addr = ready_rx
+        .recv()
+        .map_err(|_| StartError::Io(std::io::Error::other("test server thread died")))??;
+    Ok(TestServer {
+        addr,
+        store,
+        mode,
+        shutdown: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+impl TestServer {
+    /// `http://127.0.0.1:<port>`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates `clinic_id` if needed and returns a fresh bearer token for it.
+    pub fn issue_token(&self, clinic_id: &str) -> Result<String, StoreError> {
+        self.store.ensure_clinic(clinic_id, ClinicZone::default())?;
+        Ok(auth::issue_token(self.store.as_ref(), clinic_id, Some("test"))?.secret)
+    }
+
+    /// Loads the demo clinic (2,000 patients, 16 staff with PIN 1234, a week of appointments).
+    pub fn load_demo(&self, clinic_id: &str, seed: u64) -> Result<demo::DemoSummary, StoreError> {
+        demo::load_demo(self.store.as_ref(), clinic_id, seed, ClinicZone::default())
+    }
+
+    /// Reports stored for `clinic_id` (or all clinics), read straight from the database.
+    pub fn report_count(&self, clinic_id: Option<&str>) -> Result<u64, StoreError> {
+        self.store.report_count(clinic_id)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -170,7 +170,10 @@ fn default_limit() -> u32 {
 
 impl Default for FeedQuery {
     fn default() -> Self {
-        Self { after: 0, limit: DEFAULT_FEED_LIMIT }
+        Self {
+            after: 0,
+            limit: DEFAULT_FEED_LIMIT,
+        }
     }
 }
 
@@ -184,7 +187,8 @@ pub struct FeedItem<T> {
     pub id: String,
     #[serde(default)]
     pub deleted: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // No `default`: serde would then demand `T: Default`; a missing Option is None anyway.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
 }
 
@@ -288,7 +292,12 @@ mod tests {
     #[test]
     fn feed_pages_are_camel_case() {
         let page = FeedPage {
-            items: vec![FeedItem::<PatientRecord> { seq: 3, id: "P1".into(), deleted: true, data: None }],
+            items: vec![FeedItem::<PatientRecord> {
+                seq: 3,
+                id: "P1".into(),
+                deleted: true,
+                data: None,
+            }],
             next_cursor: 3,
             has_more: false,
         };
@@ -307,6 +316,9 @@ mod tests {
             reason: None,
         })
         .unwrap();
-        assert_eq!(v, serde_json::json!({"reportId": null, "status": "duplicate"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"reportId": null, "status": "duplicate"})
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 mod sqlite;
 
-use clinic_domain::{Appointment, ClinicZone, Patient, PainScore, PatientId, StaffMember};
+use clinic_domain::{Appointment, ClinicZone, PainScore, Patient, PatientId, StaffMember};
 use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, StoredReport};
 use thiserror::Error;
 use uuid::Uuid;
@@ -75,17 +75,40 @@ pub trait CentralStore: Send + Sync + 'static {
     fn clinic_zone(&self, clinic_id: &str) -> Result<Option<ClinicZone>, StoreError>;
 
     /// A live (not deleted) patient with their clinic's zone.
-    fn patient(&self, clinic_id: &str, id: &PatientId) -> Result<Option<(Patient, ClinicZone)>, StoreError>;
+    fn patient(
+        &self,
+        clinic_id: &str,
+        id: &PatientId,
+    ) -> Result<Option<(Patient, ClinicZone)>, StoreError>;
 
-    fn patients_feed(&self, clinic_id: &str, after: i64, limit: u32) -> Result<FeedPage<PatientRecord>, StoreError>;
-    fn staff_feed(&self, clinic_id: &str, after: i64, limit: u32) -> Result<FeedPage<StaffRecord>, StoreError>;
-    fn appointments_feed(&self, clinic_id: &str, after: i64, limit: u32) -> Result<FeedPage<AppointmentRecord>, StoreError>;
+    fn patients_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<PatientRecord>, StoreError>;
+    fn staff_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<StaffRecord>, StoreError>;
+    fn appointments_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<AppointmentRecord>, StoreError>;
 
     /// Each returns the change's sequence number.
     fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError>;
     /// `None` when there was no live patient with that ID.
     fn delete_patient(&self, clinic_id: &str, id: &PatientId) -> Result<Option<i64>, StoreError>;
-    fn upsert_appointment(&self, clinic_id: &str, appointment: &Appointment) -> Result<i64, StoreError>;
+    fn upsert_appointment(
+        &self,
+        clinic_id: &str,
+        appointment: &Appointment,
+    ) -> Result<i64, StoreError>;
     fn delete_appointment(&self, clinic_id: &str, id: &str) -> Result<Option<i64>, StoreError>;
     /// `pin_verifier: None` keeps an existing member's verifier; a new member needs one.
     fn upsert_staff(

@@ -1,0 +1,453 @@
+//! Request handlers. Validation uses clinic-domain's rules (IDs, pain scales,
+//! statuses, ages in the clinic's zone) so the server and the app agree.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clinic_domain::{
+    Appointment, AppointmentStatus, ClinicZone, DoctorId, PainScale, PainScore, Patient, PatientId,
+    Sex, StaffMember, StaffRole,
+};
+use clinic_protocol::{
+    AppointmentUpsert, BatchItemResult, BatchItemStatus, BatchResponse, ChangeAck,
+    DUPLICATE_HEADER, FeedQuery, MAX_BATCH_REPORTS, MAX_FEED_LIMIT, PatientSummary, PatientUpsert,
+    ReportSubmission, Scale, StaffUpsert,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Clinic, JsonBody, PathParam, QueryParams};
+use crate::pin;
+use crate::store::{IngestOutcome, NewReport, StoreError};
+
+/// Latest plausible timestamp (9999-12-31): keeps absurd values out of date arithmetic.
+const MAX_UNIX: i64 = 253_402_300_799;
+const MAX_TEXT: usize = 1_000;
+const MAX_NAME: usize = 100;
+
+/// Runs a blocking store call off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// IDs of appointments and staff follow the same rules as every external ID.
+fn record_id(raw: &str) -> Result<String, ApiError> {
+    Ok(PatientId::parse(raw)?.to_string())
+}
+
+fn unix_time(field: &str, v: i64) -> Result<i64, ApiError> {
+    if (0..=MAX_UNIX).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "{field} is not a plausible Unix time in seconds"
+        )))
+    }
+}
+
+fn short_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(ApiError::BadRequest(format!(
+            "{field} is longer than {max} characters"
+        ))),
+        Some(s) if s.chars().any(char::is_control) && field != "reason" => Err(
+            ApiError::BadRequest(format!("{field} contains control characters")),
+        ),
+        other => Ok(other),
+    }
+}
+
+fn domain_scale(s: Scale) -> PainScale {
+    match s {
+        Scale::Nrs => PainScale::Nrs,
+        Scale::WongBakerFaces => PainScale::WongBakerFaces,
+    }
+}
+
+pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport, ApiError> {
+    if r.supersedes == Some(r.report_id) {
+        return Err(ApiError::BadRequest(
+            "a report cannot supersede itself".into(),
+        ));
+    }
+    Ok(NewReport {
+        clinic_id: clinic_id.to_owned(),
+        report_id: r.report_id,
+        patient_id: PatientId::parse(&r.patient_id)?,
+        score: PainScore::new(domain_scale(r.scale), r.pain_score)?,
+        submit_time: unix_time("submitTime", r.submit_time)?,
+        assessed_at: r
+            .assessed_at
+            .map(|t| unix_time("assessedAt", t))
+            .transpose()?,
+        recorded_by: r.recorded_by.as_deref().map(record_id).transpose()?,
+        device_id: short_text("deviceId", r.device_id, 64)?,
+        supersedes: r.supersedes,
+        reason: short_text("reason", r.reason, MAX_TEXT)?,
+    })
+}
+
+fn count_outcome(state: &AppState, o: &IngestOutcome) {
+    let counter = match o {
+        IngestOutcome::Accepted(_) => &state.metrics.reports_ingested,
+        IngestOutcome::Duplicate(_) => &state.metrics.reports_duplicate,
+        IngestOutcome::Conflict => &state.metrics.reports_rejected,
+    };
+    counter.fetch_add(1, Relaxed);
+}
+
+async fn ingest_one(state: &AppState, report: NewReport) -> Result<Response, ApiError> {
+    let outcome = state
+        .ingest
+        .submit(vec![report])
+        .await
+        .map_err(|_| ApiError::Unavailable)?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("writer answered without an outcome".into()))?;
+    count_outcome(state, &outcome);
+    Ok(match outcome {
+        IngestOutcome::Accepted(stored) => Json(stored).into_response(),
+        IngestOutcome::Duplicate(stored) => {
+            let mut resp = Json(stored).into_response();
+            resp.headers_mut()
+                .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+            resp
+        }
+        IngestOutcome::Conflict => {
+            return Err(ApiError::Conflict(
+                "a different report with this reportId is already stored; the first one is kept"
+                    .into(),
+            ));
+        }
+    })
+}
+
+/// `POST /v1/reports` (our server): the client's `reportId` is the idempotency key.
+pub async fn post_report(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    JsonBody(body): JsonBody<ReportSubmission>,
+) -> Result<Response, ApiError> {
+    let report = validate_report(&clinic, body).inspect_err(|_| {
+        state.metrics.reports_rejected.fetch_add(1, Relaxed);
+    })?;
+    ingest_one(&state, report).await
+}
+
+/// The hospital contract's four fields; a client's `reportId` and any extension are ignored.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractReport {
+    patient_id: String,
+    pain_score: i64,
+    submit_time: i64,
+}
+
+/// `POST /v1/reports` in compat mode: like the original server, every POST is a
+/// new report under a server-assigned ID.
+pub async fn post_report_compat(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    JsonBody(body): JsonBody<ContractReport>,
+) -> Result<Response, ApiError> {
+    let submission = ReportSubmission {
+        report_id: Uuid::now_v7(),
+        patient_id: body.patient_id,
+        pain_score: body.pain_score,
+        submit_time: body.submit_time,
+        scale: Scale::Nrs,
+        recorded_by: None,
+        device_id: None,
+        supersedes: None,
+        reason: None,
+        assessed_at: None,
+    };
+    let report = validate_report(&clinic, submission).inspect_err(|_| {
+        state.metrics.reports_rejected.fetch_add(1, Relaxed);
+    })?;
+    ingest_one(&state, report).await
+}
+
+/// Items stay raw JSON so each one is parsed, and can fail, on its own.
+#[derive(Deserialize)]
+pub struct RawBatch {
+    reports: Vec<serde_json::Value>,
+}
+
+pub async fn post_batch(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    JsonBody(body): JsonBody<RawBatch>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    if body.reports.len() > MAX_BATCH_REPORTS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a batch may carry at most {MAX_BATCH_REPORTS} reports"
+        )));
+    }
+    let mut results = Vec::with_capacity(body.reports.len());
+    let mut valid = Vec::new();
+    let mut valid_at = Vec::new();
+    for item in body.reports {
+        let report_id = match item.get("reportId") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        };
+        let parsed = serde_json::from_value::<ReportSubmission>(item)
+            .map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))
+            .and_then(|r| validate_report(&clinic, r));
+        match parsed {
+            Ok(r) => {
+                valid_at.push(results.len());
+                valid.push(r);
+                results.push(BatchItemResult {
+                    report_id,
+                    status: BatchItemStatus::Accepted,
+                    reason: None,
+                });
+            }
+            Err(e) => {
+                state.metrics.reports_rejected.fetch_add(1, Relaxed);
+                results.push(BatchItemResult {
+                    report_id,
+                    status: BatchItemStatus::Rejected,
+                    reason: Some(e.to_string()),
+                });
+            }
+        }
+    }
+    let outcomes = state
+        .ingest
+        .submit(valid)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    for (i, outcome) in valid_at.into_iter().zip(outcomes) {
+        count_outcome(&state, &outcome);
+        let slot = &mut results[i];
+        match outcome {
+            IngestOutcome::Accepted(_) => {}
+            IngestOutcome::Duplicate(_) => slot.status = BatchItemStatus::Duplicate,
+            IngestOutcome::Conflict => {
+                slot.status = BatchItemStatus::Rejected;
+                slot.reason =
+                    Some("a different report with this reportId is already stored".into());
+            }
+        }
+    }
+    Ok(Json(BatchResponse { results }))
+}
+
+pub async fn get_patient(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+) -> Result<Json<PatientSummary>, ApiError> {
+    let id = PatientId::parse(&raw)?;
+    let store = state.store.clone();
+    let found = blocking(move || store.patient(&clinic, &id)).await?;
+    // Another clinic's patient is indistinguishable from no patient: 404, never 403.
+    let (patient, zone) = found.ok_or_else(|| ApiError::not_found("patient"))?;
+    Ok(Json(PatientSummary {
+        age: patient.age_on(zone.today()),
+        id: patient.id.to_string(),
+        name: patient.name,
+        is_insured: patient.is_insured,
+    }))
+}
+
+pub async fn empty_patient_id() -> ApiError {
+    ApiError::BadRequest(clinic_domain::DomainError::EmptyId.to_string())
+}
+
+pub async fn feed(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(kind): PathParam,
+    QueryParams(q): QueryParams<FeedQuery>,
+) -> Result<Response, ApiError> {
+    if q.after < 0 {
+        return Err(ApiError::BadRequest(
+            "after must be 0 or a cursor from a previous page".into(),
+        ));
+    }
+    let limit = q.limit.clamp(1, MAX_FEED_LIMIT);
+    let store = state.store.clone();
+    Ok(match kind.as_str() {
+        "patients" => Json(blocking(move || store.patients_feed(&clinic, q.after, limit)).await?)
+            .into_response(),
+        "staff" => {
+            Json(blocking(move || store.staff_feed(&clinic, q.after, limit)).await?).into_response()
+        }
+        "appointments" => {
+            Json(blocking(move || store.appointments_feed(&clinic, q.after, limit)).await?)
+                .into_response()
+        }
+        _ => return Err(ApiError::not_found("feed")),
+    })
+}
+
+fn required_name(field: &str, v: String) -> Result<String, ApiError> {
+    let v = v.trim().to_owned();
+    if v.is_empty() {
+        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
+    }
+    Ok(short_text(field, Some(v), MAX_NAME)?.unwrap_or_default())
+}
+
+async fn zone_of(state: &AppState, clinic: &str) -> Result<ClinicZone, ApiError> {
+    let store = state.store.clone();
+    let clinic = clinic.to_owned();
+    blocking(move || store.clinic_zone(&clinic))
+        .await?
+        .ok_or_else(|| ApiError::Internal("authenticated clinic has no row".into()))
+}
+
+pub async fn put_patient(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+    JsonBody(body): JsonBody<PatientUpsert>,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let id = PatientId::parse(&raw)?;
+    let today = zone_of(&state, &clinic).await?.today();
+    if body.birth_date > today {
+        return Err(clinic_domain::DomainError::BirthDateInFuture(body.birth_date).into());
+    }
+    let patient = Patient {
+        id,
+        name: required_name("name", body.name)?,
+        sex: Sex::parse(&body.sex)?,
+        birth_date: body.birth_date,
+        is_insured: body.is_insured,
+        phone: short_text("phone", body.phone, 32)?,
+    };
+    let store = state.store.clone();
+    let seq = blocking(move || store.upsert_patient(&clinic, &patient)).await?;
+    Ok(Json(ChangeAck { seq }))
+}
+
+pub async fn delete_patient(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let id = PatientId::parse(&raw)?;
+    let store = state.store.clone();
+    let seq = blocking(move || store.delete_patient(&clinic, &id)).await?;
+    seq.map(|seq| Json(ChangeAck { seq }))
+        .ok_or_else(|| ApiError::not_found("patient"))
+}
+
+pub async fn put_appointment(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+    JsonBody(body): JsonBody<AppointmentUpsert>,
+) -> Result<Json<ChangeAck>, ApiError> {
+    if body.ends_at <= body.starts_at {
+        return Err(ApiError::BadRequest("endsAt must be after startsAt".into()));
+    }
+    let appointment = Appointment {
+        id: record_id(&raw)?,
+        doctor_id: DoctorId::parse(&body.doctor_id)?,
+        patient_id: PatientId::parse(&body.patient_id)?,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        status: AppointmentStatus::parse(&body.status)?,
+    };
+    let store = state.store.clone();
+    let seq = blocking(move || store.upsert_appointment(&clinic, &appointment)).await?;
+    Ok(Json(ChangeAck { seq }))
+}
+
+pub async fn delete_appointment(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let id = record_id(&raw)?;
+    let store = state.store.clone();
+    let seq = blocking(move || store.delete_appointment(&clinic, &id)).await?;
+    seq.map(|seq| Json(ChangeAck { seq }))
+        .ok_or_else(|| ApiError::not_found("appointment"))
+}
+
+pub async fn put_staff(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+    JsonBody(body): JsonBody<StaffUpsert>,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let role = match body.role.as_str() {
+        "doctor" => StaffRole::Doctor,
+        "nurse" => StaffRole::Nurse,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "role must be \"doctor\" or \"nurse\"".into(),
+            ));
+        }
+    };
+    let member = StaffMember {
+        id: record_id(&raw)?,
+        name: required_name("name", body.name)?,
+        role,
+        department: required_name("department", body.department)?,
+    };
+    if let Some(p) = &body.pin {
+        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let store = state.store.clone();
+    let active = body.active;
+    let seq = blocking(move || {
+        // Hashing is deliberately slow (argon2id), so it too stays off the async workers.
+        let verifier = match body.pin.as_deref().map(pin::pin_verifier).transpose() {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(ApiError::Internal(e.to_string()))),
+        };
+        store
+            .upsert_staff(&clinic, &member, active, verifier.as_deref())
+            .map(Ok)
+    })
+    .await??;
+    Ok(Json(ChangeAck { seq }))
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    match blocking(move || store.check()).await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
