@@ -1,1 +1,275 @@
-fn main() {}
+//! Ingest throughput of the real server, in-process, over loopback HTTP.
+//!
+//! Runs the same load twice: against a durable store (`synchronous=FULL`, every
+//! 200 means fsynced) and against a baseline that never fsyncs
+//! (`synchronous=OFF`), and prints reports/second for both and their ratio.
+//!
+//! The client is a minimal HTTP/1.1 keep-alive client over raw sockets, so the
+//! machine's cores go to the server rather than to client-side HTTP machinery;
+//! it still shares the same cores, so figures are a lower bound for the server.
+//!
+//! `cargo bench -p clinic-central --bench ingest`; knobs (env): BENCH_REQUESTS
+//! (single POSTs, default 60000), BENCH_CONNECTIONS (64), BENCH_BATCH (500),
+//! BENCH_BATCH_REPORTS (300000), BENCH_SECONDS (cap per phase, 60).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clinic_central::store::{CentralStore, Durability, SqliteStore};
+use clinic_central::{Mode, auth, start};
+use clinic_domain::ClinicZone;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use uuid::Uuid;
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Load {
+    requests: u64,
+    connections: u64,
+    batch: u64,
+    batch_reports: u64,
+    limit: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Phase {
+    reports: u64,
+    requests: u64,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.reports as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn report_json(i: u64) -> String {
+    format!(
+        r#"{{"reportId":"{}","patientId":"P{:07}","painScore":{},"submitTime":1764300000,"deviceId":"bench"}}"#,
+        Uuid::now_v7(),
+        i % 2000 + 1,
+        i % 11
+    )
+}
+
+fn request(path: &str, token: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one response; returns its status. Enough HTTP for our own server's answers.
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    buf.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).map_err(std::io::Error::other)?;
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| std::io::Error::other("no status"))?;
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `connections` keep-alive connections each sending requests until `total`
+/// requests are sent or `limit` passes. `per_request` reports go in each.
+async fn drive(
+    addr: SocketAddr,
+    token: &str,
+    connections: u64,
+    total: u64,
+    per_request: u64,
+    limit: Duration,
+) -> Phase {
+    let issued = Arc::new(AtomicU64::new(0));
+    let ok = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + limit;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (issued, ok, token) = (issued.clone(), ok.clone(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut buf = Vec::with_capacity(64 * 1024);
+            loop {
+                let i = issued.fetch_add(1, Ordering::Relaxed);
+                if i >= total || Instant::now() >= deadline {
+                    break;
+                }
+                let req = if per_request == 1 {
+                    request("/v1/reports", &token, &report_json(i))
+                } else {
+                    let items: Vec<String> = (0..per_request)
+                        .map(|k| report_json(i * per_request + k))
+                        .collect();
+                    request(
+                        "/v1/reports/batch",
+                        &token,
+                        &format!(r#"{{"reports":[{}]}}"#, items.join(",")),
+                    )
+                };
+                stream.write_all(&req).await.expect("send");
+                let status = read_response(&mut stream, &mut buf)
+                    .await
+                    .expect("response");
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&buf));
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    let requests = ok.load(Ordering::Relaxed);
+    Phase {
+        reports: requests * per_request,
+        requests,
+        elapsed: started.elapsed(),
+    }
+}
+
+struct Run {
+    single: Phase,
+    batch: Phase,
+}
+
+fn run(durability: Durability, load: &Load) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        Arc::new(SqliteStore::open(&dir.path().join("bench.db"), durability).expect("open"));
+    store
+        .ensure_clinic("C001", ClinicZone::default())
+        .expect("clinic");
+    let token = auth::issue_token(store.as_ref(), "C001", Some("bench"))
+        .expect("token")
+        .secret;
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = server_rt
+        .block_on(start(
+            store.clone(),
+            Mode::Full,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        ))
+        .expect("server");
+    let addr = server.addr;
+    // The client gets its own single thread, competing for the same two cores.
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let single = client_rt.block_on(drive(
+        addr,
+        &token,
+        load.connections,
+        load.requests,
+        1,
+        load.limit,
+    ));
+    let batch_requests = load.batch_reports / load.batch;
+    let batch = client_rt.block_on(drive(
+        addr,
+        &token,
+        4,
+        batch_requests,
+        load.batch,
+        load.limit,
+    ));
+
+    let stored = store.report_count(Some("C001")).expect("count");
+    assert_eq!(
+        stored,
+        single.reports + batch.reports,
+        "every acknowledged report is stored, once"
+    );
+    let commits = server.state.metrics.group_commits.load(Ordering::Relaxed);
+    let committed = server
+        .state
+        .metrics
+        .group_committed_reports
+        .load(Ordering::Relaxed);
+    println!(
+        "  {durability:?}: {} transactions, {:.1} reports per transaction on average",
+        commits,
+        committed as f64 / commits.max(1) as f64
+    );
+    server_rt.block_on(server.shutdown()).expect("shutdown");
+    Run { single, batch }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    let load = Load {
+        requests: knob("BENCH_REQUESTS", 60_000),
+        connections: knob("BENCH_CONNECTIONS", 64),
+        batch: knob("BENCH_BATCH", 500).clamp(1, 1000),
+        batch_reports: knob("BENCH_BATCH_REPORTS", 300_000),
+        limit: Duration::from_secs(knob("BENCH_SECONDS", 60)),
+    };
+    println!(
+        "ingest bench: {} single POSTs over {} connections, {} reports in batches of {} over 4 connections, {}s cap per phase",
+        load.requests,
+        load.connections,
+        load.batch_reports,
+        load.batch,
+        load.limit.as_secs()
+    );
+    let durable = run(Durability::Full, &load);
+    let baseline = run(Durability::Off, &load);
+    let line = |name: &str, d: Phase, b: Phase| {
+        println!(
+            "{name:<14} durable {:>9.0} reports/s ({} reports, {} requests, {:.2}s) | no-fsync baseline {:>9.0} reports/s | durable/baseline {:.2}",
+            d.rate(),
+            d.reports,
+            d.requests,
+            d.elapsed.as_secs_f64(),
+            b.rate(),
+            d.rate() / b.rate()
+        );
+    };
+    line("single POST", durable.single, baseline.single);
+    line(
+        &format!("batch of {}", load.batch),
+        durable.batch,
+        baseline.batch,
+    );
+}
