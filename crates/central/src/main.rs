@@ -72,6 +72,22 @@ enum TokenCommand {
     },
 }
 
+/// Ctrl-C, or SIGTERM from a service manager: both stop accepting and let in-flight requests finish.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -96,7 +112,7 @@ fn main() -> anyhow::Result<()> {
                 let server = clinic_central::start(store, mode.clone(), listen).await?;
                 tracing::info!(addr = %server.addr, compat, "listening");
                 println!("listening on {}", server.addr);
-                tokio::signal::ctrl_c().await?;
+                shutdown_signal().await?;
                 tracing::info!("shutting down");
                 server.shutdown().await?;
                 anyhow::Ok(())
