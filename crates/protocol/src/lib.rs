@@ -10,6 +10,19 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Route paths, for clients. Feeds take a [`FeedQuery`] as query string.
+pub mod paths {
+    /// Hospital contract (and our idempotent extension).
+    pub const REPORTS: &str = "/v1/reports";
+    pub const REPORTS_BATCH: &str = "/v1/reports/batch";
+    /// Hospital contract: append the patient ID.
+    pub const PATIENT_SUMMARY: &str = "/api/v1/patients/";
+    pub const FEED_PATIENTS: &str = "/v1/feeds/patients";
+    pub const FEED_STAFF: &str = "/v1/feeds/staff";
+    pub const FEED_APPOINTMENTS: &str = "/v1/feeds/appointments";
+    pub const HEALTH: &str = "/healthz";
+}
+
 /// Header set to `true` on a `POST /v1/reports` answer when the report had
 /// already been stored under the same ID with the same content: the answer stays
 /// 200 (the hospital contract knows no other success), and the body's
@@ -80,6 +93,9 @@ pub struct ReportSubmission {
 }
 
 /// A report as the server stored it: the answer to `POST /v1/reports`.
+///
+/// Fields beyond the hospital's four default when absent, so the app can parse
+/// the original server's answer with the same type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredReport {
@@ -87,6 +103,7 @@ pub struct StoredReport {
     pub patient_id: String,
     pub pain_score: i64,
     pub submit_time: i64,
+    #[serde(default)]
     pub scale: Scale,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_by: Option<String>,
@@ -98,7 +115,8 @@ pub struct StoredReport {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assessed_at: Option<i64>,
-    /// Unix seconds, when the server first committed the report.
+    /// Unix seconds, when the server first committed the report (0 from a server that does not say).
+    #[serde(default)]
     pub received_at: i64,
     /// True when this answer is a replay: the report was already stored and nothing new was written.
     #[serde(default)]
@@ -287,6 +305,16 @@ mod tests {
         let back = serde_json::to_value(&r).unwrap();
         assert_eq!(back["painScore"], 7);
         assert!(back.get("recordedBy").is_none());
+    }
+
+    #[test]
+    fn the_original_servers_answer_parses_as_a_stored_report() {
+        let r: StoredReport = serde_json::from_str(
+            r#"{"reportId":"0190f7a4-1c2b-7d3e-8f00-000000000001","patientId":"P1","painScore":7,"submitTime":1}"#,
+        )
+        .unwrap();
+        assert!(!r.duplicate);
+        assert_eq!((r.scale, r.received_at), (Scale::Nrs, 0));
     }
 
     #[test]
