@@ -237,12 +237,15 @@ fn run(durability: Durability, load: &Load) -> Run {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary
+    // without it, and then a small smoke load keeps test runs quick.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let scale = |full: u64| if smoke { full / 100 } else { full };
     let load = Load {
-        requests: knob("BENCH_REQUESTS", 60_000),
+        requests: knob("BENCH_REQUESTS", scale(60_000)),
         connections: knob("BENCH_CONNECTIONS", 64),
         batch: knob("BENCH_BATCH", 500).clamp(1, 1000),
-        batch_reports: knob("BENCH_BATCH_REPORTS", 300_000),
+        batch_reports: knob("BENCH_BATCH_REPORTS", scale(300_000)),
         limit: Duration::from_secs(knob("BENCH_SECONDS", 60)),
     };
     println!(

@@ -142,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Issue { db, clinic, label },
         } => {
+            clinic_domain::PatientId::parse(&clinic).context("clinic IDs follow the ID rules")?;
             let store = open_store(&db, &Mode::Full, Durability::Full)?;
             store.ensure_clinic(&clinic, ClinicZone::default())?;
             let t = auth::issue_token(store.as_ref(), &clinic, label.as_deref())?;
