@@ -1,0 +1,13 @@
+fn main() {
+    // Capabilities live under src-tauri/ while tauri.conf.json sits at the root.
+    println!("cargo:rerun-if-changed=src-tauri/capabilities");
+    let commands = &["app_info", "search_patients", "get_patient", "list_doctors", "day_schedule"];
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .capabilities_path_pattern("./src-tauri/capabilities/*.json")
+            // Declaring our commands makes Tauri generate one permission per command,
+            // so the capability can allow exactly these and nothing else.
+            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("tauri-build failed");
+}

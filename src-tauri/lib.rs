@@ -1,0 +1,54 @@
+//! The Tauri shell: starts logging, opens the local store, registers the commands.
+//! Everything it calls lives in Tauri-free crates (see ARCHITECTURE.md).
+
+mod commands;
+mod launch;
+
+use std::path::PathBuf;
+
+use clinic_desk_core::Desk;
+use tauri::Manager;
+
+pub use launch::{DATA_DIR_ENV, LaunchOptions, USAGE};
+
+/// File name of the local database inside the data directory.
+pub const DATABASE_FILE: &str = "clinic-desk.sqlite3";
+
+pub fn run(options: LaunchOptions) {
+    init_logging();
+    tauri::Builder::default()
+        .setup(move |app| {
+            let dir = match &options.data_dir {
+                Some(dir) => dir.clone(),
+                None => app.path().app_data_dir()?,
+            };
+            app.manage(commands::DeskState(open_desk(dir.join(DATABASE_FILE), options.demo_seed)));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::search_patients,
+            commands::get_patient,
+            commands::list_doctors,
+            commands::day_schedule,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the Tauri runtime failed to start");
+}
+
+fn open_desk(path: PathBuf, demo_seed: Option<u64>) -> Result<Desk, clinic_desk_core::ApiError> {
+    let desk = Desk::open(&path).inspect_err(|e| tracing::error!(error = %e, "cannot open the local store"))?;
+    tracing::info!(path = %path.display(), "local store open");
+    if let Some(seed) = demo_seed {
+        if desk.load_demo(seed, None)? {
+            tracing::info!(seed, "loaded the demo clinic");
+        }
+    }
+    Ok(desk)
+}
+
+fn init_logging() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("CLINIC_DESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

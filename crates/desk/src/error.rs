@@ -14,6 +14,8 @@ pub enum ErrorCode {
     PatientNotFound,
     DatabaseTooNew,
     StorageFailed,
+    /// A bug on our side; the message says what, for support.
+    Internal,
 }
 
 /// What crosses the IPC boundary when a command fails: a code to switch on and an

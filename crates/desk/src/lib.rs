@@ -18,6 +18,8 @@ pub use error::{ApiError, ErrorCode};
 
 /// Most results a search returns; past that the UI asks the user to refine.
 pub const SEARCH_LIMIT: usize = 50;
+/// The demo clinic `--demo` loads; tests generate the same one to know what to expect.
+pub const DEMO_SEED: u64 = 1;
 /// Longest query accepted: no name, ID or phone is longer, and a stuck scanner is.
 pub const MAX_QUERY_CHARS: usize = 64;
 

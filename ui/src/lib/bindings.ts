@@ -1,6 +1,6 @@
 // Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
 
-export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "database_too_new" | "storage_failed";
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "database_too_new" | "storage_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 

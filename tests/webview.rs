@@ -1,0 +1,96 @@
+//! End to end through the real app: the release of `clinic-desk` cargo built, in a real
+//! WebKitGTK webview under Xvfb, driven by tauri-driver. The demo clinic is generated
+//! here with the same seed so the test knows which patients and visits to expect.
+
+mod support;
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use clinic_desk_core::DEMO_SEED;
+use clinic_domain::{ClinicZone, demo};
+use support::{Driver, wait_until};
+
+fn demo_clinic() -> demo::DemoClinic {
+    let zone = ClinicZone::default();
+    demo::clinic("DEMO", DEMO_SEED, zone, zone.today())
+}
+
+fn launch_demo<'d>(driver: &'d Driver, dir: &tempfile::TempDir) -> Result<support::Session<'d>> {
+    driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo"])
+}
+
+#[test]
+fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
+    let clinic = demo_clinic();
+    // A patient whose name no one else in the clinic shares, so one result is expected.
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for p in &clinic.patients {
+        *names.entry(p.name.as_str()).or_default() += 1;
+    }
+    let patient = clinic.patients.iter().rev().find(|p| names[p.name.as_str()] == 1 && p.name.chars().count() == 3).unwrap();
+
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = launch_demo(&driver, &dir)?;
+
+    let search = s.find("[data-testid=patient-search]")?;
+    s.type_text(&search, &patient.name)?;
+    let selector = format!("[data-testid=patient-result][data-patient-id=\"{}\"]", patient.id);
+    let row = s.find(&selector)?;
+    assert!(s.text(&row)?.contains(&patient.name));
+    s.click(&row)?;
+    let name = s.find("[data-testid=patient-name]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.text(&name)? == patient.name))?;
+
+    // A wristband scanner types the ID and Enter: the patient opens directly.
+    let other = &clinic.patients[41];
+    s.clear(&search)?;
+    s.type_text(&search, &format!("{}\u{E007}", other.id))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        let detail = s.find("[data-testid=patient-detail]")?;
+        Ok(s.attr(&detail, "data-patient-id")?.as_deref() == Some(other.id.as_str()))
+    })?;
+    assert_eq!(s.text(&s.find("[data-testid=patient-name]")?)?, other.name);
+    Ok(())
+}
+
+#[test]
+fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()> {
+    let clinic = demo_clinic();
+    let today = clinic.zone.today();
+    let todays: Vec<_> = clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == today).collect();
+    let doctor = &clinic.doctors[3];
+    let doctors_today = todays.iter().filter(|a| a.doctor_id == doctor.id).count();
+    assert!(doctors_today > 0);
+
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = launch_demo(&driver, &dir)?;
+
+    s.click(&s.find("[data-testid=nav-schedule]")?)?;
+    let date = s.find("[data-testid=schedule-date]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&date, "data-date")?.as_deref() == Some(&today.to_string())))?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == todays.len()))?;
+
+    // Every appointment of today is there, by its ID.
+    let first = todays.first().unwrap();
+    s.find(&format!("[data-testid=appointment-row][data-appointment-id=\"{}\"]", first.id))?;
+
+    s.select_value("[data-testid=doctor-filter]", doctor.id.as_str())?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == doctors_today))?;
+
+    // Tomorrow for the same doctor.
+    s.click(&s.find("[data-testid=day-next]")?)?;
+    let tomorrow = today.succ_opt().unwrap();
+    let expected = clinic
+        .appointments
+        .iter()
+        .filter(|a| a.doctor_id == doctor.id && clinic.zone.date_of(a.starts_at) == tomorrow)
+        .count();
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&date, "data-date")?.as_deref() == Some(&tomorrow.to_string())
+            && s.find_all("[data-testid=appointment-row]")?.len() == expected)
+    })?;
+    Ok(())
+}
