@@ -13,6 +13,7 @@ pub fn typescript() -> String {
         ApiError::decl(&cfg),
         AppInfo::decl(&cfg),
         SexDto::decl(&cfg),
+        MatchKindDto::decl(&cfg),
         PatientSummary::decl(&cfg),
         PatientSearch::decl(&cfg),
         PatientDetail::decl(&cfg),

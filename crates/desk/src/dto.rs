@@ -2,6 +2,7 @@
 //! declarations in `ui/src/lib/bindings.ts` are generated from these.
 
 use chrono::NaiveDate;
+use clinic_domain::lookup::MatchKind;
 use clinic_domain::{AppointmentStatus, ClinicZone, Doctor, Patient, Sex, patient::age_on};
 use clinic_store::schedule::ScheduledVisit;
 use serde::Serialize;
@@ -38,6 +39,35 @@ impl From<Sex> for SexDto {
     }
 }
 
+/// Why a search result matched, so the UI can highlight the part that did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKindDto {
+    IdExact,
+    IdPrefix,
+    NameExact,
+    NamePrefix,
+    Initials,
+    Pinyin,
+    NameSubstring,
+    PhoneTail,
+}
+
+impl From<MatchKind> for MatchKindDto {
+    fn from(m: MatchKind) -> Self {
+        match m {
+            MatchKind::IdExact => Self::IdExact,
+            MatchKind::IdPrefix => Self::IdPrefix,
+            MatchKind::NameExact => Self::NameExact,
+            MatchKind::NamePrefix => Self::NamePrefix,
+            MatchKind::Initials => Self::Initials,
+            MatchKind::Pinyin => Self::Pinyin,
+            MatchKind::NameSubstring => Self::NameSubstring,
+            MatchKind::PhoneTail => Self::PhoneTail,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PatientSummary {
@@ -48,10 +78,11 @@ pub struct PatientSummary {
     pub is_insured: bool,
     /// Last four digits only: enough to confirm identity over the counter.
     pub phone_tail: Option<String>,
+    pub matched: MatchKindDto,
 }
 
 impl PatientSummary {
-    pub fn new(p: &Patient, today: NaiveDate) -> Self {
+    pub fn new(p: &Patient, matched: MatchKind, today: NaiveDate) -> Self {
         Self {
             id: p.id.to_string(),
             name: p.name.clone(),
@@ -59,6 +90,7 @@ impl PatientSummary {
             age: p.age_on(today),
             is_insured: p.is_insured,
             phone_tail: p.phone.as_deref().map(phone_tail),
+            matched: matched.into(),
         }
     }
 }

@@ -37,6 +37,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::TooNew { .. } => ApiError::new(ErrorCode::DatabaseTooNew, e.to_string()),
+            StoreError::InvalidQuery(_) => ApiError::new(ErrorCode::QueryTooLong, e.to_string()),
             other => {
                 tracing::error!(error = %other, "local store failed");
                 ApiError::new(ErrorCode::StorageFailed, "the local database could not complete the request")

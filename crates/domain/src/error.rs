@@ -24,6 +24,8 @@ pub enum DomainError {
     InvalidDate(String),
     #[error("unknown time zone '{0}'")]
     UnknownTimeZone(String),
+    #[error("a search may be at most {max} characters")]
+    QueryTooLong { max: usize },
     #[error("birth date {0} is in the future")]
     BirthDateInFuture(chrono::NaiveDate),
 }

@@ -10,6 +10,7 @@ pub mod clinic_time;
 pub mod demo;
 pub mod error;
 pub mod id;
+pub mod lookup;
 pub mod pain;
 pub mod patient;
 

@@ -35,7 +35,9 @@ pub struct Database {
 impl Database {
     /// Opens (creating if need be) and migrates the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(path, migrate::migrations_sql())
+        let db = Self::open_with(path, migrate::migrations_sql())?;
+        db.write(crate::patients::ensure_search_index)?;
+        Ok(db)
     }
 
     pub(crate) fn open_with(path: &Path, sql: &[&'static str]) -> Result<Self, StoreError> {
@@ -114,7 +116,7 @@ mod tests {
         db.write(|c| Ok(c.execute("INSERT INTO clinic_settings VALUES ('k', 'v')", [])?)).unwrap();
         drop(db);
         let db = Database::open(&path).unwrap();
-        let v: String = db.read(|c| Ok(c.query_row("SELECT value FROM clinic_settings", [], |r| r.get(0))?)).unwrap();
+        let v: String = db.read(|c| Ok(c.query_row("SELECT value FROM clinic_settings WHERE key = 'k'", [], |r| r.get(0))?)).unwrap();
         assert_eq!(v, "v");
         assert!(!backup_path(&path, *SCHEMA_VERSION).exists(), "nothing migrated, nothing backed up");
     }

@@ -14,6 +14,8 @@ pub enum StoreError {
     CreateDir { path: PathBuf, source: std::io::Error },
     #[error("migrating the database failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("{0}")]
+    InvalidQuery(clinic_domain::DomainError),
     #[error("a stored row is invalid: {0}")]
     CorruptRow(String),
     #[error(transparent)]

@@ -1,7 +1,8 @@
+use clinic_domain::lookup::{self, MatchKind};
 use clinic_domain::{Patient, PatientId, Sex, patient::parse_date};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::StoreError;
+use crate::{StoreError, settings};
 
 const COLUMNS: &str = "id, name, sex, birth_date, is_insured, phone";
 
@@ -24,7 +25,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Patient, StoreError>> {
     })())
 }
 
+/// Writes `p` and its lookup keys; call inside the caller's transaction so the
+/// patient is findable exactly when its row is committed.
 pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
+    let old = get(conn, &p.id)?;
     conn.prepare_cached(
         "INSERT INTO patients (id, name, sex, birth_date, is_insured, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, sex = excluded.sex,
@@ -38,7 +42,66 @@ pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
         p.is_insured,
         p.phone
     ])?;
+    if let Some(old) = old {
+        remove_keys(conn, &old)?;
+    }
+    add_keys(conn, p)
+}
+
+/// Removes `id` and its lookup keys. Returns whether there was such a patient.
+pub fn delete(conn: &Connection, id: &PatientId) -> Result<bool, StoreError> {
+    let Some(old) = get(conn, id)? else { return Ok(false) };
+    remove_keys(conn, &old)?;
+    conn.prepare_cached("DELETE FROM patients WHERE id = ?1")?.execute([id.as_str()])?;
+    Ok(true)
+}
+
+fn add_keys(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO patient_search_keys (kind, key, patient_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for (kind, key) in lookup::patient_keys(p) {
+        insert.execute(params![kind as i64, key, p.id.as_str()])?;
+    }
     Ok(())
+}
+
+// The keys are a pure function of the stored row, so recomputing them finds exactly
+// the rows to delete; this spares a second index on patient_id over millions of keys.
+fn remove_keys(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
+    let mut delete =
+        conn.prepare_cached("DELETE FROM patient_search_keys WHERE kind = ?1 AND key = ?2 AND patient_id = ?3")?;
+    for (kind, key) in lookup::patient_keys(p) {
+        delete.execute(params![kind as i64, key, p.id.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Version of the key scheme in `clinic_domain::lookup`; bump it when the keys
+/// change and every store rebuilds its index once, on open.
+pub const SEARCH_INDEX_VERSION: u32 = 1;
+const SEARCH_INDEX_SETTING: &str = "search_index_version";
+
+/// Rebuilds the lookup keys of every patient, in one transaction, when they were
+/// made by another key scheme (or not at all, right after the migration that
+/// added them). Returns whether it rebuilt.
+pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
+    let current = settings::get(conn, SEARCH_INDEX_SETTING)?;
+    if current.as_deref() == Some(&SEARCH_INDEX_VERSION.to_string()) {
+        return Ok(false);
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM patient_search_keys", [])?;
+    {
+        let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM patients"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            add_keys(&tx, &from_row(row)??)?;
+        }
+    }
+    settings::set(&tx, SEARCH_INDEX_SETTING, &SEARCH_INDEX_VERSION.to_string())?;
+    tx.commit()?;
+    Ok(true)
 }
 
 pub fn get(conn: &Connection, id: &PatientId) -> Result<Option<Patient>, StoreError> {
@@ -52,38 +115,59 @@ pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM patients", [], |r| r.get(0))?)
 }
 
-/// Escapes `LIKE` wildcards so the query is matched literally.
-fn like_literal(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// A patient found by a search, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub patient: Patient,
+    pub matched: MatchKind,
 }
 
-/// Patients whose ID starts with `query` (any case) or whose name contains it,
-/// best matches first: exact ID, ID prefix, exact name, name prefix, name substring.
-/// `query` is data, bound as a parameter and matched literally.
-pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Patient>, StoreError> {
-    let prefix = format!("{}%", like_literal(query));
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM (
-             SELECT *, CASE
-                 WHEN id = ?1 COLLATE NOCASE THEN 0
-                 WHEN id LIKE ?2 ESCAPE '\\' THEN 1
-                 WHEN name = ?1 THEN 2
-                 WHEN substr(name, 1, length(?1)) = ?1 THEN 3
-                 ELSE 4 END AS rank
-             FROM patients
-             WHERE id LIKE ?2 ESCAPE '\\' OR instr(name, ?1) > 0)
-         ORDER BY rank, name, id
-         LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(params![query, prefix, limit as i64], from_row)?;
-    rows.map(|r| r?).collect()
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// Up to `limit` patients for `query`, best kind of match first (see
+/// `clinic_domain::lookup::plan`); each kind is one range scan of the key index,
+/// so the cost does not grow with the directory. `query` is only ever a bound value.
+pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>, StoreError> {
+    let probes = lookup::plan(query).map_err(StoreError::InvalidQuery)?;
+    let mut exact = conn.prepare_cached(
+        "SELECT patient_id FROM patient_search_keys WHERE kind = ?1 AND key = ?2 ORDER BY patient_id LIMIT ?3",
+    )?;
+    let mut range = conn.prepare_cached(
+        "SELECT patient_id FROM patient_search_keys WHERE kind = ?1 AND key >= ?2 AND key < ?3
+         ORDER BY key, patient_id LIMIT ?4",
+    )?;
+    let mut seen = std::collections::HashSet::new();
+    let mut ids: Vec<(String, MatchKind)> = Vec::new();
+    for probe in probes {
+        if ids.len() >= limit {
+            break;
+        }
+        // Enough rows to fill the page even if every earlier match comes again.
+        let want = limit as i64;
+        let rows: Vec<String> = if probe.prefix {
+            range
+                .query_map(params![probe.kind as i64, probe.key, prefix_end(&probe.key), want], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        } else {
+            exact.query_map(params![probe.kind as i64, probe.key, want], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        for id in rows {
+            if ids.len() < limit && seen.insert(id.clone()) {
+                ids.push((id, probe.matched));
+            }
+        }
+    }
+    let mut by_id = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1"))?;
+    let mut found = Vec::with_capacity(ids.len());
+    for (id, matched) in ids {
+        if let Some(patient) = by_id.query_row([&id], from_row).optional()?.transpose()? {
+            found.push(Found { patient, matched });
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -124,16 +208,20 @@ mod tests {
     #[case("P10", &["P10", "P1001", "P1002"])]
     #[case("张三", &["P1001", "P1002"])]
     #[case("张", &["P1001", "P1002", "P2001"])]
-    #[case("%", &["X100_1"])]
+    #[case("%", &[])]
     #[case("_", &[])]
     #[case("X100_", &["X100_1"])]
     #[case("' OR 1=1 --", &[])]
     #[case("王%五", &["X100_1"])]
+    #[case("%五", &["X100_1"])]
     #[case("nobody", &[])]
+    #[case("zs", &["P1001", "P1002"])]
+    #[case("zhangsanf", &["P1002"])]
+    #[case("1234", &["P10", "P1001", "P1002", "P2001", "X100_1"])]
     fn search_ranks_ids_then_names_and_takes_queries_literally(#[case] q: &str, #[case] ids: &[&str]) {
         let (_dir, db) = store();
         let found = db.read(|c| search(c, q, 10)).unwrap();
-        let found: Vec<_> = found.iter().map(|p| p.id.as_str()).collect();
+        let found: Vec<_> = found.iter().map(|f| f.patient.id.as_str()).collect();
         assert_eq!(found, ids);
     }
 
@@ -144,8 +232,16 @@ mod tests {
         p.phone = None;
         p.is_insured = false;
         db.write(|c| upsert(c, &p)).unwrap();
-        assert_eq!(db.read(|c| get(c, &p.id)).unwrap(), Some(p));
+        assert_eq!(db.read(|c| get(c, &p.id)).unwrap(), Some(p.clone()));
+        // The old phone no longer finds the patient; the new name does.
+        p.name = "李四".into();
+        db.write(|c| upsert(c, &p)).unwrap();
+        let ids = |q: &str| db.read(|c| search(c, q, 10)).unwrap().into_iter().map(|f| f.patient.id.to_string()).collect::<Vec<_>>();
+        assert!(!ids("zs").contains(&"P1001".to_owned()));
+        assert_eq!(ids("ls"), ["P1001"]);
+        assert!(db.write(|c| delete(c, &p.id)).unwrap());
+        assert!(ids("ls").is_empty());
+        assert_eq!(db.read(count).unwrap(), 4);
         assert_eq!(db.read(|c| get(c, &PatientId::parse("NOPE").unwrap())).unwrap(), None);
-        assert_eq!(db.read(count).unwrap(), 5);
     }
 }

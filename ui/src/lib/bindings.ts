@@ -12,11 +12,13 @@ today: string, databasePath: string, schemaVersion: number, };
 
 export type SexDto = "female" | "male" | "unknown";
 
+export type MatchKindDto = "id_exact" | "id_prefix" | "name_exact" | "name_prefix" | "initials" | "pinyin" | "name_substring" | "phone_tail";
+
 export type PatientSummary = { id: string, name: string, sex: SexDto, age: number, isInsured: boolean, 
 /**
  * Last four digits only: enough to confirm identity over the counter.
  */
-phoneTail: string | null, };
+phoneTail: string | null, matched: MatchKindDto, };
 
 export type PatientSearch = { patients: Array<PatientSummary>, 
 /**
