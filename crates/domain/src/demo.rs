@@ -85,24 +85,28 @@ pub fn patient_id(n: u64) -> PatientId {
     PatientId::parse(&format!("P{n:07}")).expect("generated IDs are valid")
 }
 
-/// `count` patients, the same for the same seed. Patient `k` does not depend on
-/// `count`, so a 2,000-patient clinic is the start of a million-patient one.
+/// The `n`-th patient (from 1) of the directory for `seed`: a function of `n` alone,
+/// so a 2,000-patient clinic is the start of a million-patient one and a benchmark
+/// can draw any patient without generating the ones before it.
+pub fn patient(seed: u64, n: u64, today: NaiveDate) -> Patient {
+    let mut rng = DemoRng::new(seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407));
+    let name = random_name(&mut rng);
+    let sex = if rng.chance(50) { Sex::Female } else { Sex::Male };
+    let age_days = rng.below(95 * 365) as i64;
+    let birth_date = today - Duration::days(age_days + 1);
+    Patient {
+        id: patient_id(n),
+        name,
+        sex,
+        birth_date,
+        is_insured: rng.chance(85),
+        phone: rng.chance(95).then(|| random_phone(&mut rng)),
+    }
+}
+
+/// Patients 1 to `count`, the same for the same seed.
 pub fn patients(seed: u64, count: u64, today: NaiveDate) -> impl Iterator<Item = Patient> {
-    (1..=count).map(move |n| {
-        let mut rng = DemoRng::new(seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407));
-        let name = random_name(&mut rng);
-        let sex = if rng.chance(50) { Sex::Female } else { Sex::Male };
-        let age_days = rng.below(95 * 365) as i64;
-        let birth_date = today - Duration::days(age_days + 1);
-        Patient {
-            id: patient_id(n),
-            name,
-            sex,
-            birth_date,
-            is_insured: rng.chance(85),
-            phone: rng.chance(95).then(|| random_phone(&mut rng)),
-        }
-    })
+    (1..=count).map(move |n| patient(seed, n, today))
 }
 
 pub struct DemoClinic {
