@@ -43,6 +43,27 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     let name = s.find("[data-testid=patient-name]")?;
     wait_until(std::time::Duration::from_secs(10), || Ok(s.text(&name)? == patient.name))?;
 
+    // Full pinyin finds the same patient, and the result says it matched by pinyin.
+    let pinyin = clinic_domain::lookup::patient_keys(patient)
+        .into_iter()
+        .find(|(k, _)| *k == clinic_domain::lookup::KeyKind::Pinyin)
+        .unwrap()
+        .1;
+    s.clear(&search)?;
+    s.type_text(&search, &pinyin)?;
+    let row = s.find(&selector)?;
+    let name_cell = s.find(&format!("{selector} [data-match]"))?;
+    assert_eq!(s.attr(&name_cell, "data-match")?.as_deref(), Some("pinyin"));
+    assert!(s.text(&row)?.contains(&patient.name));
+
+    // Two characters of the name, highlighted where they matched.
+    let two: String = patient.name.chars().skip(1).collect();
+    s.clear(&search)?;
+    s.type_text(&search, &two)?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.find_all("[data-testid=patient-result] mark")?.iter().any(|m| s.text(m).map(|t| t == two).unwrap_or(false)))
+    })?;
+
     // A wristband scanner types the ID and Enter: the patient opens directly.
     let other = &clinic.patients[41];
     s.clear(&search)?;

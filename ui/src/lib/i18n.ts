@@ -42,6 +42,8 @@ export interface Messages {
     phone: string;
     noPhone: string;
     phoneTail: (tail: string) => string;
+    phoneTailLabel: string;
+    pinyinMatch: string;
   };
 
   schedule: {
@@ -110,6 +112,8 @@ const zhCN: Messages = {
     phone: '电话',
     noPhone: '未登记',
     phoneTail: (tail) => `尾号 ${tail}`,
+    phoneTailLabel: '尾号 ',
+    pinyinMatch: '拼音',
   },
 
   schedule: {
@@ -192,6 +196,8 @@ const en: Messages = {
     phone: 'Phone',
     noPhone: 'Not recorded',
     phoneTail: (tail) => `Phone …${tail}`,
+    phoneTailLabel: 'Phone …',
+    pinyinMatch: 'pinyin',
   },
 
   schedule: {
