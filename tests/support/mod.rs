@@ -180,6 +180,11 @@ impl Session<'_> {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": js, "args": []})))
     }
 
+    /// Runs an async script; it finishes by calling its last argument with the result.
+    pub fn script_async(&self, js: &str, args: Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": js, "args": args})))
+    }
+
     pub fn screenshot(&self, path: &Path) -> Result<()> {
         use base64_png::decode;
         let v = self.call(reqwest::Method::GET, "/screenshot", None)?;
