@@ -98,6 +98,21 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     let first = todays.first().unwrap();
     s.find(&format!("[data-testid=appointment-row][data-appointment-id=\"{}\"]", first.id))?;
 
+    // Hiding cancelled visits leaves the others; showing them again brings them back.
+    let cancelled = todays.iter().filter(|a| a.status == clinic_domain::AppointmentStatus::Cancelled).count();
+    let chip = s.find("[data-testid=status-filter][data-status=cancelled]")?;
+    s.click(&chip)?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == todays.len() - cancelled))?;
+    s.click(&chip)?;
+
+    // One department: only its doctors' visits.
+    let in_department = todays
+        .iter()
+        .filter(|a| clinic.doctors.iter().any(|d| d.id == a.doctor_id && d.department == doctor.department))
+        .count();
+    s.select_value("[data-testid=department-filter]", &doctor.department)?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == in_department))?;
+
     s.select_value("[data-testid=doctor-filter]", doctor.id.as_str())?;
     wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == doctors_today))?;
 

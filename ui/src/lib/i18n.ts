@@ -67,6 +67,13 @@ export interface Messages {
     colInsurance: string;
     colStatus: string;
     openPatient: (name: string) => string;
+    departmentLabel: string;
+    allDepartments: string;
+    statusFilterLabel: string;
+    emptyFiltered: string;
+    print: string;
+    printTitle: (clinic: string, day: string) => string;
+    perDoctorLabel: string;
   };
 
   /** `sun` .. `sat`, index = `Date#getUTCDay()`. */
@@ -129,6 +136,13 @@ const zhCN: Messages = {
     countsLabel: '按状态统计',
     empty: '当天没有预约',
     emptyForDoctor: (d) => `${d} 当天没有预约`,
+    departmentLabel: '科室',
+    allDepartments: '全部科室',
+    statusFilterLabel: '按状态筛选（点击切换）',
+    emptyFiltered: '没有符合筛选条件的预约',
+    print: '打印',
+    printTitle: (clinic, day) => `${clinic} · ${day} 预约表`,
+    perDoctorLabel: '各医生预约数',
     colTime: '时间',
     colDoctor: '医生',
     colPatient: '患者',
@@ -213,6 +227,13 @@ const en: Messages = {
     countsLabel: 'Appointments by status',
     empty: 'No appointments on this day',
     emptyForDoctor: (d) => `No appointments for ${d} on this day`,
+    departmentLabel: 'Department',
+    allDepartments: 'All departments',
+    statusFilterLabel: 'Filter by status (click to toggle)',
+    emptyFiltered: 'No appointments match the filters',
+    print: 'Print',
+    printTitle: (clinic, day) => `${clinic} · appointments ${day}`,
+    perDoctorLabel: 'Appointments per doctor',
     colTime: 'Time',
     colDoctor: 'Doctor',
     colPatient: 'Patient',
