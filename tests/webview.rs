@@ -51,10 +51,15 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
         .1;
     s.clear(&search)?;
     s.type_text(&search, &pinyin)?;
-    let row = s.find(&selector)?;
-    let name_cell = s.find(&format!("{selector} [data-match]"))?;
-    assert_eq!(s.attr(&name_cell, "data-match")?.as_deref(), Some("pinyin"));
-    assert!(s.text(&row)?.contains(&patient.name));
+    // The name search's results stay on screen until the pinyin answer replaces them.
+    wait_until(std::time::Duration::from_secs(10), || {
+        let cells = s.find_all(&format!("{selector} [data-match]"))?;
+        Ok(match cells.first() {
+            Some(cell) => s.attr(cell, "data-match")?.as_deref() == Some("pinyin"),
+            None => false,
+        })
+    })?;
+    assert!(s.text(&s.find(&selector)?)?.contains(&patient.name));
 
     // Two characters of the name, highlighted where they matched.
     let two: String = patient.name.chars().skip(1).collect();
