@@ -7,7 +7,7 @@
 //! expected first result is in the DOM: the search box's 150 ms debounce, the IPC
 //! round trip, the Rust search, and Svelte's render. The debounce is reported apart.
 
-#[path = "support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::time::Instant;
