@@ -1,7 +1,20 @@
 fn main() {
     // Capabilities live under src-tauri/ while tauri.conf.json sits at the root.
     println!("cargo:rerun-if-changed=src-tauri/capabilities");
-    let commands = &["app_info", "search_patients", "get_patient", "list_doctors", "day_schedule"];
+    let commands = &[
+        "app_info",
+        "search_patients",
+        "get_patient",
+        "list_doctors",
+        "day_schedule",
+        "record_pain_report",
+        "patient_reports",
+        "retry_rejected_report",
+        "correct_rejected_report",
+        "sync_status",
+        "sync_now",
+        "subscribe_sync_status",
+    ];
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .capabilities_path_pattern("./src-tauri/capabilities/*.json")

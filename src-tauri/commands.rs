@@ -2,9 +2,11 @@
 //! its DTO or its `{code, message}` error. No logic lives here.
 
 use clinic_desk_core::{
-    ApiError, AppInfo, DaySchedule, Desk, DoctorDto, ErrorCode, PatientDetail, PatientSearch,
+    ApiError, AppInfo, DaySchedule, Desk, DoctorDto, ErrorCode, PainReportDto, PatientDetail, PatientSearch,
+    SyncStatusDto,
 };
 use tauri::State;
+use tauri::ipc::Channel;
 
 /// The opened store, or why it could not be opened (e.g. written by a newer
 /// version): the window still opens and every command says why it cannot work.
@@ -47,4 +49,77 @@ pub async fn day_schedule(
     doctor_id: Option<String>,
 ) -> Result<DaySchedule, ApiError> {
     on_desk(state, move |d| d.day_schedule(date.as_deref(), doctor_id.as_deref())).await
+}
+
+#[tauri::command]
+pub async fn record_pain_report(
+    state: State<'_, DeskState>,
+    patient_id: String,
+    scale: String,
+    score: i64,
+    assessed_at: Option<String>,
+    recorded_by: String,
+) -> Result<PainReportDto, ApiError> {
+    on_desk(state, move |d| d.record_pain_report(&patient_id, &scale, score, assessed_at.as_deref(), &recorded_by)).await
+}
+
+#[tauri::command]
+pub async fn patient_reports(state: State<'_, DeskState>, patient_id: String) -> Result<Vec<PainReportDto>, ApiError> {
+    on_desk(state, move |d| d.patient_reports(&patient_id)).await
+}
+
+#[tauri::command]
+pub async fn retry_rejected_report(state: State<'_, DeskState>, report_id: String) -> Result<PainReportDto, ApiError> {
+    on_desk(state, move |d| d.retry_rejected_report(&report_id)).await
+}
+
+#[tauri::command]
+#[allow(clippy::too_many_arguments)] // one per field the UI sends; Tauri maps them by name
+pub async fn correct_rejected_report(
+    state: State<'_, DeskState>,
+    report_id: String,
+    scale: String,
+    score: i64,
+    assessed_at: Option<String>,
+    recorded_by: String,
+    reason: String,
+) -> Result<PainReportDto, ApiError> {
+    on_desk(state, move |d| {
+        d.correct_rejected_report(&report_id, &scale, score, assessed_at.as_deref(), &recorded_by, &reason)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn sync_status(state: State<'_, DeskState>) -> Result<SyncStatusDto, ApiError> {
+    on_desk(state, |d| d.sync_status()).await
+}
+
+#[tauri::command]
+pub async fn sync_now(state: State<'_, DeskState>) -> Result<(), ApiError> {
+    on_desk(state, |d| d.sync_now()).await
+}
+
+/// Pushes the sync status down `channel` now and on every change, until the
+/// window goes away (a failed send ends the task). No polling.
+#[tauri::command]
+pub async fn subscribe_sync_status(state: State<'_, DeskState>, channel: Channel<SyncStatusDto>) -> Result<(), ApiError> {
+    let desk = state.0.clone()?;
+    let first = on_desk(state, |d| d.sync_status()).await?;
+    if channel.send(first).is_err() {
+        return Ok(());
+    }
+    let Some(handle) = desk.sync_handle() else {
+        return Ok(()); // no engine: the status only changes when a report is saved (the UI re-asks then)
+    };
+    let mut rx = handle.subscribe();
+    tauri::async_runtime::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let status = SyncStatusDto::from(&*rx.borrow_and_update());
+            if channel.send(status).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
 }

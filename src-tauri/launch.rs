@@ -2,20 +2,44 @@
 
 use std::path::PathBuf;
 
-pub const USAGE: &str = "usage: clinic-desk [--data-dir DIR] [--demo] [--demo-seed N]
+pub const USAGE: &str = "usage: clinic-desk [--data-dir DIR] [--demo] [--demo-seed N] [--server URL] [--token TOKEN]
 
   --data-dir DIR   keep the local database in DIR (default: the OS app-data directory;
                    also CLINIC_DESK_DATA_DIR). Tests and a second instance need their own.
   --demo           fill an empty database with the demo clinic
-  --demo-seed N    which demo clinic (default 1); implies --demo";
+  --demo-seed N    which demo clinic (default 1); implies --demo
+  --server URL     the clinic's central server, e.g. https://central.example:8443 (also
+                   CLINIC_DESK_SERVER_URL); without one, reports stay queued on this device
+  --token TOKEN    the clinic's bearer token for that server (also CLINIC_DESK_TOKEN;
+                   prefer the variable: flags show in process lists)";
 
 /// Environment variable naming the data directory when `--data-dir` is not given.
 pub const DATA_DIR_ENV: &str = "CLINIC_DESK_DATA_DIR";
+pub const SERVER_URL_ENV: &str = "CLINIC_DESK_SERVER_URL";
+pub const TOKEN_ENV: &str = "CLINIC_DESK_TOKEN";
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct LaunchOptions {
     pub data_dir: Option<PathBuf>,
     pub demo_seed: Option<u64>,
+    pub server_url: Option<String>,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for LaunchOptions {
+    // The token must not reach a log or a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaunchOptions")
+            .field("data_dir", &self.data_dir)
+            .field("demo_seed", &self.demo_seed)
+            .field("server_url", &self.server_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 impl LaunchOptions {
@@ -24,6 +48,8 @@ impl LaunchOptions {
         let mut options = LaunchOptions {
             data_dir: std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
             demo_seed: None,
+            server_url: env_value(SERVER_URL_ENV),
+            token: env_value(TOKEN_ENV),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -41,6 +67,14 @@ impl LaunchOptions {
                     let raw = value("--demo-seed")?;
                     options.demo_seed = Some(raw.parse().map_err(|_| format!("--demo-seed takes a number, not '{raw}'"))?);
                 }
+                "--server" => {
+                    let raw = value("--server")?;
+                    if !(raw.starts_with("http://") || raw.starts_with("https://")) {
+                        return Err(format!("--server takes an http:// or https:// URL, not '{raw}'"));
+                    }
+                    options.server_url = Some(raw);
+                }
+                "--token" => options.token = Some(value("--token")?),
                 other => return Err(format!("unknown argument '{other}'")),
             }
         }
@@ -65,5 +99,9 @@ mod tests {
         assert_eq!(parse(&["--data-dir"]).unwrap_err(), "--data-dir needs a value");
         assert!(parse(&["--demo-seed", "x"]).unwrap_err().contains("takes a number"));
         assert!(parse(&["--frobnicate"]).unwrap_err().contains("unknown argument"));
+        let o = parse(&["--server", "http://127.0.0.1:9", "--token=cct_x"]).unwrap();
+        assert_eq!((o.server_url.as_deref(), o.token.as_deref()), (Some("http://127.0.0.1:9"), Some("cct_x")));
+        assert!(!format!("{o:?}").contains("cct_x"), "the token never shows in Debug");
+        assert!(parse(&["--server", "ftp://x"]).unwrap_err().contains("http://"));
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clinic_desk_core::Desk;
 use tauri::Manager;
 
-pub use launch::{DATA_DIR_ENV, LaunchOptions, USAGE};
+pub use launch::{DATA_DIR_ENV, LaunchOptions, SERVER_URL_ENV, TOKEN_ENV, USAGE};
 
 /// File name of the local database inside the data directory.
 pub const DATABASE_FILE: &str = "clinic-desk.sqlite3";
@@ -22,7 +22,11 @@ pub fn run(options: LaunchOptions) {
                 Some(dir) => dir.clone(),
                 None => app.path().app_data_dir()?,
             };
-            app.manage(commands::DeskState(open_desk(dir.join(DATABASE_FILE), options.demo_seed)));
+            let desk = open_desk(dir.join(DATABASE_FILE), options.demo_seed);
+            if let Ok(desk) = &desk {
+                start_sync(desk, &options);
+            }
+            app.manage(commands::DeskState(desk));
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -31,6 +35,13 @@ pub fn run(options: LaunchOptions) {
             commands::get_patient,
             commands::list_doctors,
             commands::day_schedule,
+            commands::record_pain_report,
+            commands::patient_reports,
+            commands::retry_rejected_report,
+            commands::correct_rejected_report,
+            commands::sync_status,
+            commands::sync_now,
+            commands::subscribe_sync_status,
         ])
         .run(tauri::generate_context!())
         .expect("the Tauri runtime failed to start");
@@ -45,6 +56,25 @@ fn open_desk(path: PathBuf, demo_seed: Option<u64>) -> Result<Desk, clinic_desk_
         }
     }
     Ok(desk)
+}
+
+/// Starts the background sync task when a server is configured; without one the
+/// app works offline and reports wait in the outbox.
+fn start_sync(desk: &Desk, options: &LaunchOptions) {
+    let Some(url) = options.server_url.clone() else {
+        tracing::info!("no central server configured: reports stay queued on this device");
+        return;
+    };
+    let config = clinic_sync::SyncConfig::new(url, options.token.clone());
+    match clinic_sync::SyncEngine::new(desk.shared_database(), config) {
+        Ok(engine) => {
+            let handle = engine.spawn(tauri::async_runtime::handle().inner());
+            desk.attach_sync(handle);
+            // The URL is configuration, not a secret; the token is never logged.
+            tracing::info!(server = %options.server_url.as_deref().unwrap_or_default(), "sync started");
+        }
+        Err(e) => tracing::error!(error = %e, "cannot start sync"),
+    }
 }
 
 fn init_logging() {

@@ -135,3 +135,40 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     })?;
     Ok(())
 }
+
+#[test]
+fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so() -> Result<()> {
+    let central_dir = tempfile::tempdir()?;
+    let server = clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), false)?;
+    let token = server.issue_token("C001")?;
+    let url = server.base_url();
+    let patient = &demo_clinic().patients[7];
+
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo", "--server", &url, "--token", &token])?;
+
+    // The bar is there on every screen and turns online after the first sync.
+    let bar = s.find("[data-testid=sync-status]")?;
+    wait_until(std::time::Duration::from_secs(20), || Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online")))?;
+    assert!(!s.text(&s.find("[data-testid=sync-last-success]")?)?.is_empty());
+
+    let search = s.find("[data-testid=patient-search]")?;
+    s.type_text(&search, &format!("{}\u{E007}", patient.id))?;
+    let score = s.find("[data-testid=report-score]")?;
+    s.clear(&score)?;
+    s.type_text(&score, "7")?;
+    s.type_text(&s.find("[data-testid=report-recorded-by]")?, "N001")?;
+    s.click(&s.find("[data-testid=report-record]")?)?;
+    wait_until(std::time::Duration::from_secs(20), || Ok(server.report_count(Some("C001"))? == 1))?;
+    let report = s.find("[data-testid=report]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&report, "data-state")?.as_deref() == Some("delivered")))?;
+    // The bar is pushed the new count without anyone asking.
+    let pending = s.find("[data-testid=sync-pending]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&pending, "data-count")?.as_deref() == Some("0")))?;
+    // Sync now works from any screen.
+    s.click(&s.find("[data-testid=nav-schedule]")?)?;
+    s.click(&s.find("[data-testid=sync-now]")?)?;
+    assert_eq!(server.report_count(Some("C001"))?, 1, "never twice");
+    Ok(())
+}

@@ -21,6 +21,12 @@ pub fn typescript() -> String {
         AppointmentStatusDto::decl(&cfg),
         AppointmentDto::decl(&cfg),
         DaySchedule::decl(&cfg),
+        PainScaleDto::decl(&cfg),
+        ReportStateDto::decl(&cfg),
+        PainReportDto::decl(&cfg),
+        SyncProblemKindDto::decl(&cfg),
+        SyncProblemDto::decl(&cfg),
+        SyncStatusDto::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n",

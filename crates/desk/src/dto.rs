@@ -213,3 +213,162 @@ pub struct DaySchedule {
     pub doctors: Vec<DoctorDto>,
     pub appointments: Vec<AppointmentDto>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PainScaleDto {
+    Nrs,
+    WongBakerFaces,
+}
+
+/// Where a report stands on its way to the central server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStateDto {
+    /// Saved here, waiting to be sent.
+    Queued,
+    /// A request carrying it is in flight (or was, when the app stopped).
+    Sending,
+    /// The server acknowledged it.
+    Delivered,
+    /// The server refused it; `lastError` says why. Kept, never deleted.
+    Rejected,
+    /// A refused report replaced by a correction (which names it). Kept for the record.
+    Superseded,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PainReportDto {
+    pub id: String,
+    pub patient_id: String,
+    pub scale: PainScaleDto,
+    pub score: u8,
+    /// RFC 3339, UTC.
+    pub assessed_at: String,
+    pub recorded_by: String,
+    pub state: ReportStateDto,
+    /// The server's reason for a rejected report; the last delivery error for a queued one.
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    pub delivered_at: Option<String>,
+    /// The refused report this one corrects, and why.
+    pub supersedes: Option<String>,
+    pub correction_reason: Option<String>,
+}
+
+fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+impl From<&clinic_store::outbox::ReportEntry> for PainReportDto {
+    fn from(e: &clinic_store::outbox::ReportEntry) -> Self {
+        use clinic_store::outbox::OutboxState;
+        Self {
+            id: e.id.clone(),
+            patient_id: e.patient_id.clone(),
+            scale: match e.scale {
+                clinic_domain::PainScale::Nrs => PainScaleDto::Nrs,
+                clinic_domain::PainScale::WongBakerFaces => PainScaleDto::WongBakerFaces,
+            },
+            score: e.score.clamp(0, 10) as u8,
+            assessed_at: rfc3339(e.assessed_at),
+            recorded_by: e.recorded_by.clone(),
+            state: match e.state {
+                OutboxState::Queued => ReportStateDto::Queued,
+                OutboxState::Sending => ReportStateDto::Sending,
+                OutboxState::Delivered => ReportStateDto::Delivered,
+                OutboxState::Rejected => ReportStateDto::Rejected,
+                OutboxState::Superseded => ReportStateDto::Superseded,
+            },
+            last_error: e.last_error.clone(),
+            attempts: e.attempts.clamp(0, u32::MAX as i64) as u32,
+            delivered_at: e.delivered_at.map(rfc3339),
+            supersedes: e.supersedes.clone(),
+            correction_reason: e.correction_reason.clone(),
+        }
+    }
+}
+
+/// Why the last sync failed; the UI shows a translation of `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncProblemKindDto {
+    Offline,
+    Timeout,
+    ServerError,
+    CredentialsRefused,
+    Protocol,
+    LocalStorage,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncProblemDto {
+    pub kind: SyncProblemKindDto,
+    /// English detail for support; no patient data, no tokens.
+    pub detail: String,
+    pub at: String,
+}
+
+/// Where sync stands, pushed to the UI whenever it changes.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatusDto {
+    /// A central server is configured for this device.
+    pub configured: bool,
+    /// `true` after the server last answered, `false` when it could not be reached, null before the first try.
+    pub online: Option<bool>,
+    pub running: bool,
+    /// Reports saved here and not yet acknowledged by the server.
+    pub waiting: u32,
+    /// Reports the server refused, kept with its reason.
+    pub rejected: u32,
+    /// RFC 3339 of the last completed sync; kept across restarts.
+    pub last_success_at: Option<String>,
+    pub last_error: Option<SyncProblemDto>,
+    pub credentials_refused: bool,
+}
+
+impl SyncStatusDto {
+    /// The status of a device without a server: reports stay here, counted.
+    pub fn unconfigured(counts: clinic_store::outbox::OutboxCounts) -> Self {
+        Self {
+            configured: false,
+            online: None,
+            running: false,
+            waiting: counts.waiting().min(u32::MAX as u64) as u32,
+            rejected: counts.rejected.min(u32::MAX as u64) as u32,
+            last_success_at: None,
+            last_error: None,
+            credentials_refused: false,
+        }
+    }
+}
+
+impl From<&clinic_sync::SyncStatus> for SyncStatusDto {
+    fn from(s: &clinic_sync::SyncStatus) -> Self {
+        use clinic_sync::SyncProblemKind as K;
+        Self {
+            configured: s.configured,
+            online: s.online,
+            running: s.running,
+            waiting: s.waiting.min(u32::MAX as u64) as u32,
+            rejected: s.rejected.min(u32::MAX as u64) as u32,
+            last_success_at: s.last_success_at.map(rfc3339),
+            last_error: s.last_error.as_ref().map(|p| SyncProblemDto {
+                kind: match p.kind {
+                    K::Offline => SyncProblemKindDto::Offline,
+                    K::Timeout => SyncProblemKindDto::Timeout,
+                    K::ServerError => SyncProblemKindDto::ServerError,
+                    K::CredentialsRefused => SyncProblemKindDto::CredentialsRefused,
+                    K::Protocol => SyncProblemKindDto::Protocol,
+                    K::LocalStorage => SyncProblemKindDto::LocalStorage,
+                },
+                detail: p.detail.clone(),
+                at: rfc3339(p.at),
+            }),
+            credentials_refused: s.credentials_refused,
+        }
+    }
+}

@@ -12,6 +12,20 @@ pub enum ErrorCode {
     InvalidDoctorId,
     InvalidDate,
     PatientNotFound,
+    /// The score is not on its scale (NRS 0–10, FACES 0–10 even).
+    InvalidScore,
+    InvalidScale,
+    /// An assessment time later than now (or not a time at all).
+    InvalidAssessmentTime,
+    /// Who recorded the score is missing or malformed.
+    InvalidRecorder,
+    ReportNotFound,
+    /// Only a report the server refused can be queued again or corrected.
+    ReportNotRejected,
+    /// A correction needs a reason (it stays on the record with both reports).
+    InvalidCorrectionReason,
+    /// No central server is configured for this device.
+    SyncNotConfigured,
     DatabaseTooNew,
     StorageFailed,
     /// A bug on our side; the message says what, for support.

@@ -8,10 +8,13 @@ mod database;
 pub mod demo;
 mod error;
 pub mod migrate;
+pub mod outbox;
 pub mod patients;
+pub mod pull;
 pub mod schedule;
 pub mod settings;
 
 pub use database::{Database, open_connection};
 pub use error::StoreError;
 pub use migrate::{SCHEMA_VERSION, migrations_sql};
+pub use rusqlite::Connection;

@@ -32,7 +32,8 @@ pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO patients (id, name, sex, birth_date, is_insured, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, sex = excluded.sex,
-             birth_date = excluded.birth_date, is_insured = excluded.is_insured, phone = excluded.phone",
+             birth_date = excluded.birth_date, is_insured = excluded.is_insured, phone = excluded.phone,
+             deleted_at = NULL",
     )?
     .execute(params![
         p.id.as_str(),
@@ -48,11 +49,21 @@ pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
     add_keys(conn, p)
 }
 
-/// Removes `id` and its lookup keys. Returns whether there was such a patient.
+/// Removes `id` from lookup and from the directory. A patient that reports (which
+/// are never deleted) still refer to keeps a row, hidden and without contact data.
+/// Returns whether there was such a patient.
 pub fn delete(conn: &Connection, id: &PatientId) -> Result<bool, StoreError> {
     let Some(old) = get(conn, id)? else { return Ok(false) };
     remove_keys(conn, &old)?;
-    conn.prepare_cached("DELETE FROM patients WHERE id = ?1")?.execute([id.as_str()])?;
+    let has_reports: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM pain_reports WHERE patient_id = ?1)")?
+        .query_row([id.as_str()], |r| r.get(0))?;
+    if has_reports {
+        conn.prepare_cached("UPDATE patients SET deleted_at = unixepoch(), phone = NULL WHERE id = ?1")?
+            .execute([id.as_str()])?;
+    } else {
+        conn.prepare_cached("DELETE FROM patients WHERE id = ?1")?.execute([id.as_str()])?;
+    }
     Ok(true)
 }
 
@@ -93,7 +104,7 @@ pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute("DELETE FROM patient_search_keys", [])?;
     {
-        let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM patients"))?;
+        let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM patients WHERE deleted_at IS NULL"))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             add_keys(&tx, &from_row(row)??)?;
@@ -105,14 +116,14 @@ pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
 }
 
 pub fn get(conn: &Connection, id: &PatientId) -> Result<Option<Patient>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1"))?
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"))?
         .query_row([id.as_str()], from_row)
         .optional()?
         .transpose()
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM patients", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT count(*) FROM patients WHERE deleted_at IS NULL", [], |r| r.get(0))?)
 }
 
 /// A patient found by a search, and why.
@@ -160,7 +171,8 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>
             }
         }
     }
-    let mut by_id = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1"))?;
+    let mut by_id =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"))?;
     let mut found = Vec::with_capacity(ids.len());
     for (id, matched) in ids {
         if let Some(patient) = by_id.query_row([&id], from_row).optional()?.transpose()? {

@@ -1,14 +1,16 @@
 // The only module that talks to Rust. One typed function per Tauri command;
 // every failure is turned into a `UiError` with a code the UI can translate.
 
-import { invoke } from '@tauri-apps/api/core';
+import { Channel, invoke } from '@tauri-apps/api/core';
 import type {
   AppInfo,
   DaySchedule,
   DoctorDto,
   ErrorCode,
+  PainReportDto,
   PatientDetail,
   PatientSearch,
+  SyncStatusDto,
 } from './bindings';
 
 /** Codes the UI itself produces, for failures that never reached a command. */
@@ -33,6 +35,14 @@ const KNOWN_CODES = {
   patient_not_found: true,
   database_too_new: true,
   storage_failed: true,
+  invalid_score: true,
+  invalid_scale: true,
+  invalid_assessment_time: true,
+  invalid_recorder: true,
+  report_not_found: true,
+  report_not_rejected: true,
+  invalid_correction_reason: true,
+  sync_not_configured: true,
   internal: true,
   backend_unavailable: true,
 } as const satisfies Record<AnyErrorCode, true>;
@@ -103,4 +113,54 @@ export function listDoctors(): Promise<DoctorDto[]> {
 /** `date` is `YYYY-MM-DD` in the clinic's zone, null for the clinic's today. */
 export function daySchedule(date: string | null, doctorId: string | null): Promise<DaySchedule> {
   return call<DaySchedule>('day_schedule', { date, doctorId });
+}
+
+/** Saves a score locally at once; the sync engine delivers it. */
+export function recordPainReport(
+  patientId: string,
+  scale: 'nrs' | 'wong_baker_faces',
+  score: number,
+  recordedBy: string,
+): Promise<PainReportDto> {
+  return call<PainReportDto>('record_pain_report', { patientId, scale, score, assessedAt: null, recordedBy });
+}
+
+export function patientReports(patientId: string): Promise<PainReportDto[]> {
+  return call<PainReportDto[]>('patient_reports', { patientId });
+}
+
+export function retryRejectedReport(reportId: string): Promise<PainReportDto> {
+  return call<PainReportDto>('retry_rejected_report', { reportId });
+}
+
+/** Replaces a refused report with a corrected one; the refused one stays on record. */
+export function correctRejectedReport(
+  reportId: string,
+  score: number,
+  recordedBy: string,
+  reason: string,
+): Promise<PainReportDto> {
+  return call<PainReportDto>('correct_rejected_report', {
+    reportId,
+    scale: 'nrs',
+    score,
+    assessedAt: null,
+    recordedBy,
+    reason,
+  });
+}
+
+export function syncStatus(): Promise<SyncStatusDto> {
+  return call<SyncStatusDto>('sync_status');
+}
+
+export function syncNow(): Promise<void> {
+  return call<void>('sync_now');
+}
+
+/** Calls `onStatus` now and whenever the sync status changes (pushed by Rust, not polled). */
+export async function subscribeSyncStatus(onStatus: (s: SyncStatusDto) => void): Promise<void> {
+  const channel = new Channel<SyncStatusDto>();
+  channel.onmessage = onStatus;
+  await call<void>('subscribe_sync_status', { channel });
 }

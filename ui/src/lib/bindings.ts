@@ -1,6 +1,6 @@
 // Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
 
-export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "database_too_new" | "storage_failed" | "internal";
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "invalid_recorder" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -43,3 +43,51 @@ export type DaySchedule = {
  * The clinic day shown, `YYYY-MM-DD`.
  */
 date: string, timeZone: string, isToday: boolean, doctors: Array<DoctorDto>, appointments: Array<AppointmentDto>, };
+
+export type PainScaleDto = "nrs" | "wong_baker_faces";
+
+export type ReportStateDto = "queued" | "sending" | "delivered" | "rejected" | "superseded";
+
+export type PainReportDto = { id: string, patientId: string, scale: PainScaleDto, score: number, 
+/**
+ * RFC 3339, UTC.
+ */
+assessedAt: string, recordedBy: string, state: ReportStateDto, 
+/**
+ * The server's reason for a rejected report; the last delivery error for a queued one.
+ */
+lastError: string | null, attempts: number, deliveredAt: string | null, 
+/**
+ * The refused report this one corrects, and why.
+ */
+supersedes: string | null, correctionReason: string | null, };
+
+export type SyncProblemKindDto = "offline" | "timeout" | "server_error" | "credentials_refused" | "protocol" | "local_storage";
+
+export type SyncProblemDto = { kind: SyncProblemKindDto, 
+/**
+ * English detail for support; no patient data, no tokens.
+ */
+detail: string, at: string, };
+
+export type SyncStatusDto = { 
+/**
+ * A central server is configured for this device.
+ */
+configured: boolean, 
+/**
+ * `true` after the server last answered, `false` when it could not be reached, null before the first try.
+ */
+online: boolean | null, running: boolean, 
+/**
+ * Reports saved here and not yet acknowledged by the server.
+ */
+waiting: number, 
+/**
+ * Reports the server refused, kept with its reason.
+ */
+rejected: number, 
+/**
+ * RFC 3339 of the last completed sync; kept across restarts.
+ */
+lastSuccessAt: string | null, lastError: SyncProblemDto | null, credentialsRefused: boolean, };

@@ -2,7 +2,7 @@
 // missing from either (or an error code Rust adds to `ErrorCode` without a
 // translation here) fails `svelte-check` and therefore `npm run build`.
 
-import type { AppointmentStatusDto, ErrorCode, SexDto } from './bindings';
+import type { AppointmentStatusDto, ErrorCode, ReportStateDto, SexDto, SyncProblemKindDto } from './bindings';
 import type { UiErrorCode } from './api';
 
 export type Lang = 'zh-CN' | 'en';
@@ -85,6 +85,34 @@ export interface Messages {
   selfPay: string;
   status: Record<AppointmentStatusDto, string>;
   errors: Record<ErrorCode | UiErrorCode, string>;
+
+  sync: {
+    label: string;
+    notConfigured: string;
+    online: string;
+    offline: string;
+    unknown: string;
+    syncing: string;
+    waiting: (n: number) => string;
+    rejected: (n: number) => string;
+    lastSuccess: (time: string) => string;
+    neverSynced: string;
+    syncNow: string;
+    problem: Record<SyncProblemKindDto, string>;
+  };
+
+  reports: {
+    heading: string;
+    none: string;
+    record: string;
+    score: string;
+    recordedBy: string;
+    retry: string;
+    correct: string;
+    correctionReason: string;
+    corrects: string;
+    state: Record<ReportStateDto, string>;
+  };
 }
 
 const zhCN: Messages = {
@@ -175,6 +203,49 @@ const zhCN: Messages = {
     storage_failed: '读取本地数据失败，请重试；如仍失败请联系管理员',
     internal: '程序内部错误，请重试；如仍失败请联系管理员',
     backend_unavailable: '无法连接到本地服务，请在诊所工作台应用中打开',
+    invalid_score: '评分不在该量表范围内',
+    invalid_scale: '未知的疼痛量表',
+    invalid_assessment_time: '评估时间无效或晚于当前时间',
+    invalid_recorder: '请填写记录人工号',
+    report_not_found: '找不到该评估记录',
+    report_not_rejected: '只有被退回的记录可以重新提交或更正',
+    invalid_correction_reason: '请填写更正原因',
+    sync_not_configured: '未配置中心服务器，无法同步',
+  },
+
+  sync: {
+    label: '同步状态',
+    notConfigured: '未连接中心服务器，评估保存在本机',
+    online: '在线',
+    offline: '离线',
+    unknown: '尚未连接',
+    syncing: '正在同步…',
+    waiting: (n) => `待上传 ${n} 条`,
+    rejected: (n) => `被退回 ${n} 条`,
+    lastSuccess: (t) => `上次同步 ${t}`,
+    neverSynced: '尚未同步成功',
+    syncNow: '立即同步',
+    problem: {
+      offline: '无法连接中心服务器，数据已保存在本机，恢复连接后自动上传',
+      timeout: '中心服务器响应超时，将自动重试',
+      server_error: '中心服务器暂时出错，将自动重试',
+      credentials_refused: '中心服务器拒绝了本诊所的凭证，同步已停止，请联系管理员',
+      protocol: '与中心服务器的通信中断，将自动重试',
+      local_storage: '本机数据库出错，请联系管理员',
+    },
+  },
+
+  reports: {
+    heading: '疼痛评估',
+    none: '暂无评估记录',
+    record: '记录评分',
+    score: '评分 (0–10)',
+    recordedBy: '记录人工号',
+    retry: '原样重新提交',
+    correct: '用上方评分更正',
+    correctionReason: '更正原因',
+    corrects: '更正了一条被退回的记录',
+    state: { queued: '待上传', sending: '上传中', delivered: '已上传', rejected: '被退回', superseded: '已被更正' },
   },
 };
 
@@ -266,6 +337,55 @@ const en: Messages = {
     storage_failed: 'Could not read local data: try again, and call support if it persists',
     internal: 'Something went wrong in the app: try again, and call support if it persists',
     backend_unavailable: 'The local service is not reachable: open this screen in the Clinic Desk app',
+    invalid_score: 'That score is not on the chosen scale',
+    invalid_scale: 'Unknown pain scale',
+    invalid_assessment_time: 'The assessment time is invalid or in the future',
+    invalid_recorder: 'Enter the staff ID of who recorded the score',
+    report_not_found: 'No such assessment',
+    report_not_rejected: 'Only an assessment the server refused can be submitted again or corrected',
+    invalid_correction_reason: 'Enter the reason for the correction',
+    sync_not_configured: 'No central server is configured, so there is nothing to sync with',
+  },
+
+  sync: {
+    label: 'Sync status',
+    notConfigured: 'No central server: assessments are kept on this device',
+    online: 'Online',
+    offline: 'Offline',
+    unknown: 'Not connected yet',
+    syncing: 'Syncing…',
+    waiting: (n) => `${n} waiting to upload`,
+    rejected: (n) => `${n} refused by the server`,
+    lastSuccess: (t) => `Last synced ${t}`,
+    neverSynced: 'Not synced yet',
+    syncNow: 'Sync now',
+    problem: {
+      offline: 'The central server cannot be reached. Everything is saved here and will upload when it is back',
+      timeout: 'The central server did not answer in time; retrying automatically',
+      server_error: 'The central server is having trouble; retrying automatically',
+      credentials_refused: "The central server refused this clinic's credentials. Sync has stopped: call your administrator",
+      protocol: 'The connection to the central server broke off; retrying automatically',
+      local_storage: "This device's database failed: call your administrator",
+    },
+  },
+
+  reports: {
+    heading: 'Pain assessments',
+    none: 'No assessments yet',
+    record: 'Record score',
+    score: 'Score (0–10)',
+    recordedBy: 'Recorded by (staff ID)',
+    retry: 'Submit again unchanged',
+    correct: 'Correct with the score above',
+    correctionReason: 'Reason for the correction',
+    corrects: 'Corrects a refused assessment',
+    state: {
+      queued: 'Waiting to upload',
+      sending: 'Uploading',
+      delivered: 'Uploaded',
+      rejected: 'Refused',
+      superseded: 'Corrected',
+    },
   },
 };
 

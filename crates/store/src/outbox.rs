@@ -1,0 +1,434 @@
+//! Pain reports and their outbox: what the sync engine must deliver, and where each
+//! report stands (queued, sending, delivered, rejected).
+//!
+//! A report and its outbox entry are written in one transaction, with a UUIDv7 made
+//! there and never regenerated: that ID is the server's idempotency key, so every
+//! retry (after a timeout, a crash, a lost answer) is the same report.
+
+use chrono::{DateTime, Utc};
+use clinic_domain::{PainScale, PainScore, PatientId};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::StoreError;
+
+/// A report as the nurse recorded it, before it has an ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReport {
+    pub patient_id: PatientId,
+    pub score: PainScore,
+    pub assessed_at: DateTime<Utc>,
+    pub recorded_by: String,
+    pub device_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    Queued,
+    Sending,
+    Delivered,
+    Rejected,
+    /// A rejected report replaced by a correction; kept, no longer waiting.
+    Superseded,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sending => "sending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Rejected => "rejected",
+            OutboxState::Superseded => "superseded",
+        }
+    }
+    fn parse(raw: &str) -> Result<Self, StoreError> {
+        Ok(match raw {
+            "queued" => OutboxState::Queued,
+            "sending" => OutboxState::Sending,
+            "delivered" => OutboxState::Delivered,
+            "rejected" => OutboxState::Rejected,
+            "superseded" => OutboxState::Superseded,
+            other => return Err(StoreError::CorruptRow(format!("outbox state '{other}'"))),
+        })
+    }
+}
+
+/// A stored report with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportEntry {
+    pub id: String,
+    pub patient_id: String,
+    pub scale: PainScale,
+    pub score: i64,
+    pub assessed_at: i64,
+    pub recorded_at: i64,
+    pub recorded_by: String,
+    pub device_id: String,
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub server_report_id: Option<String>,
+    pub delivered_at: Option<i64>,
+    /// The rejected report this one corrects, and why.
+    pub supersedes: Option<String>,
+    pub correction_reason: Option<String>,
+}
+
+const ENTRY_COLUMNS: &str = "r.id, r.patient_id, r.scale, r.score, r.assessed_at, r.recorded_at, r.recorded_by,
+     r.device_id, o.state, o.attempts, o.last_error, o.server_report_id, o.delivered_at, r.supersedes, r.correction_reason";
+
+fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ReportEntry, StoreError>> {
+    let scale: String = r.get(2)?;
+    let state: String = r.get(8)?;
+    let entry = ReportEntry {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        scale: PainScale::Nrs,
+        score: r.get(3)?,
+        assessed_at: r.get(4)?,
+        recorded_at: r.get(5)?,
+        recorded_by: r.get(6)?,
+        device_id: r.get(7)?,
+        state: OutboxState::Queued,
+        attempts: r.get(9)?,
+        last_error: r.get(10)?,
+        server_report_id: r.get(11)?,
+        delivered_at: r.get(12)?,
+        supersedes: r.get(13)?,
+        correction_reason: r.get(14)?,
+    };
+    Ok((|| {
+        Ok(ReportEntry {
+            scale: PainScale::parse(&scale).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
+            state: OutboxState::parse(&state)?,
+            ..entry
+        })
+    })())
+}
+
+/// Writes the report and its outbox entry in one transaction and returns the new
+/// report's ID (a UUIDv7, so IDs sort by creation time and the oldest go first).
+pub fn record_report(conn: &mut Connection, report: &NewReport, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let id = insert_report(&tx, report, now)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+fn insert_report(tx: &Connection, report: &NewReport, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    tx.prepare_cached(
+        "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        id,
+        report.patient_id.as_str(),
+        report.score.scale().as_str(),
+        report.score.value(),
+        report.assessed_at.timestamp(),
+        now.timestamp(),
+        report.recorded_by,
+        report.device_id
+    ])?;
+    tx.prepare_cached("INSERT INTO outbox (report_id, state, queued_at) VALUES (?1, 'queued', ?2)")?
+        .execute(params![id, now.timestamp()])?;
+    Ok(id)
+}
+
+/// Replaces a rejected report by a corrected one, in one transaction: the new
+/// report (new ID, queued) names the old one and the reason; the old one is kept
+/// unchanged and marked `superseded`. `None` when `rejected_id` is not rejected.
+pub fn correct_rejected(
+    conn: &mut Connection,
+    rejected_id: &str,
+    corrected: &NewReport,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let marked = tx.execute(
+        "UPDATE outbox SET state = 'superseded' WHERE report_id = ?1 AND state = 'rejected'",
+        [rejected_id],
+    )?;
+    if marked != 1 {
+        return Ok(None);
+    }
+    let id = insert_report(&tx, corrected, now)?;
+    tx.execute(
+        "UPDATE pain_reports SET supersedes = ?2, correction_reason = ?3 WHERE id = ?1",
+        params![id, rejected_id, reason],
+    )?;
+    tx.commit()?;
+    Ok(Some(id))
+}
+
+/// After a crash or restart, requests that were in flight have an unknown outcome:
+/// send them again under the same ID. Returns how many were reset.
+pub fn requeue_in_flight(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending'", [])?)
+}
+
+/// Takes up to `limit` queued reports due by `now`, oldest first, and marks them
+/// `sending` (one attempt more) in the same transaction, before any byte leaves.
+pub fn claim_batch(conn: &mut Connection, now: i64, limit: usize) -> Result<Vec<ReportEntry>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let entries = {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
+             WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
+             ORDER BY o.report_id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![now, limit as i64], entry_from_row)?;
+        rows.map(|r| r?).collect::<Result<Vec<_>, _>>()?
+    };
+    {
+        let mut mark =
+            tx.prepare_cached("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE report_id = ?1")?;
+        for e in &entries {
+            mark.execute([&e.id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(entries.into_iter().map(|e| ReportEntry { state: OutboxState::Sending, attempts: e.attempts + 1, ..e }).collect())
+}
+
+/// The server acknowledged these (accepted or duplicate). `server_id` is set when the
+/// server stored the report under an ID other than ours.
+pub fn mark_delivered(conn: &mut Connection, delivered: &[(String, Option<String>)], now: i64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, server_report_id = ?3, last_error = NULL
+             WHERE report_id = ?1 AND state IN ('sending', 'queued')",
+        )?;
+        for (id, server_id) in delivered {
+            stmt.execute(params![id, now, server_id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The server refused these for good: set aside with its reason, never deleted,
+/// never in the way of the rest.
+pub fn mark_rejected(conn: &mut Connection, rejected: &[(String, String)]) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'rejected', last_error = ?2 WHERE report_id = ?1 AND state IN ('sending', 'queued')",
+        )?;
+        for (id, reason) in rejected {
+            stmt.execute(params![id, reason])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The attempt failed in a way worth retrying: back to `queued`, due at `next_attempt_at`.
+pub fn release(conn: &mut Connection, ids: &[String], error: &str, next_attempt_at: i64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'queued', last_error = ?2, next_attempt_at = ?3
+             WHERE report_id = ?1 AND state = 'sending'",
+        )?;
+        for id in ids {
+            stmt.execute(params![id, error, next_attempt_at])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Puts a rejected report back in the queue (after whatever was wrong was put
+/// right), same ID and content. `false` when it was not rejected.
+pub fn requeue_rejected(conn: &Connection, report_id: &str) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = 0 WHERE report_id = ?1 AND state = 'rejected'",
+        [report_id],
+    )?;
+    Ok(n == 1)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub queued: u64,
+    pub sending: u64,
+    pub delivered: u64,
+    pub rejected: u64,
+}
+
+impl OutboxCounts {
+    /// Not yet acknowledged by the server and not set aside.
+    pub fn waiting(&self) -> u64 {
+        self.queued + self.sending
+    }
+}
+
+pub fn counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
+    let mut c = OutboxCounts::default();
+    let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        let n = n as u64;
+        match OutboxState::parse(&state)? {
+            OutboxState::Queued => c.queued = n,
+            OutboxState::Sending => c.sending = n,
+            OutboxState::Delivered => c.delivered = n,
+            OutboxState::Rejected => c.rejected = n,
+            OutboxState::Superseded => {}
+        }
+    }
+    Ok(c)
+}
+
+pub fn get(conn: &Connection, report_id: &str) -> Result<Option<ReportEntry>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id WHERE r.id = ?1"
+    ))?
+    .query_row([report_id], entry_from_row)
+    .optional()?
+    .transpose()
+}
+
+/// A patient's reports, newest assessment first, each with its delivery state.
+pub fn for_patient(conn: &Connection, patient: &PatientId, limit: usize) -> Result<Vec<ReportEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
+         WHERE r.patient_id = ?1 ORDER BY r.assessed_at DESC, r.id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![patient.as_str(), limit as i64], entry_from_row)?;
+    rows.map(|r| r?).collect()
+}
+
+/// Every report in one state (tests and support tools).
+pub fn in_state(conn: &Connection, state: OutboxState) -> Result<Vec<ReportEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
+         WHERE o.state = ?1 ORDER BY o.report_id"
+    ))?;
+    let rows = stmt.query_map([state.as_str()], entry_from_row)?;
+    rows.map(|r| r?).collect()
+}
+
+/// True when the patient has reports the server has not acknowledged (queued,
+/// sending or rejected): local work a pull must not remove.
+pub fn patient_has_pending(conn: &Connection, patient_id: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pain_reports r JOIN outbox o ON o.report_id = r.id
+                        WHERE r.patient_id = ?1 AND o.state IN ('queued', 'sending', 'rejected'))",
+        [patient_id],
+        |r| r.get(0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::{Database, patients};
+
+    pub(crate) fn store_with_patient() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("o.sqlite3")).unwrap();
+        db.write(|c| {
+            patients::upsert(
+                c,
+                &clinic_domain::Patient {
+                    id: PatientId::parse("P0001").unwrap(),
+                    name: "张三".into(),
+                    sex: clinic_domain::Sex::Male,
+                    birth_date: chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
+                    is_insured: true,
+                    phone: None,
+                },
+            )
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    pub(crate) fn report(score: i64) -> NewReport {
+        NewReport {
+            patient_id: PatientId::parse("P0001").unwrap(),
+            score: PainScore::new(PainScale::Nrs, score).unwrap(),
+            assessed_at: Utc::now(),
+            recorded_by: "N01".into(),
+            device_id: "dev".into(),
+        }
+    }
+
+    #[test]
+    fn a_report_and_its_entry_are_written_together_with_a_v7_id() {
+        let (_d, db) = store_with_patient();
+        let id = db.write(|c| record_report(c, &report(5), Utc::now())).unwrap();
+        assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+        let e = db.read(|c| get(c, &id)).unwrap().unwrap();
+        assert_eq!((e.state, e.score, e.attempts), (OutboxState::Queued, 5, 0));
+        let mut bad = report(5);
+        bad.patient_id = PatientId::parse("NOBODY").unwrap();
+        assert!(db.write(|c| record_report(c, &bad, Utc::now())).is_err(), "unknown patient refused");
+        assert_eq!(db.read(counts).unwrap(), OutboxCounts { queued: 1, ..Default::default() }, "nothing half-written");
+    }
+
+    #[rstest]
+    #[case::delivered(OutboxState::Delivered)]
+    #[case::rejected(OutboxState::Rejected)]
+    #[case::released(OutboxState::Queued)]
+    fn claimed_entries_end_in_one_state_and_keep_their_id(#[case] end: OutboxState) {
+        let (_d, db) = store_with_patient();
+        let ids: Vec<String> = (0..3).map(|i| db.write(|c| record_report(c, &report(i), Utc::now())).unwrap()).collect();
+        let batch = db.write(|c| claim_batch(c, 0, 2)).unwrap();
+        assert_eq!(batch.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids[..2], "oldest first");
+        assert_eq!(db.read(counts).unwrap().sending, 2);
+        let claimed: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+        match end {
+            OutboxState::Delivered => {
+                db.write(|c| mark_delivered(c, &claimed.iter().map(|i| (i.clone(), None)).collect::<Vec<_>>(), 9)).unwrap()
+            }
+            OutboxState::Rejected => db
+                .write(|c| mark_rejected(c, &claimed.iter().map(|i| (i.clone(), "bad".to_owned())).collect::<Vec<_>>()))
+                .unwrap(),
+            _ => db.write(|c| release(c, &claimed, "timeout", 0)).unwrap(),
+        }
+        for id in &claimed {
+            assert_eq!(db.read(|c| get(c, id)).unwrap().unwrap().state, end);
+        }
+        assert_eq!(db.read(counts).unwrap().sending, 0);
+        assert!(db.read(|c| patient_has_pending(c, "P0001")).unwrap(), "the third is still queued");
+    }
+
+    #[test]
+    fn in_flight_entries_are_requeued_after_a_crash_and_rejected_ones_on_request() {
+        let (_d, db) = store_with_patient();
+        let id = db.write(|c| record_report(c, &report(1), Utc::now())).unwrap();
+        db.write(|c| claim_batch(c, 0, 10)).unwrap();
+        assert_eq!(db.write(|c| requeue_in_flight(c)).unwrap(), 1);
+        let again = db.write(|c| claim_batch(c, 0, 10)).unwrap();
+        assert_eq!((again[0].id.as_str(), again[0].attempts), (id.as_str(), 2), "same ID, second attempt");
+        db.write(|c| mark_rejected(c, &[(id.clone(), "409".into())])).unwrap();
+        assert!(db.write(|c| claim_batch(c, 0, 10)).unwrap().is_empty(), "rejected entries are not sent");
+        assert!(db.write(|c| requeue_rejected(c, &id)).unwrap());
+        assert!(!db.write(|c| requeue_rejected(c, &id)).unwrap(), "only a rejected one");
+        assert_eq!(db.read(counts).unwrap().queued, 1);
+    }
+
+    #[test]
+    fn a_correction_is_a_new_report_that_names_the_rejected_one_which_stays() {
+        let (_d, db) = store_with_patient();
+        let old = db.write(|c| record_report(c, &report(3), Utc::now())).unwrap();
+        assert_eq!(db.write(|c| correct_rejected(c, &old, &report(4), "typo", Utc::now())).unwrap(), None, "not rejected");
+        db.write(|c| claim_batch(c, 0, 10)).unwrap();
+        db.write(|c| mark_rejected(c, &[(old.clone(), "bad".into())])).unwrap();
+        let new = db.write(|c| correct_rejected(c, &old, &report(4), "typo", Utc::now())).unwrap().unwrap();
+        let (o, n) = (db.read(|c| get(c, &old)).unwrap().unwrap(), db.read(|c| get(c, &new)).unwrap().unwrap());
+        assert_eq!((o.state, o.score, o.last_error.as_deref()), (OutboxState::Superseded, 3, Some("bad")), "original untouched");
+        assert_eq!((n.state, n.score), (OutboxState::Queued, 4));
+        assert_eq!((n.supersedes.as_deref(), n.correction_reason.as_deref()), (Some(old.as_str()), Some("typo")));
+        assert_eq!(db.read(counts).unwrap(), OutboxCounts { queued: 1, ..Default::default() });
+    }
+}

@@ -1,0 +1,20 @@
+//! Clinic Desk's sync engine, without Tauri.
+//!
+//! A pain score is saved locally at once ([`clinic_store::outbox::record_report`]);
+//! this crate's background task delivers the outbox to the central server whenever
+//! it can and pulls the clinic's patients, staff and appointments down so lookup and
+//! schedules work offline. See `README.md` for the rules it keeps and why.
+
+mod backoff;
+mod client;
+mod engine;
+mod error;
+mod pull;
+mod push;
+mod status;
+
+pub use backoff::{Backoff, parse_retry_after};
+pub use client::{Client, Trace};
+pub use engine::{SyncConfig, SyncEngine, SyncHandle, SyncRun};
+pub use error::{ErrorClass, SyncError};
+pub use status::{SyncProblem, SyncProblemKind, SyncStatus};

@@ -1,0 +1,198 @@
+//! Push: deliver the outbox. Entries are marked `sending` before a request leaves
+//! and become `delivered` only on the server's acknowledgement; anything else sends
+//! them back to `queued` (same ID) or, when the server refused that one report for
+//! good, sets it aside as `rejected` with the reason.
+
+use std::collections::HashMap;
+
+use clinic_protocol::{BatchItemStatus, BatchResponse, ReportSubmission, Scale};
+use clinic_store::outbox::{self, ReportEntry};
+use futures_util::StreamExt;
+use futures_util::stream;
+
+use crate::engine::SyncEngine;
+use crate::{ErrorClass, SyncError, Trace};
+
+/// What one push delivered and set aside.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushCounts {
+    pub delivered: u64,
+    pub rejected: u64,
+}
+
+pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError> {
+    Ok(ReportSubmission {
+        report_id: uuid::Uuid::parse_str(&e.id).map_err(|err| SyncError::Internal(format!("stored report ID: {err}")))?,
+        patient_id: e.patient_id.clone(),
+        pain_score: e.score,
+        // Fixed at recording time: every retry must carry identical content, or the
+        // server's idempotency check would call it a conflict.
+        submit_time: e.recorded_at,
+        scale: match e.scale {
+            clinic_domain::PainScale::Nrs => Scale::Nrs,
+            clinic_domain::PainScale::WongBakerFaces => Scale::WongBakerFaces,
+        },
+        recorded_by: Some(e.recorded_by.clone()),
+        device_id: Some(e.device_id.clone()),
+        supersedes: e
+            .supersedes
+            .as_deref()
+            .map(uuid::Uuid::parse_str)
+            .transpose()
+            .map_err(|err| SyncError::Internal(format!("stored supersedes ID: {err}")))?,
+        reason: e.correction_reason.clone(),
+        assessed_at: Some(e.assessed_at),
+    })
+}
+
+/// The outcome of one batch or group of singles, applied to the store in one go.
+#[derive(Default)]
+struct Verdicts {
+    delivered: Vec<(String, Option<String>)>,
+    rejected: Vec<(String, String)>,
+    retry: Vec<String>,
+    /// The first failure worth reporting (auth beats transient).
+    error: Option<SyncError>,
+}
+
+impl Verdicts {
+    fn fail(&mut self, id: String, e: SyncError) {
+        self.retry.push(id);
+        let replace = match &self.error {
+            None => true,
+            Some(prev) => e.class() == ErrorClass::Auth && prev.class() != ErrorClass::Auth,
+        };
+        if replace {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl SyncEngine {
+    pub(crate) async fn push(&self, trace: &Trace) -> Result<PushCounts, SyncError> {
+        let mut counts = PushCounts::default();
+        loop {
+            let single = self.single_post_mode();
+            let limit = if single { self.config.single_chunk } else { self.config.batch_size };
+            let now = chrono::Utc::now().timestamp();
+            let batch = self.store(move |db| db.write(|c| outbox::claim_batch(c, now, limit))).await?;
+            if batch.is_empty() {
+                return Ok(counts);
+            }
+            let verdicts = if single {
+                self.send_singles(&batch, trace).await
+            } else {
+                match self.send_batch(&batch, trace).await {
+                    Ok(v) => v,
+                    Err(SyncError::NotOffered { status }) => {
+                        tracing::info!(status, "the server has no batch route: sending reports one by one");
+                        self.remember_single_post_mode().await?;
+                        self.send_singles(&batch, trace).await
+                    }
+                    // The batch as a whole was refused (e.g. too large, malformed):
+                    // let each report get its own verdict instead of refusing all.
+                    Err(e) if e.class() == ErrorClass::Permanent => {
+                        tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
+                        self.send_singles(&batch, trace).await
+                    }
+                    Err(e) => Verdicts {
+                        retry: batch.iter().map(|b| b.id.clone()).collect(),
+                        error: Some(e),
+                        ..Default::default()
+                    },
+                }
+            };
+            counts.delivered += verdicts.delivered.len() as u64;
+            counts.rejected += verdicts.rejected.len() as u64;
+            let error = self.apply(verdicts).await?;
+            if let Some(e) = error {
+                return Err(e);
+            }
+        }
+    }
+
+    async fn send_batch(&self, batch: &[ReportEntry], trace: &Trace) -> Result<Verdicts, SyncError> {
+        let subs = batch.iter().map(submission).collect::<Result<Vec<_>, _>>()?;
+        let resp = self.client.post_batch(&subs, trace).await?;
+        Ok(batch_verdicts(batch, resp))
+    }
+
+    /// The hospital's single-report route, a few requests in flight at once.
+    async fn send_singles(&self, batch: &[ReportEntry], trace: &Trace) -> Verdicts {
+        // Owned inputs: each request future must be `Send + 'static`-friendly for
+        // the runtime (borrowing across `buffer_unordered` trips a higher-ranked `Send`).
+        let jobs: Vec<_> = batch
+            .iter()
+            .map(|e| {
+                let (client, trace, id, sub) = (self.client.clone(), trace.clone(), e.id.clone(), submission(e));
+                async move {
+                    let r = match sub {
+                        Ok(s) => client.post_single(&s, &trace).await,
+                        Err(err) => Err(err),
+                    };
+                    (id.clone(), id, r)
+                }
+            })
+            .collect();
+        let results: Vec<(String, String, Result<clinic_protocol::StoredReport, SyncError>)> =
+            stream::iter(jobs).buffer_unordered(self.config.single_concurrency.max(1)).collect().await;
+        let mut v = Verdicts::default();
+        for (id, ours, result) in results {
+            match result {
+                Ok(stored) => {
+                    let theirs = stored.report_id.to_string();
+                    v.delivered.push((id, (theirs != ours).then_some(theirs)));
+                }
+                Err(e) if e.class() == ErrorClass::Permanent => {
+                    let reason = e.to_string();
+                    v.rejected.push((id, reason));
+                }
+                Err(e) => v.fail(id, e),
+            }
+        }
+        v
+    }
+
+    async fn apply(&self, v: Verdicts) -> Result<Option<SyncError>, SyncError> {
+        let now = chrono::Utc::now().timestamp();
+        let detail = v.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        let Verdicts { delivered, rejected, retry, error } = v;
+        self.store(move |db| {
+            db.write(|c| {
+                if !delivered.is_empty() {
+                    outbox::mark_delivered(c, &delivered, now)?;
+                }
+                if !rejected.is_empty() {
+                    outbox::mark_rejected(c, &rejected)?;
+                }
+                if !retry.is_empty() {
+                    outbox::release(c, &retry, &detail, 0)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(error)
+    }
+}
+
+fn batch_verdicts(batch: &[ReportEntry], resp: BatchResponse) -> Verdicts {
+    let mut by_id: HashMap<String, (BatchItemStatus, Option<String>)> = HashMap::new();
+    for r in resp.results {
+        if let Some(id) = r.report_id {
+            by_id.insert(id.to_ascii_lowercase(), (r.status, r.reason));
+        }
+    }
+    let mut v = Verdicts::default();
+    for e in batch {
+        match by_id.remove(&e.id) {
+            Some((BatchItemStatus::Accepted | BatchItemStatus::Duplicate, _)) => v.delivered.push((e.id.clone(), None)),
+            Some((BatchItemStatus::Rejected, reason)) => {
+                v.rejected.push((e.id.clone(), reason.unwrap_or_else(|| "rejected by the server".to_owned())))
+            }
+            // No verdict for it: not acknowledged, so it stays in the queue.
+            None => v.fail(e.id.clone(), SyncError::Protocol("the batch answer left a report out".into())),
+        }
+    }
+    v
+}

@@ -1,0 +1,49 @@
+//! What people see: where sync stands, as plain data the UI translates.
+
+/// Why the last sync failed, as a kind the UI translates, plus an English detail
+/// for support. Never contains patient data or tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProblemKind {
+    /// No connection to the server (network down, server stopped).
+    Offline,
+    /// The server did not answer in time.
+    Timeout,
+    /// The server answered with an error or is overloaded; we will retry.
+    ServerError,
+    /// The server refused the clinic's credentials; sync is stopped.
+    CredentialsRefused,
+    /// The server's answer could not be understood or the connection broke.
+    Protocol,
+    /// This device's database failed.
+    LocalStorage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncProblem {
+    pub kind: SyncProblemKind,
+    pub detail: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// A server is configured at all.
+    pub configured: bool,
+    /// `Some(true)` after the server last answered, `Some(false)` after it could not
+    /// be reached, `None` before the first attempt.
+    pub online: Option<bool>,
+    /// A sync is running now.
+    pub running: bool,
+    /// Reports not yet acknowledged by the server (queued or being sent).
+    pub waiting: u64,
+    /// Reports the server refused, set aside with its reason.
+    pub rejected: u64,
+    /// Unix seconds of the last sync that completed; survives restarts.
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<SyncProblem>,
+    /// Sync stopped because the credentials were refused; only "sync now" restarts it.
+    pub credentials_refused: bool,
+    /// The server offers only the hospital's single-report route.
+    pub single_post_mode: bool,
+}

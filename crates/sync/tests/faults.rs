@@ -1,0 +1,103 @@
+//! Push through a fault-injecting proxy to the real clinic-central: 200+ seeded,
+//! randomized schedules of dropped connections, delays past the client's timeout,
+//! injected 500/503/429, resets mid-answer and answers lost after the server
+//! committed. Each must end with every report stored exactly once and the outbox
+//! drained (all delivered, nothing sending, queued or rejected).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clinic_store::outbox::{self, OutboxState};
+use clinic_sync::{SyncConfig, SyncEngine};
+use futures_util::StreamExt;
+use support::*;
+
+const SCHEDULES: u64 = 208;
+const IN_PARALLEL: usize = 8;
+
+fn config(url: String, token: String, seed: u64) -> SyncConfig {
+    let mut c = SyncConfig::new(url, Some(token));
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    c.batch_size = rng.usize(1..=4);
+    c.single_chunk = 3;
+    c.pull = false;
+    c.reuse_connections = false;
+    c.backoff_base = Duration::from_millis(1);
+    c.backoff_cap = Duration::from_millis(25);
+    c.probe_interval = Duration::from_millis(20);
+    c.interval = Duration::from_millis(200);
+    c.connect_timeout = Duration::from_millis(500);
+    c.request_timeout = Duration::from_millis(250);
+    c
+}
+
+/// One schedule: some reports before the engine starts, more while it runs.
+async fn run_schedule(seed: u64, upstream: std::net::SocketAddr, token: String) -> (Vec<String>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = local_store(dir.path());
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut ids = record(&db, rng.usize(1..=6));
+    let schedule = Arc::new(Random::new(seed, 0.1 + rng.f64() * 0.5, 400));
+    let proxy = start_proxy(upstream, schedule).await;
+    let engine = SyncEngine::new(db.clone(), config(proxy.url(), token, seed)).unwrap();
+    let handle = engine.spawn(&tokio::runtime::Handle::current());
+    for _ in 0..rng.usize(0..3) {
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..60))).await;
+        let more = rng.usize(1..=3);
+        let db2 = db.clone();
+        ids.extend(tokio::task::spawn_blocking(move || record(&db2, more)).await.unwrap());
+        handle.report_queued();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut status = handle.subscribe();
+    loop {
+        let counts = db.read(outbox::counts).unwrap();
+        if counts.delivered as usize == ids.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "schedule {seed}: not drained: {counts:?} {:?}", handle.status());
+        let _ = tokio::time::timeout(Duration::from_millis(100), status.changed()).await;
+    }
+    handle.shutdown();
+    let counts = db.read(outbox::counts).unwrap();
+    assert_eq!((counts.queued, counts.sending, counts.rejected), (0, 0, 0), "schedule {seed}");
+    assert!(db.read(|c| outbox::in_state(c, OutboxState::Delivered)).unwrap().iter().all(|e| e.attempts >= 1));
+    let connections = proxy.connections.load(std::sync::atomic::Ordering::SeqCst);
+    (ids, connections)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_report_arrives_exactly_once_whatever_the_network_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, central_db) = central(dir.path(), false);
+    let token = server.issue_token("C001").unwrap();
+    let upstream = server.addr;
+    let started = Instant::now();
+    let results: Vec<(Vec<String>, u64)> = futures_util::stream::iter(0..SCHEDULES)
+        .map(|seed| {
+            let token = token.clone();
+            tokio::spawn(run_schedule(seed, upstream, token))
+        })
+        .buffer_unordered(IN_PARALLEL)
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    let all: Vec<String> = results.iter().flat_map(|(ids, _)| ids.clone()).collect();
+    let copies = server_copies(&central_db, "C001", &all);
+    assert!(copies.iter().all(|&n| n == 1), "some report is missing or stored twice");
+    assert_eq!(server.report_count(Some("C001")).unwrap(), all.len() as u64);
+    let requests: u64 = results.iter().map(|(_, c)| c).sum();
+    let injected: Vec<(&str, u64)> =
+        FAULT_NAMES.iter().zip(INJECTED.iter()).map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed))).collect();
+    eprintln!("faults injected: {injected:?}");
+    for (name, count) in &injected[..6] {
+        assert!(*count >= 20, "too few '{name}' faults to mean anything: {count}");
+    }
+    eprintln!(
+        "{SCHEDULES} schedules, {} reports, {requests} proxied connections, {:.1} s",
+        all.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
