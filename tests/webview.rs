@@ -172,3 +172,53 @@ fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so
     assert_eq!(server.report_count(Some("C001"))?, 1, "never twice");
     Ok(())
 }
+
+#[test]
+fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Result<()> {
+    let clinic = demo_clinic();
+    let today = clinic.zone.today();
+    let todays: Vec<_> = clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == today).collect();
+    let target = todays
+        .iter()
+        .find(|a| a.status == clinic_domain::AppointmentStatus::Booked)
+        .expect("a booked visit today");
+
+    let central_dir = tempfile::tempdir()?;
+    let server = clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), false)?;
+    server.load_demo("C001", DEMO_SEED)?;
+    let token = server.issue_token("C001")?;
+    let url = server.base_url();
+
+    // An empty device: everything on screen comes from the server.
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--server", &url, "--token", &token])?;
+    s.click(&s.find("[data-testid=nav-schedule]")?)?;
+    wait_until(std::time::Duration::from_secs(30), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == todays.len()))?;
+    let freshness = s.find("[data-testid=schedule-freshness]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&freshness, "data-state")?.as_deref() == Some("fresh")))?;
+
+    // The front desk of the server's clinic cancels a visit.
+    let http = reqwest::blocking::Client::new();
+    let resp = http
+        .put(format!("{url}/v1/appointments/{}", target.id))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "doctorId": target.doctor_id.as_str(),
+            "patientId": target.patient_id.as_str(),
+            "startsAt": target.starts_at.to_rfc3339(),
+            "endsAt": target.ends_at.to_rfc3339(),
+            "status": "cancelled",
+        }))
+        .send()?;
+    assert!(resp.status().is_success(), "{}", resp.text()?);
+
+    // The next sync pulls it; the open schedule updates itself and marks the row.
+    s.click(&s.find("[data-testid=sync-now]")?)?;
+    let row = format!("[data-testid=appointment-row][data-appointment-id=\"{}\"]", target.id);
+    wait_until(std::time::Duration::from_secs(20), || {
+        let r = s.find(&row)?;
+        Ok(s.attr(&r, "data-status")?.as_deref() == Some("cancelled") && s.attr(&r, "data-changed")?.as_deref() == Some("true"))
+    })?;
+    Ok(())
+}

@@ -210,6 +210,8 @@ pub struct DaySchedule {
     pub date: String,
     pub time_zone: String,
     pub is_today: bool,
+    /// After how many minutes without a successful sync the schedule says it may be out of date.
+    pub stale_after_minutes: u32,
     pub doctors: Vec<DoctorDto>,
     pub appointments: Vec<AppointmentDto>,
 }
@@ -328,6 +330,8 @@ pub struct SyncStatusDto {
     pub last_success_at: Option<String>,
     pub last_error: Option<SyncProblemDto>,
     pub credentials_refused: bool,
+    /// Grows whenever a sync applied pulled changes; screens reload when it does.
+    pub pulled_changes: u32,
 }
 
 impl SyncStatusDto {
@@ -342,6 +346,7 @@ impl SyncStatusDto {
             last_success_at: None,
             last_error: None,
             credentials_refused: false,
+            pulled_changes: 0,
         }
     }
 }
@@ -369,6 +374,7 @@ impl From<&clinic_sync::SyncStatus> for SyncStatusDto {
                 at: rfc3339(p.at),
             }),
             credentials_refused: s.credentials_refused,
+            pulled_changes: s.pulled_changes.min(u32::MAX as u64) as u32,
         }
     }
 }

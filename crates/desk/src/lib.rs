@@ -21,6 +21,8 @@ pub use error::{ApiError, ErrorCode};
 pub const SEARCH_LIMIT: usize = 50;
 /// The demo clinic `--demo` loads; tests generate the same one to know what to expect.
 pub const DEMO_SEED: u64 = 1;
+/// Minutes without a successful sync after which the schedule says it may be out of date.
+pub const DEFAULT_STALE_AFTER_MINUTES: u32 = 15;
 /// Most reports listed for one patient.
 pub const PATIENT_REPORTS_LIMIT: usize = 200;
 /// A device clock a little ahead of the nurse's watch must not refuse a score.
@@ -222,6 +224,12 @@ impl Desk {
         Ok(self.db.read(schedule::doctors)?.iter().map(DoctorDto::from).collect())
     }
 
+    /// The clinic's setting for when the schedule counts as out of date (15 minutes unless set).
+    fn stale_after_minutes(&self) -> Result<u32, ApiError> {
+        let raw = self.db.read(|c| settings::get(c, settings::SCHEDULE_STALE_AFTER_MINUTES))?;
+        Ok(raw.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_STALE_AFTER_MINUTES))
+    }
+
     /// The clinic's day (today when `date` is `None`) in its own zone, for one doctor or all.
     pub fn day_schedule(&self, date: Option<&str>, doctor_id: Option<&str>) -> Result<DaySchedule, ApiError> {
         let zone = self.zone()?;
@@ -238,6 +246,7 @@ impl Desk {
             date: date.to_string(),
             time_zone: zone.name().to_owned(),
             is_today: date == zone.today(),
+            stale_after_minutes: self.stale_after_minutes()?,
             doctors: self.doctors()?,
             appointments: visits.iter().map(|v| AppointmentDto::new(v, zone, date)).collect(),
         })

@@ -8,6 +8,8 @@ use crate::StoreError;
 pub const CLINIC_ID: &str = "clinic_id";
 pub const CLINIC_NAME: &str = "clinic_name";
 pub const TIME_ZONE: &str = "time_zone";
+/// Minutes without a successful sync before the schedule warns it may be out of date.
+pub const SCHEDULE_STALE_AFTER_MINUTES: &str = "schedule_stale_after_minutes";
 
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

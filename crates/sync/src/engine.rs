@@ -233,7 +233,9 @@ impl SyncEngine {
                 Ok(run) => {
                     tracing::info!(delivered = run.delivered, rejected = run.rejected, pulled = run.pulled, "sync done");
                     let _ = self.store(move |db| db.write(|c| pull::set_state(c, LAST_SUCCESS_KEY, Some(&now.to_string())))).await;
+                    let pulled = run.pulled;
                     self.status.send_modify(|s| {
+                        s.pulled_changes += pulled;
                         s.online = Some(true);
                         s.last_success_at = Some(now);
                         s.last_error = None;

@@ -46,4 +46,7 @@ pub struct SyncStatus {
     pub credentials_refused: bool,
     /// The server offers only the hospital's single-report route.
     pub single_post_mode: bool,
+    /// Pulled items (patients, staff, appointments) applied since the engine started:
+    /// when it grows, screens showing the clinic's data refresh themselves.
+    pub pulled_changes: u64,
 }

@@ -42,7 +42,11 @@ export type DaySchedule = {
 /**
  * The clinic day shown, `YYYY-MM-DD`.
  */
-date: string, timeZone: string, isToday: boolean, doctors: Array<DoctorDto>, appointments: Array<AppointmentDto>, };
+date: string, timeZone: string, isToday: boolean, 
+/**
+ * After how many minutes without a successful sync the schedule says it may be out of date.
+ */
+staleAfterMinutes: number, doctors: Array<DoctorDto>, appointments: Array<AppointmentDto>, };
 
 export type PainScaleDto = "nrs" | "wong_baker_faces";
 
@@ -90,4 +94,8 @@ rejected: number,
 /**
  * RFC 3339 of the last completed sync; kept across restarts.
  */
-lastSuccessAt: string | null, lastError: SyncProblemDto | null, credentialsRefused: boolean, };
+lastSuccessAt: string | null, lastError: SyncProblemDto | null, credentialsRefused: boolean, 
+/**
+ * Grows whenever a sync applied pulled changes; screens reload when it does.
+ */
+pulledChanges: number, };

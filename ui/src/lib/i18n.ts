@@ -74,6 +74,11 @@ export interface Messages {
     print: string;
     printTitle: (clinic: string, day: string) => string;
     perDoctorLabel: string;
+    freshLocal: string;
+    freshPending: string;
+    freshOffline: (at: string) => string;
+    freshStale: (at: string) => string;
+    freshAt: (at: string) => string;
   };
 
   /** `sun` .. `sat`, index = `Date#getUTCDay()`. */
@@ -171,6 +176,11 @@ const zhCN: Messages = {
     print: '打印',
     printTitle: (clinic, day) => `${clinic} · ${day} 预约表`,
     perDoctorLabel: '各医生预约数',
+    freshLocal: '未连接服务器：显示本机保存的排班',
+    freshPending: '尚未从服务器更新',
+    freshOffline: (at) => `离线：显示 ${at} 从服务器获取的排班，可能不是最新`,
+    freshStale: (at) => `排班可能已过时：最后一次从服务器更新是 ${at}`,
+    freshAt: (at) => `已于 ${at} 从服务器更新`,
     colTime: '时间',
     colDoctor: '医生',
     colPatient: '患者',
@@ -305,6 +315,11 @@ const en: Messages = {
     print: 'Print',
     printTitle: (clinic, day) => `${clinic} · appointments ${day}`,
     perDoctorLabel: 'Appointments per doctor',
+    freshLocal: "Not connected to a server: showing this device's copy",
+    freshPending: 'Not yet updated from the server',
+    freshOffline: (at) => `Offline: showing the schedule as of ${at}; it may be out of date`,
+    freshStale: (at) => `This schedule may be out of date: last updated from the server at ${at}`,
+    freshAt: (at) => `Updated from the server at ${at}`,
     colTime: 'Time',
     colDoctor: 'Doctor',
     colPatient: 'Patient',
