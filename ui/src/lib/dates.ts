@@ -40,8 +40,3 @@ export function weekday(ymd: string): number | null {
   return date ? date.getUTCDay() : null;
 }
 
-/** "HH:MM" → minutes since midnight, for sorting; unknown forms sort last. */
-export function minutesOf(hhmm: string): number {
-  const m = /^(\d{1,2}):(\d{2})$/.exec(hhmm);
-  return m ? Number(m[1]) * 60 + Number(m[2]) : Number.MAX_SAFE_INTEGER;
-}
