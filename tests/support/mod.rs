@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -175,51 +175,14 @@ impl Session<'_> {
         self.click(&option)
     }
 
-    /// Runs a script in the page; for reading state a person would see, never to drive the app.
-    pub fn script(&self, js: &str) -> Result<Value> {
-        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": js, "args": []})))
-    }
-
     /// Runs an async script; it finishes by calling its last argument with the result.
     pub fn script_async(&self, js: &str, args: Value) -> Result<Value> {
         self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": js, "args": args})))
-    }
-
-    pub fn screenshot(&self, path: &Path) -> Result<()> {
-        use base64_png::decode;
-        let v = self.call(reqwest::Method::GET, "/screenshot", None)?;
-        std::fs::write(path, decode(v.as_str().unwrap_or_default())?)?;
-        Ok(())
     }
 }
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         let _ = self.driver.http.delete(&self.url).send();
-    }
-}
-
-/// Screenshots come base64-encoded; a tiny decoder saves a dependency.
-mod base64_png {
-    pub fn decode(s: &str) -> anyhow::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(s.len() * 3 / 4);
-        let (mut acc, mut bits) = (0u32, 0);
-        for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-            let v = match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                b'+' => 62,
-                b'/' => 63,
-                _ => anyhow::bail!("not base64"),
-            };
-            acc = (acc << 6) | v as u32;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        Ok(out)
     }
 }
