@@ -41,7 +41,6 @@ export interface Messages {
     insurance: string;
     phone: string;
     noPhone: string;
-    phoneTail: (tail: string) => string;
     phoneTailLabel: string;
     pinyinMatch: string;
   };
@@ -56,7 +55,6 @@ export interface Messages {
     allDoctors: string;
     isToday: string;
     total: (n: number) => string;
-    countsLabel: string;
     empty: string;
     emptyForDoctor: (doctor: string) => string;
     colTime: string;
@@ -151,7 +149,6 @@ const zhCN: Messages = {
     insurance: '医保',
     phone: '电话',
     noPhone: '未登记',
-    phoneTail: (tail) => `尾号 ${tail}`,
     phoneTailLabel: '尾号 ',
     pinyinMatch: '拼音',
   },
@@ -166,7 +163,6 @@ const zhCN: Messages = {
     allDoctors: '全部医生',
     isToday: '今天',
     total: (n) => `共 ${n} 个预约`,
-    countsLabel: '按状态统计',
     empty: '当天没有预约',
     emptyForDoctor: (d) => `${d} 当天没有预约`,
     departmentLabel: '科室',
@@ -290,7 +286,6 @@ const en: Messages = {
     insurance: 'Insurance',
     phone: 'Phone',
     noPhone: 'Not recorded',
-    phoneTail: (tail) => `Phone …${tail}`,
     phoneTailLabel: 'Phone …',
     pinyinMatch: 'pinyin',
   },
@@ -305,7 +300,6 @@ const en: Messages = {
     allDoctors: 'All doctors',
     isToday: 'Today',
     total: (n) => (n === 1 ? '1 appointment' : `${n} appointments`),
-    countsLabel: 'Appointments by status',
     empty: 'No appointments on this day',
     emptyForDoctor: (d) => `No appointments for ${d} on this day`,
     departmentLabel: 'Department',
