@@ -171,6 +171,7 @@ pub async fn post_report_compat(
         supersedes: None,
         reason: None,
         assessed_at: None,
+        details: Default::default(),
     };
     let report = validate_report(&clinic, submission).inspect_err(|_| {
         state.metrics.reports_rejected.fetch_add(1, Relaxed);

@@ -90,6 +90,43 @@ pub struct ReportSubmission {
     /// Unix seconds, when the patient was assessed (may precede `submitTime` by hours offline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assessed_at: Option<i64>,
+    #[serde(flatten)]
+    pub details: AssessmentDetails,
+}
+
+/// At rest or on movement: pain on movement is what limits recovery, so the two
+/// are told apart rather than averaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Rest,
+    Movement,
+}
+
+/// What a nurse may add to a score; all optional, all our extension (flattened
+/// into the report, so the wire stays one flat camelCase object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssessmentDetails {
+    /// Free text, at most [`AssessmentDetails::MAX_BODY_SITE_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Activity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// What was given or done for the pain; a reassessment falls due after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<String>,
+    /// The `reportId` of the assessment (with an intervention) this one reassesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows_up: Option<Uuid>,
+}
+
+impl AssessmentDetails {
+    pub const MAX_BODY_SITE_CHARS: usize = 40;
+    pub const MAX_NOTE_CHARS: usize = 500;
+    pub const MAX_INTERVENTION_CHARS: usize = 200;
 }
 
 /// A report as the server stored it: the answer to `POST /v1/reports`.
@@ -115,6 +152,8 @@ pub struct StoredReport {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assessed_at: Option<i64>,
+    #[serde(flatten)]
+    pub details: AssessmentDetails,
     /// Unix seconds, when the server first committed the report (0 from a server that does not say).
     #[serde(default)]
     pub received_at: i64,

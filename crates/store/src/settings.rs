@@ -10,6 +10,14 @@ pub const CLINIC_NAME: &str = "clinic_name";
 pub const TIME_ZONE: &str = "time_zone";
 /// Minutes without a successful sync before the schedule warns it may be out of date.
 pub const SCHEDULE_STALE_AFTER_MINUTES: &str = "schedule_stale_after_minutes";
+/// Minutes after an assessment with an intervention when the reassessment falls due.
+pub const REASSESS_INTERVAL_MINUTES: &str = "reassess_interval_minutes";
+/// How far back (minutes) a nurse may date an assessment she records late.
+pub const BACKDATE_WINDOW_MINUTES: &str = "backdate_window_minutes";
+/// Minutes without activity after which the signed-in staff member must re-enter the PIN.
+pub const LOCK_AFTER_MINUTES: &str = "lock_after_minutes";
+/// The clinic's UI language ("zh-CN" or "en"); the user's own choice still wins.
+pub const LANGUAGE: &str = "language";
 
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

@@ -107,6 +107,7 @@ impl Client {
                 supersedes: None,
                 reason: None,
                 assessed_at: None,
+                details: Default::default(),
                 received_at: 0,
                 duplicate: false,
             })),

@@ -42,6 +42,8 @@ pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError>
             .map_err(|err| SyncError::Internal(format!("stored supersedes ID: {err}")))?,
         reason: e.correction_reason.clone(),
         assessed_at: Some(e.assessed_at),
+        // Filled from the stored report once the store keeps these (bedside issue).
+        details: Default::default(),
     })
 }
 

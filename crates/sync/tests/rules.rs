@@ -87,6 +87,7 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         supersedes: None,
         reason: None,
         assessed_at: None,
+        details: Default::default(),
     };
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/reports", server.base_url()))

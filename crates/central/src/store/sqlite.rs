@@ -196,6 +196,8 @@ impl RawReport {
             supersedes: self.supersedes.as_deref().map(parse_uuid).transpose()?,
             reason: self.reason,
             assessed_at: self.assessed_at,
+            // TODO(central helper): persist and return the details.
+            details: Default::default(),
             received_at: self.received_at,
             duplicate,
         })
@@ -214,6 +216,7 @@ fn accepted(r: &NewReport, received_at: i64) -> StoredReport {
         supersedes: r.supersedes,
         reason: r.reason.clone(),
         assessed_at: r.assessed_at,
+        details: Default::default(),
         received_at,
         duplicate: false,
     }
