@@ -2,8 +2,8 @@
 //! its DTO or its `{code, message}` error. No logic lives here.
 
 use clinic_desk_core::{
-    ApiError, AppInfo, DaySchedule, Desk, DoctorDto, ErrorCode, PainReportDto, PatientDetail, PatientSearch,
-    SyncStatusDto,
+    ApiError, AppInfo, AssessmentInput, AuditEntryDto, CorrectionInput, DaySchedule, Desk, DoctorDto, ErrorCode,
+    ExportDto, PainReportDto, PatientDetail, PatientSearch, PendingReassessmentDto, SessionDto, StaffDto, SyncStatusDto,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -52,15 +52,8 @@ pub async fn day_schedule(
 }
 
 #[tauri::command]
-pub async fn record_pain_report(
-    state: State<'_, DeskState>,
-    patient_id: String,
-    scale: String,
-    score: i64,
-    assessed_at: Option<String>,
-    recorded_by: String,
-) -> Result<PainReportDto, ApiError> {
-    on_desk(state, move |d| d.record_pain_report(&patient_id, &scale, score, assessed_at.as_deref(), &recorded_by)).await
+pub async fn record_pain_report(state: State<'_, DeskState>, input: AssessmentInput) -> Result<PainReportDto, ApiError> {
+    on_desk(state, move |d| d.record_assessment(&input)).await
 }
 
 #[tauri::command]
@@ -74,20 +67,47 @@ pub async fn retry_rejected_report(state: State<'_, DeskState>, report_id: Strin
 }
 
 #[tauri::command]
-#[allow(clippy::too_many_arguments)] // one per field the UI sends; Tauri maps them by name
-pub async fn correct_rejected_report(
+pub async fn correct_report(
     state: State<'_, DeskState>,
     report_id: String,
-    scale: String,
-    score: i64,
-    assessed_at: Option<String>,
-    recorded_by: String,
-    reason: String,
+    input: CorrectionInput,
 ) -> Result<PainReportDto, ApiError> {
-    on_desk(state, move |d| {
-        d.correct_rejected_report(&report_id, &scale, score, assessed_at.as_deref(), &recorded_by, &reason)
-    })
-    .await
+    on_desk(state, move |d| d.correct_report(&report_id, &input)).await
+}
+
+#[tauri::command]
+pub async fn report_history(state: State<'_, DeskState>, report_id: String) -> Result<Vec<AuditEntryDto>, ApiError> {
+    on_desk(state, move |d| d.report_history(&report_id)).await
+}
+
+#[tauri::command]
+pub async fn pending_reassessments(state: State<'_, DeskState>) -> Result<Vec<PendingReassessmentDto>, ApiError> {
+    on_desk(state, |d| d.pending_reassessments()).await
+}
+
+#[tauri::command]
+pub async fn export_fhir(state: State<'_, DeskState>, patient_id: Option<String>) -> Result<ExportDto, ApiError> {
+    on_desk(state, move |d| d.export_fhir(patient_id.as_deref())).await
+}
+
+#[tauri::command]
+pub async fn list_staff(state: State<'_, DeskState>) -> Result<Vec<StaffDto>, ApiError> {
+    on_desk(state, |d| d.staff()).await
+}
+
+#[tauri::command]
+pub async fn staff_session(state: State<'_, DeskState>, active: bool) -> Result<SessionDto, ApiError> {
+    on_desk(state, move |d| d.staff_session(active)).await
+}
+
+#[tauri::command]
+pub async fn sign_in(state: State<'_, DeskState>, staff_id: String, pin: String) -> Result<SessionDto, ApiError> {
+    on_desk(state, move |d| d.sign_in(&staff_id, &pin)).await
+}
+
+#[tauri::command]
+pub async fn sign_out(state: State<'_, DeskState>) -> Result<SessionDto, ApiError> {
+    on_desk(state, |d| d.sign_out()).await
 }
 
 #[tauri::command]

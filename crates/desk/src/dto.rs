@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use clinic_domain::lookup::MatchKind;
 use clinic_domain::{AppointmentStatus, ClinicZone, Doctor, Patient, Sex, patient::age_on};
 use clinic_store::schedule::ScheduledVisit;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -239,6 +239,33 @@ pub enum ReportStateDto {
     Superseded,
 }
 
+/// The Chinese bands: 0 none, 1–3 mild, 4–6 moderate, 7–10 severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PainBandDto {
+    None,
+    Mild,
+    Moderate,
+    Severe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityDto {
+    Rest,
+    Movement,
+}
+
+/// Whether this assessment's intervention still wants a reassessment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ReassessmentDto {
+    NotNeeded,
+    Done,
+    Due,
+    Overdue,
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PainReportDto {
@@ -246,26 +273,45 @@ pub struct PainReportDto {
     pub patient_id: String,
     pub scale: PainScaleDto,
     pub score: u8,
+    pub band: PainBandDto,
     /// RFC 3339, UTC.
     pub assessed_at: String,
+    pub recorded_at: String,
+    /// Staff ID; `recordedByName` when this device knows the member.
     pub recorded_by: String,
+    pub recorded_by_name: Option<String>,
     pub state: ReportStateDto,
     /// The server's reason for a rejected report; the last delivery error for a queued one.
     pub last_error: Option<String>,
     pub attempts: u32,
     pub delivered_at: Option<String>,
-    /// The refused report this one corrects, and why.
+    /// The report this one corrects, and why.
     pub supersedes: Option<String>,
     pub correction_reason: Option<String>,
+    /// The correction that replaced this report: it stays visible, marked superseded.
+    pub superseded_by: Option<String>,
+    pub body_site: Option<String>,
+    pub activity: Option<ActivityDto>,
+    pub note: Option<String>,
+    pub intervention: Option<String>,
+    /// The assessment this one reassesses.
+    pub follows_up: Option<String>,
+    pub followed_up_by: Option<String>,
+    pub reassess_due_at: Option<String>,
+    pub reassessment: ReassessmentDto,
 }
 
-fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
 }
 
-impl From<&clinic_store::outbox::ReportEntry> for PainReportDto {
-    fn from(e: &clinic_store::outbox::ReportEntry) -> Self {
+impl PainReportDto {
+    pub fn new(e: &clinic_store::outbox::ReportEntry, recorded_by_name: Option<String>, now: chrono::DateTime<chrono::Utc>) -> Self {
+        use clinic_domain::assessment::{Reassessment, reassessment_state};
         use clinic_store::outbox::OutboxState;
+        let band = clinic_domain::PainScore::new(e.scale, e.score).map(|s| s.band()).unwrap_or(clinic_domain::pain::PainBand::Severe);
+        // A superseded record is not waiting for anything: its correction is.
+        let due = e.reassess_due_at.filter(|_| e.superseded_by.is_none()).and_then(|s| chrono::DateTime::from_timestamp(s, 0));
         Self {
             id: e.id.clone(),
             patient_id: e.patient_id.clone(),
@@ -274,8 +320,16 @@ impl From<&clinic_store::outbox::ReportEntry> for PainReportDto {
                 clinic_domain::PainScale::WongBakerFaces => PainScaleDto::WongBakerFaces,
             },
             score: e.score.clamp(0, 10) as u8,
+            band: match band {
+                clinic_domain::pain::PainBand::None => PainBandDto::None,
+                clinic_domain::pain::PainBand::Mild => PainBandDto::Mild,
+                clinic_domain::pain::PainBand::Moderate => PainBandDto::Moderate,
+                clinic_domain::pain::PainBand::Severe => PainBandDto::Severe,
+            },
             assessed_at: rfc3339(e.assessed_at),
+            recorded_at: rfc3339(e.recorded_at),
             recorded_by: e.recorded_by.clone(),
+            recorded_by_name,
             state: match e.state {
                 OutboxState::Queued => ReportStateDto::Queued,
                 OutboxState::Sending => ReportStateDto::Sending,
@@ -288,8 +342,122 @@ impl From<&clinic_store::outbox::ReportEntry> for PainReportDto {
             delivered_at: e.delivered_at.map(rfc3339),
             supersedes: e.supersedes.clone(),
             correction_reason: e.correction_reason.clone(),
+            superseded_by: e.superseded_by.clone(),
+            body_site: e.details.body_site.clone(),
+            activity: e.details.activity.map(|a| match a {
+                clinic_domain::Activity::Rest => ActivityDto::Rest,
+                clinic_domain::Activity::Movement => ActivityDto::Movement,
+            }),
+            note: e.details.note.clone(),
+            intervention: e.details.intervention.clone(),
+            follows_up: e.follows_up.clone(),
+            followed_up_by: e.followed_up_by.clone(),
+            reassess_due_at: e.reassess_due_at.map(rfc3339),
+            reassessment: match reassessment_state(due, e.followed_up_by.is_some(), now) {
+                Reassessment::NotNeeded => ReassessmentDto::NotNeeded,
+                Reassessment::Done => ReassessmentDto::Done,
+                Reassessment::Due => ReassessmentDto::Due,
+                Reassessment::Overdue => ReassessmentDto::Overdue,
+            },
         }
     }
+}
+
+/// What the nurse entered for a new assessment, as the form sent it; the domain
+/// checks every field. The recorder is whoever is signed in, never a form field.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AssessmentInput {
+    pub patient_id: String,
+    /// `nrs` or `wong_baker_faces`.
+    pub scale: String,
+    pub score: i64,
+    /// RFC 3339 with offset; null is now.
+    pub assessed_at: Option<String>,
+    pub body_site: Option<String>,
+    /// `rest` or `movement`.
+    pub activity: Option<String>,
+    pub note: Option<String>,
+    pub intervention: Option<String>,
+    /// The assessment with an intervention that this one reassesses.
+    pub follows_up: Option<String>,
+}
+
+/// A correction: the corrected values and why. Patient and follow-up link stay the original's.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CorrectionInput {
+    pub scale: String,
+    pub score: i64,
+    pub assessed_at: Option<String>,
+    pub body_site: Option<String>,
+    pub activity: Option<String>,
+    pub note: Option<String>,
+    pub intervention: Option<String>,
+    pub reason: String,
+}
+
+/// A reassessment this device owes: the assessment with the intervention, for whom, and when.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingReassessmentDto {
+    pub report: PainReportDto,
+    pub patient_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffDto {
+    pub id: String,
+    pub name: String,
+    /// `doctor` or `nurse`.
+    pub role: String,
+    pub department: String,
+    /// False when the clinic sent no PIN verifier for this member: they cannot sign in here.
+    pub can_sign_in: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStateDto {
+    SignedOut,
+    Active,
+    /// Idle too long: the same member's PIN unlocks it.
+    Locked,
+}
+
+/// Who is signed in on this device and the clinic's bedside rules the form needs.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDto {
+    pub state: SessionStateDto,
+    pub staff_id: Option<String>,
+    pub staff_name: Option<String>,
+    pub role: Option<String>,
+    pub lock_after_minutes: u32,
+    pub backdate_window_minutes: u32,
+    pub reassess_interval_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryDto {
+    pub at: String,
+    pub actor: String,
+    pub actor_name: Option<String>,
+    pub device_id: String,
+    /// created, corrected, superseded, sync_state, retried, signed_in, signed_out, sign_in_failed, exported.
+    pub action: String,
+    /// JSON with the action's particulars (e.g. `{"from":"sending","to":"delivered"}`).
+    pub detail: Option<String>,
+}
+
+/// Where an export was written and how many records it holds.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportDto {
+    pub path: String,
+    pub observations: u32,
 }
 
 /// Why the last sync failed; the UI shows a translation of `kind`.

@@ -15,10 +15,30 @@ pub enum ErrorCode {
     /// The score is not on its scale (NRS 0–10, FACES 0–10 even).
     InvalidScore,
     InvalidScale,
-    /// An assessment time later than now (or not a time at all).
+    /// An assessment time that is not a time at all.
     InvalidAssessmentTime,
-    /// Who recorded the score is missing or malformed.
-    InvalidRecorder,
+    /// An assessment time later than now.
+    AssessmentInFuture,
+    /// An assessment dated further back than the clinic allows.
+    AssessmentTooOld,
+    /// Body site, note or intervention too long or with control characters, or an unknown activity.
+    InvalidAssessmentDetails,
+    /// A reassessment must follow a current assessment of the same patient that had an intervention.
+    InvalidFollowUp,
+    /// The record was already corrected; correct its latest version.
+    ReportAlreadyCorrected,
+    /// Nobody is signed in on this device.
+    NotSignedIn,
+    /// The signed-in member was idle too long; their PIN unlocks.
+    SessionLocked,
+    UnknownStaff,
+    /// The clinic sent no PIN verifier for this member.
+    PinNotSet,
+    WrongPin,
+    /// Too many wrong PINs: wait (the message says how long).
+    PinAttemptsExceeded,
+    /// Writing an export file failed.
+    ExportFailed,
     ReportNotFound,
     /// Only a report the server refused can be queued again or corrected.
     ReportNotRejected,

@@ -28,4 +28,22 @@ pub enum DomainError {
     QueryTooLong { max: usize },
     #[error("birth date {0} is in the future")]
     BirthDateInFuture(chrono::NaiveDate),
+    #[error("the assessment time is in the future")]
+    AssessmentInFuture,
+    #[error("an assessment may be dated at most {window_minutes} minutes back")]
+    AssessmentTooOld { window_minutes: i64 },
+    #[error("unknown activity '{0}' (rest or movement)")]
+    UnknownActivity(String),
+    #[error("the {field} may be at most {max} characters")]
+    TextTooLong { field: &'static str, max: usize },
+    #[error("the {field} contains control characters")]
+    ControlCharacter { field: &'static str },
+    #[error("a correction needs a reason")]
+    ReasonRequired,
+    #[error("this record has already been corrected; correct the latest version")]
+    AlreadySuperseded,
+    #[error("a correction must be for the same patient")]
+    CorrectionForOtherPatient,
+    #[error("a reassessment must follow a current assessment of the same patient with an intervention, and come after it")]
+    InvalidFollowUp,
 }

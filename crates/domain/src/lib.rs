@@ -6,6 +6,7 @@
 //! on) is written once.
 
 pub mod appointment;
+pub mod assessment;
 pub mod clinic_time;
 pub mod demo;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod pain;
 pub mod patient;
 
 pub use appointment::{Appointment, AppointmentStatus};
+pub use assessment::{Activity, AssessmentDetails, Reassessment, TimeWindow};
 pub use clinic_time::ClinicZone;
 pub use error::DomainError;
 pub use id::{DoctorId, PatientId};

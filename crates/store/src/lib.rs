@@ -4,6 +4,7 @@
 //! thread. [`Database`] owns one writer and a few readers so a long search never
 //! waits behind a sync batch (WAL lets readers and the writer run together).
 
+pub mod audit;
 mod database;
 pub mod demo;
 mod error;
@@ -13,6 +14,7 @@ pub mod patients;
 pub mod pull;
 pub mod schedule;
 pub mod settings;
+pub mod staff;
 
 pub use database::{Database, open_connection};
 pub use error::StoreError;

@@ -6,7 +6,7 @@
 //! retry (after a timeout, a crash, a lost answer) is the same report.
 
 use chrono::{DateTime, Utc};
-use clinic_domain::{PainScale, PainScore, PatientId};
+use clinic_domain::{Activity, AssessmentDetails, PainScale, PainScore, PatientId};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::StoreError;
@@ -19,6 +19,27 @@ pub struct NewReport {
     pub assessed_at: DateTime<Utc>,
     pub recorded_by: String,
     pub device_id: String,
+    pub details: AssessmentDetails,
+    /// The assessment with an intervention that this one reassesses.
+    pub follows_up: Option<String>,
+    /// When this one must be reassessed (it records an intervention).
+    pub reassess_due_at: Option<DateTime<Utc>>,
+}
+
+impl NewReport {
+    /// A bare score: no details, no follow-up, nothing due.
+    pub fn score(patient_id: PatientId, score: PainScore, assessed_at: DateTime<Utc>, recorded_by: &str, device_id: &str) -> Self {
+        Self {
+            patient_id,
+            score,
+            assessed_at,
+            recorded_by: recorded_by.to_owned(),
+            device_id: device_id.to_owned(),
+            details: AssessmentDetails::default(),
+            follows_up: None,
+            reassess_due_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,13 +90,24 @@ pub struct ReportEntry {
     pub last_error: Option<String>,
     pub server_report_id: Option<String>,
     pub delivered_at: Option<i64>,
-    /// The rejected report this one corrects, and why.
+    /// The report this one corrects, and why.
     pub supersedes: Option<String>,
     pub correction_reason: Option<String>,
+    pub details: AssessmentDetails,
+    pub follows_up: Option<String>,
+    pub reassess_due_at: Option<i64>,
+    /// The correction that replaced this report, when one did.
+    pub superseded_by: Option<String>,
+    /// A current (not superseded) reassessment that follows this one up.
+    pub followed_up_by: Option<String>,
 }
 
 const ENTRY_COLUMNS: &str = "r.id, r.patient_id, r.scale, r.score, r.assessed_at, r.recorded_at, r.recorded_by,
-     r.device_id, o.state, o.attempts, o.last_error, o.server_report_id, o.delivered_at, r.supersedes, r.correction_reason";
+     r.device_id, o.state, o.attempts, o.last_error, o.server_report_id, o.delivered_at, r.supersedes, r.correction_reason,
+     r.body_site, r.activity, r.note, r.intervention, r.follows_up, r.reassess_due_at,
+     (SELECT n.id FROM pain_reports n WHERE n.supersedes = r.id),
+     (SELECT f.id FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
+        AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id) ORDER BY f.id LIMIT 1)";
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ReportEntry, StoreError>> {
     let scale: String = r.get(2)?;
@@ -96,11 +128,28 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ReportEntry, StoreErro
         delivered_at: r.get(12)?,
         supersedes: r.get(13)?,
         correction_reason: r.get(14)?,
+        details: AssessmentDetails {
+            body_site: r.get(15)?,
+            activity: None,
+            note: r.get(17)?,
+            intervention: r.get(18)?,
+        },
+        follows_up: r.get(19)?,
+        reassess_due_at: r.get(20)?,
+        superseded_by: r.get(21)?,
+        followed_up_by: r.get(22)?,
     };
+    let activity: Option<String> = r.get(16)?;
     Ok((|| {
+        let activity = activity
+            .as_deref()
+            .map(Activity::parse)
+            .transpose()
+            .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
         Ok(ReportEntry {
             scale: PainScale::parse(&scale).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
             state: OutboxState::parse(&state)?,
+            details: AssessmentDetails { activity, ..entry.details.clone() },
             ..entry
         })
     })())
@@ -110,16 +159,26 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ReportEntry, StoreErro
 /// report's ID (a UUIDv7, so IDs sort by creation time and the oldest go first).
 pub fn record_report(conn: &mut Connection, report: &NewReport, now: DateTime<Utc>) -> Result<String, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let id = insert_report(&tx, report, now)?;
+    let id = insert_report(&tx, report, None, now)?;
     tx.commit()?;
     Ok(id)
 }
 
-fn insert_report(tx: &Connection, report: &NewReport, now: DateTime<Utc>) -> Result<String, StoreError> {
+/// `correction` is the report this one supersedes and why: part of the row from
+/// the start, because a saved row can never be changed afterwards.
+fn insert_report(
+    tx: &Connection,
+    report: &NewReport,
+    correction: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
+    let d = &report.details;
     tx.prepare_cached(
-        "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id,
+                                   supersedes, correction_reason, body_site, activity, note, intervention,
+                                   follows_up, reassess_due_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         id,
@@ -129,36 +188,41 @@ fn insert_report(tx: &Connection, report: &NewReport, now: DateTime<Utc>) -> Res
         report.assessed_at.timestamp(),
         now.timestamp(),
         report.recorded_by,
-        report.device_id
+        report.device_id,
+        correction.map(|c| c.0),
+        correction.map(|c| c.1),
+        d.body_site,
+        d.activity.map(Activity::as_str),
+        d.note,
+        d.intervention,
+        report.follows_up,
+        report.reassess_due_at.map(|t| t.timestamp()),
     ])?;
     tx.prepare_cached("INSERT INTO outbox (report_id, state, queued_at) VALUES (?1, 'queued', ?2)")?
         .execute(params![id, now.timestamp()])?;
     Ok(id)
 }
 
-/// Replaces a rejected report by a corrected one, in one transaction: the new
-/// report (new ID, queued) names the old one and the reason; the old one is kept
-/// unchanged and marked `superseded`. `None` when `rejected_id` is not rejected.
-pub fn correct_rejected(
+/// Replaces a report by a corrected one, in one transaction: the new report (new
+/// ID, queued) names the old one and the reason; the old one is kept unchanged. A
+/// refused old one stops waiting (`superseded`); one delivered or still queued
+/// keeps its state, so the server gets both and sees the second replace the first.
+/// `None` when `old_id` was already corrected (the caller checked; this is the race).
+pub fn correct(
     conn: &mut Connection,
-    rejected_id: &str,
+    old_id: &str,
     corrected: &NewReport,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let marked = tx.execute(
-        "UPDATE outbox SET state = 'superseded' WHERE report_id = ?1 AND state = 'rejected'",
-        [rejected_id],
-    )?;
-    if marked != 1 {
+    let already: bool =
+        tx.query_row("SELECT EXISTS (SELECT 1 FROM pain_reports WHERE supersedes = ?1)", [old_id], |r| r.get(0))?;
+    if already {
         return Ok(None);
     }
-    let id = insert_report(&tx, corrected, now)?;
-    tx.execute(
-        "UPDATE pain_reports SET supersedes = ?2, correction_reason = ?3 WHERE id = ?1",
-        params![id, rejected_id, reason],
-    )?;
+    tx.execute("UPDATE outbox SET state = 'superseded' WHERE report_id = ?1 AND state = 'rejected'", [old_id])?;
+    let id = insert_report(&tx, corrected, Some((old_id, reason)), now)?;
     tx.commit()?;
     Ok(Some(id))
 }
@@ -304,6 +368,35 @@ pub fn for_patient(conn: &Connection, patient: &PatientId, limit: usize) -> Resu
     rows.map(|r| r?).collect()
 }
 
+/// Assessments recorded on this device with an intervention whose reassessment is
+/// still to be recorded, soonest due first, with the patient's name. A follow-up of
+/// the record a correction replaced still counts (the nurse reassessed the patient).
+pub fn pending_reassessments(conn: &Connection, device_id: &str, limit: usize) -> Result<Vec<(ReportEntry, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS}, p.name FROM pain_reports r
+         JOIN outbox o ON o.report_id = r.id JOIN patients p ON p.id = r.patient_id
+         WHERE r.reassess_due_at IS NOT NULL AND r.device_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM pain_reports n WHERE n.supersedes = r.id)
+           AND NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
+                           AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id))
+         ORDER BY r.reassess_due_at, r.id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![device_id, limit as i64], |r| {
+        let name: String = r.get(23)?;
+        Ok(entry_from_row(r)?.map(|e| (e, name)))
+    })?;
+    rows.map(|r| r?).collect()
+}
+
+/// Every report, oldest first (exports).
+pub fn all(conn: &Connection) -> Result<Vec<ReportEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id ORDER BY r.id"
+    ))?;
+    let rows = stmt.query_map([], entry_from_row)?;
+    rows.map(|r| r?).collect()
+}
+
 /// Every report in one state (tests and support tools).
 pub fn in_state(conn: &Connection, state: OutboxState) -> Result<Vec<ReportEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
@@ -330,6 +423,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+    use crate::audit::{self, AuditAction};
     use crate::{Database, patients};
 
     pub(crate) fn store_with_patient() -> (tempfile::TempDir, Database) {
@@ -353,13 +447,7 @@ mod tests {
     }
 
     pub(crate) fn report(score: i64) -> NewReport {
-        NewReport {
-            patient_id: PatientId::parse("P0001").unwrap(),
-            score: PainScore::new(PainScale::Nrs, score).unwrap(),
-            assessed_at: Utc::now(),
-            recorded_by: "N01".into(),
-            device_id: "dev".into(),
-        }
+        NewReport::score(PatientId::parse("P0001").unwrap(), PainScore::new(PainScale::Nrs, score).unwrap(), Utc::now(), "N01", "dev")
     }
 
     #[test]
@@ -417,18 +505,102 @@ mod tests {
         assert_eq!(db.read(counts).unwrap().queued, 1);
     }
 
-    #[test]
-    fn a_correction_is_a_new_report_that_names_the_rejected_one_which_stays() {
+    #[rstest]
+    #[case::still_queued(None, OutboxState::Queued)]
+    #[case::delivered(Some(OutboxState::Delivered), OutboxState::Delivered)]
+    #[case::refused(Some(OutboxState::Rejected), OutboxState::Superseded)]
+    fn a_correction_is_a_new_report_that_names_the_old_one_which_stays(
+        #[case] before: Option<OutboxState>,
+        #[case] old_state_after: OutboxState,
+    ) {
         let (_d, db) = store_with_patient();
         let old = db.write(|c| record_report(c, &report(3), Utc::now())).unwrap();
-        assert_eq!(db.write(|c| correct_rejected(c, &old, &report(4), "typo", Utc::now())).unwrap(), None, "not rejected");
-        db.write(|c| claim_batch(c, 0, 10)).unwrap();
-        db.write(|c| mark_rejected(c, &[(old.clone(), "bad".into())])).unwrap();
-        let new = db.write(|c| correct_rejected(c, &old, &report(4), "typo", Utc::now())).unwrap().unwrap();
+        if let Some(state) = before {
+            db.write(|c| claim_batch(c, 0, 10)).unwrap();
+            match state {
+                OutboxState::Delivered => db.write(|c| mark_delivered(c, &[(old.clone(), None)], 1)).unwrap(),
+                _ => db.write(|c| mark_rejected(c, &[(old.clone(), "bad".into())])).unwrap(),
+            }
+        }
+        let new = db.write(|c| correct(c, &old, &report(4), "typo", Utc::now())).unwrap().unwrap();
         let (o, n) = (db.read(|c| get(c, &old)).unwrap().unwrap(), db.read(|c| get(c, &new)).unwrap().unwrap());
-        assert_eq!((o.state, o.score, o.last_error.as_deref()), (OutboxState::Superseded, 3, Some("bad")), "original untouched");
-        assert_eq!((n.state, n.score), (OutboxState::Queued, 4));
+        assert_eq!((o.state, o.score, o.superseded_by.as_deref()), (old_state_after, 3, Some(new.as_str())), "original kept");
+        assert_eq!((n.state, n.score, n.superseded_by), (OutboxState::Queued, 4, None));
         assert_eq!((n.supersedes.as_deref(), n.correction_reason.as_deref()), (Some(old.as_str()), Some("typo")));
-        assert_eq!(db.read(counts).unwrap(), OutboxCounts { queued: 1, ..Default::default() });
+        assert_eq!(db.write(|c| correct(c, &old, &report(5), "again", Utc::now())).unwrap(), None, "corrected once");
+        let trail: Vec<AuditAction> = db.read(|c| audit::for_report(c, &old)).unwrap().iter().map(|e| e.action).collect();
+        let expected_sync = if before.is_some() { vec![AuditAction::SyncState] } else { vec![] };
+        let superseded_sync = if old_state_after == OutboxState::Superseded { vec![AuditAction::SyncState] } else { vec![] };
+        assert_eq!(
+            trail,
+            [vec![AuditAction::Created], expected_sync, superseded_sync, vec![AuditAction::Superseded]].concat(),
+            "the old record's trail"
+        );
+        let trail: Vec<AuditAction> = db.read(|c| audit::for_report(c, &new)).unwrap().iter().map(|e| e.action).collect();
+        assert_eq!(trail, [AuditAction::Corrected]);
+    }
+
+    /// Everything a person or a bug could try on a saved assessment or the trail.
+    #[rstest]
+    #[case::change_a_score("UPDATE pain_reports SET score = 0")]
+    #[case::change_the_time("UPDATE pain_reports SET assessed_at = assessed_at - 3600")]
+    #[case::change_who("UPDATE pain_reports SET recorded_by = 'N999'")]
+    #[case::add_a_note_later("UPDATE pain_reports SET note = 'added later'")]
+    #[case::hide_a_correction("UPDATE pain_reports SET supersedes = NULL")]
+    #[case::delete_a_report("DELETE FROM pain_reports")]
+    #[case::rewrite_the_trail("UPDATE audit_log SET actor = 'N999'")]
+    #[case::erase_the_trail("DELETE FROM audit_log")]
+    #[case::replace_a_report("INSERT OR REPLACE INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id)
+                              SELECT id, patient_id, scale, 0, assessed_at, recorded_at, recorded_by, device_id FROM pain_reports")]
+    #[case::replace_a_trail_row("INSERT OR REPLACE INTO audit_log (seq, at, actor, device_id, action) SELECT seq, at, 'N999', device_id, action FROM audit_log")]
+    fn the_database_refuses_to_change_saved_assessments_and_the_trail(#[case] sql: &str) {
+        let (_d, db) = store_with_patient();
+        let old = db.write(|c| record_report(c, &report(7), Utc::now())).unwrap();
+        db.write(|c| correct(c, &old, &report(6), "typo", Utc::now())).unwrap().unwrap();
+        let snapshot = |c: &Connection| -> Result<String, StoreError> {
+            Ok(c.query_row(
+                "SELECT (SELECT group_concat(id || score || assessed_at || recorded_by || coalesce(note, '') || coalesce(supersedes, ''), ';')
+                         FROM (SELECT * FROM pain_reports ORDER BY id)) || '|' ||
+                        (SELECT group_concat(seq || actor || action, ';') FROM (SELECT * FROM audit_log ORDER BY seq))",
+                [],
+                |r| r.get(0),
+            )?)
+        };
+        let before = db.read(snapshot).unwrap();
+        let err = db.write(|c| Ok(c.execute_batch(sql)?)).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        assert_eq!(db.read(snapshot).unwrap(), before, "nothing changed");
+    }
+
+    #[test]
+    fn reassessments_wait_until_a_current_follow_up_is_recorded() {
+        let (_d, db) = store_with_patient();
+        let due = Utc::now() - chrono::Duration::minutes(5);
+        let with_intervention = |device: &str| NewReport {
+            details: AssessmentDetails { intervention: Some("ibuprofen 400mg".into()), ..Default::default() },
+            reassess_due_at: Some(due),
+            device_id: device.into(),
+            ..report(8)
+        };
+        let ours = db.write(|c| record_report(c, &with_intervention("dev"), Utc::now())).unwrap();
+        db.write(|c| record_report(c, &with_intervention("other-device"), Utc::now())).unwrap();
+        db.write(|c| record_report(c, &report(2), Utc::now())).unwrap();
+        let pending = |db: &Database| -> Vec<String> {
+            db.read(|c| pending_reassessments(c, "dev", 10)).unwrap().into_iter().map(|(e, _)| e.id).collect()
+        };
+        assert_eq!(pending(&db), [ours.clone()], "only ours, only with an intervention");
+        let follow = NewReport { follows_up: Some(ours.clone()), ..report(3) };
+        let f = db.write(|c| record_report(c, &follow, Utc::now())).unwrap();
+        assert!(pending(&db).is_empty());
+        assert_eq!(db.read(|c| get(c, &ours)).unwrap().unwrap().followed_up_by, Some(f.clone()));
+        // The follow-up itself corrected (same link): still done.
+        db.write(|c| correct(c, &f, &NewReport { follows_up: Some(ours.clone()), ..report(4) }, "typo", Utc::now()))
+            .unwrap()
+            .unwrap();
+        assert!(pending(&db).is_empty());
+        // The original corrected: the reassessment already made still counts for the correction.
+        let fixed = db.write(|c| correct(c, &ours, &with_intervention("dev"), "wrong dose", Utc::now())).unwrap().unwrap();
+        assert!(pending(&db).is_empty(), "{:?}", db.read(|c| get(c, &fixed)).unwrap());
+        assert_eq!(db.read(|c| pending_reassessments(c, "other-device", 10)).unwrap().len(), 1);
     }
 }

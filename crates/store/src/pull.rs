@@ -238,13 +238,13 @@ mod tests {
         let db = Database::open(&dir.path().join("p.sqlite3")).unwrap();
         db.write(|c| apply_patients(c, &[(1, Change::Upsert(patient("P1"))), (2, Change::Upsert(patient("P2")))], 2))
             .unwrap();
-        let report = outbox::NewReport {
-            patient_id: PatientId::parse("P1").unwrap(),
-            score: clinic_domain::PainScore::new(clinic_domain::PainScale::Nrs, 4).unwrap(),
-            assessed_at: Utc::now(),
-            recorded_by: "N1".into(),
-            device_id: "d".into(),
-        };
+        let report = outbox::NewReport::score(
+            PatientId::parse("P1").unwrap(),
+            clinic_domain::PainScore::new(clinic_domain::PainScale::Nrs, 4).unwrap(),
+            Utc::now(),
+            "N1",
+            "d",
+        );
         let id = db.write(|c| outbox::record_report(c, &report, Utc::now())).unwrap();
         db.write(|c| apply_patients(c, &[(3, Change::Delete("P1".into())), (4, Change::Delete("P2".into()))], 4))
             .unwrap();

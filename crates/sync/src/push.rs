@@ -42,8 +42,21 @@ pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError>
             .map_err(|err| SyncError::Internal(format!("stored supersedes ID: {err}")))?,
         reason: e.correction_reason.clone(),
         assessed_at: Some(e.assessed_at),
-        // Filled from the stored report once the store keeps these (bedside issue).
-        details: Default::default(),
+        details: clinic_protocol::AssessmentDetails {
+            body_site: e.details.body_site.clone(),
+            activity: e.details.activity.map(|a| match a {
+                clinic_domain::Activity::Rest => clinic_protocol::Activity::Rest,
+                clinic_domain::Activity::Movement => clinic_protocol::Activity::Movement,
+            }),
+            note: e.details.note.clone(),
+            intervention: e.details.intervention.clone(),
+            follows_up: e
+                .follows_up
+                .as_deref()
+                .map(uuid::Uuid::parse_str)
+                .transpose()
+                .map_err(|err| SyncError::Internal(format!("stored follow-up ID: {err}")))?,
+        },
     })
 }
 

@@ -120,15 +120,15 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
     assert_eq!(db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap().state, OutboxState::Rejected);
 
     // Corrected instead: a new report naming the refused one goes through; the refused one stays, superseded.
-    let corrected = outbox::NewReport {
-        patient_id: clinic_domain::PatientId::parse(PATIENT).unwrap(),
-        score: clinic_domain::PainScore::new(clinic_domain::PainScale::Nrs, 5).unwrap(),
-        assessed_at: chrono::Utc::now(),
-        recorded_by: "N001".into(),
-        device_id: "test-device".into(),
-    };
+    let corrected = outbox::NewReport::score(
+        clinic_domain::PatientId::parse(PATIENT).unwrap(),
+        clinic_domain::PainScore::new(clinic_domain::PainScale::Nrs, 5).unwrap(),
+        chrono::Utc::now(),
+        "N001",
+        "test-device",
+    );
     let new_id = db
-        .write(|c| outbox::correct_rejected(c, &ids[2], &corrected, "clashed with another device's ID", chrono::Utc::now()))
+        .write(|c| outbox::correct(c, &ids[2], &corrected, "clashed with another device's ID", chrono::Utc::now()))
         .unwrap()
         .unwrap();
     assert_eq!(engine.sync_once().await.unwrap().delivered, 1);

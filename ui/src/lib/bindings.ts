@@ -1,6 +1,6 @@
 // Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
 
-export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "invalid_recorder" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal";
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -52,19 +52,85 @@ export type PainScaleDto = "nrs" | "wong_baker_faces";
 
 export type ReportStateDto = "queued" | "sending" | "delivered" | "rejected" | "superseded";
 
-export type PainReportDto = { id: string, patientId: string, scale: PainScaleDto, score: number, 
+export type PainBandDto = "none" | "mild" | "moderate" | "severe";
+
+export type ActivityDto = "rest" | "movement";
+
+export type ReassessmentDto = "not_needed" | "done" | "due" | "overdue";
+
+export type PainReportDto = { id: string, patientId: string, scale: PainScaleDto, score: number, band: PainBandDto, 
 /**
  * RFC 3339, UTC.
  */
-assessedAt: string, recordedBy: string, state: ReportStateDto, 
+assessedAt: string, recordedAt: string, 
+/**
+ * Staff ID; `recordedByName` when this device knows the member.
+ */
+recordedBy: string, recordedByName: string | null, state: ReportStateDto, 
 /**
  * The server's reason for a rejected report; the last delivery error for a queued one.
  */
 lastError: string | null, attempts: number, deliveredAt: string | null, 
 /**
- * The refused report this one corrects, and why.
+ * The report this one corrects, and why.
  */
-supersedes: string | null, correctionReason: string | null, };
+supersedes: string | null, correctionReason: string | null, 
+/**
+ * The correction that replaced this report: it stays visible, marked superseded.
+ */
+supersededBy: string | null, bodySite: string | null, activity: ActivityDto | null, note: string | null, intervention: string | null, 
+/**
+ * The assessment this one reassesses.
+ */
+followsUp: string | null, followedUpBy: string | null, reassessDueAt: string | null, reassessment: ReassessmentDto, };
+
+export type AssessmentInput = { patientId: string, 
+/**
+ * `nrs` or `wong_baker_faces`.
+ */
+scale: string, score: bigint, 
+/**
+ * RFC 3339 with offset; null is now.
+ */
+assessedAt: string | null, bodySite: string | null, 
+/**
+ * `rest` or `movement`.
+ */
+activity: string | null, note: string | null, intervention: string | null, 
+/**
+ * The assessment with an intervention that this one reassesses.
+ */
+followsUp: string | null, };
+
+export type CorrectionInput = { scale: string, score: bigint, assessedAt: string | null, bodySite: string | null, activity: string | null, note: string | null, intervention: string | null, reason: string, };
+
+export type PendingReassessmentDto = { report: PainReportDto, patientName: string, };
+
+export type StaffDto = { id: string, name: string, 
+/**
+ * `doctor` or `nurse`.
+ */
+role: string, department: string, 
+/**
+ * False when the clinic sent no PIN verifier for this member: they cannot sign in here.
+ */
+canSignIn: boolean, };
+
+export type SessionStateDto = "signed_out" | "active" | "locked";
+
+export type SessionDto = { state: SessionStateDto, staffId: string | null, staffName: string | null, role: string | null, lockAfterMinutes: number, backdateWindowMinutes: number, reassessIntervalMinutes: number, };
+
+export type AuditEntryDto = { at: string, actor: string, actorName: string | null, deviceId: string, 
+/**
+ * created, corrected, superseded, sync_state, retried, signed_in, signed_out, sign_in_failed, exported.
+ */
+action: string, 
+/**
+ * JSON with the action's particulars (e.g. `{"from":"sending","to":"delivered"}`).
+ */
+detail: string | null, };
+
+export type ExportDto = { path: string, observations: number, };
 
 export type SyncProblemKindDto = "offline" | "timeout" | "server_error" | "credentials_refused" | "protocol" | "local_storage";
 

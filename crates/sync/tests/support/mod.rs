@@ -272,13 +272,13 @@ pub fn record(db: &Database, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
             let score = (SCORE.fetch_add(1, Ordering::Relaxed) % 11) as i64;
-            let r = outbox::NewReport {
-                patient_id: PatientId::parse(PATIENT).unwrap(),
-                score: PainScore::new(PainScale::Nrs, score).unwrap(),
-                assessed_at: Utc::now() - chrono::Duration::minutes(5),
-                recorded_by: "N001".into(),
-                device_id: "test-device".into(),
-            };
+            let r = outbox::NewReport::score(
+                PatientId::parse(PATIENT).unwrap(),
+                PainScore::new(PainScale::Nrs, score).unwrap(),
+                Utc::now() - chrono::Duration::minutes(5),
+                "N001",
+                "test-device",
+            );
             db.write(|c| outbox::record_report(c, &r, Utc::now())).unwrap()
         })
         .collect()

@@ -1,0 +1,461 @@
+//! The bedside: sign in, record an assessment, review it, correct it, reassess,
+//! export. Every rule is the domain's; this file fetches what the rules need from
+//! the store, applies them, and writes in one transaction.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use clinic_domain::assessment::{
+    self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES, DEFAULT_REASSESS_INTERVAL_MINUTES,
+    FollowUpTarget, TimeWindow,
+};
+use clinic_domain::{AssessmentDetails, DomainError, PainScale, PainScore, PatientId};
+use clinic_store::audit::{self, AuditAction, NewAuditEntry};
+use clinic_store::outbox::{self, NewReport, ReportEntry};
+use clinic_store::{Connection, StoreError, patients, settings, staff};
+
+use crate::session::{SessionState, SignedIn, verify_pin};
+use crate::{
+    ApiError, AssessmentInput, AuditEntryDto, CorrectionInput, Desk, ErrorCode, ExportDto, PainReportDto,
+    PendingReassessmentDto, SessionDto, SessionStateDto, StaffDto, device_id, fhir, rfc3339,
+};
+
+/// Most reassessments listed (a ward's worth).
+const PENDING_REASSESSMENTS_LIMIT: usize = 200;
+
+/// The clinic's bedside settings, with the defaults a fresh device uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BedsideRules {
+    pub backdate_window_minutes: u32,
+    pub reassess_interval_minutes: u32,
+    pub lock_after_minutes: u32,
+}
+
+impl BedsideRules {
+    fn read(c: &Connection) -> Result<Self, StoreError> {
+        let minutes = |key: &str, default: u32| -> Result<u32, StoreError> {
+            Ok(settings::get(c, key)?.and_then(|v| v.trim().parse().ok()).filter(|m| *m > 0).unwrap_or(default))
+        };
+        Ok(Self {
+            backdate_window_minutes: minutes(settings::BACKDATE_WINDOW_MINUTES, DEFAULT_BACKDATE_WINDOW_MINUTES)?,
+            reassess_interval_minutes: minutes(settings::REASSESS_INTERVAL_MINUTES, DEFAULT_REASSESS_INTERVAL_MINUTES)?,
+            lock_after_minutes: minutes(settings::LOCK_AFTER_MINUTES, DEFAULT_LOCK_AFTER_MINUTES)?,
+        })
+    }
+    fn lock_after(self) -> Duration {
+        Duration::minutes(i64::from(self.lock_after_minutes))
+    }
+}
+
+fn domain_error(e: DomainError) -> ApiError {
+    let code = match &e {
+        DomainError::ScoreOutOfRange { .. } => ErrorCode::InvalidScore,
+        DomainError::UnknownScale(_) => ErrorCode::InvalidScale,
+        DomainError::AssessmentInFuture => ErrorCode::AssessmentInFuture,
+        DomainError::AssessmentTooOld { .. } => ErrorCode::AssessmentTooOld,
+        DomainError::ReasonRequired => ErrorCode::InvalidCorrectionReason,
+        DomainError::TextTooLong { field: "reason", .. } | DomainError::ControlCharacter { field: "reason" } => {
+            ErrorCode::InvalidCorrectionReason
+        }
+        DomainError::TextTooLong { .. } | DomainError::ControlCharacter { .. } | DomainError::UnknownActivity(_) => {
+            ErrorCode::InvalidAssessmentDetails
+        }
+        DomainError::AlreadySuperseded => ErrorCode::ReportAlreadyCorrected,
+        DomainError::InvalidFollowUp | DomainError::CorrectionForOtherPatient => ErrorCode::InvalidFollowUp,
+        DomainError::EmptyId | DomainError::IdTooLong { .. } | DomainError::IdInvalidCharacter => ErrorCode::InvalidPatientId,
+        _ => ErrorCode::Internal,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+/// The parts of an input every assessment shares, checked by the domain.
+struct Checked {
+    score: PainScore,
+    assessed_at: DateTime<Utc>,
+    details: AssessmentDetails,
+}
+
+fn check_values(
+    scale: &str,
+    score: i64,
+    assessed_at: Option<&str>,
+    details: [Option<&str>; 4],
+    rules: BedsideRules,
+    now: DateTime<Utc>,
+) -> Result<Checked, ApiError> {
+    let scale = PainScale::parse(scale).map_err(domain_error)?;
+    let score = PainScore::new(scale, score).map_err(domain_error)?;
+    let requested = assessed_at
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| ApiError::new(ErrorCode::InvalidAssessmentTime, format!("not an RFC 3339 time: {e}")))
+        })
+        .transpose()?;
+    let assessed_at =
+        TimeWindow::minutes(rules.backdate_window_minutes).assessment_time(requested, now).map_err(domain_error)?;
+    let [site, activity, note, intervention] = details;
+    let details = AssessmentDetails::new(site, activity, note, intervention).map_err(domain_error)?;
+    Ok(Checked { score, assessed_at, details })
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::ReportNotFound, format!("no report with ID {id}"))
+}
+
+impl Desk {
+    fn rules(&self) -> Result<BedsideRules, ApiError> {
+        Ok(self.db.read(BedsideRules::read)?)
+    }
+
+    fn session_dto(&self, now: DateTime<Utc>) -> Result<SessionDto, ApiError> {
+        let rules = self.rules()?;
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let (state, who) = match sessions.state(now, rules.lock_after()) {
+            SessionState::SignedOut => (SessionStateDto::SignedOut, None),
+            SessionState::Active(s) => (SessionStateDto::Active, Some(s)),
+            SessionState::Locked(s) => (SessionStateDto::Locked, Some(s)),
+        };
+        Ok(SessionDto {
+            state,
+            staff_id: who.map(|s| s.staff_id.clone()),
+            staff_name: who.map(|s| s.name.clone()),
+            role: who.map(|s| s.role.clone()),
+            lock_after_minutes: rules.lock_after_minutes,
+            backdate_window_minutes: rules.backdate_window_minutes,
+            reassess_interval_minutes: rules.reassess_interval_minutes,
+        })
+    }
+
+    /// Who is signed in. `active` says the user just did something (the UI calls it
+    /// on input), which keeps an unlocked session from locking.
+    pub fn staff_session(&self, active: bool) -> Result<SessionDto, ApiError> {
+        let now = Utc::now();
+        if active {
+            let lock_after = self.rules()?.lock_after();
+            self.sessions.lock().unwrap_or_else(|p| p.into_inner()).touch(now, lock_after);
+        }
+        self.session_dto(now)
+    }
+
+    /// The staff who may sign in on this device.
+    pub fn staff(&self) -> Result<Vec<StaffDto>, ApiError> {
+        Ok(self
+            .db
+            .read(staff::active)?
+            .into_iter()
+            .map(|s| StaffDto {
+                can_sign_in: s.pin_verifier.is_some(),
+                id: s.id,
+                name: s.name,
+                role: s.role,
+                department: s.department,
+            })
+            .collect())
+    }
+
+    /// Signs a member in with their PIN (also unlocks a locked session, or switches
+    /// to another member). Every attempt, right or wrong, goes in the audit trail.
+    pub fn sign_in(&self, staff_id: &str, pin: &str) -> Result<SessionDto, ApiError> {
+        let now = Utc::now();
+        let member = self
+            .db
+            .read(|c| staff::get(c, staff_id))?
+            .filter(|s| s.active)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownStaff, "no active staff member with that ID"))?;
+        let Some(verifier) = member.pin_verifier.clone() else {
+            return Err(ApiError::new(ErrorCode::PinNotSet, "the clinic has not set a PIN for this member"));
+        };
+        if let Some(wait) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).wait_before_attempt(&member.id, now) {
+            return Err(ApiError::new(ErrorCode::PinAttemptsExceeded, format!("too many wrong PINs; try again in {wait} s")));
+        }
+        // Slow on purpose (argon2id); never under the sessions lock.
+        let ok = verify_pin(pin, &verifier);
+        let audit_entry = |c: &Connection, action: AuditAction| -> Result<(), StoreError> {
+            let device = device_id(c)?;
+            audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &member.id, device_id: &device, action, report_id: None, detail: None })
+        };
+        if !ok {
+            let started_wait = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).record_failure(&member.id, now);
+            self.db.write(|c| audit_entry(c, AuditAction::SignInFailed))?;
+            return Err(if started_wait {
+                ApiError::new(ErrorCode::PinAttemptsExceeded, "too many wrong PINs; try again in a minute")
+            } else {
+                ApiError::new(ErrorCode::WrongPin, "wrong PIN")
+            });
+        }
+        let previous = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).sign_in(SignedIn {
+            staff_id: member.id.clone(),
+            name: member.name.clone(),
+            role: member.role.clone(),
+            last_active: now,
+        });
+        self.db.write(|c| {
+            if let Some(p) = previous.filter(|p| p.staff_id != member.id) {
+                let device = device_id(c)?;
+                audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &p.staff_id, device_id: &device, action: AuditAction::SignedOut, report_id: None, detail: None })?;
+            }
+            audit_entry(c, AuditAction::SignedIn)
+        })?;
+        tracing::info!(staff = %member.id, "signed in");
+        self.session_dto(now)
+    }
+
+    pub fn sign_out(&self) -> Result<SessionDto, ApiError> {
+        let now = Utc::now();
+        if let Some(was) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).sign_out() {
+            self.db.write(|c| {
+                let device = device_id(c)?;
+                audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &was.staff_id, device_id: &device, action: AuditAction::SignedOut, report_id: None, detail: None })
+            })?;
+        }
+        self.session_dto(now)
+    }
+
+    /// The member acting now: signed in, not locked. Acting keeps the session open.
+    fn acting(&self, now: DateTime<Utc>, rules: BedsideRules) -> Result<SignedIn, ApiError> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let who = match sessions.state(now, rules.lock_after()) {
+            SessionState::SignedOut => return Err(ApiError::new(ErrorCode::NotSignedIn, "sign in to record or change assessments")),
+            SessionState::Locked(_) => return Err(ApiError::new(ErrorCode::SessionLocked, "the session is locked; enter the PIN")),
+            SessionState::Active(s) => s.clone(),
+        };
+        sessions.touch(now, rules.lock_after());
+        Ok(who)
+    }
+
+    /// Saves an assessment at once (with its outbox entry and audit row, in one
+    /// transaction) as the signed-in member, and asks sync to deliver it.
+    pub fn record_assessment(&self, input: &AssessmentInput) -> Result<PainReportDto, ApiError> {
+        let now = Utc::now();
+        let rules = self.rules()?;
+        let patient = PatientId::parse(&input.patient_id).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        let checked = check_values(
+            &input.scale,
+            input.score,
+            input.assessed_at.as_deref(),
+            [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
+            rules,
+            now,
+        )?;
+        let who = self.acting(now, rules)?;
+        let id = self.db.write(|c| {
+            if patients::get(c, &patient)?.is_none() {
+                return Ok(Err(ApiError::new(ErrorCode::PatientNotFound, format!("no patient with ID {patient}"))));
+            }
+            if let Some(first) = &input.follows_up {
+                let target = outbox::get(c, first)?;
+                let ok = target.as_ref().is_some_and(|t| {
+                    assessment::check_follow_up(
+                        FollowUpTarget {
+                            patient_id: &t.patient_id,
+                            assessed_at: DateTime::from_timestamp(t.assessed_at, 0).unwrap_or_default(),
+                            had_intervention: t.details.intervention.is_some(),
+                            superseded: t.superseded_by.is_some(),
+                        },
+                        patient.as_str(),
+                        checked.assessed_at,
+                    )
+                    .is_ok()
+                });
+                if !ok {
+                    return Ok(Err(domain_error(DomainError::InvalidFollowUp)));
+                }
+            }
+            let report = NewReport {
+                reassess_due_at: assessment::reassessment_due(
+                    checked.assessed_at,
+                    checked.details.intervention.as_deref(),
+                    rules.reassess_interval_minutes,
+                ),
+                details: checked.details.clone(),
+                follows_up: input.follows_up.clone(),
+                ..NewReport::score(patient.clone(), checked.score, checked.assessed_at, &who.staff_id, &device_id(c)?)
+            };
+            outbox::record_report(c, &report, now).map(Ok)
+        })??;
+        self.report_queued();
+        self.report(&id)
+    }
+
+    /// Replaces any current record by a corrected one that names it and `reason`.
+    /// The original is kept, unchanged, shown as superseded; both are synced.
+    pub fn correct_report(&self, report_id: &str, input: &CorrectionInput) -> Result<PainReportDto, ApiError> {
+        let now = Utc::now();
+        let rules = self.rules()?;
+        let old = self.db.read(|c| outbox::get(c, report_id))?.ok_or_else(|| not_found(report_id))?;
+        assessment::check_correction(
+            CorrectionTarget { patient_id: &old.patient_id, superseded: old.superseded_by.is_some() },
+            &old.patient_id,
+        )
+        .map_err(domain_error)?;
+        let reason = assessment::correction_reason(&input.reason).map_err(domain_error)?;
+        let checked = check_values(
+            &input.scale,
+            input.score,
+            input.assessed_at.as_deref(),
+            [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
+            rules,
+            now,
+        )?;
+        let who = self.acting(now, rules)?;
+        let patient = PatientId::parse(&old.patient_id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        let id = self.db.write(|c| {
+            let report = NewReport {
+                reassess_due_at: assessment::reassessment_due(
+                    checked.assessed_at,
+                    checked.details.intervention.as_deref(),
+                    rules.reassess_interval_minutes,
+                ),
+                details: checked.details.clone(),
+                follows_up: old.follows_up.clone(),
+                ..NewReport::score(patient.clone(), checked.score, checked.assessed_at, &who.staff_id, &device_id(c)?)
+            };
+            outbox::correct(c, report_id, &report, &reason, now)
+        })?;
+        let id = id.ok_or_else(|| domain_error(DomainError::AlreadySuperseded))?;
+        self.report_queued();
+        self.report(&id)
+    }
+
+    /// Queues a refused report again (same ID, same content) once whatever the
+    /// server objected to has been put right. Attributed to the signed-in member.
+    pub fn retry_rejected_report(&self, report_id: &str) -> Result<PainReportDto, ApiError> {
+        let now = Utc::now();
+        let current = self.db.read(|c| outbox::get(c, report_id))?.ok_or_else(|| not_found(report_id))?;
+        if current.state != outbox::OutboxState::Rejected {
+            return Err(ApiError::new(ErrorCode::ReportNotRejected, "only a report the server refused can be retried"));
+        }
+        let who = self.acting(now, self.rules()?)?;
+        self.db.write(|c| {
+            let tx = c.transaction()?;
+            if outbox::requeue_rejected(&tx, report_id)? {
+                let device = device_id(&tx)?;
+                audit::append(&tx, &NewAuditEntry { at: now.timestamp(), actor: &who.staff_id, device_id: &device, action: AuditAction::Retried, report_id: Some(report_id), detail: None })?;
+            }
+            tx.commit()?;
+            Ok(())
+        })?;
+        self.report_queued();
+        self.report(report_id)
+    }
+
+    fn report_queued(&self) {
+        if let Some(sync) = self.sync.get() {
+            sync.report_queued();
+        }
+    }
+
+    fn staff_names(c: &Connection) -> Result<HashMap<String, String>, StoreError> {
+        let mut stmt = c.prepare_cached("SELECT id, name FROM staff")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn dto(e: &ReportEntry, names: &HashMap<String, String>, now: DateTime<Utc>) -> PainReportDto {
+        PainReportDto::new(e, names.get(&e.recorded_by).cloned(), now)
+    }
+
+    pub(crate) fn report(&self, id: &str) -> Result<PainReportDto, ApiError> {
+        let (entry, names) = self.db.read(|c| Ok((outbox::get(c, id)?, Self::staff_names(c)?)))?;
+        Ok(Self::dto(&entry.ok_or_else(|| not_found(id))?, &names, Utc::now()))
+    }
+
+    /// A patient's assessments, newest first, superseded ones included (marked).
+    pub fn patient_reports(&self, patient_id: &str) -> Result<Vec<PainReportDto>, ApiError> {
+        let patient = PatientId::parse(patient_id).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        let (entries, names) =
+            self.db.read(|c| Ok((outbox::for_patient(c, &patient, crate::PATIENT_REPORTS_LIMIT)?, Self::staff_names(c)?)))?;
+        let now = Utc::now();
+        Ok(entries.iter().map(|e| Self::dto(e, &names, now)).collect())
+    }
+
+    /// Reassessments this device owes, soonest due first (overdue ones lead).
+    pub fn pending_reassessments(&self) -> Result<Vec<PendingReassessmentDto>, ApiError> {
+        let (pending, names) = self.db.write(|c| {
+            let device = device_id(c)?;
+            Ok((outbox::pending_reassessments(c, &device, PENDING_REASSESSMENTS_LIMIT)?, Self::staff_names(c)?))
+        })?;
+        let now = Utc::now();
+        Ok(pending
+            .iter()
+            .map(|(e, name)| PendingReassessmentDto { report: Self::dto(e, &names, now), patient_name: name.clone() })
+            .collect())
+    }
+
+    /// The audit trail of one record, oldest first.
+    pub fn report_history(&self, report_id: &str) -> Result<Vec<AuditEntryDto>, ApiError> {
+        let (entries, names) = self.db.read(|c| Ok((audit::for_report(c, report_id)?, Self::staff_names(c)?)))?;
+        Ok(entries
+            .into_iter()
+            .map(|e| AuditEntryDto {
+                at: rfc3339(e.at),
+                actor_name: names.get(&e.actor).cloned(),
+                actor: e.actor,
+                device_id: e.device_id,
+                action: e.action.as_str().to_owned(),
+                detail: e.detail,
+            })
+            .collect())
+    }
+
+    /// A FHIR R4 Bundle of Observations: one patient's assessments, or every one
+    /// on this device when `patient_id` is `None`.
+    pub fn fhir_bundle(&self, patient_id: Option<&str>) -> Result<(serde_json::Value, usize), ApiError> {
+        let zone = self.zone()?;
+        let (entries, names) = self.db.read(|c| {
+            let entries = match patient_id {
+                Some(p) => {
+                    let p = PatientId::parse(p).map_err(|e| StoreError::CorruptRow(e.to_string()))?;
+                    outbox::for_patient(c, &p, usize::MAX >> 1)?
+                }
+                None => outbox::all(c)?,
+            };
+            Ok((entries, Self::staff_names(c)?))
+        })?;
+        let observations: Vec<_> =
+            entries.iter().map(|e| fhir::observation(e, names.get(&e.recorded_by).map(String::as_str), zone)).collect();
+        let n = observations.len();
+        Ok((fhir::bundle(observations, Utc::now().timestamp(), zone), n))
+    }
+
+    /// Writes [`Desk::fhir_bundle`] to `exports/` beside the database, readable by
+    /// this user only (it is health data), and notes the export in the audit trail.
+    pub fn export_fhir(&self, patient_id: Option<&str>) -> Result<ExportDto, ApiError> {
+        let now = Utc::now();
+        if let Some(p) = patient_id {
+            PatientId::parse(p).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        }
+        let who = self.acting(now, self.rules()?)?;
+        let (bundle, n) = self.fhir_bundle(patient_id)?;
+        let dir = self.exports_dir();
+        let path = dir.join(format!("fhir-{}-{}.json", patient_id.unwrap_or("all"), now.format("%Y%m%dT%H%M%SZ")));
+        write_private(&dir, &path, &serde_json::to_vec_pretty(&bundle).unwrap_or_default()).map_err(|e| {
+            tracing::error!(error = %e, "export failed");
+            ApiError::new(ErrorCode::ExportFailed, format!("could not write the export: {e}"))
+        })?;
+        let detail = serde_json::json!({ "scope": patient_id.unwrap_or("all"), "observations": n }).to_string();
+        self.db.write(|c| {
+            let device = device_id(c)?;
+            audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &who.staff_id, device_id: &device, action: AuditAction::Exported, report_id: None, detail: Some(&detail) })
+        })?;
+        Ok(ExportDto { path: path.display().to_string(), observations: n.min(u32::MAX as usize) as u32 })
+    }
+
+    fn exports_dir(&self) -> PathBuf {
+        self.db.path().parent().map(|p| p.join("exports")).unwrap_or_else(|| PathBuf::from("exports"))
+    }
+}
+
+fn write_private(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

@@ -1,0 +1,288 @@
+//! The bedside rules for a pain assessment beyond its score: when it may be dated,
+//! what may be added to it, how it is corrected, and when a reassessment is due.
+//!
+//! Pure functions over plain values so every rule has a table of cases; the store
+//! and the app call these and never re-implement them.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+/// A device clock a little ahead of the nurse's watch must not refuse a score.
+pub const FUTURE_TOLERANCE: Duration = Duration::minutes(2);
+/// How far back an assessment may be dated unless the clinic says otherwise: a
+/// nurse catching up on a shift's notes, not a week later.
+pub const DEFAULT_BACKDATE_WINDOW_MINUTES: u32 = 12 * 60;
+/// Common after an analgesic (field notes: "reassess within 60 minutes").
+pub const DEFAULT_REASSESS_INTERVAL_MINUTES: u32 = 60;
+/// A signed-in nurse who has not touched the app for this long must enter her PIN again.
+pub const DEFAULT_LOCK_AFTER_MINUTES: u32 = 5;
+
+pub const MAX_BODY_SITE_CHARS: usize = 40;
+pub const MAX_NOTE_CHARS: usize = 500;
+pub const MAX_INTERVENTION_CHARS: usize = 200;
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// The clinic's limits on when an assessment may be dated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub backdate: Duration,
+}
+
+impl TimeWindow {
+    pub fn minutes(backdate_minutes: u32) -> Self {
+        Self { backdate: Duration::minutes(i64::from(backdate_minutes)) }
+    }
+
+    /// `None` (the usual case) is now. A time in the future or earlier than the
+    /// window allows is refused, whichever zone the caller wrote it in.
+    pub fn assessment_time(self, requested: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, DomainError> {
+        let Some(at) = requested else { return Ok(now) };
+        if at > now + FUTURE_TOLERANCE {
+            return Err(DomainError::AssessmentInFuture);
+        }
+        if at < now - self.backdate {
+            return Err(DomainError::AssessmentTooOld { window_minutes: self.backdate.num_minutes() });
+        }
+        Ok(at)
+    }
+}
+
+/// Pain at rest or on movement (coughing, turning, walking): recorded apart
+/// because it is movement pain that keeps a patient from recovering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Rest,
+    Movement,
+}
+
+impl Activity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Rest => "rest",
+            Activity::Movement => "movement",
+        }
+    }
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "rest" => Ok(Activity::Rest),
+            "movement" => Ok(Activity::Movement),
+            other => Err(DomainError::UnknownActivity(other.to_owned())),
+        }
+    }
+}
+
+/// The optional parts of an assessment, checked: trimmed, blank is absent,
+/// within their lengths, no control characters (a note may have line breaks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssessmentDetails {
+    pub body_site: Option<String>,
+    pub activity: Option<Activity>,
+    pub note: Option<String>,
+    pub intervention: Option<String>,
+}
+
+impl AssessmentDetails {
+    pub fn new(
+        body_site: Option<&str>,
+        activity: Option<&str>,
+        note: Option<&str>,
+        intervention: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        Ok(Self {
+            body_site: free_text("body site", body_site, MAX_BODY_SITE_CHARS, false)?,
+            activity: activity.map(str::trim).filter(|a| !a.is_empty()).map(Activity::parse).transpose()?,
+            note: free_text("note", note, MAX_NOTE_CHARS, true)?,
+            intervention: free_text("intervention", intervention, MAX_INTERVENTION_CHARS, false)?,
+        })
+    }
+}
+
+/// Blank is absent; otherwise trimmed, at most `max` characters (not bytes: 汉字
+/// count as one), and free of control characters other than line breaks where allowed.
+pub fn free_text(field: &'static str, raw: Option<&str>, max: usize, multiline: bool) -> Result<Option<String>, DomainError> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
+    if text.chars().count() > max {
+        return Err(DomainError::TextTooLong { field, max });
+    }
+    if text.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
+        return Err(DomainError::ControlCharacter { field });
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// Why a record is corrected: required, and kept with both records.
+pub fn correction_reason(raw: &str) -> Result<String, DomainError> {
+    free_text("reason", Some(raw), MAX_REASON_CHARS, false)?.ok_or(DomainError::ReasonRequired)
+}
+
+/// What the store knows of a record someone wants to correct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorrectionTarget<'a> {
+    pub patient_id: &'a str,
+    /// Already replaced by a later correction.
+    pub superseded: bool,
+}
+
+/// A record is corrected once; a later mistake is corrected on the correction,
+/// so the chain stays a line and the current value is always its last link.
+pub fn check_correction(target: CorrectionTarget<'_>, patient_id: &str) -> Result<(), DomainError> {
+    if target.superseded {
+        return Err(DomainError::AlreadySuperseded);
+    }
+    if target.patient_id != patient_id {
+        return Err(DomainError::CorrectionForOtherPatient);
+    }
+    Ok(())
+}
+
+/// When the reassessment after an intervention falls due; none without one.
+pub fn reassessment_due(assessed_at: DateTime<Utc>, intervention: Option<&str>, interval_minutes: u32) -> Option<DateTime<Utc>> {
+    intervention.map(|_| assessed_at + Duration::minutes(i64::from(interval_minutes)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reassessment {
+    /// No intervention, so nothing to follow up.
+    NotNeeded,
+    /// Followed up by a later assessment.
+    Done,
+    Due,
+    Overdue,
+}
+
+pub fn reassessment_state(due_at: Option<DateTime<Utc>>, followed_up: bool, now: DateTime<Utc>) -> Reassessment {
+    match due_at {
+        None => Reassessment::NotNeeded,
+        Some(_) if followed_up => Reassessment::Done,
+        Some(due) if now > due => Reassessment::Overdue,
+        Some(_) => Reassessment::Due,
+    }
+}
+
+/// What a reassessment must link to: an earlier assessment of the same patient
+/// that had an intervention and is still current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUpTarget<'a> {
+    pub patient_id: &'a str,
+    pub assessed_at: DateTime<Utc>,
+    pub had_intervention: bool,
+    pub superseded: bool,
+}
+
+pub fn check_follow_up(target: FollowUpTarget<'_>, patient_id: &str, assessed_at: DateTime<Utc>) -> Result<(), DomainError> {
+    if target.patient_id != patient_id || !target.had_intervention || target.superseded || assessed_at < target.assessed_at {
+        return Err(DomainError::InvalidFollowUp);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rstest::rstest;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()
+    }
+
+    #[rstest]
+    #[case::now(None, Ok(0))]
+    #[case::an_hour_ago(Some(-60), Ok(-60))]
+    #[case::at_the_window_edge(Some(-720), Ok(-720))]
+    #[case::past_the_window(Some(-721), Err(DomainError::AssessmentTooOld { window_minutes: 720 }))]
+    #[case::clock_skew_tolerated(Some(2), Ok(2))]
+    #[case::future(Some(3), Err(DomainError::AssessmentInFuture))]
+    #[case::far_future(Some(60 * 24 * 365), Err(DomainError::AssessmentInFuture))]
+    fn assessment_times_stay_within_the_window(#[case] offset_min: Option<i64>, #[case] expected: Result<i64, DomainError>) {
+        let window = TimeWindow::minutes(DEFAULT_BACKDATE_WINDOW_MINUTES);
+        let requested = offset_min.map(|m| now() + Duration::minutes(m));
+        let got = window.assessment_time(requested, now()).map(|t| (t - now()).num_minutes());
+        assert_eq!(got, expected);
+    }
+
+    #[rstest]
+    #[case::all_blank(None, None, Some("  "), None, Ok(AssessmentDetails::default()))]
+    #[case::trimmed(Some(" 右膝 "), Some("movement"), Some("翻身时加重\n夜间醒来"), Some("吗啡 5mg"), Ok(AssessmentDetails {
+        body_site: Some("右膝".into()), activity: Some(Activity::Movement),
+        note: Some("翻身时加重\n夜间醒来".into()), intervention: Some("吗啡 5mg".into()) }))]
+    #[case::site_at_limit_in_hanzi(Some(&*"痛".repeat(40)), None, None, None, Ok(AssessmentDetails { body_site: Some("痛".repeat(40)), ..Default::default() }))]
+    #[case::site_over_limit(Some(&*"痛".repeat(41)), None, None, None, Err(DomainError::TextTooLong { field: "body site", max: 40 }))]
+    #[case::note_over_limit(None, None, Some(&*"a".repeat(501)), None, Err(DomainError::TextTooLong { field: "note", max: 500 }))]
+    #[case::unknown_activity(None, Some("sleeping"), None, None, Err(DomainError::UnknownActivity("sleeping".into())))]
+    #[case::newline_in_site(Some("left\nknee"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
+    #[case::nul_in_note(None, None, Some("a\0b"), None, Err(DomainError::ControlCharacter { field: "note" }))]
+    fn details_are_checked(
+        #[case] site: Option<&str>,
+        #[case] activity: Option<&str>,
+        #[case] note: Option<&str>,
+        #[case] intervention: Option<&str>,
+        #[case] expected: Result<AssessmentDetails, DomainError>,
+    ) {
+        assert_eq!(AssessmentDetails::new(site, activity, note, intervention), expected);
+    }
+
+    #[rstest]
+    #[case("  entered 6, patient said 4 ", Ok("entered 6, patient said 4".to_owned()))]
+    #[case("   ", Err(DomainError::ReasonRequired))]
+    #[case(&"x".repeat(201), Err(DomainError::TextTooLong { field: "reason", max: 200 }))]
+    fn a_correction_needs_a_reason(#[case] raw: &str, #[case] expected: Result<String, DomainError>) {
+        assert_eq!(correction_reason(raw), expected);
+    }
+
+    #[rstest]
+    #[case::current("P1", false, "P1", Ok(()))]
+    #[case::already_superseded("P1", true, "P1", Err(DomainError::AlreadySuperseded))]
+    #[case::other_patient("P1", false, "P2", Err(DomainError::CorrectionForOtherPatient))]
+    fn corrections_replace_one_current_record(
+        #[case] target_patient: &str,
+        #[case] superseded: bool,
+        #[case] patient: &str,
+        #[case] expected: Result<(), DomainError>,
+    ) {
+        assert_eq!(check_correction(CorrectionTarget { patient_id: target_patient, superseded }, patient), expected);
+    }
+
+    #[rstest]
+    #[case::no_intervention(None, 60, false, 0, Reassessment::NotNeeded)]
+    #[case::just_given(Some("ibuprofen"), 60, false, 0, Reassessment::Due)]
+    #[case::at_the_due_minute(Some("ibuprofen"), 60, false, 60, Reassessment::Due)]
+    #[case::a_minute_late(Some("ibuprofen"), 60, false, 61, Reassessment::Overdue)]
+    #[case::clinic_uses_30(Some("cold pack"), 30, false, 31, Reassessment::Overdue)]
+    #[case::followed_up_late(Some("ibuprofen"), 60, true, 500, Reassessment::Done)]
+    fn reassessments_fall_due_after_an_intervention(
+        #[case] intervention: Option<&str>,
+        #[case] interval: u32,
+        #[case] followed_up: bool,
+        #[case] minutes_later: i64,
+        #[case] expected: Reassessment,
+    ) {
+        let due = reassessment_due(now(), intervention, interval);
+        if let Some(due) = due {
+            assert_eq!(due - now(), Duration::minutes(i64::from(interval)));
+        }
+        assert_eq!(reassessment_state(due, followed_up, now() + Duration::minutes(minutes_later)), expected);
+    }
+
+    #[rstest]
+    #[case::valid("P1", true, false, 30, Ok(()))]
+    #[case::other_patient("P2", true, false, 30, Err(DomainError::InvalidFollowUp))]
+    #[case::nothing_given("P1", false, false, 30, Err(DomainError::InvalidFollowUp))]
+    #[case::superseded("P1", true, true, 30, Err(DomainError::InvalidFollowUp))]
+    #[case::before_the_original("P1", true, false, -5, Err(DomainError::InvalidFollowUp))]
+    fn a_reassessment_follows_a_current_intervention_of_the_same_patient(
+        #[case] target_patient: &str,
+        #[case] had_intervention: bool,
+        #[case] superseded: bool,
+        #[case] minutes_after: i64,
+        #[case] expected: Result<(), DomainError>,
+    ) {
+        let target = FollowUpTarget { patient_id: target_patient, assessed_at: now(), had_intervention, superseded };
+        assert_eq!(check_follow_up(target, "P1", now() + Duration::minutes(minutes_after)), expected);
+    }
+}

@@ -1,0 +1,50 @@
+//! The clinic's staff as this device knows them (pulled, or from the demo), for
+//! the sign-in picker and for naming who recorded what.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub department: String,
+    pub active: bool,
+    /// The argon2id PHC string of the PIN; without one the member cannot sign in here.
+    pub pin_verifier: Option<String>,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
+    Ok(StaffRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        department: r.get(3)?,
+        active: r.get(4)?,
+        pin_verifier: r.get(5)?,
+    })
+}
+
+/// Everyone who may sign in: active, nurses first (it is their device), then by name.
+pub fn active(conn: &Connection) -> Result<Vec<StaffRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, role, department, active, pin_verifier FROM staff
+         WHERE active = 1 ORDER BY role = 'doctor', department, name, id",
+    )?;
+    let rows = stmt.query_map([], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<StaffRow>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id, name, role, department, active, pin_verifier FROM staff WHERE id = ?1")?
+        .query_row([id], row)
+        .optional()?)
+}
+
+/// Demo only: the demo clinic's staff all share one PIN (real verifiers come from the server).
+pub fn set_pin_verifier_where_missing(conn: &Connection, verifier: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute("UPDATE staff SET pin_verifier = ?1 WHERE pin_verifier IS NULL", [verifier])?)
+}
