@@ -10,7 +10,7 @@ use clinic_domain::assessment::{
     self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES, DEFAULT_REASSESS_INTERVAL_MINUTES,
     FollowUpTarget, TimeWindow,
 };
-use clinic_domain::{AssessmentDetails, DomainError, PainScale, PainScore, PatientId};
+use clinic_domain::{AssessmentDetails, ClinicZone, DomainError, PainScale, PainScore, PatientId};
 use clinic_store::audit::{self, AuditAction, NewAuditEntry};
 use clinic_store::outbox::{self, NewReport, ReportEntry};
 use clinic_store::{Connection, StoreError, patients, settings, staff};
@@ -82,22 +82,32 @@ fn check_values(
     assessed_at: Option<&str>,
     details: [Option<&str>; 4],
     rules: BedsideRules,
+    zone: ClinicZone,
     now: DateTime<Utc>,
 ) -> Result<Checked, ApiError> {
     let scale = PainScale::parse(scale).map_err(domain_error)?;
     let score = PainScore::new(scale, score).map_err(domain_error)?;
-    let requested = assessed_at
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| ApiError::new(ErrorCode::InvalidAssessmentTime, format!("not an RFC 3339 time: {e}")))
-        })
-        .transpose()?;
+    let requested = assessed_at.map(|raw| parse_time(raw, zone)).transpose()?;
     let assessed_at =
         TimeWindow::minutes(rules.backdate_window_minutes).assessment_time(requested, now).map_err(domain_error)?;
     let [site, activity, note, intervention] = details;
     let details = AssessmentDetails::new(site, activity, note, intervention).map_err(domain_error)?;
     Ok(Checked { score, assessed_at, details })
+}
+
+/// RFC 3339 with an offset, or a wall-clock time (`YYYY-MM-DDTHH:MM[:SS]`, what a
+/// form's date-time field gives) read in the clinic's zone, not the machine's.
+fn parse_time(raw: &str, zone: ClinicZone) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let invalid = || ApiError::new(ErrorCode::InvalidAssessmentTime, format!("not a time: {raw:?}"));
+    let local = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| invalid())?;
+    // In a daylight-saving fall-back hour the earlier reading is taken; a time in
+    // the spring-forward gap never happened on the clinic's clock.
+    local.and_local_timezone(zone.tz()).earliest().map(|t| t.with_timezone(&Utc)).ok_or_else(invalid)
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -125,6 +135,7 @@ impl Desk {
             lock_after_minutes: rules.lock_after_minutes,
             backdate_window_minutes: rules.backdate_window_minutes,
             reassess_interval_minutes: rules.reassess_interval_minutes,
+            time_zone: self.zone()?.name().to_owned(),
         })
     }
 
@@ -237,6 +248,7 @@ impl Desk {
             input.assessed_at.as_deref(),
             [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
             rules,
+            self.zone()?,
             now,
         )?;
         let who = self.acting(now, rules)?;
@@ -297,6 +309,7 @@ impl Desk {
             input.assessed_at.as_deref(),
             [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
             rules,
+            self.zone()?,
             now,
         )?;
         let who = self.acting(now, rules)?;

@@ -372,7 +372,7 @@ pub struct AssessmentInput {
     /// `nrs` or `wong_baker_faces`.
     pub scale: String,
     pub score: i64,
-    /// RFC 3339 with offset; null is now.
+    /// RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
     pub assessed_at: Option<String>,
     pub body_site: Option<String>,
     /// `rest` or `movement`.
@@ -437,6 +437,8 @@ pub struct SessionDto {
     pub lock_after_minutes: u32,
     pub backdate_window_minutes: u32,
     pub reassess_interval_minutes: u32,
+    /// The clinic's zone: times are shown and entered in it.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

@@ -29,6 +29,11 @@ fn minutes_ago(m: i64) -> String {
     (Utc::now() - Duration::minutes(m)).to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
+/// `YYYY-MM-DDTHH:MM` on the clinic's (Shanghai's) clock, as a form's date-time field sends it.
+fn clinic_clock(minutes_ago: i64) -> String {
+    (Utc::now() - Duration::minutes(minutes_ago)).with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%dT%H:%M").to_string()
+}
+
 fn nrs(score: i64) -> AssessmentInput {
     AssessmentInput { patient_id: PATIENT.into(), scale: "nrs".into(), score, ..Default::default() }
 }
@@ -44,6 +49,7 @@ fn saved(desk: &Desk) -> usize {
 #[case::unknown_scale(AssessmentInput { scale: "vas".into(), ..nrs(3) }, ErrorCode::InvalidScale)]
 #[case::future_time(AssessmentInput { assessed_at: Some(minutes_ago(-30)), ..nrs(3) }, ErrorCode::AssessmentInFuture)]
 #[case::before_the_window(AssessmentInput { assessed_at: Some(minutes_ago(13 * 60)), ..nrs(3) }, ErrorCode::AssessmentTooOld)]
+#[case::wall_clock_in_the_future(AssessmentInput { assessed_at: Some(clinic_clock(-30)), ..nrs(3) }, ErrorCode::AssessmentInFuture)]
 #[case::not_a_time(AssessmentInput { assessed_at: Some("yesterday".into()), ..nrs(3) }, ErrorCode::InvalidAssessmentTime)]
 #[case::unknown_patient(AssessmentInput { patient_id: "Z9999999".into(), ..nrs(3) }, ErrorCode::PatientNotFound)]
 #[case::malformed_patient_id(AssessmentInput { patient_id: "bad id".into(), ..nrs(3) }, ErrorCode::InvalidPatientId)]
@@ -106,12 +112,15 @@ fn an_assessment_keeps_its_details_and_recorder_and_waits_in_the_outbox() {
         ..nrs(0)
     };
     let r = desk.record_assessment(&input).unwrap();
+    let on_the_clock = desk.record_assessment(&AssessmentInput { assessed_at: Some(clinic_clock(90)), ..nrs(2) }).unwrap();
+    let age = Utc::now() - chrono::DateTime::parse_from_rfc3339(&on_the_clock.assessed_at).unwrap().with_timezone(&Utc);
+    assert!((89..=91).contains(&age.num_minutes()), "read on the clinic's clock, whatever the machine's zone: {age}");
     assert_eq!((r.score, r.band, r.state), (6, PainBandDto::Moderate, ReportStateDto::Queued));
     assert_eq!((r.recorded_by.as_str(), r.recorded_by_name.is_some()), (NURSE, true));
     assert_eq!((r.body_site.as_deref(), r.activity, r.note.as_deref()), (Some("右膝"), Some(ActivityDto::Movement), Some("翻身时加重")));
     assert_eq!(r.reassessment, ReassessmentDto::NotNeeded);
-    assert_eq!(desk.patient_reports(PATIENT).unwrap()[0].id, r.id);
-    assert_eq!(desk.sync_status().unwrap().waiting, 1);
+    assert_eq!(desk.patient_reports(PATIENT).unwrap()[0].id, r.id, "newest assessment first");
+    assert_eq!(desk.sync_status().unwrap().waiting, 2);
     let history: Vec<String> = desk.report_history(&r.id).unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(history, ["created"]);
 }

@@ -90,7 +90,7 @@ export type AssessmentInput = { patientId: string,
  */
 scale: string, score: bigint, 
 /**
- * RFC 3339 with offset; null is now.
+ * RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
  */
 assessedAt: string | null, bodySite: string | null, 
 /**
@@ -118,7 +118,11 @@ canSignIn: boolean, };
 
 export type SessionStateDto = "signed_out" | "active" | "locked";
 
-export type SessionDto = { state: SessionStateDto, staffId: string | null, staffName: string | null, role: string | null, lockAfterMinutes: number, backdateWindowMinutes: number, reassessIntervalMinutes: number, };
+export type SessionDto = { state: SessionStateDto, staffId: string | null, staffName: string | null, role: string | null, lockAfterMinutes: number, backdateWindowMinutes: number, reassessIntervalMinutes: number, 
+/**
+ * The clinic's zone: times are shown and entered in it.
+ */
+timeZone: string, };
 
 export type AuditEntryDto = { at: string, actor: string, actorName: string | null, deviceId: string, 
 /**
