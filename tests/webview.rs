@@ -20,6 +20,116 @@ fn launch_demo<'d>(driver: &'d Driver, dir: &tempfile::TempDir) -> Result<suppor
     driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo"])
 }
 
+/// Signs a demo nurse in through the header's dialog, as a person would.
+fn sign_in(s: &support::Session<'_>, staff_id: &str, pin: &str) -> Result<()> {
+    s.click(&s.find("[data-testid=session-signin]")?)?;
+    s.find(&format!("[data-testid=signin-staff] option[value=\"{staff_id}\"]"))?;
+    s.select_value("[data-testid=signin-staff]", staff_id)?;
+    s.type_text(&s.find("[data-testid=signin-pin]")?, pin)?;
+    s.click(&s.find("[data-testid=signin-submit]")?)?;
+    let name = s.find("[data-testid=session-name]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&name, "data-state")?.as_deref() == Some("active")))
+}
+
+/// Sets a form field the way typing would (WebKit's date-time field takes no typed text over WebDriver).
+fn set_field(s: &support::Session<'_>, css: &str, value: &str) -> Result<()> {
+    s.find(css)?;
+    s.script_async(
+        "const [css, value, done] = arguments; const el = document.querySelector(css);
+         el.value = value; el.dispatchEvent(new Event('input', { bubbles: true })); done(el.value);",
+        serde_json::json!([css, value]),
+    )?;
+    Ok(())
+}
+
+fn count(s: &support::Session<'_>, css: &str) -> Result<usize> {
+    Ok(s.find_all(css)?.len())
+}
+
+#[test]
+fn a_nurse_signs_in_records_reviews_and_corrects_a_pain_score() -> Result<()> {
+    let clinic = demo_clinic();
+    let patient = &clinic.patients[11];
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = launch_demo(&driver, &dir)?;
+    let wait = std::time::Duration::from_secs(10);
+
+    s.type_text(&s.find("[data-testid=patient-search]")?, &format!("{}\u{E007}", patient.id))?;
+    s.find("[data-testid=sign-in-first]")?;
+    assert_eq!(count(&s, "[data-testid=pain-form]")?, 0, "no form before someone signs in");
+
+    // A wrong PIN is refused in the dialog; the right one signs the nurse in.
+    s.click(&s.find("[data-testid=session-signin]")?)?;
+    s.find("[data-testid=signin-staff] option[value=\"N001\"]")?;
+    s.select_value("[data-testid=signin-staff]", "N001")?;
+    s.type_text(&s.find("[data-testid=signin-pin]")?, "9999")?;
+    s.click(&s.find("[data-testid=signin-submit]")?)?;
+    let refused = s.find("[data-testid=signin-error] [data-error-code]")?;
+    assert_eq!(s.attr(&refused, "data-error-code")?.as_deref(), Some("wrong_pin"));
+    s.type_text(&s.find("[data-testid=signin-pin]")?, "1234")?;
+    s.click(&s.find("[data-testid=signin-submit]")?)?;
+    let name = s.find("[data-testid=session-name]")?;
+    wait_until(wait, || Ok(s.attr(&name, "data-state")?.as_deref() == Some("active")))?;
+
+    // Record 7 with a body site and an intervention: saved at once, queued (no server), charted, reassessment due.
+    s.click(&s.find("[data-testid=pain-form] [data-testid=score-7]")?)?;
+    s.click(&s.find("[data-testid=pain-form] [data-testid=details-toggle]")?)?;
+    s.type_text(&s.find("[data-testid=pain-form] [data-testid=body-site]")?, "右膝")?;
+    s.type_text(&s.find("[data-testid=pain-form] [data-testid=intervention]")?, "布洛芬 400mg")?;
+    s.click(&s.find("[data-testid=report-record]")?)?;
+    let first = s.find("[data-testid=report]")?;
+    assert_eq!(s.attr(&first, "data-state")?.as_deref(), Some("queued"));
+    assert_eq!(s.attr(&first, "data-reassessment")?.as_deref(), Some("due"));
+    assert!(s.text(&first)?.contains("右膝"));
+    let point = s.find("[data-testid=chart-point]")?;
+    assert_eq!(s.attr(&point, "data-score")?.as_deref(), Some("7"));
+
+    // A time in the future is refused with its own message, and nothing is saved.
+    s.click(&s.find("[data-testid=pain-form] [data-testid=score-5]")?)?;
+    s.click(&s.find("[data-testid=pain-form] [data-testid=when-earlier]")?)?;
+    let future = (chrono::Utc::now() + chrono::Duration::hours(2)).with_timezone(&clinic.zone.tz());
+    set_field(&s, "[data-testid=pain-form] [data-testid=assessed-at]", &future.format("%Y-%m-%dT%H:%M").to_string())?;
+    s.click(&s.find("[data-testid=report-record]")?)?;
+    let error = s.find("[data-testid=pain-form-error] [data-error-code]")?;
+    assert_eq!(s.attr(&error, "data-error-code")?.as_deref(), Some("assessment_in_future"));
+    assert_eq!(count(&s, "[data-testid=report]")?, 1, "nothing saved");
+
+    // Correct the 7 to a 4 with a reason: both records listed, the first marked superseded, the chart shows the 4.
+    s.click(&s.find("[data-testid=report] [data-testid=report-correct]")?)?;
+    s.click(&s.find("[data-testid=correction-form] [data-testid=score-4]")?)?;
+    s.type_text(&s.find("[data-testid=correction-reason]")?, "患者重新表述为 4 分")?;
+    s.click(&s.find("[data-testid=correction-save]")?)?;
+    wait_until(wait, || Ok(count(&s, "[data-testid=report]")? == 2))?;
+    let old = s.find("[data-testid=report][data-superseded=true]")?;
+    assert!(s.text(&old)?.contains('7'));
+    let new = s.find("[data-testid=report][data-superseded=false]")?;
+    assert!(s.text(&s.find("[data-testid=report][data-superseded=false] [data-testid=report-corrects]")?)?.contains("患者重新表述为 4 分"));
+    assert_eq!(s.attr(&new, "data-state")?.as_deref(), Some("queued"), "the correction is synced too");
+    wait_until(wait, || {
+        let points = s.find_all("[data-testid=chart-point]")?;
+        Ok(points.len() == 1 && s.attr(&points[0], "data-score")?.as_deref() == Some("4"))
+    })?;
+    // The superseded record's trail says so.
+    s.click(&s.find("[data-testid=report][data-superseded=true] [data-testid=report-history-toggle]")?)?;
+    s.find("[data-testid=report][data-superseded=true] [data-testid=report-history] [data-action=superseded]")?;
+
+    // The correction kept the intervention, so its reassessment is owed on this device's list.
+    s.click(&s.find("[data-testid=nav-reassess]")?)?;
+    let item = s.find("[data-testid=reassess-item]")?;
+    assert_eq!(s.attr(&item, "data-patient-id")?.as_deref(), Some(patient.id.as_str()));
+
+    // A FHIR export of the patient: both records, keyed by their IDs.
+    s.click(&s.find("[data-testid=nav-patients]")?)?;
+    s.click(&s.find("[data-testid=export-fhir]")?)?;
+    let result = s.text(&s.find("[data-testid=export-result]")?)?;
+    let path = result.split_whitespace().find(|w| w.contains("fhir-")).unwrap_or_default().to_owned();
+    let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    assert_eq!(bundle["entry"].as_array().map(Vec::len), Some(2), "{path}");
+    assert!(bundle.to_string().contains("72514-3"));
+    Ok(())
+}
+
 #[test]
 fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     let clinic = demo_clinic();
@@ -155,10 +265,8 @@ fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so
 
     let search = s.find("[data-testid=patient-search]")?;
     s.type_text(&search, &format!("{}\u{E007}", patient.id))?;
-    let score = s.find("[data-testid=report-score]")?;
-    s.clear(&score)?;
-    s.type_text(&score, "7")?;
-    s.type_text(&s.find("[data-testid=report-recorded-by]")?, "N001")?;
+    sign_in(&s, "N001", "1234")?;
+    s.click(&s.find("[data-testid=score-7]")?)?;
     s.click(&s.find("[data-testid=report-record]")?)?;
     wait_until(std::time::Duration::from_secs(20), || Ok(server.report_count(Some("C001"))? == 1))?;
     let report = s.find("[data-testid=report]")?;

@@ -83,13 +83,18 @@ fn check_values(
     details: [Option<&str>; 4],
     rules: BedsideRules,
     zone: ClinicZone,
+    keep: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Checked, ApiError> {
     let scale = PainScale::parse(scale).map_err(domain_error)?;
     let score = PainScore::new(scale, score).map_err(domain_error)?;
     let requested = assessed_at.map(|raw| parse_time(raw, zone)).transpose()?;
-    let assessed_at =
-        TimeWindow::minutes(rules.backdate_window_minutes).assessment_time(requested, now).map_err(domain_error)?;
+    // A correction that keeps the original's time may be older than the window:
+    // the window limits late entries, not fixing old mistakes.
+    let assessed_at = match (requested, keep) {
+        (Some(t), Some(original)) if t == original => original,
+        _ => TimeWindow::minutes(rules.backdate_window_minutes).assessment_time(requested, now).map_err(domain_error)?,
+    };
     let [site, activity, note, intervention] = details;
     let details = AssessmentDetails::new(site, activity, note, intervention).map_err(domain_error)?;
     Ok(Checked { score, assessed_at, details })
@@ -249,6 +254,7 @@ impl Desk {
             [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
             rules,
             self.zone()?,
+            None,
             now,
         )?;
         let who = self.acting(now, rules)?;
@@ -310,6 +316,7 @@ impl Desk {
             [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
             rules,
             self.zone()?,
+            DateTime::from_timestamp(old.assessed_at, 0),
             now,
         )?;
         let who = self.acting(now, rules)?;

@@ -371,6 +371,7 @@ pub struct AssessmentInput {
     pub patient_id: String,
     /// `nrs` or `wong_baker_faces`.
     pub scale: String,
+    #[ts(type = "number")]
     pub score: i64,
     /// RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
     pub assessed_at: Option<String>,
@@ -388,6 +389,7 @@ pub struct AssessmentInput {
 #[serde(rename_all = "camelCase")]
 pub struct CorrectionInput {
     pub scale: String,
+    #[ts(type = "number")]
     pub score: i64,
     pub assessed_at: Option<String>,
     pub body_site: Option<String>,

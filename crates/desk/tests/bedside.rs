@@ -184,6 +184,19 @@ fn a_correction_supersedes_any_record_which_stays_visible(#[case] delivered: boo
 }
 
 #[test]
+fn an_old_record_can_be_corrected_at_its_own_time_but_not_moved_out_of_the_window() {
+    let (_d, desk) = signed_in();
+    desk.database().write(|c| settings::set(c, settings::BACKDATE_WINDOW_MINUTES, "2000")).unwrap();
+    let old = desk.record_assessment(&AssessmentInput { assessed_at: Some(minutes_ago(1500)), ..nrs(6) }).unwrap();
+    desk.database().write(|c| settings::set(c, settings::BACKDATE_WINDOW_MINUTES, "60")).unwrap();
+    let moved = CorrectionInput { scale: "nrs".into(), score: 5, assessed_at: Some(minutes_ago(1400)), reason: "r".into(), ..Default::default() };
+    assert_eq!(desk.correct_report(&old.id, &moved).unwrap_err().code, ErrorCode::AssessmentTooOld);
+    let kept = CorrectionInput { assessed_at: Some(old.assessed_at.clone()), ..moved };
+    let fixed = desk.correct_report(&old.id, &kept).unwrap();
+    assert_eq!((fixed.assessed_at, fixed.score), (old.assessed_at, 5));
+}
+
+#[test]
 fn fhir_export_is_observations_keyed_by_report_id_with_the_right_loinc_codes() {
     let (dir, desk) = signed_in();
     let a = desk.record_assessment(&nrs(7)).unwrap();

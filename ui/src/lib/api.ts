@@ -4,12 +4,19 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
 import type {
   AppInfo,
+  AssessmentInput,
+  AuditEntryDto,
+  CorrectionInput,
   DaySchedule,
   DoctorDto,
   ErrorCode,
+  ExportDto,
   PainReportDto,
   PatientDetail,
   PatientSearch,
+  PendingReassessmentDto,
+  SessionDto,
+  StaffDto,
   SyncStatusDto,
 } from './bindings';
 
@@ -38,7 +45,18 @@ const KNOWN_CODES = {
   invalid_score: true,
   invalid_scale: true,
   invalid_assessment_time: true,
-  invalid_recorder: true,
+  assessment_in_future: true,
+  assessment_too_old: true,
+  invalid_assessment_details: true,
+  invalid_follow_up: true,
+  report_already_corrected: true,
+  not_signed_in: true,
+  session_locked: true,
+  unknown_staff: true,
+  pin_not_set: true,
+  wrong_pin: true,
+  pin_attempts_exceeded: true,
+  export_failed: true,
   report_not_found: true,
   report_not_rejected: true,
   invalid_correction_reason: true,
@@ -115,16 +133,12 @@ export function daySchedule(date: string | null, doctorId: string | null): Promi
   return call<DaySchedule>('day_schedule', { date, doctorId });
 }
 
-/** Saves a score locally at once; the sync engine delivers it. */
-export function recordPainReport(
-  patientId: string,
-  scale: 'nrs' | 'wong_baker_faces',
-  score: number,
-  recordedBy: string,
-): Promise<PainReportDto> {
-  return call<PainReportDto>('record_pain_report', { patientId, scale, score, assessedAt: null, recordedBy });
+/** Saves an assessment locally at once, as the signed-in member; sync delivers it. */
+export function recordPainReport(input: AssessmentInput): Promise<PainReportDto> {
+  return call<PainReportDto>('record_pain_report', { input });
 }
 
+/** A patient's assessments, newest first, superseded ones included. */
 export function patientReports(patientId: string): Promise<PainReportDto[]> {
   return call<PainReportDto[]>('patient_reports', { patientId });
 }
@@ -133,21 +147,39 @@ export function retryRejectedReport(reportId: string): Promise<PainReportDto> {
   return call<PainReportDto>('retry_rejected_report', { reportId });
 }
 
-/** Replaces a refused report with a corrected one; the refused one stays on record. */
-export function correctRejectedReport(
-  reportId: string,
-  score: number,
-  recordedBy: string,
-  reason: string,
-): Promise<PainReportDto> {
-  return call<PainReportDto>('correct_rejected_report', {
-    reportId,
-    scale: 'nrs',
-    score,
-    assessedAt: null,
-    recordedBy,
-    reason,
-  });
+/** Supersedes a record by a corrected one; the original stays on record, marked. */
+export function correctReport(reportId: string, input: CorrectionInput): Promise<PainReportDto> {
+  return call<PainReportDto>('correct_report', { reportId, input });
+}
+
+export function reportHistory(reportId: string): Promise<AuditEntryDto[]> {
+  return call<AuditEntryDto[]>('report_history', { reportId });
+}
+
+export function pendingReassessments(): Promise<PendingReassessmentDto[]> {
+  return call<PendingReassessmentDto[]>('pending_reassessments');
+}
+
+/** Writes a FHIR R4 Bundle (one patient, or all when null) beside the database. */
+export function exportFhir(patientId: string | null): Promise<ExportDto> {
+  return call<ExportDto>('export_fhir', { patientId });
+}
+
+export function listStaff(): Promise<StaffDto[]> {
+  return call<StaffDto[]>('list_staff');
+}
+
+/** Who is signed in; `active` tells Rust the user just did something. */
+export function staffSession(active: boolean): Promise<SessionDto> {
+  return call<SessionDto>('staff_session', { active });
+}
+
+export function signIn(staffId: string, pin: string): Promise<SessionDto> {
+  return call<SessionDto>('sign_in', { staffId, pin });
+}
+
+export function signOut(): Promise<SessionDto> {
+  return call<SessionDto>('sign_out');
 }
 
 export function syncStatus(): Promise<SyncStatusDto> {

@@ -88,7 +88,7 @@ export type AssessmentInput = { patientId: string,
 /**
  * `nrs` or `wong_baker_faces`.
  */
-scale: string, score: bigint, 
+scale: string, score: number, 
 /**
  * RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
  */
@@ -102,7 +102,7 @@ activity: string | null, note: string | null, intervention: string | null,
  */
 followsUp: string | null, };
 
-export type CorrectionInput = { scale: string, score: bigint, assessedAt: string | null, bodySite: string | null, activity: string | null, note: string | null, intervention: string | null, reason: string, };
+export type CorrectionInput = { scale: string, score: number, assessedAt: string | null, bodySite: string | null, activity: string | null, note: string | null, intervention: string | null, reason: string, };
 
 export type PendingReassessmentDto = { report: PainReportDto, patientName: string, };
 

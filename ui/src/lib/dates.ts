@@ -40,3 +40,31 @@ export function weekday(ymd: string): number | null {
   return date ? date.getUTCDay() : null;
 }
 
+
+/** The wall-clock parts of `instant` on the clinic's clock (`timeZone`), whatever the machine's zone. */
+function clinicParts(instant: Date, timeZone: string): Record<string, string> {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(instant);
+  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
+}
+
+/** `YYYY-MM-DDTHH:MM` on the clinic's clock: what a date-time field shows and Rust reads in that zone. */
+export function clinicLocalInput(instant: Date, timeZone: string): string {
+  const p = clinicParts(instant, timeZone);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+/** `MM-DD HH:MM` (or `HH:MM` with `timeOnly`) of an RFC 3339 instant on the clinic's clock. */
+export function clinicTime(rfc3339: string, timeZone: string, timeOnly = false): string {
+  const d = new Date(rfc3339);
+  if (Number.isNaN(d.getTime())) return rfc3339;
+  const p = clinicParts(d, timeZone);
+  return timeOnly ? `${p.hour}:${p.minute}` : `${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}

@@ -2,7 +2,17 @@
 // missing from either (or an error code Rust adds to `ErrorCode` without a
 // translation here) fails `svelte-check` and therefore `npm run build`.
 
-import type { AppointmentStatusDto, ErrorCode, ReportStateDto, SexDto, SyncProblemKindDto } from './bindings';
+import type {
+  ActivityDto,
+  AppointmentStatusDto,
+  ErrorCode,
+  PainBandDto,
+  PainScaleDto,
+  ReassessmentDto,
+  ReportStateDto,
+  SexDto,
+  SyncProblemKindDto,
+} from './bindings';
 import type { UiErrorCode } from './api';
 
 export type Lang = 'zh-CN' | 'en';
@@ -15,7 +25,7 @@ export interface Messages {
   switchToThis: string;
 
   appName: string;
-  nav: { label: string; patients: string; schedule: string };
+  nav: { label: string; patients: string; schedule: string; reassess: string };
   clinicUnnamed: string;
   clinicDate: string;
   timeZone: string;
@@ -108,13 +118,82 @@ export interface Messages {
     heading: string;
     none: string;
     record: string;
-    score: string;
-    recordedBy: string;
+    newHeading: string;
+    scaleLabel: string;
+    scale: Record<PainScaleDto, string>;
+    scaleShort: Record<PainScaleDto, string>;
+    band: Record<PainBandDto, string>;
+    /** Wong-Baker wording for 0, 2, 4, 6, 8, 10. */
+    faces: readonly [string, string, string, string, string, string];
+    scoreLabel: string;
+    pickScore: string;
+    when: string;
+    now: string;
+    earlier: string;
+    backdateHint: (minutes: number) => string;
+    details: string;
+    bodySite: string;
+    activity: string;
+    activityAny: string;
+    activityValue: Record<ActivityDto, string>;
+    note: string;
+    intervention: string;
+    interventionHint: (minutes: number) => string;
+    followsUp: (time: string, intervention: string) => string;
+    isReassessment: string;
+    notReassessment: string;
+    recordedBy: (name: string) => string;
     retry: string;
     correct: string;
+    correctHeading: string;
     correctionReason: string;
-    corrects: string;
+    correctSave: string;
+    cancel: string;
+    corrects: (reason: string) => string;
+    supersededBy: string;
     state: Record<ReportStateDto, string>;
+    reassessment: Record<ReassessmentDto, string>;
+    dueAt: (time: string) => string;
+    history: string;
+    historyAction: (action: string, detail: string | null) => string;
+    chartLabel: (n: number) => string;
+    chartHeading: string;
+    listHeading: string;
+    scaleChange: (scale: string) => string;
+    exportFhir: string;
+    exported: (path: string, n: number) => string;
+    signInToRecord: string;
+  };
+
+  session: {
+    signIn: string;
+    signOut: string;
+    signedInAs: (name: string) => string;
+    locked: (name: string) => string;
+    dialogTitle: string;
+    unlockTitle: (name: string) => string;
+    staffLabel: string;
+    pickStaff: string;
+    pinLabel: string;
+    submit: string;
+    unlock: string;
+    switchUser: string;
+    cancel: string;
+    roles: Record<string, string>;
+    noPin: string;
+  };
+
+  reassess: {
+    heading: string;
+    intro: (minutes: number) => string;
+    none: string;
+    overdue: (n: number) => string;
+    patient: string;
+    assessed: string;
+    intervention: string;
+    due: string;
+    open: string;
+    exportAll: string;
   };
 }
 
@@ -123,7 +202,7 @@ const zhCN: Messages = {
   switchToThis: '切换到中文',
 
   appName: '诊所工作台',
-  nav: { label: '主导航', patients: '患者', schedule: '排班预约' },
+  nav: { label: '主导航', patients: '患者', schedule: '排班预约', reassess: '待复评' },
   clinicUnnamed: '未命名诊所',
   clinicDate: '诊所日期',
   timeZone: '时区',
@@ -211,8 +290,19 @@ const zhCN: Messages = {
     backend_unavailable: '无法连接到本地服务，请在诊所工作台应用中打开',
     invalid_score: '评分不在该量表范围内',
     invalid_scale: '未知的疼痛量表',
-    invalid_assessment_time: '评估时间无效或晚于当前时间',
-    invalid_recorder: '请填写记录人工号',
+    invalid_assessment_time: '评估时间格式无效',
+    assessment_in_future: '评估时间不能晚于现在，未保存',
+    assessment_too_old: '评估时间早于允许补录的时限，未保存',
+    invalid_assessment_details: '部位、备注或处理措施过长或含有无效字符',
+    invalid_follow_up: '复评必须对应同一患者的一次有处理措施的评估，且时间在其之后',
+    report_already_corrected: '该记录已被更正，请更正最新的一条',
+    not_signed_in: '请先登录（选择姓名并输入 PIN）',
+    session_locked: '长时间未操作，已锁定，请输入 PIN 解锁',
+    unknown_staff: '找不到该工作人员',
+    pin_not_set: '该工作人员尚未设置 PIN，请联系管理员',
+    wrong_pin: 'PIN 不正确',
+    pin_attempts_exceeded: 'PIN 错误次数过多，请稍候一分钟再试',
+    export_failed: '导出文件写入失败',
     report_not_found: '找不到该评估记录',
     report_not_rejected: '只有被退回的记录可以重新提交或更正',
     invalid_correction_reason: '请填写更正原因',
@@ -244,14 +334,90 @@ const zhCN: Messages = {
   reports: {
     heading: '疼痛评估',
     none: '暂无评估记录',
-    record: '记录评分',
-    score: '评分 (0–10)',
-    recordedBy: '记录人工号',
+    record: '保存评估',
+    newHeading: '新评估',
+    scaleLabel: '量表',
+    scale: { nrs: '数字评分 NRS (0–10)', wong_baker_faces: '面部表情 Wong-Baker' },
+    scaleShort: { nrs: 'NRS', wong_baker_faces: 'FACES' },
+    band: { none: '无痛', mild: '轻度', moderate: '中度', severe: '重度' },
+    faces: ['不痛', '有一点痛', '稍微更痛', '更痛', '很痛', '最痛'],
+    scoreLabel: '评分',
+    pickScore: '请先选择评分',
+    when: '评估时间',
+    now: '现在',
+    earlier: '补录较早时间',
+    backdateHint: (m) => `按诊所时间，最早可补录 ${Math.round(m / 60)} 小时前`,
+    details: '更多（可选）：部位、静息/活动、备注、处理措施',
+    bodySite: '疼痛部位',
+    activity: '状态',
+    activityAny: '未注明',
+    activityValue: { rest: '静息时', movement: '活动时' },
+    note: '备注',
+    intervention: '处理措施（如用药）',
+    interventionHint: (m) => `填写处理措施后，${m} 分钟后需要复评`,
+    followsUp: (time, what) => `这是 ${time}「${what}」后的复评`,
+    isReassessment: '复评',
+    notReassessment: '不是复评',
+    recordedBy: (name) => `记录人：${name}`,
     retry: '原样重新提交',
-    correct: '用上方评分更正',
-    correctionReason: '更正原因',
-    corrects: '更正了一条被退回的记录',
+    correct: '更正',
+    correctHeading: '更正这条记录',
+    correctionReason: '更正原因（必填）',
+    correctSave: '保存更正',
+    cancel: '取消',
+    corrects: (reason) => `更正记录，原因：${reason}`,
+    supersededBy: '已被更正',
     state: { queued: '待上传', sending: '上传中', delivered: '已上传', rejected: '被退回', superseded: '已被更正' },
+    reassessment: { not_needed: '', done: '已复评', due: '待复评', overdue: '复评已超时' },
+    dueAt: (t) => `复评时间 ${t}`,
+    history: '记录轨迹',
+    historyAction: (action, detail) =>
+      ({
+        created: '创建',
+        corrected: '作为更正创建',
+        superseded: '被更正',
+        sync_state: '同步状态变化',
+        retried: '重新提交',
+        exported: '导出',
+      })[action] ?? action + (detail ? ` ${detail}` : ''),
+    chartLabel: (n) => `疼痛评分趋势图，共 ${n} 次评估`,
+    chartHeading: '趋势',
+    listHeading: '记录',
+    scaleChange: (scale) => `改用 ${scale}`,
+    exportFhir: '导出 FHIR',
+    exported: (path, n) => `已导出 ${n} 条到 ${path}`,
+    signInToRecord: '登录后可记录评估',
+  },
+
+  session: {
+    signIn: '登录',
+    signOut: '退出登录',
+    signedInAs: (name) => `当前：${name}`,
+    locked: (name) => `已锁定：${name}`,
+    dialogTitle: '工作人员登录',
+    unlockTitle: (name) => `${name}，请输入 PIN 解锁`,
+    staffLabel: '姓名',
+    pickStaff: '请选择',
+    pinLabel: 'PIN',
+    submit: '登录',
+    unlock: '解锁',
+    switchUser: '换人登录',
+    cancel: '取消',
+    roles: { nurse: '护士', doctor: '医生' },
+    noPin: '未设置 PIN',
+  },
+
+  reassess: {
+    heading: '待复评',
+    intro: (m) => `本机记录的、有处理措施但尚未复评的评估（处理后 ${m} 分钟需复评）。`,
+    none: '没有待复评的患者',
+    overdue: (n) => `${n} 位已超时`,
+    patient: '患者',
+    assessed: '评估',
+    intervention: '处理措施',
+    due: '复评时间',
+    open: '打开',
+    exportAll: '导出全部评估 (FHIR)',
   },
 };
 
@@ -260,7 +426,7 @@ const en: Messages = {
   switchToThis: 'Switch to English',
 
   appName: 'Clinic Desk',
-  nav: { label: 'Main', patients: 'Patients', schedule: 'Schedule' },
+  nav: { label: 'Main', patients: 'Patients', schedule: 'Schedule', reassess: 'Reassess' },
   clinicUnnamed: 'Unnamed clinic',
   clinicDate: 'Clinic date',
   timeZone: 'Time zone',
@@ -348,8 +514,19 @@ const en: Messages = {
     backend_unavailable: 'The local service is not reachable: open this screen in the Clinic Desk app',
     invalid_score: 'That score is not on the chosen scale',
     invalid_scale: 'Unknown pain scale',
-    invalid_assessment_time: 'The assessment time is invalid or in the future',
-    invalid_recorder: 'Enter the staff ID of who recorded the score',
+    invalid_assessment_time: 'The assessment time is not a valid time',
+    assessment_in_future: 'The assessment time cannot be later than now. Nothing was saved',
+    assessment_too_old: 'The assessment time is earlier than late entries are allowed. Nothing was saved',
+    invalid_assessment_details: 'Body site, note or intervention is too long or contains invalid characters',
+    invalid_follow_up: 'A reassessment must follow an assessment of the same patient that had an intervention, and come after it',
+    report_already_corrected: 'This record has already been corrected: correct the latest one',
+    not_signed_in: 'Sign in first (pick your name and enter your PIN)',
+    session_locked: 'Locked after inactivity: enter your PIN to unlock',
+    unknown_staff: 'No such staff member',
+    pin_not_set: 'No PIN has been set for this staff member: call your administrator',
+    wrong_pin: 'Wrong PIN',
+    pin_attempts_exceeded: 'Too many wrong PINs: wait a minute and try again',
+    export_failed: 'The export file could not be written',
     report_not_found: 'No such assessment',
     report_not_rejected: 'Only an assessment the server refused can be submitted again or corrected',
     invalid_correction_reason: 'Enter the reason for the correction',
@@ -381,13 +558,39 @@ const en: Messages = {
   reports: {
     heading: 'Pain assessments',
     none: 'No assessments yet',
-    record: 'Record score',
-    score: 'Score (0–10)',
-    recordedBy: 'Recorded by (staff ID)',
+    record: 'Save assessment',
+    newHeading: 'New assessment',
+    scaleLabel: 'Scale',
+    scale: { nrs: 'Numeric NRS (0–10)', wong_baker_faces: 'Wong-Baker FACES' },
+    scaleShort: { nrs: 'NRS', wong_baker_faces: 'FACES' },
+    band: { none: 'None', mild: 'Mild', moderate: 'Moderate', severe: 'Severe' },
+    faces: ['No hurt', 'Hurts little bit', 'Hurts little more', 'Hurts even more', 'Hurts whole lot', 'Hurts worst'],
+    scoreLabel: 'Score',
+    pickScore: 'Pick a score first',
+    when: 'Assessed at',
+    now: 'Now',
+    earlier: 'Earlier (late entry)',
+    backdateHint: (m) => `On the clinic's clock; at most ${Math.round(m / 60)} hours back`,
+    details: 'More (optional): site, rest/movement, note, intervention',
+    bodySite: 'Body site',
+    activity: 'When',
+    activityAny: 'Not stated',
+    activityValue: { rest: 'At rest', movement: 'On movement' },
+    note: 'Note',
+    intervention: 'Intervention (e.g. medication)',
+    interventionHint: (m) => `With an intervention, a reassessment is due ${m} minutes later`,
+    followsUp: (time, what) => `Reassessment after “${what}” at ${time}`,
+    isReassessment: 'Reassessment',
+    notReassessment: 'Not a reassessment',
+    recordedBy: (name) => `Recorded by ${name}`,
     retry: 'Submit again unchanged',
-    correct: 'Correct with the score above',
-    correctionReason: 'Reason for the correction',
-    corrects: 'Corrects a refused assessment',
+    correct: 'Correct',
+    correctHeading: 'Correct this record',
+    correctionReason: 'Reason for the correction (required)',
+    correctSave: 'Save correction',
+    cancel: 'Cancel',
+    corrects: (reason) => `Correction. Reason: ${reason}`,
+    supersededBy: 'Superseded',
     state: {
       queued: 'Waiting to upload',
       sending: 'Uploading',
@@ -395,6 +598,56 @@ const en: Messages = {
       rejected: 'Refused',
       superseded: 'Corrected',
     },
+    reassessment: { not_needed: '', done: 'Reassessed', due: 'Reassessment due', overdue: 'Reassessment overdue' },
+    dueAt: (t) => `Reassess at ${t}`,
+    history: 'Record trail',
+    historyAction: (action, detail) =>
+      ({
+        created: 'Created',
+        corrected: 'Created as a correction',
+        superseded: 'Superseded',
+        sync_state: 'Sync state changed',
+        retried: 'Submitted again',
+        exported: 'Exported',
+      })[action] ?? action + (detail ? ` ${detail}` : ''),
+    chartLabel: (n) => `Pain score trend, ${n} assessments`,
+    chartHeading: 'Trend',
+    listHeading: 'Records',
+    scaleChange: (scale) => `Now ${scale}`,
+    exportFhir: 'Export FHIR',
+    exported: (path, n) => `Exported ${n} to ${path}`,
+    signInToRecord: 'Sign in to record an assessment',
+  },
+
+  session: {
+    signIn: 'Sign in',
+    signOut: 'Sign out',
+    signedInAs: (name) => `Signed in: ${name}`,
+    locked: (name) => `Locked: ${name}`,
+    dialogTitle: 'Staff sign-in',
+    unlockTitle: (name) => `${name}, enter your PIN to unlock`,
+    staffLabel: 'Name',
+    pickStaff: 'Choose…',
+    pinLabel: 'PIN',
+    submit: 'Sign in',
+    unlock: 'Unlock',
+    switchUser: 'Someone else',
+    cancel: 'Cancel',
+    roles: { nurse: 'Nurse', doctor: 'Doctor' },
+    noPin: 'no PIN set',
+  },
+
+  reassess: {
+    heading: 'Reassessments due',
+    intro: (m) => `Assessments recorded on this device with an intervention and no reassessment yet (due ${m} minutes after).`,
+    none: 'No reassessments are due',
+    overdue: (n) => `${n} overdue`,
+    patient: 'Patient',
+    assessed: 'Assessment',
+    intervention: 'Intervention',
+    due: 'Due',
+    open: 'Open',
+    exportAll: 'Export all assessments (FHIR)',
   },
 };
 

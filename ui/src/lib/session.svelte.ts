@@ -1,0 +1,61 @@
+// Who is signed in on this device, shared by every component. Rust decides when a
+// session locks; the UI tells it when the user is active (throttled) and asks
+// again every few seconds so a locked screen appears without a click.
+
+import { signIn, signOut, staffSession, toUiError, type UiError } from './api';
+import type { SessionDto } from './bindings';
+
+const ACTIVITY_THROTTLE_MS = 20_000;
+const CHECK_EVERY_MS = 10_000;
+
+class SessionState {
+  current = $state<SessionDto | null>(null);
+  error = $state<UiError | null>(null);
+  #lastTouch = 0;
+  #started = false;
+
+  get signedIn(): boolean {
+    return this.current?.state === 'active';
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    void this.refresh(false);
+    setInterval(() => void this.refresh(false), CHECK_EVERY_MS);
+    const activity = (): void => {
+      const now = Date.now();
+      if (this.current?.state !== 'active' || now - this.#lastTouch < ACTIVITY_THROTTLE_MS) return;
+      this.#lastTouch = now;
+      void this.refresh(true);
+    };
+    for (const type of ['pointerdown', 'keydown'] as const) {
+      window.addEventListener(type, activity, { capture: true, passive: true });
+    }
+  }
+
+  async refresh(active: boolean): Promise<void> {
+    try {
+      this.current = await staffSession(active);
+      this.error = null;
+    } catch (thrown) {
+      this.error = toUiError(thrown);
+    }
+  }
+
+  /** Throws a `UiError` (wrong PIN, wait, …) for the sign-in form to show. */
+  async signIn(staffId: string, pin: string): Promise<void> {
+    this.current = await signIn(staffId, pin);
+    this.#lastTouch = Date.now();
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      this.current = await signOut();
+    } catch (thrown) {
+      this.error = toUiError(thrown);
+    }
+  }
+}
+
+export const session = new SessionState();
