@@ -107,7 +107,9 @@ pub fn free_text(field: &'static str, raw: Option<&str>, max: usize, multiline: 
     if text.chars().count() > max {
         return Err(DomainError::TextTooLong { field, max });
     }
-    if text.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
+    // A note keeps its line breaks (as `\n`, which is what a text area gives and what the
+    // server accepts); nothing else invisible gets in.
+    if text.chars().any(|c| c.is_control() && !(multiline && c == '\n')) {
         return Err(DomainError::ControlCharacter { field });
     }
     Ok(Some(text.to_owned()))
@@ -217,6 +219,7 @@ mod tests {
     #[case::unknown_activity(None, Some("sleeping"), None, None, Err(DomainError::UnknownActivity("sleeping".into())))]
     #[case::newline_in_site(Some("left\nknee"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
     #[case::nul_in_note(None, None, Some("a\0b"), None, Err(DomainError::ControlCharacter { field: "note" }))]
+    #[case::tab_in_note(None, None, Some("a\tb"), None, Err(DomainError::ControlCharacter { field: "note" }))]
     fn details_are_checked(
         #[case] site: Option<&str>,
         #[case] activity: Option<&str>,

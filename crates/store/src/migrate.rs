@@ -97,4 +97,40 @@ mod tests {
         let migrations = Migrations::new(migrations_sql().iter().map(|s| M::up(s)).collect());
         migrations.validate().expect("every migration applies cleanly from empty");
     }
+
+    /// A device upgraded with reports already saved: each gets its trail's first
+    /// row (marked backfilled), and from then on the reports cannot be changed.
+    #[test]
+    fn schema_4_backfills_the_trail_of_existing_reports_and_guards_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        let mut conn = crate::open_connection(&path).unwrap();
+        migrate(&mut conn, &path, &migrations_sql()[..3]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO patients (id, name, sex, birth_date, is_insured) VALUES ('P1', '张三', 'male', '1970-01-01', 1);
+             INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id)
+                 VALUES ('r1', 'P1', 'nrs', 6, 100, 100, 'N1', 'dev');
+             INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id, supersedes, correction_reason)
+                 VALUES ('r2', 'P1', 'nrs', 5, 100, 200, 'N1', 'dev', 'r1', 'typo');",
+        )
+        .unwrap();
+        let backup = migrate(&mut conn, &path, migrations_sql()).unwrap();
+        assert!(backup.is_some_and(|b| b.exists()), "a backup before the upgrade");
+        let trail: Vec<(String, String, String)> = conn
+            .prepare("SELECT report_id, action, detail FROM audit_log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            trail,
+            [
+                ("r1".to_owned(), "created".to_owned(), r#"{"backfilled":true}"#.to_owned()),
+                ("r2".to_owned(), "corrected".to_owned(), r#"{"backfilled":true}"#.to_owned()),
+            ]
+        );
+        let err = conn.execute("UPDATE pain_reports SET score = 0 WHERE id = 'r1'", []).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
 }
