@@ -12,11 +12,13 @@ use clinic_domain::{
     Sex, StaffMember, StaffRole,
 };
 use clinic_protocol::{
-    AppointmentUpsert, BatchItemResult, BatchItemStatus, BatchResponse, ChangeAck,
-    DUPLICATE_HEADER, FeedQuery, MAX_BATCH_REPORTS, MAX_FEED_LIMIT, PatientSummary, PatientUpsert,
-    ReportSubmission, Scale, StaffUpsert,
+    Activity, AppointmentUpsert, AssessmentDetails, BatchItemResult, BatchItemStatus,
+    BatchResponse, ChangeAck, DUPLICATE_HEADER, FeedQuery, MAX_BATCH_REPORTS, MAX_FEED_LIMIT,
+    PatientSummary, PatientUpsert, ReportSubmission, Scale, StaffUpsert,
 };
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -74,6 +76,88 @@ fn domain_scale(s: Scale) -> PainScale {
     }
 }
 
+/// Free text of the assessment details. Blank (empty or white space only) is
+/// stored as absent rather than rejected: a rejected report can never be
+/// delivered, and losing a pain score over an empty note field would be worse
+/// than losing the empty note. Anything else is kept exactly as sent.
+fn detail_text(
+    field: &str,
+    v: Option<String>,
+    max_chars: usize,
+    newline_allowed: bool,
+) -> Result<Option<String>, ApiError> {
+    let Some(s) = v else { return Ok(None) };
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    // Characters, not bytes: 40 汉字 are 120 bytes of UTF-8 and must still fit.
+    if s.chars().count() > max_chars {
+        return Err(ApiError::BadRequest(format!(
+            "{field} is longer than {max_chars} characters"
+        )));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && !(newline_allowed && c == '\n'))
+    {
+        return Err(ApiError::BadRequest(if newline_allowed {
+            format!("{field} contains control characters other than newline")
+        } else {
+            format!("{field} contains control characters")
+        }));
+    }
+    Ok(Some(s))
+}
+
+fn validate_details(report_id: Uuid, d: AssessmentDetails) -> Result<AssessmentDetails, ApiError> {
+    if d.follows_up == Some(report_id) {
+        return Err(ApiError::BadRequest(
+            "followsUp cannot be the report's own reportId".into(),
+        ));
+    }
+    Ok(AssessmentDetails {
+        body_site: detail_text(
+            "bodySite",
+            d.body_site,
+            AssessmentDetails::MAX_BODY_SITE_CHARS,
+            false,
+        )?,
+        activity: d.activity,
+        note: detail_text("note", d.note, AssessmentDetails::MAX_NOTE_CHARS, true)?,
+        intervention: detail_text(
+            "intervention",
+            d.intervention,
+            AssessmentDetails::MAX_INTERVENTION_CHARS,
+            false,
+        )?,
+        follows_up: d.follows_up,
+    })
+}
+
+/// Parses one report. The details are `#[serde(flatten)]`ed, and serde's errors
+/// from flattened fields do not say which field failed ("unknown variant `run`"),
+/// so on failure each detail field is tried on its own to name the culprit.
+pub fn parse_submission(v: &Value) -> Result<ReportSubmission, ApiError> {
+    ReportSubmission::deserialize(v).map_err(|e| {
+        ApiError::BadRequest(
+            detail_field_error(v).unwrap_or_else(|| format!("invalid report: {e}")),
+        )
+    })
+}
+
+fn detail_field_error(v: &Value) -> Option<String> {
+    fn check<T: DeserializeOwned>(v: &Value, field: &str) -> Option<String> {
+        let raw = v.get(field)?;
+        Option::<T>::deserialize(raw)
+            .err()
+            .map(|e| format!("{field}: {e}"))
+    }
+    check::<String>(v, "bodySite")
+        .or_else(|| check::<Activity>(v, "activity"))
+        .or_else(|| check::<String>(v, "note"))
+        .or_else(|| check::<String>(v, "intervention"))
+        .or_else(|| check::<Uuid>(v, "followsUp"))
+}
+
 pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport, ApiError> {
     if r.supersedes == Some(r.report_id) {
         return Err(ApiError::BadRequest(
@@ -94,6 +178,7 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
         device_id: short_text("deviceId", r.device_id, 64)?,
         supersedes: r.supersedes,
         reason: short_text("reason", r.reason, MAX_TEXT)?,
+        details: validate_details(r.report_id, r.details)?,
     })
 }
 
@@ -136,11 +221,13 @@ async fn ingest_one(state: &AppState, report: NewReport) -> Result<Response, Api
 pub async fn post_report(
     State(state): State<AppState>,
     Clinic(clinic): Clinic,
-    JsonBody(body): JsonBody<ReportSubmission>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let report = validate_report(&clinic, body).inspect_err(|_| {
-        state.metrics.reports_rejected.fetch_add(1, Relaxed);
-    })?;
+    let report = parse_submission(&body)
+        .and_then(|r| validate_report(&clinic, r))
+        .inspect_err(|_| {
+            state.metrics.reports_rejected.fetch_add(1, Relaxed);
+        })?;
     ingest_one(&state, report).await
 }
 
@@ -182,7 +269,7 @@ pub async fn post_report_compat(
 /// Items stay raw JSON so each one is parsed, and can fail, on its own.
 #[derive(Deserialize)]
 pub struct RawBatch {
-    reports: Vec<serde_json::Value>,
+    reports: Vec<Value>,
 }
 
 pub async fn post_batch(
@@ -204,9 +291,7 @@ pub async fn post_batch(
             Some(serde_json::Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
         };
-        let parsed = serde_json::from_value::<ReportSubmission>(item)
-            .map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))
-            .and_then(|r| validate_report(&clinic, r));
+        let parsed = parse_submission(&item).and_then(|r| validate_report(&clinic, r));
         match parsed {
             Ok(r) => {
                 valid_at.push(results.len());

@@ -939,3 +939,374 @@ async fn metrics_count_requests_and_reports() {
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
 }
+
+// ---- Assessment details (bodySite, activity, note, intervention, followsUp) ----
+
+const EARLIER: &str = "0190f7a4-1c2b-7d3e-8f00-0000000000aa";
+
+/// `base` with `extra`'s fields set on it; the string `"$self"` stands for the report's own ID.
+fn with(mut base: Value, extra: Value) -> Value {
+    let id = base["reportId"].clone();
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = if v == "$self" { id.clone() } else { v.clone() };
+    }
+    base
+}
+
+fn all_details() -> Value {
+    json!({
+        "bodySite": "左膝 (left knee)",
+        "activity": "movement",
+        "note": "疼痛在上楼时加重\nworse on stairs",
+        "intervention": "paracetamol 1 g PO",
+        "followsUp": EARLIER,
+    })
+}
+
+#[rstest]
+#[case::body_site(json!({"bodySite": "左膝"}))]
+#[case::activity_rest(json!({"activity": "rest"}))]
+#[case::activity_movement(json!({"activity": "movement"}))]
+#[case::note(json!({"note": "第一行\n第二行"}))]
+#[case::intervention(json!({"intervention": "ice pack, 20 min"}))]
+#[case::follows_up(json!({"followsUp": EARLIER}))]
+#[case::all(all_details())]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_round_trip_in_the_answer_and_its_replay(#[case] details: Value) {
+    let env = env(false);
+    let token = env.token("C001");
+    let sent = with(report("P0000001", 6), details.clone());
+    let (s, body) = status_json(env.post("/v1/reports", &token, &sent).send().await.unwrap()).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["duplicate"], false);
+    let mut expected = details.as_object().unwrap().clone();
+    for key in ["bodySite", "activity", "note", "intervention", "followsUp"] {
+        assert_eq!(body.get(key), expected.remove(key).as_ref(), "{key}");
+    }
+
+    // The replay is answered from the database, so this proves the details were persisted.
+    let again = env.post("/v1/reports", &token, &sent).send().await.unwrap();
+    assert_eq!(
+        again
+            .headers()
+            .get(clinic_protocol::DUPLICATE_HEADER)
+            .unwrap(),
+        "true"
+    );
+    let (s, replayed) = status_json(again).await;
+    assert_eq!(s, 200);
+    assert_eq!(replayed["duplicate"], true);
+    for key in ["bodySite", "activity", "note", "intervention", "followsUp"] {
+        assert_eq!(replayed.get(key), body.get(key), "{key}");
+    }
+    assert_eq!(env.count("C001"), 1);
+}
+
+#[rstest]
+#[case::body_site_at_limit(json!({"bodySite": "汉".repeat(40)}), None)]
+#[case::body_site_one_over(json!({"bodySite": "汉".repeat(41)}), Some("bodySite"))]
+#[case::note_at_limit(json!({"note": "汉".repeat(500)}), None)]
+#[case::note_one_over(json!({"note": "汉".repeat(501)}), Some("note"))]
+#[case::intervention_at_limit(json!({"intervention": "汉".repeat(200)}), None)]
+#[case::intervention_one_over(json!({"intervention": "汉".repeat(201)}), Some("intervention"))]
+#[case::note_newline(json!({"note": "a\nb"}), None)]
+#[case::note_carriage_return(json!({"note": "a\r\nb"}), Some("note"))]
+#[case::note_tab(json!({"note": "a\tb"}), Some("note"))]
+#[case::note_nul(json!({"note": "a\u{0}b"}), Some("note"))]
+#[case::note_delete(json!({"note": "a\u{7f}b"}), Some("note"))]
+#[case::note_c1(json!({"note": "a\u{9b}b"}), Some("note"))]
+#[case::body_site_newline(json!({"bodySite": "left\nknee"}), Some("bodySite"))]
+#[case::intervention_newline(json!({"intervention": "ice\npack"}), Some("intervention"))]
+#[case::intervention_escape(json!({"intervention": "\u{1b}[31mice"}), Some("intervention"))]
+#[case::self_follow_up(json!({"followsUp": "$self"}), Some("followsUp"))]
+#[case::follow_up_not_a_uuid(json!({"followsUp": "yesterday"}), Some("followsUp"))]
+#[case::unknown_activity(json!({"activity": "running"}), Some("activity"))]
+#[case::activity_wrong_case(json!({"activity": "Rest"}), Some("activity"))]
+#[case::activity_not_a_string(json!({"activity": 1}), Some("activity"))]
+#[case::note_not_a_string(json!({"note": ["a"]}), Some("note"))]
+#[case::nulls_are_absent(json!({"bodySite": null, "activity": null, "note": null, "intervention": null, "followsUp": null}), None)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_are_validated_alone_and_in_a_batch(
+    #[case] details: Value,
+    #[case] bad_field: Option<&str>,
+) {
+    let env = env(false);
+    let token = env.token("C001");
+    let sent = with(report("P0000001", 5), details);
+    let (s, body) = status_json(env.post("/v1/reports", &token, &sent).send().await.unwrap()).await;
+    let (_, batch) = status_json(
+        env.post("/v1/reports/batch", &token, &json!({"reports": [sent]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let item = &batch["results"][0];
+    match bad_field {
+        Some(field) => {
+            assert_eq!(s, 400, "{body}");
+            let error = body["error"].as_str().unwrap();
+            assert!(error.contains(field), "names {field}: {error}");
+            assert_eq!(item["status"], "rejected", "{batch}");
+            assert!(item["reason"].as_str().unwrap().contains(field), "{batch}");
+            assert_eq!(env.count("C001"), 0, "nothing stored");
+        }
+        None => {
+            assert_eq!(s, 200, "{body}");
+            assert_eq!(item["status"], "duplicate", "{batch}");
+            assert_eq!(env.count("C001"), 1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_detail_text_is_stored_as_absent() {
+    let env = env(false);
+    let token = env.token("C001");
+    let sent = with(
+        report("P0000001", 4),
+        // U+3000 is the ideographic space a Chinese keyboard types.
+        json!({"bodySite": "", "note": " \n\t ", "intervention": "\u{3000}", "activity": "rest"}),
+    );
+    let (s, body) = status_json(env.post("/v1/reports", &token, &sent).send().await.unwrap()).await;
+    assert_eq!(s, 200, "{body}");
+    for key in ["bodySite", "note", "intervention"] {
+        assert!(body.get(key).is_none(), "{key}: {body}");
+    }
+    assert_eq!(body["activity"], "rest");
+
+    // So the same report without the blank fields is the same content.
+    let mut trimmed = sent.clone();
+    for key in ["bodySite", "note", "intervention"] {
+        trimmed.as_object_mut().unwrap().remove(key);
+    }
+    let (s, body) = status_json(
+        env.post("/v1/reports", &token, &trimmed)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, body["duplicate"].clone()), (200, json!(true)));
+    assert_eq!(env.count("C001"), 1);
+}
+
+#[rstest]
+#[case::identical(json!({}), 200)]
+#[case::other_body_site(json!({"bodySite": "右膝"}), 409)]
+#[case::other_activity(json!({"activity": "rest"}), 409)]
+#[case::other_note(json!({"note": "疼痛在上楼时加重"}), 409)]
+#[case::other_intervention(json!({"intervention": "ibuprofen 400 mg"}), 409)]
+#[case::other_follow_up(json!({"followsUp": "0190f7a4-1c2b-7d3e-8f00-0000000000bb"}), 409)]
+#[case::a_detail_dropped(json!({"note": null}), 409)]
+#[case::a_detail_blanked(json!({"note": " \n "}), 409)]
+#[case::a_detail_longer_by_a_space(json!({"intervention": "paracetamol 1 g PO "}), 409)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_id_with_other_details_is_a_conflict_and_the_first_is_kept(
+    #[case] change: Value,
+    #[case] expected: u16,
+) {
+    let env = env(false);
+    let token = env.token("C001");
+    let first = with(report("P0000001", 7), all_details());
+    let (s, _) = status_json(
+        env.post("/v1/reports", &token, &first)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    let mut resent = with(first.clone(), change);
+    resent.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+    let resp = env
+        .post("/v1/reports", &token, &resent)
+        .send()
+        .await
+        .unwrap();
+    let replayed = resp
+        .headers()
+        .get(clinic_protocol::DUPLICATE_HEADER)
+        .is_some();
+    let (s, body) = status_json(resp).await;
+    assert_eq!(s, expected, "{body}");
+    assert_eq!(replayed, expected == 200);
+    if expected == 409 {
+        assert!(body["error"].as_str().unwrap().contains("already stored"));
+    }
+
+    let (_, kept) = status_json(
+        env.post("/v1/reports", &token, &first)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(kept["duplicate"], true);
+    for key in ["bodySite", "activity", "note", "intervention", "followsUp"] {
+        assert_eq!(kept[key], first[key], "{key}");
+    }
+    assert_eq!(env.count("C001"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_four_field_client_is_served_as_before() {
+    let env = env(false);
+    let token = env.token("C001");
+    let old = report("P0000001", 3);
+    let hospital = ["reportId", "patientId", "painScore", "submitTime"];
+    assert_eq!(
+        old.as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(hospital)
+    );
+    for replay in [false, true] {
+        let resp = env.post("/v1/reports", &token, &old).send().await.unwrap();
+        assert_eq!(
+            resp.headers()
+                .get(clinic_protocol::DUPLICATE_HEADER)
+                .is_some(),
+            replay
+        );
+        let (s, body) = status_json(resp).await;
+        assert_eq!(s, 200, "{body}");
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "reportId",
+                "patientId",
+                "painScore",
+                "submitTime",
+                "scale",
+                "receivedAt",
+                "duplicate"
+            ]),
+            "no detail keys appear in the answer"
+        );
+        assert_eq!(body["duplicate"], replay);
+    }
+    // Resending it with a detail is other content.
+    let (s, _) = status_json(
+        env.post(
+            "/v1/reports",
+            &token,
+            &with(old, json!({"activity": "rest"})),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_eq!(env.count("C001"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compat_mode_still_ignores_every_extension_including_details() {
+    let env = env(true);
+    // Even invalid details: the original API never knew them, so they cannot fail a report.
+    let body = with(
+        report("P0000001", 4),
+        json!({"bodySite": "汉".repeat(41), "activity": "running", "followsUp": "$self"}),
+    );
+    let (s, stored) = status_json(
+        env.client
+            .post(env.url("/v1/reports"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{stored}");
+    assert_ne!(stored["reportId"], body["reportId"]);
+    for key in ["bodySite", "activity", "note", "intervention", "followsUp"] {
+        assert!(stored.get(key).is_none(), "{key}: {stored}");
+    }
+    assert_eq!(env.count(clinic_central::DEFAULT_COMPAT_CLINIC), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_mixes_details_outcomes_item_by_item() {
+    let env = env(false);
+    let token = env.token("C001");
+    let stored = with(report("P0000001", 2), all_details());
+    env.post("/v1/reports", &token, &stored)
+        .send()
+        .await
+        .unwrap();
+    let fresh = with(
+        report("P0000002", 8),
+        json!({"activity": "rest", "note": "汉".repeat(500)}),
+    );
+    let batch = json!({"reports": [
+        fresh,
+        stored,
+        with(stored.clone(), json!({"activity": "rest"})),
+        with(report("P0000003", 1), json!({"bodySite": "汉".repeat(41)})),
+        with(report("P0000004", 1), json!({"followsUp": "$self"})),
+        with(report("P0000005", 1), json!({"activity": "walking"})),
+        with(report("P0000006", 1), json!({"intervention": "a\u{7}b"})),
+        report("P0000007", 0),
+    ]});
+    let (s, body) = status_json(
+        env.post("/v1/reports/batch", &token, &batch)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let got: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap(),
+                r["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let expected = [
+        ("accepted", ""),
+        ("duplicate", ""),
+        ("rejected", "already stored"),
+        ("rejected", "bodySite"),
+        ("rejected", "followsUp"),
+        ("rejected", "activity"),
+        ("rejected", "intervention"),
+        ("accepted", ""),
+    ];
+    assert_eq!(got.len(), expected.len(), "{body}");
+    for (i, ((status, reason), (want, mention))) in got.iter().zip(expected).enumerate() {
+        assert_eq!(*status, want, "item {i}: {body}");
+        assert!(
+            reason.contains(mention),
+            "item {i} reason {reason:?} mentions {mention}"
+        );
+        assert_eq!(results[i]["reportId"], batch["reports"][i]["reportId"]);
+    }
+    assert_eq!(env.count("C001"), 3);
+
+    // The accepted item's details were stored: its replay answers them.
+    let (_, replayed) = status_json(
+        env.post("/v1/reports", &token, &batch["reports"][0])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(replayed["duplicate"], true);
+    assert_eq!(replayed["note"], batch["reports"][0]["note"]);
+    assert_eq!(replayed["activity"], "rest");
+}

@@ -7,7 +7,9 @@
 mod sqlite;
 
 use clinic_domain::{Appointment, ClinicZone, PainScore, Patient, PatientId, StaffMember};
-use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, StoredReport};
+use clinic_protocol::{
+    AppointmentRecord, AssessmentDetails, FeedPage, PatientRecord, StaffRecord, StoredReport,
+};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -40,6 +42,9 @@ pub struct NewReport {
     pub device_id: Option<String>,
     pub supersedes: Option<Uuid>,
     pub reason: Option<String>,
+    /// Already normalised (blank text is `None`), so comparing it with a stored
+    /// report's details is what decides duplicate versus conflict.
+    pub details: AssessmentDetails,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

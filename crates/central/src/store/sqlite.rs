@@ -13,7 +13,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clinic_domain::demo::DemoClinic;
 use clinic_domain::{Appointment, ClinicZone, PainScale, Patient, PatientId, Sex, StaffMember};
 use clinic_protocol::{
-    AppointmentRecord, FeedItem, FeedPage, PatientRecord, Scale, StaffRecord, StoredReport,
+    Activity, AppointmentRecord, AssessmentDetails, FeedItem, FeedPage, PatientRecord, Scale,
+    StaffRecord, StoredReport,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
@@ -21,7 +22,11 @@ use uuid::Uuid;
 
 use super::{CentralStore, IngestOutcome, NewReport, StoreError, TokenRecord};
 
-const MIGRATION_LIST: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_init.sql"))];
+// Append only: a shipped step has already run on clinics' databases, so editing it changes nothing there.
+const MIGRATION_LIST: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_init.sql")),
+    M::up(include_str!("../../migrations/0002_assessment_details.sql")),
+];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
 /// How hard commits try to survive a power cut.
@@ -140,6 +145,26 @@ fn parse_uuid(raw: &str) -> Result<Uuid, StoreError> {
     Uuid::from_str(raw).map_err(|_| corrupt("report ID is not a UUID"))
 }
 
+fn activity_to_db(a: Activity) -> &'static str {
+    match a {
+        Activity::Rest => "rest",
+        Activity::Movement => "movement",
+    }
+}
+
+fn activity_from_db(raw: &str) -> Result<Activity, StoreError> {
+    match raw {
+        "rest" => Ok(Activity::Rest),
+        "movement" => Ok(Activity::Movement),
+        other => Err(corrupt(format_args!("unknown activity '{other}'"))),
+    }
+}
+
+/// Columns of [`read_report`], in its order.
+const REPORT_COLUMNS: &str = "report_id, patient_id, pain_score, scale, submit_time, assessed_at,
+    recorded_by, device_id, supersedes, reason, received_at,
+    body_site, activity, note, intervention, follows_up";
+
 fn read_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
     Ok(RawReport {
         report_id: row.get(0)?,
@@ -153,6 +178,11 @@ fn read_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
         supersedes: row.get(8)?,
         reason: row.get(9)?,
         received_at: row.get(10)?,
+        body_site: row.get(11)?,
+        activity: row.get(12)?,
+        note: row.get(13)?,
+        intervention: row.get(14)?,
+        follows_up: row.get(15)?,
     })
 }
 
@@ -168,6 +198,11 @@ struct RawReport {
     supersedes: Option<String>,
     reason: Option<String>,
     received_at: i64,
+    body_site: Option<String>,
+    activity: Option<String>,
+    note: Option<String>,
+    intervention: Option<String>,
+    follows_up: Option<String>,
 }
 
 impl RawReport {
@@ -181,6 +216,11 @@ impl RawReport {
             && self.device_id == r.device_id
             && self.supersedes == r.supersedes.map(|u| u.to_string())
             && self.reason == r.reason
+            && self.body_site == r.details.body_site
+            && self.activity.as_deref() == r.details.activity.map(activity_to_db)
+            && self.note == r.details.note
+            && self.intervention == r.details.intervention
+            && self.follows_up == r.details.follows_up.map(|u| u.to_string())
     }
 
     fn into_wire(self, duplicate: bool) -> Result<StoredReport, StoreError> {
@@ -196,8 +236,13 @@ impl RawReport {
             supersedes: self.supersedes.as_deref().map(parse_uuid).transpose()?,
             reason: self.reason,
             assessed_at: self.assessed_at,
-            // TODO(central helper): persist and return the details.
-            details: Default::default(),
+            details: AssessmentDetails {
+                body_site: self.body_site,
+                activity: self.activity.as_deref().map(activity_from_db).transpose()?,
+                note: self.note,
+                intervention: self.intervention,
+                follows_up: self.follows_up.as_deref().map(parse_uuid).transpose()?,
+            },
             received_at: self.received_at,
             duplicate,
         })
@@ -216,7 +261,7 @@ fn accepted(r: &NewReport, received_at: i64) -> StoredReport {
         supersedes: r.supersedes,
         reason: r.reason.clone(),
         assessed_at: r.assessed_at,
-        details: Default::default(),
+        details: r.details.clone(),
         received_at,
         duplicate: false,
     }
@@ -355,15 +400,14 @@ impl CentralStore for SqliteStore {
             // so two deliveries of one report can never both be stored.
             let mut insert = tx.prepare_cached(
                 "INSERT INTO reports (clinic_id, report_id, patient_id, pain_score, scale, submit_time,
-                     assessed_at, recorded_by, device_id, supersedes, reason, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     assessed_at, recorded_by, device_id, supersedes, reason, received_at,
+                     body_site, activity, note, intervention, follows_up)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (clinic_id, report_id) DO NOTHING",
             )?;
-            let mut existing = tx.prepare_cached(
-                "SELECT report_id, patient_id, pain_score, scale, submit_time, assessed_at, recorded_by,
-                     device_id, supersedes, reason, received_at
-                 FROM reports WHERE clinic_id = ?1 AND report_id = ?2",
-            )?;
+            let mut existing = tx.prepare_cached(&format!(
+                "SELECT {REPORT_COLUMNS} FROM reports WHERE clinic_id = ?1 AND report_id = ?2"
+            ))?;
             for r in reports {
                 let id = r.report_id.to_string();
                 let inserted = insert.execute(params![
@@ -379,6 +423,11 @@ impl CentralStore for SqliteStore {
                     r.supersedes.map(|u| u.to_string()),
                     r.reason,
                     received_at,
+                    r.details.body_site,
+                    r.details.activity.map(activity_to_db),
+                    r.details.note,
+                    r.details.intervention,
+                    r.details.follows_up.map(|u| u.to_string()),
                 ])?;
                 if inserted == 1 {
                     outcomes.push(IngestOutcome::Accepted(accepted(r, received_at)));
@@ -708,6 +757,7 @@ mod tests {
             device_id: None,
             supersedes: None,
             reason: None,
+            details: AssessmentDetails::default(),
         }
     }
 
@@ -719,6 +769,70 @@ mod tests {
         assert!(matches!(&out[1], IngestOutcome::Duplicate(r) if r.duplicate && r.pain_score == 3));
         assert_eq!(out[2], IngestOutcome::Conflict);
         assert_eq!(s.report_count(Some("C1")).unwrap(), 1);
+    }
+
+    fn detailed(score: i64) -> NewReport {
+        NewReport {
+            details: AssessmentDetails {
+                body_site: Some("左膝".into()),
+                activity: Some(Activity::Movement),
+                note: Some("两行\n备注".into()),
+                intervention: Some("paracetamol 1 g".into()),
+                follows_up: Some(Uuid::from_u128(9)),
+            },
+            ..report(score)
+        }
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn details_are_stored_read_back_and_part_of_the_content() {
+        let (_d, s) = store();
+        let mut other_note = detailed(3);
+        other_note.details.note = Some("其他".into());
+        let out = s
+            .ingest(&[detailed(3), detailed(3), other_note, report(3)])
+            .unwrap();
+        let IngestOutcome::Duplicate(replayed) = &out[1] else {
+            panic!("{:?}", out[1]);
+        };
+        assert_eq!(replayed.details, detailed(3).details);
+        assert_eq!(out[2], IngestOutcome::Conflict);
+        assert_eq!(
+            out[3],
+            IngestOutcome::Conflict,
+            "dropping the details is other content too"
+        );
+    }
+
+    #[test]
+    fn a_report_stored_before_the_details_migration_still_replays_as_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATION_LIST[..1])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO clinics (id) VALUES ('C1');
+                 INSERT INTO reports (clinic_id, report_id, patient_id, pain_score, scale, submit_time, received_at)
+                 VALUES ('C1', '00000000-0000-0000-0000-000000000001', 'P1', 3, 'nrs', 100, 50);",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path, Durability::Full).unwrap();
+        let out = s.ingest(&[report(3), detailed(3)]).unwrap();
+        assert!(
+            matches!(&out[0], IngestOutcome::Duplicate(r) if r.received_at == 50 && r.details == AssessmentDetails::default()),
+            "{:?}",
+            out[0]
+        );
+        assert_eq!(out[1], IngestOutcome::Conflict);
     }
 
     #[test]
