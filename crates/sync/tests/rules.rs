@@ -268,3 +268,73 @@ async fn requests_during_a_run_are_coalesced_into_one_more_run_not_lost() {
     assert_eq!(proxy.connections.load(Ordering::SeqCst), 2, "ten requests during the run became one more run");
     handle.shutdown();
 }
+
+/// What a nurse adds to a score (site, rest/movement, note, intervention), a
+/// reassessment's link and a correction of a delivered report all reach the server
+/// as recorded: re-sending the identical content is a duplicate, not a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
+    use clinic_domain::{Activity, AssessmentDetails, PainScale, PainScore, PatientId};
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = central(dir.path(), false);
+    let token = server.issue_token("C001").unwrap();
+    let db = local_store(dir.path());
+    let now = chrono::Utc::now();
+    let base = || outbox::NewReport::score(PatientId::parse(PATIENT).unwrap(), PainScore::new(PainScale::Nrs, 8).unwrap(), now, "N001", "dev-1");
+    let given = outbox::NewReport {
+        details: AssessmentDetails {
+            body_site: Some("右膝".into()),
+            activity: Some(Activity::Movement),
+            note: Some("翻身时加重\n夜间痛醒".into()),
+            intervention: Some("布洛芬 400mg".into()),
+        },
+        reassess_due_at: Some(now + chrono::Duration::minutes(60)),
+        ..base()
+    };
+    let first = db.write(|c| outbox::record_report(c, &given, now)).unwrap();
+    let engine = SyncEngine::new(db.clone(), quick(server.base_url(), Some(token.clone()))).unwrap();
+    assert_eq!(engine.sync_once().await.unwrap().delivered, 1);
+    let follow = outbox::NewReport { follows_up: Some(first.clone()), ..base() };
+    let second = db.write(|c| outbox::record_report(c, &follow, now)).unwrap();
+    let fixed = db.write(|c| outbox::correct(c, &first, &given, "wrong bed", now)).unwrap().unwrap();
+    assert_eq!(engine.sync_once().await.unwrap().delivered, 2);
+
+    for id in [&first, &second, &fixed] {
+        let e = db.read(|c| outbox::get(c, id)).unwrap().unwrap();
+        assert_eq!(e.state, OutboxState::Delivered);
+        let again = ReportSubmission {
+            report_id: e.id.parse().unwrap(),
+            patient_id: e.patient_id.clone(),
+            pain_score: e.score,
+            submit_time: e.recorded_at,
+            scale: Scale::Nrs,
+            recorded_by: Some(e.recorded_by.clone()),
+            device_id: Some(e.device_id.clone()),
+            supersedes: e.supersedes.as_deref().map(|s| s.parse().unwrap()),
+            reason: e.correction_reason.clone(),
+            assessed_at: Some(e.assessed_at),
+            details: clinic_protocol::AssessmentDetails {
+                body_site: e.details.body_site.clone(),
+                activity: e.details.activity.map(|a| match a {
+                    Activity::Rest => clinic_protocol::Activity::Rest,
+                    Activity::Movement => clinic_protocol::Activity::Movement,
+                }),
+                note: e.details.note.clone(),
+                intervention: e.details.intervention.clone(),
+                follows_up: e.follows_up.as_deref().map(|s| s.parse().unwrap()),
+            },
+        };
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/reports", server.base_url()))
+            .bearer_auth(&token)
+            .json(&again)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{id}");
+        assert_eq!(resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"), "{id}: stored exactly as recorded");
+        let stored: clinic_protocol::StoredReport = resp.json().await.unwrap();
+        assert_eq!(stored.details, again.details);
+    }
+    assert_eq!(server.report_count(Some("C001")).unwrap(), 3);
+}
