@@ -76,6 +76,22 @@ struct Checked {
     details: AssessmentDetails,
 }
 
+impl Checked {
+    /// The row to write: by `who` on `device`, due for reassessment when it records an intervention.
+    fn report(&self, patient: &PatientId, follows_up: Option<String>, who: &SignedIn, device: &str, rules: BedsideRules) -> NewReport {
+        NewReport {
+            reassess_due_at: assessment::reassessment_due(
+                self.assessed_at,
+                self.details.intervention.as_deref(),
+                rules.reassess_interval_minutes,
+            ),
+            details: self.details.clone(),
+            follows_up,
+            ..NewReport::score(patient.clone(), self.score, self.assessed_at, &who.staff_id, device)
+        }
+    }
+}
+
 fn check_values(
     scale: &str,
     score: i64,
@@ -281,16 +297,7 @@ impl Desk {
                     return Ok(Err(domain_error(DomainError::InvalidFollowUp)));
                 }
             }
-            let report = NewReport {
-                reassess_due_at: assessment::reassessment_due(
-                    checked.assessed_at,
-                    checked.details.intervention.as_deref(),
-                    rules.reassess_interval_minutes,
-                ),
-                details: checked.details.clone(),
-                follows_up: input.follows_up.clone(),
-                ..NewReport::score(patient.clone(), checked.score, checked.assessed_at, &who.staff_id, &device_id(c)?)
-            };
+            let report = checked.report(&patient, input.follows_up.clone(), &who, &device_id(c)?, rules);
             outbox::record_report(c, &report, now).map(Ok)
         })??;
         self.report_queued();
@@ -322,16 +329,7 @@ impl Desk {
         let who = self.acting(now, rules)?;
         let patient = PatientId::parse(&old.patient_id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         let id = self.db.write(|c| {
-            let report = NewReport {
-                reassess_due_at: assessment::reassessment_due(
-                    checked.assessed_at,
-                    checked.details.intervention.as_deref(),
-                    rules.reassess_interval_minutes,
-                ),
-                details: checked.details.clone(),
-                follows_up: old.follows_up.clone(),
-                ..NewReport::score(patient.clone(), checked.score, checked.assessed_at, &who.staff_id, &device_id(c)?)
-            };
+            let report = checked.report(&patient, old.follows_up.clone(), &who, &device_id(c)?, rules);
             outbox::correct(c, report_id, &report, &reason, now)
         })?;
         let id = id.ok_or_else(|| domain_error(DomainError::AlreadySuperseded))?;
