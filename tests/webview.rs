@@ -82,11 +82,13 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
 }
 
 /// A doctor's column on the schedule board, as the screen shows it: the count in its
-/// header and the rows it has drawn (the board draws the rows in view, not all of them).
+/// header, whether it is in view, and the rows it has drawn (the board draws the rows
+/// in view, not all of them).
 #[derive(Debug, serde::Deserialize)]
 struct BoardColumn {
     doctor: String,
     count: usize,
+    in_view: bool,
     rows: Vec<BoardRow>,
 }
 
@@ -100,9 +102,11 @@ struct BoardRow {
 fn board(s: &support::Session<'_>) -> Result<Vec<BoardColumn>> {
     let v = s.script_async(
         r#"const done = arguments[arguments.length - 1];
+        const board = document.querySelector('[data-testid=schedule-board]')?.getBoundingClientRect();
         done([...document.querySelectorAll('[data-testid=doctor-column]')].map((c) => ({
           doctor: c.dataset.doctorId,
           count: Number(c.dataset.count),
+          in_view: c.getBoundingClientRect().left < board.right && c.getBoundingClientRect().right > board.left,
           rows: [...c.querySelectorAll('[data-testid=appointment-row]')].map((r) => ({
             id: r.dataset.appointmentId, doctor: r.dataset.doctorId, status: r.dataset.status,
           })),
@@ -126,7 +130,8 @@ fn by_doctor(
 }
 
 /// Waits until the board has one column per doctor of `expected`, each counting that
-/// doctor's visits and drawing that doctor's visits only (and at least one of them).
+/// doctor's visits and drawing that doctor's visits only (at least one of them when the
+/// column is in view).
 fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeSet<String>>) -> Result<Vec<BoardColumn>> {
     let mut seen = Vec::new();
     let matches = |cols: &[BoardColumn]| {
@@ -134,7 +139,7 @@ fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeS
             && cols.iter().all(|c| {
                 expected.get(&c.doctor).is_some_and(|ids| {
                     c.count == ids.len()
-                        && !c.rows.is_empty()
+                        && (!c.in_view || !c.rows.is_empty())
                         && c.rows.iter().all(|r| r.doctor == c.doctor && ids.contains(&r.id))
                 })
             })
@@ -145,6 +150,7 @@ fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeS
     });
     let summary: Vec<_> = seen.iter().map(|c| (c.doctor.as_str(), c.count, c.rows.len())).collect();
     waited.with_context(|| format!("board (doctor, count, rows drawn) {summary:?}, expected {expected:?}"))?;
+    assert!(seen.iter().any(|c| c.in_view), "a column is in view");
     Ok(seen)
 }
 
@@ -321,8 +327,9 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
     let mark = s.find(&format!("{column} [data-testid=doctor-column-changed]"))?;
     assert_eq!(s.attr(&mark, "data-count")?.as_deref(), Some("1"));
     // Scrolled to, the row itself is cancelled and marked.
-    const REVEAL: &str = r#"const [id, done] = arguments;
+    const REVEAL: &str = r#"const [id, doctor, done] = arguments;
         const board = document.querySelector('[data-testid=schedule-board]');
+        board.scrollLeft = board.querySelector(`[data-testid=doctor-column][data-doctor-id="${doctor}"]`).offsetLeft;
         const find = () => board.querySelector(`[data-testid=appointment-row][data-appointment-id="${id}"]`);
         let top = 0;
         board.scrollTop = 0;
@@ -334,7 +341,7 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
           requestAnimationFrame(() => requestAnimationFrame(step));
         };
         requestAnimationFrame(step);"#;
-    let row = s.script_async(REVEAL, serde_json::json!([target.id]))?;
+    let row = s.script_async(REVEAL, serde_json::json!([target.id, target.doctor_id.as_str()]))?;
     assert_eq!(row, serde_json::json!([target.doctor_id.as_str(), "cancelled", "true"]));
     Ok(())
 }
