@@ -10,7 +10,11 @@
 //! scrolled out of view to the right, are drawn when scrolled to; the third
 //! measurement times that for the far end of the busy column.
 //!
-//!   cargo bench --bench schedule_webview
+//!   WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1 cargo bench --bench schedule_webview
+//!
+//! With those variables WebKitGTK paints in software, as `scripts/test` runs the webview
+//! tests; without them it composites with GL, which under Xvfb is Mesa's llvmpipe on
+//! the CPU and much slower. The bench says which it measured.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -75,6 +79,11 @@ fn main() -> Result<()> {
         tomorrow.appointments.len()
     );
 
+    let compositing = std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none_or(|v| v.is_empty() || v == "0");
+    println!(
+        "WebKitGTK compositing: {}",
+        if compositing { "on (GL; under Xvfb that is llvmpipe on the CPU)" } else { "off (software painting, as scripts/test runs it)" }
+    );
     let driver = support::Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
