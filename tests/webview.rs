@@ -214,6 +214,18 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     }
     assert!(s.find_all("[data-testid=print-doctor]")?.is_empty(), "the print copy is dropped after printing");
 
+    // Keyboard: arrows move down a column and across to the next doctor, Enter opens the patient.
+    s.type_text(&s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"0\"]")?, "\u{E015}")?;
+    let focused = s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"1\"]:focus")?;
+    s.type_text(&focused, "\u{E014}")?;
+    let focused = s.find("[data-testid=appointment-row][data-col=\"1\"][data-index=\"1\"]:focus")?;
+    assert_eq!(s.attr(&focused, "data-doctor-id")?.as_deref(), Some(columns[1].doctor.as_str()));
+    let patient = s.attr(&focused, "data-patient-id")?.unwrap();
+    s.type_text(&focused, "\u{E007}")?;
+    let detail = s.find("[data-testid=patient-detail]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&detail, "data-patient-id")?.as_deref() == Some(patient.as_str())))?;
+    s.click(&s.find("[data-testid=nav-schedule]")?)?;
+
     // One department: only its doctors' columns.
     let in_department: BTreeMap<_, _> = all
         .iter()
