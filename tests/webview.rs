@@ -4,9 +4,9 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clinic_desk_core::DEMO_SEED;
 use clinic_domain::{ClinicZone, demo};
 use support::{Driver, wait_until};
@@ -191,6 +191,79 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     Ok(())
 }
 
+/// A doctor's column on the schedule board, as the screen shows it: the count in its
+/// header, whether it is in view, and the rows it has drawn (the board draws the rows
+/// in view, not all of them).
+#[derive(Debug, serde::Deserialize)]
+struct BoardColumn {
+    doctor: String,
+    count: usize,
+    in_view: bool,
+    rows: Vec<BoardRow>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct BoardRow {
+    id: String,
+    doctor: String,
+    status: String,
+}
+
+fn board(s: &support::Session<'_>) -> Result<Vec<BoardColumn>> {
+    let v = s.script_async(
+        r#"const done = arguments[arguments.length - 1];
+        const board = document.querySelector('[data-testid=schedule-board]')?.getBoundingClientRect();
+        done([...document.querySelectorAll('[data-testid=doctor-column]')].map((c) => ({
+          doctor: c.dataset.doctorId,
+          count: Number(c.dataset.count),
+          in_view: c.getBoundingClientRect().left < board.right && c.getBoundingClientRect().right > board.left,
+          rows: [...c.querySelectorAll('[data-testid=appointment-row]')].map((r) => ({
+            id: r.dataset.appointmentId, doctor: r.dataset.doctorId, status: r.dataset.status,
+          })),
+        })));"#,
+        serde_json::json!([]),
+    )?;
+    Ok(serde_json::from_value(v)?)
+}
+
+/// The visits of `appointments` on `day` that pass `keep`, by doctor: what the board's columns must hold.
+fn by_doctor(
+    clinic: &demo::DemoClinic,
+    day: chrono::NaiveDate,
+    keep: impl Fn(&clinic_domain::Appointment) -> bool,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for a in clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == day && keep(a)) {
+        m.entry(a.doctor_id.as_str().to_owned()).or_default().insert(a.id.clone());
+    }
+    m
+}
+
+/// Waits until the board has one column per doctor of `expected`, each counting that
+/// doctor's visits and drawing that doctor's visits only (at least one of them when the
+/// column is in view).
+fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeSet<String>>) -> Result<Vec<BoardColumn>> {
+    let mut seen = Vec::new();
+    let matches = |cols: &[BoardColumn]| {
+        cols.len() == expected.len()
+            && cols.iter().all(|c| {
+                expected.get(&c.doctor).is_some_and(|ids| {
+                    c.count == ids.len()
+                        && (!c.in_view || !c.rows.is_empty())
+                        && c.rows.iter().all(|r| r.doctor == c.doctor && ids.contains(&r.id))
+                })
+            })
+    };
+    let waited = wait_until(std::time::Duration::from_secs(10), || {
+        seen = board(s)?;
+        Ok(matches(&seen))
+    });
+    let summary: Vec<_> = seen.iter().map(|c| (c.doctor.as_str(), c.count, c.rows.len())).collect();
+    waited.with_context(|| format!("board (doctor, count, rows drawn) {summary:?}, expected {expected:?}"))?;
+    assert!(seen.iter().any(|c| c.in_view), "a column is in view");
+    Ok(seen)
+}
+
 #[test]
 fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()> {
     let clinic = demo_clinic();
@@ -207,42 +280,87 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     let date = s.find("[data-testid=schedule-date]")?;
     wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&date, "data-date")?.as_deref() == Some(&today.to_string())))?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == todays.len()))?;
+    let total = s.find("[data-testid=status-count-total]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&total, "data-count")?.as_deref() == Some(&todays.len().to_string())))?;
 
-    // Every appointment of today is there, by its ID.
-    let first = todays.first().unwrap();
-    s.find(&format!("[data-testid=appointment-row][data-appointment-id=\"{}\"]", first.id))?;
+    // All doctors side by side: one column per doctor with visits today, holding that
+    // doctor's visits only.
+    let all = by_doctor(&clinic, today, |_| true);
+    assert!(all.len() > 1);
+    let columns = wait_for_columns(&s, &all)?;
+    assert_eq!(columns.iter().map(|c| c.count).sum::<usize>(), todays.len());
+
+    // The day's first visit is at the top of its doctor's column.
+    let first = todays.iter().min_by_key(|a| a.starts_at).unwrap();
+    s.find(&format!("[data-testid=doctor-column][data-doctor-id=\"{}\"] [data-testid=appointment-row][data-appointment-id=\"{}\"]", first.doctor_id.as_str(), first.id))?;
 
     // Hiding cancelled visits leaves the others; showing them again brings them back.
     let cancelled = todays.iter().filter(|a| a.status == clinic_domain::AppointmentStatus::Cancelled).count();
+    assert!(cancelled > 0);
     let chip = s.find("[data-testid=status-filter][data-status=cancelled]")?;
     s.click(&chip)?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == todays.len() - cancelled))?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&total, "data-count")?.as_deref() == Some(&(todays.len() - cancelled).to_string())))?;
+    let shown = wait_for_columns(&s, &by_doctor(&clinic, today, |a| a.status != clinic_domain::AppointmentStatus::Cancelled))?;
+    assert!(shown.iter().flat_map(|c| &c.rows).all(|r| r.status != "cancelled"));
     s.click(&chip)?;
+    wait_for_columns(&s, &all)?;
 
-    // One department: only its doctors' visits.
-    let in_department = todays
+    // Printing: each doctor's whole day on a page of its own, titled with the doctor.
+    let printed = s.script_async(
+        r#"const done = arguments[arguments.length - 1];
+        window.dispatchEvent(new Event('beforeprint'));
+        const pages = [...document.querySelectorAll('[data-testid=print-doctor]')].map((p) => [
+          p.dataset.doctorId, p.querySelectorAll('tbody tr').length, p.querySelector('h1').textContent]);
+        window.dispatchEvent(new Event('afterprint'));
+        done(pages);"#,
+        serde_json::json!([]),
+    )?;
+    let printed: Vec<(String, usize, String)> = serde_json::from_value(printed)?;
+    assert_eq!(printed.iter().map(|p| p.0.clone()).collect::<BTreeSet<_>>(), all.keys().cloned().collect());
+    for (id, rows, title) in &printed {
+        let d = clinic.doctors.iter().find(|d| d.id.as_str() == id).unwrap();
+        assert_eq!(*rows, all[id].len(), "printed rows of {id}");
+        assert!(title.contains(&d.name), "{title:?} names {}", d.name);
+    }
+    assert!(s.find_all("[data-testid=print-doctor]")?.is_empty(), "the print copy is dropped after printing");
+
+    // Keyboard: arrows move down a column and across to the next doctor, Enter opens the patient.
+    s.type_text(&s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"0\"]")?, "\u{E015}")?;
+    let focused = s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"1\"]:focus")?;
+    s.type_text(&focused, "\u{E014}")?;
+    let focused = s.find("[data-testid=appointment-row][data-col=\"1\"][data-index=\"1\"]:focus")?;
+    assert_eq!(s.attr(&focused, "data-doctor-id")?.as_deref(), Some(columns[1].doctor.as_str()));
+    let patient = s.attr(&focused, "data-patient-id")?.unwrap();
+    s.type_text(&focused, "\u{E007}")?;
+    let detail = s.find("[data-testid=patient-detail]")?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&detail, "data-patient-id")?.as_deref() == Some(patient.as_str())))?;
+    s.click(&s.find("[data-testid=nav-schedule]")?)?;
+
+    // One department: only its doctors' columns.
+    let in_department: BTreeMap<_, _> = all
         .iter()
-        .filter(|a| clinic.doctors.iter().any(|d| d.id == a.doctor_id && d.department == doctor.department))
-        .count();
+        .filter(|(id, _)| clinic.doctors.iter().any(|d| d.id.as_str() == *id && d.department == doctor.department))
+        .map(|(id, ids)| (id.clone(), ids.clone()))
+        .collect();
     s.select_value("[data-testid=department-filter]", &doctor.department)?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == in_department))?;
+    wait_for_columns(&s, &in_department)?;
 
+    // One doctor: that doctor's single column.
     s.select_value("[data-testid=doctor-filter]", doctor.id.as_str())?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == doctors_today))?;
+    let one = by_doctor(&clinic, today, |a| a.doctor_id == doctor.id);
+    let columns = wait_for_columns(&s, &one)?;
+    assert_eq!(columns[0].count, doctors_today);
 
     // Tomorrow for the same doctor.
     s.click(&s.find("[data-testid=day-next]")?)?;
     let tomorrow = today.succ_opt().unwrap();
-    let expected = clinic
-        .appointments
-        .iter()
-        .filter(|a| a.doctor_id == doctor.id && clinic.zone.date_of(a.starts_at) == tomorrow)
-        .count();
-    wait_until(std::time::Duration::from_secs(10), || {
-        Ok(s.attr(&date, "data-date")?.as_deref() == Some(&tomorrow.to_string())
-            && s.find_all("[data-testid=appointment-row]")?.len() == expected)
-    })?;
+    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&date, "data-date")?.as_deref() == Some(&tomorrow.to_string())))?;
+    let expected = by_doctor(&clinic, tomorrow, |a| a.doctor_id == doctor.id);
+    if expected.is_empty() {
+        s.find("[data-testid=schedule-empty]")?;
+    } else {
+        wait_for_columns(&s, &expected)?;
+    }
     Ok(())
 }
 
@@ -302,7 +420,8 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
     let dir = tempfile::tempdir()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--server", &url, "--token", &token])?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
-    wait_until(std::time::Duration::from_secs(30), || Ok(s.find_all("[data-testid=appointment-row]")?.len() == todays.len()))?;
+    let total = s.find("[data-testid=status-count-total]")?;
+    wait_until(std::time::Duration::from_secs(30), || Ok(s.attr(&total, "data-count")?.as_deref() == Some(&todays.len().to_string())))?;
     let freshness = s.find("[data-testid=schedule-freshness]")?;
     wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&freshness, "data-state")?.as_deref() == Some("fresh")))?;
 
@@ -321,12 +440,28 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
         .send()?;
     assert!(resp.status().is_success(), "{}", resp.text()?);
 
-    // The next sync pulls it; the open schedule updates itself and marks the row.
+    // The next sync pulls it; the open schedule updates itself and marks the row, and the
+    // doctor's column header says a row changed (the row may be scrolled out of view).
     s.click(&s.find("[data-testid=sync-now]")?)?;
-    let row = format!("[data-testid=appointment-row][data-appointment-id=\"{}\"]", target.id);
-    wait_until(std::time::Duration::from_secs(20), || {
-        let r = s.find(&row)?;
-        Ok(s.attr(&r, "data-status")?.as_deref() == Some("cancelled") && s.attr(&r, "data-changed")?.as_deref() == Some("true"))
-    })?;
+    let column = format!("[data-testid=doctor-column][data-doctor-id=\"{}\"]", target.doctor_id.as_str());
+    let mark = s.find(&format!("{column} [data-testid=doctor-column-changed]"))?;
+    assert_eq!(s.attr(&mark, "data-count")?.as_deref(), Some("1"));
+    // Scrolled to, the row itself is cancelled and marked.
+    const REVEAL: &str = r#"const [id, doctor, done] = arguments;
+        const board = document.querySelector('[data-testid=schedule-board]');
+        board.scrollLeft = board.querySelector(`[data-testid=doctor-column][data-doctor-id="${doctor}"]`).offsetLeft;
+        const find = () => board.querySelector(`[data-testid=appointment-row][data-appointment-id="${id}"]`);
+        let top = 0;
+        board.scrollTop = 0;
+        const step = () => {
+          const row = find();
+          if (row || top >= board.scrollHeight) return done(row && [row.dataset.doctorId, row.dataset.status, row.dataset.changed]);
+          top += Math.max(100, board.clientHeight / 2);
+          board.scrollTop = top;
+          requestAnimationFrame(() => requestAnimationFrame(step));
+        };
+        requestAnimationFrame(step);"#;
+    let row = s.script_async(REVEAL, serde_json::json!([target.id, target.doctor_id.as_str()]))?;
+    assert_eq!(row, serde_json::json!([target.doctor_id.as_str(), "cancelled", "true"]));
     Ok(())
 }

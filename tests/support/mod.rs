@@ -6,6 +6,7 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,21 @@ pub struct Reaped(pub Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// tauri-driver and the WebKitWebDriver it starts, in a process group of their own:
+/// killing tauri-driver alone would leave a WebKitWebDriver behind after every test.
+pub struct ReapedGroup(pub Child);
+
+impl Drop for ReapedGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -48,7 +64,7 @@ pub fn xvfb() -> Result<(Reaped, String)> {
 
 pub struct Driver {
     _xvfb: Reaped,
-    _driver: Reaped,
+    _driver: ReapedGroup,
     base: String,
     http: reqwest::blocking::Client,
 }
@@ -60,13 +76,14 @@ impl Driver {
         let driver = Command::new(tauri_driver())
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", &display)
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("tauri-driver not found: run the README's test command, which installs it")?;
         let d = Driver {
             _xvfb: xvfb,
-            _driver: Reaped(driver),
+            _driver: ReapedGroup(driver),
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?,
         };

@@ -68,7 +68,6 @@ export interface Messages {
     empty: string;
     emptyForDoctor: (doctor: string) => string;
     colTime: string;
-    colDoctor: string;
     colPatient: string;
     colPatientId: string;
     colAge: string;
@@ -82,6 +81,10 @@ export interface Messages {
     print: string;
     printTitle: (clinic: string, day: string) => string;
     perDoctorLabel: string;
+    onlyDoctor: (doctor: string) => string;
+    boardKeys: string;
+    changedMark: string;
+    changedCount: (n: number) => string;
     freshLocal: string;
     freshPending: string;
     freshOffline: (at: string) => string;
@@ -250,14 +253,17 @@ const zhCN: Messages = {
     emptyFiltered: '没有符合筛选条件的预约',
     print: '打印',
     printTitle: (clinic, day) => `${clinic} · ${day} 预约表`,
-    perDoctorLabel: '各医生预约数',
+    perDoctorLabel: '各医生当天预约',
+    onlyDoctor: (d) => `只看 ${d}`,
+    boardKeys: '方向键在预约间移动，回车打开患者',
+    changedMark: '刚更新',
+    changedCount: (n) => `${n} 条刚更新`,
     freshLocal: '未连接服务器：显示本机保存的排班',
     freshPending: '尚未从服务器更新',
     freshOffline: (at) => `离线：显示 ${at} 从服务器获取的排班，可能不是最新`,
     freshStale: (at) => `排班可能已过时：最后一次从服务器更新是 ${at}`,
     freshAt: (at) => `已于 ${at} 从服务器更新`,
     colTime: '时间',
-    colDoctor: '医生',
     colPatient: '患者',
     colPatientId: '编号',
     colAge: '年龄',
@@ -474,14 +480,17 @@ const en: Messages = {
     emptyFiltered: 'No appointments match the filters',
     print: 'Print',
     printTitle: (clinic, day) => `${clinic} · appointments ${day}`,
-    perDoctorLabel: 'Appointments per doctor',
+    perDoctorLabel: "Each doctor's appointments",
+    onlyDoctor: (d) => `Show only ${d}`,
+    boardKeys: 'Arrow keys move between appointments; Enter opens the patient',
+    changedMark: 'Updated',
+    changedCount: (n) => `${n} updated`,
     freshLocal: "Not connected to a server: showing this device's copy",
     freshPending: 'Not yet updated from the server',
     freshOffline: (at) => `Offline: showing the schedule as of ${at}; it may be out of date`,
     freshStale: (at) => `This schedule may be out of date: last updated from the server at ${at}`,
     freshAt: (at) => `Updated from the server at ${at}`,
     colTime: 'Time',
-    colDoctor: 'Doctor',
     colPatient: 'Patient',
     colPatientId: 'ID',
     colAge: 'Age',
