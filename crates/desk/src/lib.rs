@@ -2,6 +2,7 @@
 //! method here. Inputs arrive as the UI sent them (strings), are validated by the
 //! domain, and answers leave as DTOs shaped for the UI, never as store rows.
 
+mod diagnostics;
 mod dto;
 mod error;
 pub mod bindings;
@@ -14,6 +15,7 @@ use clinic_domain::{ClinicZone, DoctorId, PainScale, PainScore, PatientId, demo,
 use clinic_store::{Database, SCHEMA_VERSION, outbox, patients, schedule, settings};
 use clinic_sync::SyncHandle;
 
+pub use diagnostics::*;
 pub use dto::*;
 pub use error::{ApiError, ErrorCode};
 

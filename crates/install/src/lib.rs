@@ -5,14 +5,17 @@
 
 pub mod bundle;
 pub mod check;
+pub mod instance;
 pub mod logfile;
 pub mod paths;
 pub mod profile;
 pub mod provision;
+pub mod setup;
 
 pub use check::{CheckError, Failure, check_connection};
 pub use profile::{Layers, Profile, Source};
-pub use provision::{ProvisionError, provision};
+pub use provision::{ProvisionError, StoreAt, provision};
+pub use setup::Setup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

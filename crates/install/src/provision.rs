@@ -39,6 +39,13 @@ pub struct Provisioned {
     pub cursors_reset: bool,
 }
 
+/// The store to bind: a path for the `provision` subcommand (opened only after the
+/// check passed, so a failure creates no database), or the running app's store.
+pub enum StoreAt<'a> {
+    Path(&'a Path),
+    Open(&'a clinic_store::Database),
+}
+
 /// Checks `profile` (over the package-installed one, so an enrolment code may
 /// carry only what differs) against its server, binds the store in `data_dir` to
 /// it and saves it as `<config_dir>/profile.toml`, mode 0600. Nothing is written
@@ -47,7 +54,7 @@ pub async fn provision(
     profile: Profile,
     installed: Option<Profile>,
     config_dir: &Path,
-    database_path: &Path,
+    store: StoreAt<'_>,
     timeout: Duration,
 ) -> Result<Provisioned, ProvisionError> {
     let effective = profile.clone().over(installed.unwrap_or_default());
@@ -56,7 +63,14 @@ pub async fn provision(
     let token = effective.server.token.clone().unwrap_or_default();
     check_connection(&url, &token, timeout).await?;
 
-    let db = clinic_store::Database::open(database_path).map_err(InstallError::from)?;
+    let opened;
+    let db = match store {
+        StoreAt::Open(db) => db,
+        StoreAt::Path(path) => {
+            opened = clinic_store::Database::open(path).map_err(InstallError::from)?;
+            &opened
+        }
+    };
     // Refuse before saving: this check only reads.
     if let Some(e) = db.read(|c| Ok(other_clinic(c, &effective))).map_err(InstallError::from)? {
         return Err(e.into());

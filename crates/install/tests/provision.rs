@@ -9,7 +9,7 @@ use std::time::Duration;
 use clinic_install::check::Failure;
 use clinic_install::profile::{ClinicSection, ServerSection};
 use clinic_install::provision::{CURSORS_SERVER_KEY, bind_store};
-use clinic_install::{Profile, ProvisionError, provision};
+use clinic_install::{Profile, ProvisionError, StoreAt, provision};
 use clinic_store::{Database, pull, settings};
 use rstest::rstest;
 
@@ -45,7 +45,7 @@ fn fixture() -> Fixture {
 }
 
 async fn run(f: &Fixture, p: Profile) -> Result<clinic_install::provision::Provisioned, ProvisionError> {
-    provision(p, None, &f.dir.path().join("config"), &f.dir.path().join("data/desk.sqlite3"), TIMEOUT).await
+    provision(p, None, &f.dir.path().join("config"), StoreAt::Path(&f.dir.path().join("data/desk.sqlite3")), TIMEOUT).await
 }
 
 fn nothing_saved(dir: &Path) {
