@@ -46,3 +46,9 @@ pub fn installed_profile() -> Option<PathBuf> {
         std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(PROFILE_FILE)))
     }
 }
+
+/// Where "export support bundle" writes: the user's Downloads folder when there
+/// is one (where an installer looks first), else `<data dir>/support`.
+pub fn bundle_dir(data_dir: &std::path::Path) -> PathBuf {
+    dirs::download_dir().filter(|d| d.is_dir()).unwrap_or_else(|| data_dir.join("support"))
+}
