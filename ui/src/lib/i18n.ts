@@ -129,6 +129,7 @@ export interface Messages {
   install: {
     nav: string;
     notProvisioned: string;
+    notProvisionedShort: string;
     heading: string;
     version: string;
     dataDir: string;
@@ -301,6 +302,7 @@ const zhCN: Messages = {
   install: {
     nav: '诊断',
     notProvisioned: '未注册：仅离线使用本机数据',
+    notProvisionedShort: '未注册',
     heading: '诊断信息',
     version: '程序版本',
     dataDir: '数据目录',
@@ -490,6 +492,7 @@ const en: Messages = {
   install: {
     nav: 'Diagnostics',
     notProvisioned: 'Not provisioned: offline on local data only',
+    notProvisionedShort: 'Not provisioned',
     heading: 'Diagnostics',
     version: 'App version',
     dataDir: 'Data directory',
