@@ -150,7 +150,9 @@ fn an_unprovisioned_app_says_so_and_is_enrolled_from_the_diagnostics_screen() ->
     let driver = Driver::start()?;
     let s = driver.launch(&["--data-dir", data.to_str().unwrap(), "--config-dir", config.to_str().unwrap()])?;
 
-    s.click(&s.find("[data-testid=unprovisioned]")?)?;
+    let badge = s.find("[data-testid=unprovisioned]")?;
+    wait_until(Duration::from_secs(10), || Ok(s.attr(&badge, "data-shown")?.as_deref() == Some("true")))?;
+    s.click(&badge)?;
     s.find("[data-testid=not-provisioned]")?;
     s.click(&s.find("[data-testid=test-connection]")?)?;
     let result = s.find("[data-testid=connection-result]")?;
@@ -170,7 +172,9 @@ fn an_unprovisioned_app_says_so_and_is_enrolled_from_the_diagnostics_screen() ->
     s.clear(&field)?;
     s.type_text(&field, &good)?;
     s.click(&s.find("[data-testid=enrol]")?)?;
-    wait_until(Duration::from_secs(15), || Ok(config.join("profile.toml").exists() && s.find_all("[data-testid=unprovisioned]")?.is_empty()))?;
+    wait_until(Duration::from_secs(15), || {
+        Ok(config.join("profile.toml").exists() && s.attr(&badge, "data-shown")?.as_deref() == Some("false"))
+    })?;
     let clinic = s.find("[data-testid=diag-clinic]")?;
     wait_until(Duration::from_secs(10), || Ok(s.text(&clinic)?.contains("C001")))?;
     // Sync started with the new profile: the clinic's patients arrive.
