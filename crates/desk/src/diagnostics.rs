@@ -30,7 +30,7 @@ pub struct DiagnosticsDto {
     pub version: String,
     pub data_dir: String,
     pub database_path: String,
-    /// Size of the database file (without its WAL), KiB.
+    /// Size of the database file and its write-ahead log, KiB.
     pub database_kib: u32,
     pub schema_version: u32,
     pub log_dir: String,
@@ -145,7 +145,11 @@ impl Desk {
     pub fn diagnostics(&self, setup: &Setup) -> Result<DiagnosticsDto, ApiError> {
         let info = self.app_info()?;
         let profile = setup.profile();
-        let database_kib = std::fs::metadata(self.database().path()).map(|m| m.len() / 1024).unwrap_or(0);
+        // Recent writes sit in the WAL until a checkpoint: count it, or a fresh store looks empty.
+        let path = self.database().path();
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let wal = path.with_file_name(format!("{}-wal", path.file_name().unwrap_or_default().to_string_lossy()));
+        let database_kib = (size(path) + size(&wal)) / 1024;
         Ok(DiagnosticsDto {
             version: info.version,
             data_dir: setup.data_dir.display().to_string(),

@@ -60,5 +60,7 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
     assert!(lines[0].as_str().unwrap().contains("sync started"));
     assert_eq!(bundle["diagnostics"]["serverUrl"], "http://central.example");
     assert!(bundle["diagnostics"]["schemaVersion"].as_u64().unwrap() >= 1);
+    // 2,000 patients just written: most of them still in the WAL, which counts.
+    assert!(bundle["diagnostics"]["databaseKib"].as_u64().unwrap() > 100, "{}", bundle["diagnostics"]);
     assert!(bundle["profile"].as_str().unwrap().contains("C001"));
 }

@@ -104,7 +104,7 @@ export type SettingsSourceDto = "flag" | "environment" | "provisioned" | "instal
 
 export type DiagnosticsDto = { version: string, dataDir: string, databasePath: string, 
 /**
- * Size of the database file (without its WAL), KiB.
+ * Size of the database file and its write-ahead log, KiB.
  */
 databaseKib: number, schemaVersion: number, logDir: string, 
 /**
