@@ -15,7 +15,7 @@ as_root() {
 APP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
               libsoup-3.0-dev build-essential pkg-config curl file fonts-noto-cjk)
 # A virtual display and WebKit's WebDriver, for tests through the real webview.
-TEST_PACKAGES=(xvfb webkit2gtk-driver xauth)
+TEST_PACKAGES=(xvfb webkit2gtk-driver xauth sqlite3)
 
 ensure_packages() {
     local missing=()

@@ -21,6 +21,10 @@ fn main() {
         "sync_status",
         "sync_now",
         "subscribe_sync_status",
+        "diagnostics",
+        "test_connection",
+        "export_support_bundle",
+        "provision_device",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -2,10 +2,15 @@
 
 use std::path::PathBuf;
 
-pub const USAGE: &str = "usage: clinic-desk [--data-dir DIR] [--demo] [--demo-seed N] [--server URL] [--token TOKEN]
+pub const USAGE: &str = "usage: clinic-desk [--data-dir DIR] [--config-dir DIR] [--demo] [--demo-seed N] [--server URL] [--token TOKEN]
+       clinic-desk provision <profile.toml | enrolment code> [--data-dir DIR] [--config-dir DIR]
+       clinic-desk enrolment-code <profile.toml>
+       clinic-desk check [--config-dir DIR]
 
   --data-dir DIR   keep the local database in DIR (default: the OS app-data directory;
                    also CLINIC_DESK_DATA_DIR). Tests and a second instance need their own.
+  --config-dir DIR where the provisioned clinic profile is kept (default: the OS config
+                   directory; also CLINIC_DESK_CONFIG_DIR)
   --demo           fill an empty database with the demo clinic
   --demo-seed N    which demo clinic (default 1); implies --demo
   --server URL     the clinic's central server, e.g. https://central.example:8443 (also
@@ -24,6 +29,7 @@ pub struct LaunchOptions {
     pub demo_seed: Option<u64>,
     pub server_url: Option<String>,
     pub token: Option<String>,
+    pub config_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for LaunchOptions {
@@ -34,22 +40,30 @@ impl std::fmt::Debug for LaunchOptions {
             .field("demo_seed", &self.demo_seed)
             .field("server_url", &self.server_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("config_dir", &self.config_dir)
             .finish()
     }
 }
 
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl LaunchOptions {
-    /// Flag beats environment, environment beats the OS default.
+    /// The command line's layer of the clinic profile.
+    pub fn profile_layer(&self) -> clinic_install::Profile {
+        let mut p = clinic_install::Profile::default();
+        p.server.url = self.server_url.clone();
+        p.server.token = self.token.clone();
+        p
+    }
+
+    /// Flag beats environment, environment beats the OS default. The server and
+    /// token variables are read with the rest of the clinic profile
+    /// (`clinic_install::Setup`), so these fields hold the flags alone.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut options = LaunchOptions {
             data_dir: std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
             demo_seed: None,
-            server_url: env_value(SERVER_URL_ENV),
-            token: env_value(TOKEN_ENV),
+            server_url: None,
+            token: None,
+            config_dir: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -75,6 +89,7 @@ impl LaunchOptions {
                     options.server_url = Some(raw);
                 }
                 "--token" => options.token = Some(value("--token")?),
+                "--config-dir" => options.config_dir = Some(PathBuf::from(value("--config-dir")?)),
                 other => return Err(format!("unknown argument '{other}'")),
             }
         }

@@ -2,7 +2,11 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    let options = match clinic_desk::LaunchOptions::from_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(status) = clinic_desk::run_subcommand(&args) {
+        std::process::exit(status);
+    }
+    let options = match clinic_desk::LaunchOptions::from_args(args) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("clinic-desk: {message}\n\n{}", clinic_desk::USAGE);

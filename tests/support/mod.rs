@@ -64,6 +64,7 @@ pub fn xvfb() -> Result<(Reaped, String)> {
 
 pub struct Driver {
     _xvfb: Reaped,
+    _config: tempfile::TempDir,
     _driver: ReapedGroup,
     base: String,
     http: reqwest::blocking::Client,
@@ -73,16 +74,22 @@ impl Driver {
     pub fn start() -> Result<Self> {
         let (xvfb, display) = xvfb()?;
         let (port, native) = (free_port(), free_port());
+        // The apps it starts must not find this machine's clinic profiles (a
+        // developer's provisioned one, or one an installed package put in /etc).
+        let config = tempfile::tempdir()?;
         let driver = Command::new(tauri_driver())
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", &display)
             .process_group(0)
+            .env("CLINIC_DESK_CONFIG_DIR", config.path())
+            .env("CLINIC_DESK_INSTALLED_PROFILE", config.path().join("none.toml"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("tauri-driver not found: run the README's test command, which installs it")?;
         let d = Driver {
             _xvfb: xvfb,
+            _config: config,
             _driver: ReapedGroup(driver),
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?,

@@ -38,6 +38,12 @@ pub fn typescript() -> String {
         SyncProblemKindDto::decl(&cfg),
         SyncProblemDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
+        SettingsSourceDto::decl(&cfg),
+        DiagnosticsDto::decl(&cfg),
+        ConnectionFailureDto::decl(&cfg),
+        ConnectionTestDto::decl(&cfg),
+        ProvisionOutcomeDto::decl(&cfg),
+        SupportBundleDto::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n",

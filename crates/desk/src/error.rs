@@ -50,6 +50,11 @@ pub enum ErrorCode {
     StorageFailed,
     /// A bug on our side; the message says what, for support.
     Internal,
+    /// A clinic profile or enrolment code that cannot be used (the message says which field).
+    InvalidProfile,
+    /// This device holds another clinic's data and cannot be provisioned for this one.
+    OtherClinicData,
+    SupportBundleFailed,
 }
 
 /// What crosses the IPC boundary when a command fails: a code to switch on and an

@@ -4,6 +4,7 @@
 
 mod bedside;
 pub mod bindings;
+mod diagnostics;
 mod dto;
 mod error;
 pub mod fhir;
@@ -17,6 +18,7 @@ use clinic_domain::{ClinicZone, DoctorId, PatientId, demo, patient::parse_date};
 use clinic_store::{Database, SCHEMA_VERSION, outbox, patients, schedule, settings};
 use clinic_sync::SyncHandle;
 
+pub use diagnostics::*;
 pub use dto::*;
 pub use error::{ApiError, ErrorCode};
 

@@ -18,6 +18,10 @@ import type {
   SessionDto,
   StaffDto,
   SyncStatusDto,
+  ConnectionTestDto,
+  DiagnosticsDto,
+  ProvisionOutcomeDto,
+  SupportBundleDto,
 } from './bindings';
 
 /** Codes the UI itself produces, for failures that never reached a command. */
@@ -63,6 +67,9 @@ const KNOWN_CODES = {
   sync_not_configured: true,
   internal: true,
   backend_unavailable: true,
+  invalid_profile: true,
+  other_clinic_data: true,
+  support_bundle_failed: true,
 } as const satisfies Record<AnyErrorCode, true>;
 
 function isKnownCode(code: unknown): code is AnyErrorCode {
@@ -195,4 +202,24 @@ export async function subscribeSyncStatus(onStatus: (s: SyncStatusDto) => void):
   const channel = new Channel<SyncStatusDto>();
   channel.onmessage = onStatus;
   await call<void>('subscribe_sync_status', { channel });
+}
+
+// ---- Installation: diagnostics and first-run provisioning (issue #8) ----
+
+export function diagnostics(): Promise<DiagnosticsDto> {
+  return call<DiagnosticsDto>('diagnostics');
+}
+
+/** Never rejects for a network failure: the result says what failed. */
+export function testConnection(): Promise<ConnectionTestDto> {
+  return call<ConnectionTestDto>('test_connection');
+}
+
+export function exportSupportBundle(): Promise<SupportBundleDto> {
+  return call<SupportBundleDto>('export_support_bundle');
+}
+
+/** `code`: an enrolment code (CDP1-…) or a profile's TOML; checked against the server before saving. */
+export function provisionDevice(code: string): Promise<ProvisionOutcomeDto> {
+  return call<ProvisionOutcomeDto>('provision_device', { code });
 }

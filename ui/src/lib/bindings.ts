@@ -1,6 +1,6 @@
 // Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
 
-export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal";
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal" | "invalid_profile" | "other_clinic_data" | "support_bundle_failed";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -169,3 +169,43 @@ lastSuccessAt: string | null, lastError: SyncProblemDto | null, credentialsRefus
  * Grows whenever a sync applied pulled changes; screens reload when it does.
  */
 pulledChanges: number, };
+
+export type SettingsSourceDto = "flag" | "environment" | "provisioned" | "installed" | "none";
+
+export type DiagnosticsDto = { version: string, dataDir: string, databasePath: string, 
+/**
+ * Size of the database file and its write-ahead log, KiB.
+ */
+databaseKib: number, schemaVersion: number, logDir: string, 
+/**
+ * A clinic, a server and a credential are configured.
+ */
+provisioned: boolean, clinicId: string | null, clinicName: string | null, serverUrl: string | null, 
+/**
+ * Which layer the server setting came from.
+ */
+serverSource: SettingsSourceDto, 
+/**
+ * Profile files that could not be read, or why the store refused the profile (English).
+ */
+problems: Array<string>, sync: SyncStatusDto, };
+
+export type ConnectionFailureDto = "not_configured" | "bad_url" | "dns" | "refused" | "timeout" | "tls" | "not_clinic_central" | "credential_rejected" | "server_error" | "network";
+
+export type ConnectionTestDto = { ok: boolean, failure: ConnectionFailureDto | null, 
+/**
+ * English detail for support (no token).
+ */
+detail: string, };
+
+export type ProvisionOutcomeDto = { provisioned: boolean, 
+/**
+ * Set when the server check failed; nothing was saved then.
+ */
+failure: ConnectionFailureDto | null, detail: string, clinicId: string | null, 
+/**
+ * Sync was already running with the old settings: the new ones apply after a restart.
+ */
+restartNeeded: boolean, };
+
+export type SupportBundleDto = { path: string, };

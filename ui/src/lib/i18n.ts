@@ -5,11 +5,13 @@
 import type {
   ActivityDto,
   AppointmentStatusDto,
+  ConnectionFailureDto,
   ErrorCode,
   PainBandDto,
   PainScaleDto,
   ReassessmentDto,
   ReportStateDto,
+  SettingsSourceDto,
   SexDto,
   SyncProblemKindDto,
 } from './bindings';
@@ -198,6 +200,39 @@ export interface Messages {
     open: string;
     exportAll: string;
   };
+
+  // ---- Installation: diagnostics and first-run provisioning (issue #8) ----
+  install: {
+    nav: string;
+    notProvisioned: string;
+    notProvisionedShort: string;
+    heading: string;
+    version: string;
+    dataDir: string;
+    database: string;
+    databaseSize: (kib: number, schema: number) => string;
+    logDir: string;
+    clinic: string;
+    server: string;
+    source: Record<SettingsSourceDto, string>;
+    sync: string;
+    lastSync: string;
+    lastError: string;
+    none: string;
+    problems: string;
+    testConnection: string;
+    testing: string;
+    connectionOk: string;
+    failure: Record<ConnectionFailureDto, string>;
+    exportBundle: string;
+    bundleWritten: (path: string) => string;
+    provisionHeading: string;
+    provisionHint: string;
+    provisionCode: string;
+    provisionButton: string;
+    provisioned: (clinic: string) => string;
+    restartNeeded: string;
+  };
 }
 
 const zhCN: Messages = {
@@ -313,6 +348,10 @@ const zhCN: Messages = {
     report_not_rejected: '只有被退回的记录可以重新提交或更正',
     invalid_correction_reason: '请填写更正原因',
     sync_not_configured: '未配置中心服务器，无法同步',
+    // installation (issue #8)
+    invalid_profile: '诊所配置或注册码无效，请检查后重试',
+    other_clinic_data: '本机保存着其他诊所的数据，不能注册到本诊所；请联系管理员',
+    support_bundle_failed: '无法写出支持信息包',
   },
 
   sync: {
@@ -424,6 +463,49 @@ const zhCN: Messages = {
     due: '复评时间',
     open: '打开',
     exportAll: '导出全部评估 (FHIR)',
+  },
+  // ---- Installation: diagnostics and first-run provisioning (issue #8) ----
+  install: {
+    nav: '诊断',
+    notProvisioned: '未注册：仅离线使用本机数据',
+    notProvisionedShort: '未注册',
+    heading: '诊断信息',
+    version: '程序版本',
+    dataDir: '数据目录',
+    database: '数据库',
+    databaseSize: (kib, schema) => `${kib} KiB，结构版本 ${schema}`,
+    logDir: '日志目录',
+    clinic: '诊所',
+    server: '中心服务器',
+    source: { flag: '来自启动参数', environment: '来自环境变量', provisioned: '来自本机注册', installed: '来自安装包', none: '未配置' },
+    sync: '同步',
+    lastSync: '上次同步',
+    lastError: '最近错误',
+    none: '无',
+    problems: '配置问题',
+    testConnection: '测试连接',
+    testing: '正在测试…',
+    connectionOk: '连接正常：服务器可达，凭证有效',
+    failure: {
+      not_configured: '未配置中心服务器地址和凭证',
+      bad_url: '服务器地址无效，应以 http:// 或 https:// 开头',
+      dns: '找不到服务器名称（DNS）：请检查地址拼写和本机 DNS 设置',
+      refused: '服务器拒绝连接：该端口没有服务在运行',
+      timeout: '服务器无响应：服务器可能已关机，或被防火墙拦截',
+      tls: '安全连接（TLS）失败：证书不受信任或名称不符，或该端口不支持 https',
+      not_clinic_central: '该地址有服务应答，但不是诊所中心服务器：请检查地址和端口',
+      credential_rejected: '服务器拒绝了本机凭证：请向管理员索取新的令牌或注册码',
+      server_error: '服务器在运行但报告了错误：请管理员查看服务器日志',
+      network: '网络连接中断：请检查网络',
+    },
+    exportBundle: '导出支持信息包',
+    bundleWritten: (path) => `已保存（不含令牌和患者信息）：${path}`,
+    provisionHeading: '注册本机',
+    provisionHint: '粘贴管理员提供的注册码（CDP1-…）或诊所配置文件内容。保存前会先检查服务器和凭证。',
+    provisionCode: '注册码或配置',
+    provisionButton: '检查并注册',
+    provisioned: (clinic) => `已注册到诊所 ${clinic}`,
+    restartNeeded: '新设置将在重新启动程序后生效',
   },
 };
 
@@ -540,6 +622,10 @@ const en: Messages = {
     report_not_rejected: 'Only an assessment the server refused can be submitted again or corrected',
     invalid_correction_reason: 'Enter the reason for the correction',
     sync_not_configured: 'No central server is configured, so there is nothing to sync with',
+    // installation (issue #8)
+    invalid_profile: 'The clinic profile or enrolment code is not valid; check it and try again',
+    other_clinic_data: 'This device holds another clinic\'s data and cannot be enrolled for this clinic; ask your administrator',
+    support_bundle_failed: 'The support bundle could not be written',
   },
 
   sync: {
@@ -657,6 +743,49 @@ const en: Messages = {
     due: 'Due',
     open: 'Open',
     exportAll: 'Export all assessments (FHIR)',
+  },
+  // ---- Installation: diagnostics and first-run provisioning (issue #8) ----
+  install: {
+    nav: 'Diagnostics',
+    notProvisioned: 'Not provisioned: offline on local data only',
+    notProvisionedShort: 'Not provisioned',
+    heading: 'Diagnostics',
+    version: 'App version',
+    dataDir: 'Data directory',
+    database: 'Database',
+    databaseSize: (kib, schema) => `${kib} KiB, schema version ${schema}`,
+    logDir: 'Log directory',
+    clinic: 'Clinic',
+    server: 'Central server',
+    source: { flag: 'from a command-line flag', environment: 'from the environment', provisioned: 'provisioned on this device', installed: 'from the installed package', none: 'not configured' },
+    sync: 'Sync',
+    lastSync: 'Last sync',
+    lastError: 'Last error',
+    none: 'none',
+    problems: 'Configuration problems',
+    testConnection: 'Test connection',
+    testing: 'Testing…',
+    connectionOk: 'Connection works: the server answered and accepted the credential',
+    failure: {
+      not_configured: 'No server address and credential are configured',
+      bad_url: 'The server address is not valid; it must start with http:// or https://',
+      dns: 'The server name could not be found (DNS): check the address and this machine\'s DNS settings',
+      refused: 'The server refused the connection: nothing is running on that port',
+      timeout: 'The server did not answer: it may be off, or a firewall is blocking the traffic',
+      tls: 'The secure connection (TLS) failed: the certificate is not trusted or has the wrong name, or the port does not speak https',
+      not_clinic_central: 'Something answered at that address, but it is not a Clinic Desk central server: check the address and port',
+      credential_rejected: 'The server refused this device\'s credential: ask your administrator for a new token or enrolment code',
+      server_error: 'The server is running but reported an error: ask its administrator to check its logs',
+      network: 'The connection broke off: check the network',
+    },
+    exportBundle: 'Export support bundle',
+    bundleWritten: (path) => `Saved (no tokens, no patient data): ${path}`,
+    provisionHeading: 'Enrol this device',
+    provisionHint: 'Paste the enrolment code (CDP1-…) or the clinic profile your administrator gave you. The server and credential are checked before anything is saved.',
+    provisionCode: 'Enrolment code or profile',
+    provisionButton: 'Check and enrol',
+    provisioned: (clinic) => `Enrolled for clinic ${clinic}`,
+    restartNeeded: 'The new settings apply after the app is restarted',
   },
 };
 

@@ -1,0 +1,246 @@
+//! The diagnostics screen and what an installer does from it: test the
+//! connection, export a support bundle, provision from an enrolment code.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clinic_install::{Failure, InstallError, Profile, ProvisionError, Setup, Source, StoreAt, bundle};
+use clinic_store::SCHEMA_VERSION;
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::{ApiError, Desk, ErrorCode, SyncStatusDto};
+
+/// How long "test connection" and provisioning wait for the server.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingsSourceDto {
+    Flag,
+    Environment,
+    Provisioned,
+    Installed,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticsDto {
+    pub version: String,
+    pub data_dir: String,
+    pub database_path: String,
+    /// Size of the database file and its write-ahead log, KiB.
+    pub database_kib: u32,
+    pub schema_version: u32,
+    pub log_dir: String,
+    /// A clinic, a server and a credential are configured.
+    pub provisioned: bool,
+    pub clinic_id: Option<String>,
+    pub clinic_name: Option<String>,
+    pub server_url: Option<String>,
+    /// Which layer the server setting came from.
+    pub server_source: SettingsSourceDto,
+    /// Profile files that could not be read, or why the store refused the profile (English).
+    pub problems: Vec<String>,
+    pub sync: SyncStatusDto,
+}
+
+/// What failed, from the network up; the UI says each in plain words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionFailureDto {
+    NotConfigured,
+    BadUrl,
+    Dns,
+    Refused,
+    Timeout,
+    Tls,
+    NotClinicCentral,
+    CredentialRejected,
+    ServerError,
+    Network,
+}
+
+impl From<Failure> for ConnectionFailureDto {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::BadUrl => Self::BadUrl,
+            Failure::Dns => Self::Dns,
+            Failure::Refused => Self::Refused,
+            Failure::Timeout => Self::Timeout,
+            Failure::Tls => Self::Tls,
+            Failure::NotClinicCentral => Self::NotClinicCentral,
+            Failure::CredentialRejected => Self::CredentialRejected,
+            Failure::ServerError => Self::ServerError,
+            Failure::Network => Self::Network,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTestDto {
+    pub ok: bool,
+    pub failure: Option<ConnectionFailureDto>,
+    /// English detail for support (no token).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionOutcomeDto {
+    pub provisioned: bool,
+    /// Set when the server check failed; nothing was saved then.
+    pub failure: Option<ConnectionFailureDto>,
+    pub detail: String,
+    pub clinic_id: Option<String>,
+    /// Sync was already running with the old settings: the new ones apply after a restart.
+    pub restart_needed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportBundleDto {
+    pub path: String,
+}
+
+impl From<InstallError> for ApiError {
+    fn from(e: InstallError) -> Self {
+        match e {
+            InstallError::InvalidProfile(_) => ApiError::new(ErrorCode::InvalidProfile, e.to_string()),
+            InstallError::OtherClinic { .. } => ApiError::new(ErrorCode::OtherClinicData, e.to_string()),
+            InstallError::Store(s) => s.into(),
+            InstallError::Io(_) => ApiError::new(ErrorCode::StorageFailed, e.to_string()),
+        }
+    }
+}
+
+fn source(s: Source) -> SettingsSourceDto {
+    match s {
+        Source::Flag => SettingsSourceDto::Flag,
+        Source::Environment => SettingsSourceDto::Environment,
+        Source::Provisioned => SettingsSourceDto::Provisioned,
+        Source::Installed => SettingsSourceDto::Installed,
+        Source::Default => SettingsSourceDto::None,
+    }
+}
+
+/// Checks the server and credential of `profile`, as the diagnostics button does.
+pub async fn test_connection(profile: &Profile) -> ConnectionTestDto {
+    let (Some(url), Some(token)) = (profile.server.url.as_deref(), profile.server.token.as_deref()) else {
+        return ConnectionTestDto {
+            ok: false,
+            failure: Some(ConnectionFailureDto::NotConfigured),
+            detail: "no server URL and credential are configured".into(),
+        };
+    };
+    match clinic_install::check_connection(url, token, CHECK_TIMEOUT).await {
+        Ok(()) => ConnectionTestDto { ok: true, failure: None, detail: "the server answered and accepted the credential".into() },
+        Err(e) => ConnectionTestDto { ok: false, failure: Some(e.failure.into()), detail: e.to_string() },
+    }
+}
+
+impl Desk {
+    pub fn diagnostics(&self, setup: &Setup) -> Result<DiagnosticsDto, ApiError> {
+        let info = self.app_info()?;
+        let profile = setup.profile();
+        // Recent writes sit in the WAL until a checkpoint: count it, or a fresh store looks empty.
+        let path = self.database().path();
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let wal = path.with_file_name(format!("{}-wal", path.file_name().unwrap_or_default().to_string_lossy()));
+        let database_kib = (size(path) + size(&wal)) / 1024;
+        Ok(DiagnosticsDto {
+            version: info.version,
+            data_dir: setup.data_dir.display().to_string(),
+            database_path: info.database_path,
+            database_kib: database_kib.min(u32::MAX as u64) as u32,
+            schema_version: *SCHEMA_VERSION,
+            log_dir: setup.log_dir.display().to_string(),
+            provisioned: setup.is_provisioned(),
+            clinic_id: info.clinic_id.or(profile.clinic.id),
+            clinic_name: info.clinic_name.or(profile.clinic.name),
+            server_url: profile.server.url,
+            server_source: source(setup.layers.server_source()),
+            problems: setup.problems.clone(),
+            sync: self.sync_status()?,
+        })
+    }
+
+    /// Writes the support bundle into `out_dir`: diagnostics, the profile without
+    /// its credential, the log files; every token and every patient and staff name
+    /// on this device scrubbed from all of it.
+    pub fn export_support_bundle(&self, setup: &Setup, out_dir: &Path) -> Result<SupportBundleDto, ApiError> {
+        let diagnostics = self.diagnostics(setup)?;
+        let names = self.database().read(|c| {
+            let mut names = Vec::new();
+            for sql in ["SELECT name FROM patients", "SELECT name FROM staff"] {
+                let mut stmt = c.prepare(sql)?;
+                for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                    names.push(name?);
+                }
+            }
+            Ok(names)
+        })?;
+        let scrubber = bundle::Scrubber::new(setup.secrets(), names);
+        let profile = setup.profile();
+        let path = bundle::write_bundle(
+            out_dir,
+            bundle::BundleInput {
+                diagnostics: serde_json::to_value(&diagnostics).unwrap_or_default(),
+                profile: Some(&profile),
+                log_dir: &setup.log_dir,
+                scrubber: &scrubber,
+            },
+        )
+        .map_err(|e| ApiError::new(ErrorCode::SupportBundleFailed, e.to_string()))?;
+        tracing::info!(path = %path.display(), "support bundle written");
+        Ok(SupportBundleDto { path: path.display().to_string() })
+    }
+
+    /// Provisions this running app from an enrolment code (or a profile's text):
+    /// checks the server first and saves nothing when that fails.
+    pub async fn provision_from_code(&self, setup: &Setup, code: &str) -> Result<(ProvisionOutcomeDto, Option<Profile>), ApiError> {
+        let text = code.trim();
+        let profile = if text.starts_with(clinic_install::profile::ENROLMENT_PREFIX) {
+            Profile::from_enrolment_code(text)?
+        } else {
+            Profile::from_toml(text)?
+        };
+        let Some(config_dir) = setup.config_dir.as_deref() else {
+            return Err(ApiError::new(ErrorCode::StorageFailed, "this system has no configuration directory"));
+        };
+        let restart_needed = self.sync_handle().is_some();
+        match clinic_install::provision(
+            profile.clone(),
+            setup.layers.installed.clone(),
+            config_dir,
+            StoreAt::Open(self.database()),
+            CHECK_TIMEOUT,
+        )
+        .await
+        {
+            Ok(done) => Ok((
+                ProvisionOutcomeDto {
+                    provisioned: true,
+                    failure: None,
+                    detail: format!("saved to {}", done.profile_path.display()),
+                    clinic_id: Some(done.clinic_id),
+                    restart_needed,
+                },
+                Some(profile),
+            )),
+            Err(ProvisionError::Connection(e)) => Ok((
+                ProvisionOutcomeDto {
+                    provisioned: false,
+                    failure: Some(e.failure.into()),
+                    detail: e.to_string(),
+                    clinic_id: None,
+                    restart_needed: false,
+                },
+                None,
+            )),
+            Err(ProvisionError::Invalid(e)) => Err(e.into()),
+        }
+    }
+}

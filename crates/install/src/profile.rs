@@ -1,0 +1,443 @@
+//! The clinic profile: which clinic this device serves, its server and credential,
+//! and the intervals the clinic chose. Every field can come from four places; a
+//! field is taken from the first that has it (see [`Layers::resolve`]):
+//!
+//! 1. a command-line flag, 2. an environment variable, 3. the profile provisioned
+//! for this user (`<config dir>/profile.toml`), 4. the profile installed with the
+//! package (`/etc/clinic-desk/profile.toml`), then the built-in default.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use clinic_domain::ClinicZone;
+use serde::{Deserialize, Serialize};
+
+use crate::InstallError;
+
+/// Prefix of an enrolment code, so a pasted code is told apart from a file path
+/// and a future format can change the version.
+pub const ENROLMENT_PREFIX: &str = "CDP1-";
+
+pub const DEFAULT_SYNC_INTERVAL_SECONDS: u64 = 60;
+pub const DEFAULT_PROBE_INTERVAL_SECONDS: u64 = 15;
+pub const DEFAULT_REASSESS_INTERVAL_MINUTES: u32 = 60;
+
+/// `(field, environment variable)`: the variable that sets each field.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("clinic.id", "CLINIC_DESK_CLINIC_ID"),
+    ("clinic.name", "CLINIC_DESK_CLINIC_NAME"),
+    ("clinic.time_zone", "CLINIC_DESK_TIME_ZONE"),
+    ("clinic.language", "CLINIC_DESK_LANGUAGE"),
+    ("server.url", "CLINIC_DESK_SERVER_URL"),
+    ("server.token", "CLINIC_DESK_TOKEN"),
+    ("sync.interval_seconds", "CLINIC_DESK_SYNC_INTERVAL_SECONDS"),
+    ("sync.offline_probe_seconds", "CLINIC_DESK_SYNC_PROBE_SECONDS"),
+    ("assessment.reassess_interval_minutes", "CLINIC_DESK_REASSESS_INTERVAL_MINUTES"),
+];
+
+/// One layer of configuration: every field optional, so layers can be merged field by field.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "ClinicSection::is_empty")]
+    pub clinic: ClinicSection,
+    #[serde(default, skip_serializing_if = "ServerSection::is_empty")]
+    pub server: ServerSection,
+    #[serde(default, skip_serializing_if = "SyncSection::is_empty")]
+    pub sync: SyncSection,
+    #[serde(default, skip_serializing_if = "AssessmentSection::is_empty")]
+    pub assessment: AssessmentSection,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicSection {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    /// `zh-CN` or `en`: the clinic's language; a user's own choice in the UI still wins.
+    pub language: Option<String>,
+}
+
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub url: Option<String>,
+    /// The device credential (a `clinic-central` bearer token).
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    pub interval_seconds: Option<u64>,
+    pub offline_probe_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentSection {
+    pub reassess_interval_minutes: Option<u32>,
+}
+
+impl ClinicSection {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+impl ServerSection {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+impl SyncSection {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+impl AssessmentSection {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+// The token must not reach a log, a panic message or a support bundle through `{:?}`.
+impl std::fmt::Debug for ServerSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSection")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("clinic", &self.clinic)
+            .field("server", &self.server)
+            .field("sync", &self.sync)
+            .field("assessment", &self.assessment)
+            .finish()
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(var: &str, raw: &str) -> Result<T, InstallError> {
+    raw.trim().parse().map_err(|_| InstallError::InvalidProfile(format!("{var} must be a whole number, not '{raw}'")))
+}
+
+impl Profile {
+    pub fn from_toml(text: &str) -> Result<Self, InstallError> {
+        toml::from_str(text).map_err(|e| InstallError::InvalidProfile(e.message().to_owned()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a profile always serialises")
+    }
+
+    /// A file path or an enrolment code (`CDP1-…`).
+    pub fn load(path_or_code: &str) -> Result<Self, InstallError> {
+        let trimmed = path_or_code.trim();
+        if trimmed.starts_with(ENROLMENT_PREFIX) {
+            return Self::from_enrolment_code(trimmed);
+        }
+        Self::from_file(Path::new(trimmed))?.ok_or_else(|| InstallError::InvalidProfile(format!("no profile file at {trimmed}")))
+    }
+
+    /// `None` when there is no file; an error when it exists and cannot be read or parsed.
+    pub fn from_file(path: &Path) -> Result<Option<Self>, InstallError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_toml(&text)
+                .map(Some)
+                .map_err(|e| InstallError::InvalidProfile(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(InstallError::Io(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// The profile as one line an installer can paste: `CDP1-` and the TOML in
+    /// unpadded base64url (it survives e-mail, chat and QR codes unchanged).
+    pub fn enrolment_code(&self) -> String {
+        format!("{ENROLMENT_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.to_toml()))
+    }
+
+    pub fn from_enrolment_code(code: &str) -> Result<Self, InstallError> {
+        let body: String = code.trim().trim_start_matches(ENROLMENT_PREFIX).split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body.trim_end_matches('='))
+            .map_err(|_| InstallError::InvalidProfile("the enrolment code is damaged (not base64url); copy it again".into()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| InstallError::InvalidProfile("the enrolment code is damaged (not text); copy it again".into()))?;
+        Self::from_toml(&text)
+    }
+
+    /// The layer the environment gives (variables in [`ENV_VARS`]; blank ones ignored).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, InstallError> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let num = |name: &str| -> Result<Option<u64>, InstallError> { var(name).map(|v| parse_num(name, &v)).transpose() };
+        Ok(Profile {
+            clinic: ClinicSection {
+                id: var("CLINIC_DESK_CLINIC_ID"),
+                name: var("CLINIC_DESK_CLINIC_NAME"),
+                time_zone: var("CLINIC_DESK_TIME_ZONE"),
+                language: var("CLINIC_DESK_LANGUAGE"),
+            },
+            server: ServerSection { url: var("CLINIC_DESK_SERVER_URL"), token: var("CLINIC_DESK_TOKEN") },
+            sync: SyncSection {
+                interval_seconds: num("CLINIC_DESK_SYNC_INTERVAL_SECONDS")?,
+                offline_probe_seconds: num("CLINIC_DESK_SYNC_PROBE_SECONDS")?,
+            },
+            assessment: AssessmentSection {
+                reassess_interval_minutes: var("CLINIC_DESK_REASSESS_INTERVAL_MINUTES")
+                    .map(|v| parse_num("CLINIC_DESK_REASSESS_INTERVAL_MINUTES", &v))
+                    .transpose()?,
+            },
+        })
+    }
+
+    /// Field by field: this layer's value where it has one, `lower`'s otherwise.
+    pub fn over(self, lower: Profile) -> Profile {
+        Profile {
+            clinic: ClinicSection {
+                id: self.clinic.id.or(lower.clinic.id),
+                name: self.clinic.name.or(lower.clinic.name),
+                time_zone: self.clinic.time_zone.or(lower.clinic.time_zone),
+                language: self.clinic.language.or(lower.clinic.language),
+            },
+            server: ServerSection {
+                url: self.server.url.or(lower.server.url),
+                token: self.server.token.or(lower.server.token),
+            },
+            sync: SyncSection {
+                interval_seconds: self.sync.interval_seconds.or(lower.sync.interval_seconds),
+                offline_probe_seconds: self.sync.offline_probe_seconds.or(lower.sync.offline_probe_seconds),
+            },
+            assessment: AssessmentSection {
+                reassess_interval_minutes: self
+                    .assessment
+                    .reassess_interval_minutes
+                    .or(lower.assessment.reassess_interval_minutes),
+            },
+        }
+    }
+
+    /// Checks what is there; `complete` also demands what provisioning needs
+    /// (clinic ID, server URL and credential).
+    pub fn validate(&self, complete: bool) -> Result<(), InstallError> {
+        let bad = |m: String| Err(InstallError::InvalidProfile(m));
+        if let Some(id) = &self.clinic.id {
+            if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return bad(format!("clinic.id must be 1–32 letters, digits, '-' or '_', not '{id}'"));
+            }
+        }
+        if let Some(zone) = &self.clinic.time_zone {
+            if let Err(e) = ClinicZone::parse(zone) {
+                return bad(format!("clinic.time_zone: {e}"));
+            }
+        }
+        if let Some(lang) = &self.clinic.language {
+            if lang != "zh-CN" && lang != "en" {
+                return bad(format!("clinic.language must be \"zh-CN\" or \"en\", not '{lang}'"));
+            }
+        }
+        if let Some(url) = &self.server.url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err() {
+                return bad(format!("server.url must be an http:// or https:// URL, not '{url}'"));
+            }
+        }
+        if let Some(token) = &self.server.token {
+            if token.trim().is_empty() || token.chars().any(char::is_whitespace) {
+                return bad("server.token must be one word without spaces".into());
+            }
+        }
+        if matches!(self.sync.interval_seconds, Some(0)) || matches!(self.sync.offline_probe_seconds, Some(0)) {
+            return bad("sync intervals must be at least 1 second".into());
+        }
+        if matches!(self.assessment.reassess_interval_minutes, Some(0)) {
+            return bad("assessment.reassess_interval_minutes must be at least 1".into());
+        }
+        if complete {
+            for (missing, name) in [
+                (self.clinic.id.is_none(), "clinic.id"),
+                (self.server.url.is_none(), "server.url"),
+                (self.server.token.is_none(), "server.token"),
+            ] {
+                if missing {
+                    return bad(format!("the profile has no {name}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The same profile with the credential blanked, for bundles and screens.
+    pub fn redacted(&self) -> Profile {
+        let mut p = self.clone();
+        if p.server.token.is_some() {
+            p.server.token = Some("<redacted>".into());
+        }
+        p
+    }
+
+    pub fn sync_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.sync.interval_seconds.unwrap_or(DEFAULT_SYNC_INTERVAL_SECONDS))
+    }
+
+    pub fn probe_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.sync.offline_probe_seconds.unwrap_or(DEFAULT_PROBE_INTERVAL_SECONDS))
+    }
+}
+
+/// Where the effective server setting came from, for the diagnostics screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Flag,
+    Environment,
+    Provisioned,
+    Installed,
+    Default,
+}
+
+/// The four layers, highest first.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    pub flags: Profile,
+    pub env: Profile,
+    pub provisioned: Option<Profile>,
+    pub installed: Option<Profile>,
+}
+
+impl Layers {
+    /// flag > environment > provisioned > installed; defaults are applied by the readers.
+    pub fn resolve(&self) -> Profile {
+        let lower = self.provisioned.clone().unwrap_or_default().over(self.installed.clone().unwrap_or_default());
+        self.flags.clone().over(self.env.clone().over(lower))
+    }
+
+    /// Which layer the server URL was taken from.
+    pub fn server_source(&self) -> Source {
+        let has = |p: Option<&Profile>| p.is_some_and(|p| p.server.url.is_some());
+        if has(Some(&self.flags)) {
+            Source::Flag
+        } else if has(Some(&self.env)) {
+            Source::Environment
+        } else if has(self.provisioned.as_ref()) {
+            Source::Provisioned
+        } else if has(self.installed.as_ref()) {
+            Source::Installed
+        } else {
+            Source::Default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn layer(url: Option<&str>, zone: Option<&str>) -> Profile {
+        Profile {
+            server: ServerSection { url: url.map(str::to_owned), token: None },
+            clinic: ClinicSection { time_zone: zone.map(str::to_owned), ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    #[rstest]
+    #[case::flag_wins(Some("http://flag"), Some("http://env"), Some("http://prov"), Some("http://inst"), Some("http://flag"), Source::Flag)]
+    #[case::env_beats_files(None, Some("http://env"), Some("http://prov"), Some("http://inst"), Some("http://env"), Source::Environment)]
+    #[case::provisioned_beats_installed(None, None, Some("http://prov"), Some("http://inst"), Some("http://prov"), Source::Provisioned)]
+    #[case::installed_alone(None, None, None, Some("http://inst"), Some("http://inst"), Source::Installed)]
+    #[case::nothing(None, None, None, None, None, Source::Default)]
+    fn precedence_is_flag_env_provisioned_installed(
+        #[case] flag: Option<&str>,
+        #[case] env: Option<&str>,
+        #[case] prov: Option<&str>,
+        #[case] inst: Option<&str>,
+        #[case] want: Option<&str>,
+        #[case] source: Source,
+    ) {
+        let layers = Layers {
+            flags: layer(flag, None),
+            env: layer(env, None),
+            provisioned: Some(layer(prov, None)),
+            // The installed profile's zone must survive: merging is per field.
+            installed: Some(layer(inst, Some("Europe/London"))),
+        };
+        let p = layers.resolve();
+        assert_eq!(p.server.url.as_deref(), want);
+        assert_eq!(p.clinic.time_zone.as_deref(), Some("Europe/London"));
+        assert_eq!(layers.server_source(), source);
+    }
+
+    const FULL: &str = r#"
+[clinic]
+id = "C001"
+name = "和平诊所"
+time_zone = "Asia/Shanghai"
+language = "zh-CN"
+
+[server]
+url = "https://central.example:8443"
+token = "cct_secret"
+
+[sync]
+interval_seconds = 30
+
+[assessment]
+reassess_interval_minutes = 45
+"#;
+
+    #[test]
+    fn a_profile_round_trips_through_its_enrolment_code_and_hides_its_token() {
+        let p = Profile::from_toml(FULL).unwrap();
+        p.validate(true).unwrap();
+        let code = p.enrolment_code();
+        assert!(code.starts_with(ENROLMENT_PREFIX) && !code.contains(char::is_whitespace));
+        // Pasted with a line break in the middle, as chat programs do.
+        let (a, b) = code.split_at(20);
+        assert_eq!(Profile::load(&format!("{a}\n{b}")).unwrap(), p);
+        assert!(!format!("{p:?}").contains("cct_secret"));
+        assert!(!p.redacted().to_toml().contains("cct_secret"));
+        assert_eq!(p.sync_interval().as_secs(), 30);
+        assert_eq!(p.probe_interval().as_secs(), DEFAULT_PROBE_INTERVAL_SECONDS);
+    }
+
+    #[rstest]
+    #[case::unknown_field("[clinic]\nid = \"C001\"\ncolour = \"red\"", "colour")]
+    #[case::bad_zone("[clinic]\ntime_zone = \"Mars/Base\"", "time_zone")]
+    #[case::bad_language("[clinic]\nlanguage = \"fr\"", "language")]
+    #[case::bad_url("[server]\nurl = \"ftp://x\"", "server.url")]
+    #[case::bad_id("[clinic]\nid = \"C 001\"", "clinic.id")]
+    #[case::zero_interval("[sync]\ninterval_seconds = 0", "at least")]
+    #[case::missing_token("[clinic]\nid = \"C001\"\n[server]\nurl = \"http://x\"", "server.token")]
+    fn mistakes_in_a_profile_are_named(#[case] text: &str, #[case] names: &str) {
+        let err = Profile::from_toml(text).and_then(|p| p.validate(true)).unwrap_err().to_string();
+        assert!(err.contains(names), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_enrolment_code_says_so() {
+        let err = Profile::load("CDP1-***").unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn the_environment_fills_every_field_and_blank_variables_count_as_unset() {
+        let env = |name: &str| match name {
+            "CLINIC_DESK_CLINIC_ID" => Some("C009".to_owned()),
+            "CLINIC_DESK_SERVER_URL" => Some("  ".to_owned()),
+            "CLINIC_DESK_REASSESS_INTERVAL_MINUTES" => Some("30".to_owned()),
+            _ => None,
+        };
+        let p = Profile::from_env(env).unwrap();
+        assert_eq!(p.clinic.id.as_deref(), Some("C009"));
+        assert_eq!(p.server.url, None);
+        assert_eq!(p.assessment.reassess_interval_minutes, Some(30));
+        let err = Profile::from_env(|n| (n == "CLINIC_DESK_SYNC_INTERVAL_SECONDS").then(|| "soon".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("whole number"));
+        assert_eq!(ENV_VARS.len(), 9, "every field has its variable");
+    }
+}

@@ -1,0 +1,198 @@
+//! Provisioning: a profile is checked against its server before anything is
+//! saved, then bound to the local store and written owner-only.
+//!
+//! Re-provisioning rule: a device that holds another clinic's data (patients or
+//! reports) is refused, because its pulled data and queued reports belong to that
+//! clinic and must not be mixed or sent elsewhere. The same clinic on a different
+//! server URL is allowed, and the pull cursors are reset so the new server's feeds
+//! are read from the start (its sequence numbers mean nothing to the old cursors).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clinic_store::{Connection, outbox, patients, pull, settings};
+use rusqlite::TransactionBehavior;
+
+use crate::check::{CheckError, check_connection};
+use crate::paths::PROFILE_FILE;
+use crate::{InstallError, Profile};
+
+/// `sync_state` key: the server URL the pull cursors were read from.
+pub const CURSORS_SERVER_KEY: &str = "cursors_server_url";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Invalid(#[from] InstallError),
+    #[error("connection check failed: {0}")]
+    Connection(#[from] CheckError),
+}
+
+/// What provisioning did, for the installer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub clinic_id: String,
+    pub server_url: String,
+    pub profile_path: PathBuf,
+    /// The pull cursors were reset because the server changed.
+    pub cursors_reset: bool,
+}
+
+/// The store to bind: a path for the `provision` subcommand (opened only after the
+/// check passed, so a failure creates no database), or the running app's store.
+pub enum StoreAt<'a> {
+    Path(&'a Path),
+    Open(&'a clinic_store::Database),
+}
+
+/// Checks `profile` (over the package-installed one, so an enrolment code may
+/// carry only what differs) against its server, binds the store in `data_dir` to
+/// it and saves it as `<config_dir>/profile.toml`, mode 0600. Nothing is written
+/// when any step before the save fails.
+pub async fn provision(
+    profile: Profile,
+    installed: Option<Profile>,
+    config_dir: &Path,
+    store: StoreAt<'_>,
+    timeout: Duration,
+) -> Result<Provisioned, ProvisionError> {
+    let effective = profile.clone().over(installed.unwrap_or_default());
+    effective.validate(true)?;
+    let url = effective.server.url.clone().unwrap_or_default();
+    let token = effective.server.token.clone().unwrap_or_default();
+    check_connection(&url, &token, timeout).await?;
+
+    let opened;
+    let db = match store {
+        StoreAt::Open(db) => db,
+        StoreAt::Path(path) => {
+            opened = clinic_store::Database::open(path).map_err(InstallError::from)?;
+            &opened
+        }
+    };
+    // Refuse before saving: this check only reads.
+    if let Some(e) = db.read(|c| Ok(other_clinic(c, &effective))).map_err(InstallError::from)? {
+        return Err(e.into());
+    }
+    let path = save_profile(config_dir, &profile)?;
+    let cursors_reset = db
+        .write(|c| Ok(bind_store(c, &effective)))
+        .map_err(InstallError::from)?
+        .map_err(InstallError::from)?;
+    tracing::info!(clinic = %effective.clinic.id.as_deref().unwrap_or_default(), server = %url, cursors_reset, "device provisioned");
+    Ok(Provisioned {
+        clinic_id: effective.clinic.id.unwrap_or_default(),
+        server_url: url,
+        profile_path: path,
+        cursors_reset,
+    })
+}
+
+fn other_clinic(conn: &Connection, profile: &Profile) -> Option<InstallError> {
+    let wanted = profile.clinic.id.as_deref()?;
+    let stored = settings::get(conn, settings::CLINIC_ID).ok()??;
+    if stored == wanted {
+        return None;
+    }
+    let has_data = patients::count(conn).ok()? > 0 || {
+        let c = outbox::counts(conn).ok()?;
+        c.queued + c.sending + c.delivered + c.rejected > 0
+    };
+    has_data.then(|| InstallError::OtherClinic { stored, wanted: wanted.to_owned() })
+}
+
+#[derive(Debug)]
+pub enum BindError {
+    Store(clinic_store::StoreError),
+    Install(InstallError),
+}
+
+impl From<BindError> for InstallError {
+    fn from(e: BindError) -> Self {
+        match e {
+            BindError::Store(s) => InstallError::Store(s),
+            BindError::Install(i) => i,
+        }
+    }
+}
+
+impl From<clinic_store::StoreError> for BindError {
+    fn from(e: clinic_store::StoreError) -> Self {
+        BindError::Store(e)
+    }
+}
+impl From<rusqlite::Error> for BindError {
+    fn from(e: rusqlite::Error) -> Self {
+        BindError::Store(e.into())
+    }
+}
+
+/// Applies the profile's clinic fields to `clinic_settings` (where the rest of
+/// the app reads them) and resets the pull cursors when the server changed, in one
+/// transaction. Refuses a device holding another clinic's data. Returns whether
+/// the cursors were reset. The app calls this at every start with its effective
+/// profile, so flags and environment variables obey the same rule.
+pub fn bind_store(conn: &mut Connection, profile: &Profile) -> Result<bool, BindError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(e) = other_clinic(&tx, profile) {
+        return Err(BindError::Install(e));
+    }
+    let mut reset = false;
+    if let Some(url) = profile.server.url.as_deref() {
+        let previous = pull::state(&tx, CURSORS_SERVER_KEY)?;
+        let has_cursors: i64 = tx.query_row("SELECT count(*) FROM sync_cursors", [], |r| r.get(0))?;
+        let clinic_changed =
+            profile.clinic.id.is_some() && settings::get(&tx, settings::CLINIC_ID)?.as_deref() != profile.clinic.id.as_deref();
+        if previous.as_deref() != Some(url) || clinic_changed {
+            if has_cursors > 0 {
+                tx.execute("DELETE FROM sync_cursors", [])?;
+                reset = true;
+            }
+            pull::set_state(&tx, CURSORS_SERVER_KEY, Some(url))?;
+        }
+    }
+    let c = &profile.clinic;
+    let reassess = profile.assessment.reassess_interval_minutes.map(|m| m.to_string());
+    for (key, value) in [
+        (settings::CLINIC_ID, c.id.as_deref()),
+        (settings::CLINIC_NAME, c.name.as_deref()),
+        (settings::TIME_ZONE, c.time_zone.as_deref()),
+        (settings::LANGUAGE, c.language.as_deref()),
+        (settings::REASSESS_INTERVAL_MINUTES, reassess.as_deref()),
+    ] {
+        if let Some(v) = value {
+            settings::set(&tx, key, v)?;
+        }
+    }
+    tx.commit()?;
+    Ok(reset)
+}
+
+/// Writes `<dir>/profile.toml` readable by its owner only (the file holds the
+/// device credential): the directory 0700, the file 0600, replaced atomically.
+pub fn save_profile(dir: &Path, profile: &Profile) -> Result<PathBuf, InstallError> {
+    let io = |what: &str, e: std::io::Error| InstallError::Io(format!("cannot {what} in {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io("create the config directory", e))?;
+    let path = dir.join(PROFILE_FILE);
+    let tmp = dir.join(format!(".{PROFILE_FILE}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io("restrict the directory", e))?;
+    }
+    let mut file = options.open(&tmp).map_err(|e| io("write the profile", e))?;
+    #[cfg(unix)]
+    {
+        // A leftover temp file may have had wider permissions; mode() applies only on create.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| io("restrict the profile", e))?;
+    }
+    file.write_all(profile.to_toml().as_bytes()).map_err(|e| io("write the profile", e))?;
+    file.sync_all().map_err(|e| io("write the profile", e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io("save the profile", e))?;
+    Ok(path)
+}
