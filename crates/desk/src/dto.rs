@@ -14,6 +14,8 @@ pub struct AppInfo {
     pub version: String,
     pub clinic_id: Option<String>,
     pub clinic_name: Option<String>,
+    /// The clinic profile's UI language (`zh-CN` or `en`), the default until a user picks one.
+    pub language: Option<String>,
     pub time_zone: String,
     /// The clinic's date now, `YYYY-MM-DD`.
     pub today: String,

@@ -109,13 +109,18 @@ impl Desk {
 
     pub fn app_info(&self) -> Result<AppInfo, ApiError> {
         let zone = self.zone()?;
-        let (clinic_id, clinic_name) = self.db.read(|c| {
-            Ok((settings::get(c, settings::CLINIC_ID)?, settings::get(c, settings::CLINIC_NAME)?))
+        let (clinic_id, clinic_name, language) = self.db.read(|c| {
+            Ok((
+                settings::get(c, settings::CLINIC_ID)?,
+                settings::get(c, settings::CLINIC_NAME)?,
+                settings::get(c, settings::LANGUAGE)?,
+            ))
         })?;
         Ok(AppInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             clinic_id,
             clinic_name,
+            language,
             time_zone: zone.name().to_owned(),
             today: zone.today().to_string(),
             database_path: self.db.path().display().to_string(),

@@ -241,3 +241,11 @@ fn fhir_export_is_observations_keyed_by_report_id_with_the_right_loinc_codes() {
     assert!(!text.contains(&patient_name), "the export identifies the patient by ID only");
     assert_eq!(desk.fhir_bundle(None).unwrap().1, 3);
 }
+
+#[test]
+fn the_clinic_profiles_language_reaches_the_ui_as_its_default() {
+    let (_d, desk) = desk();
+    assert_eq!(desk.app_info().unwrap().language, None, "the demo names no language: the OS locale decides");
+    desk.database().write(|c| settings::set(c, settings::LANGUAGE, "zh-CN")).unwrap();
+    assert_eq!(desk.app_info().unwrap().language.as_deref(), Some("zh-CN"));
+}

@@ -4,7 +4,11 @@ export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_docto
 
 export type ApiError = { code: ErrorCode, message: string, };
 
-export type AppInfo = { version: string, clinicId: string | null, clinicName: string | null, timeZone: string, 
+export type AppInfo = { version: string, clinicId: string | null, clinicName: string | null, 
+/**
+ * The clinic profile's UI language (`zh-CN` or `en`), the default until a user picks one.
+ */
+language: string | null, timeZone: string, 
 /**
  * The clinic's date now, `YYYY-MM-DD`.
  */

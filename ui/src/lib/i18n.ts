@@ -798,8 +798,17 @@ export function langFromLocale(locale: string | null | undefined): Lang {
   return locale && locale.toLowerCase().startsWith('zh') ? 'zh-CN' : 'en';
 }
 
-function isLang(value: unknown): value is Lang {
+export function isLang(value: unknown): value is Lang {
   return typeof value === 'string' && (LANGS as readonly string[]).includes(value);
+}
+
+/** Whether this user has picked a language with the toggle (then nothing overrides it). */
+export function hasSavedLang(): boolean {
+  try {
+    return isLang(localStorage.getItem(LANG_STORAGE_KEY));
+  } catch {
+    return false;
+  }
 }
 
 /** The saved choice if there is one, else the OS/webview locale. */

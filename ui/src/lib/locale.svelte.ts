@@ -1,6 +1,6 @@
 // The current language, reactive. Dictionaries and detection live in i18n.ts.
 
-import { dictionaries, initialLang, saveLang, type Lang, type Messages } from './i18n';
+import { dictionaries, hasSavedLang, initialLang, isLang, saveLang, type Lang, type Messages } from './i18n';
 
 const first = initialLang();
 let current = $state<Lang>(first);
@@ -24,6 +24,12 @@ export const locale = {
   set(lang: Lang): void {
     current = lang;
     saveLang(lang);
+    apply(lang);
+  },
+  /** The clinic's language (from its profile) replaces the OS locale, never a user's own choice. */
+  adoptClinicDefault(lang: string | null): void {
+    if (!isLang(lang) || hasSavedLang() || lang === current) return;
+    current = lang;
     apply(lang);
   },
   toggle(): void {
