@@ -391,9 +391,14 @@ impl Desk {
 
     /// Reassessments this device owes, soonest due first (overdue ones lead).
     pub fn pending_reassessments(&self) -> Result<Vec<PendingReassessmentDto>, ApiError> {
-        let (pending, names) = self.db.write(|c| {
-            let device = device_id(c)?;
-            Ok((outbox::pending_reassessments(c, &device, PENDING_REASSESSMENTS_LIMIT)?, Self::staff_names(c)?))
+        // A reader, not the writer: the UI asks every 30 s and must not queue behind a
+        // sync batch. A device without an ID yet has recorded nothing, so owes nothing.
+        let (pending, names) = self.db.read(|c| {
+            let pending = match settings::get(c, crate::DEVICE_ID_KEY)? {
+                Some(device) => outbox::pending_reassessments(c, &device, PENDING_REASSESSMENTS_LIMIT)?,
+                None => Vec::new(),
+            };
+            Ok((pending, Self::staff_names(c)?))
         })?;
         let now = Utc::now();
         Ok(pending
