@@ -130,6 +130,89 @@ fn a_nurse_signs_in_records_reviews_and_corrects_a_pain_score() -> Result<()> {
     Ok(())
 }
 
+/// Where each element the layout check names lies on screen, and whether a tap at its
+/// centre lands on it. Targets are scrolled into view vertically first (a nurse may
+/// scroll down); sideways scrolling is never allowed, so that is measured separately.
+const LAYOUT_PROBE: &str = r#"
+    const [targetCss, boxCss, done] = arguments;
+    const box = document.querySelector(boxCss).getBoundingClientRect();
+    const targets = [...document.querySelectorAll(targetCss)].map((el) => {
+      el.scrollIntoView({ block: 'center', inline: 'nearest' });
+      const r = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      return { id: el.dataset.testid, left: r.left, right: r.right, width: r.width, height: r.height,
+               tappable: hit !== null && (hit === el || el.contains(hit)) };
+    });
+    const header = [...document.querySelectorAll('header button')]
+      .filter((b) => b.offsetParent !== null)
+      .map((b) => { const r = b.getBoundingClientRect(); return { id: b.dataset.testid ?? b.textContent, top: r.top, bottom: r.bottom }; });
+    done({ viewport: window.innerWidth, scrollWidth: document.scrollingElement.scrollWidth, scrollX: window.scrollX,
+           box: { left: box.left, right: box.right }, targets, header });
+"#;
+
+/// The screens clinic PCs have. At 1280 px the 10 of the NRS row used to be cut off at
+/// the form's right edge.
+const CLINIC_SCREENS: [(u32, u32); 2] = [(1280, 800), (1366, 768)];
+
+#[test]
+fn the_bedside_form_fits_the_screens_clinics_have() -> Result<()> {
+    let patient = &demo_clinic().patients[3];
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = launch_demo(&driver, &dir)?;
+    s.type_text(&s.find("[data-testid=patient-search]")?, &format!("{}\u{E007}", patient.id))?;
+    sign_in(&s, "N001", "1234")?;
+    s.find("[data-testid=pain-form] [data-testid=score-10]")?;
+
+    for lang in ["zh-CN", "en"] {
+        let toggle = s.find("[data-testid=lang-toggle]")?;
+        if s.attr(&toggle, "data-lang")?.as_deref() != Some(lang) {
+            s.click(&toggle)?;
+            wait_until(std::time::Duration::from_secs(5), || Ok(s.attr(&toggle, "data-lang")?.as_deref() == Some(lang)))?;
+        }
+        for (width, height) in CLINIC_SCREENS {
+            s.set_window_size(width, height)?;
+            // The window may be a few pixels wider than its viewport (a border), never narrower.
+            wait_until(std::time::Duration::from_secs(5), || {
+                let v = s.script_async("arguments[0](window.innerWidth)", serde_json::json!([]))?;
+                Ok(v.as_u64().is_some_and(|w| w <= u64::from(width) && w + 16 >= u64::from(width)))
+            })?;
+            for (scale, count) in [("nrs", 11), ("wong_baker_faces", 6)] {
+                s.click(&s.find(&format!("[data-testid=pain-form] [data-testid=scale-{scale}]"))?)?;
+                let at = format!("{lang} {width}×{height} {scale}");
+                let probe = s.script_async(
+                    LAYOUT_PROBE,
+                    serde_json::json!(["[data-testid=pain-form] button[data-testid^=score-]", "[data-testid=pain-form]"]),
+                )?;
+                let viewport = probe["viewport"].as_f64().unwrap_or_default();
+                assert!(
+                    probe["scrollWidth"].as_f64().unwrap_or(f64::MAX) <= viewport && probe["scrollX"].as_f64() == Some(0.0),
+                    "{at}: the page scrolls sideways: {probe}"
+                );
+                let targets = probe["targets"].as_array().context("targets")?;
+                assert_eq!(targets.len(), count, "{at}: {probe}");
+                let (form_left, form_right) = (probe["box"]["left"].as_f64().unwrap_or_default(), probe["box"]["right"].as_f64().unwrap_or_default());
+                for t in targets {
+                    let (left, right) = (t["left"].as_f64().unwrap_or(-1.0), t["right"].as_f64().unwrap_or(f64::MAX));
+                    assert!(left >= form_left && right <= form_right && right <= viewport, "{at}: {} is cut off: {t} in {probe}", t["id"]);
+                    // WCAG 2.2's minimum target is 24 CSS px; ours stay well above it.
+                    assert!(t["width"].as_f64().unwrap_or_default() >= 32.0 && t["height"].as_f64().unwrap_or_default() >= 44.0, "{at}: {} is too small: {t}", t["id"]);
+                    assert_eq!(t["tappable"].as_bool(), Some(true), "{at}: a tap on {} lands elsewhere: {t}", t["id"]);
+                }
+                // One line of header buttons: they all share one row.
+                let header = probe["header"].as_array().context("header")?;
+                let top = header.iter().filter_map(|b| b["top"].as_f64()).fold(f64::MAX, f64::min);
+                let bottom = header.iter().filter_map(|b| b["bottom"].as_f64()).fold(f64::MIN, f64::max);
+                let tallest = header.iter().filter_map(|b| Some(b["bottom"].as_f64()? - b["top"].as_f64()?)).fold(0.0, f64::max);
+                assert!(bottom - top <= tallest + 1.0, "{at}: the header wraps its buttons: {header:?}");
+                let shortest = header.iter().filter_map(|b| Some(b["bottom"].as_f64()? - b["top"].as_f64()?)).fold(f64::MAX, f64::min);
+                assert!(tallest - shortest <= 1.0, "{at}: a header button breaks its label over two lines: {header:?}");
+            }
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     let clinic = demo_clinic();

@@ -199,6 +199,11 @@ impl Session<'_> {
         self.click(&option)
     }
 
+    /// Sets the window's outer size, as a clinic PC's screen would.
+    pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).map(drop)
+    }
+
     /// Runs an async script; it finishes by calling its last argument with the result.
     pub fn script_async(&self, js: &str, args: Value) -> Result<Value> {
         self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": js, "args": args})))
