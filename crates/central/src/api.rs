@@ -474,32 +474,22 @@ pub async fn put_staff(
     if let Some(p) = &body.pin {
         pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
     }
-    let store = state.store.clone();
-    let active = body.active;
     // argon2id takes 19 MiB per hash: at most `max_concurrent_pin_hashes` at once,
     // the rest wait here (holding nothing but their request).
-    let _hashing = match body.pin {
-        Some(_) => Some(
+    let verifier = match body.pin {
+        Some(pin) => Some(
             state
-                .pin_hashing
-                .clone()
-                .acquire_owned()
+                .pin_hasher
+                .verifier(pin)
                 .await
-                .map_err(|_| ApiError::Unavailable)?,
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
         ),
         None => None,
     };
-    let seq = blocking(move || {
-        // Hashing is deliberately slow (argon2id), so it too stays off the async workers.
-        let verifier = match body.pin.as_deref().map(pin::pin_verifier).transpose() {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(ApiError::Internal(e.to_string()))),
-        };
-        store
-            .upsert_staff(&clinic, &member, active, verifier.as_deref())
-            .map(Ok)
-    })
-    .await??;
+    let store = state.store.clone();
+    let active = body.active;
+    let seq =
+        blocking(move || store.upsert_staff(&clinic, &member, active, verifier.as_deref())).await?;
     Ok(Json(ChangeAck { seq }))
 }
 

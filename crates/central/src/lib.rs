@@ -34,7 +34,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use clinic_domain::ClinicZone;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::ingest::Ingestor;
@@ -60,8 +60,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub mode: Mode,
     pub limits: Limits,
-    /// Permits for argon2id PIN hashing ([`Limits::max_concurrent_pin_hashes`]).
-    pub pin_hashing: Arc<Semaphore>,
+    /// argon2id PIN hashing, [`Limits::max_concurrent_pin_hashes`] at once.
+    pub pin_hasher: pin::PinHasher,
     pub failed_auth: FailedAuthLimiter,
 }
 
@@ -90,7 +90,7 @@ impl AppState {
             ingest,
             metrics,
             mode,
-            pin_hashing: Arc::new(Semaphore::new(limits.max_concurrent_pin_hashes.max(1))),
+            pin_hasher: pin::PinHasher::new(limits.max_concurrent_pin_hashes),
             failed_auth: FailedAuthLimiter::new(&limits),
             limits,
         }))

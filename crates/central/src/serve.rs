@@ -105,8 +105,11 @@ pub(crate) async fn serve(
         let (state, idle_timeout) = (state.clone(), limits.idle_timeout);
         tokio::spawn(async move {
             let _slot = slot;
+            // Pinned here, so it (and the socket) is dropped only after the branch ran:
+            // the metric counts a timeout before the client can see the close.
+            let mut connection = std::pin::pin!(connection);
             tokio::select! {
-                result = connection => {
+                result = &mut connection => {
                     if let Err(e) = result {
                         if e.is_timeout() {
                             state.metrics.connections_timed_out.fetch_add(1, Relaxed);
