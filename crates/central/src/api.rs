@@ -438,6 +438,31 @@ pub async fn put_appointment(
         ends_at: body.ends_at,
         status: field("status", AppointmentStatus::parse(&body.status))?,
     };
+    // A device stores an appointment only beside its patient and its doctor
+    // (foreign keys), so the server takes one only when both are in this clinic.
+    let store = state.store.clone();
+    let (clinic_for_check, doctor, patient) = (
+        clinic.clone(),
+        appointment.doctor_id.clone(),
+        appointment.patient_id.clone(),
+    );
+    let (patient_known, doctor_role) = blocking(move || {
+        Ok((
+            store.patient(&clinic_for_check, &patient)?.is_some(),
+            store.staff_role(&clinic_for_check, doctor.as_str())?,
+        ))
+    })
+    .await?;
+    if !patient_known {
+        return Err(ApiError::BadRequest(
+            "patientId: no such patient in this clinic".into(),
+        ));
+    }
+    if doctor_role != Some(StaffRole::Doctor) {
+        return Err(ApiError::BadRequest(
+            "doctorId: no such doctor in this clinic".into(),
+        ));
+    }
 
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_appointment(&clinic, &appointment)).await?;

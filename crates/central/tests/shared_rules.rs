@@ -320,6 +320,9 @@ fn at(minutes: i64) -> DateTime<Utc> {
 #[case::unknown_status("A1", "D1", 0, 30, "maybe", Err("status"))]
 #[case::bad_doctor_id("A1", "D 1", 0, 30, "booked", Err("doctorId"))]
 #[case::bad_appointment_id("A%3B1", "D1", 0, 30, "booked", Err("id"))]
+#[case::unknown_doctor("A1", "D404", 0, 30, "booked", Err("doctorId"))]
+#[case::a_nurse_is_not_a_doctor("A1", "N1", 0, 30, "booked", Err("doctorId"))]
+#[case::unknown_patient("A1", "D1", 0, 30, "booked", Err("patientId"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_appointment_the_server_accepts_a_device_stores(
     #[case] id: &str,
@@ -330,6 +333,11 @@ async fn every_appointment_the_server_accepts_a_device_stores(
     #[case] expected: Result<(), &str>,
 ) {
     let env = env();
+    let patient_id = if expected == Err("patientId") {
+        "P404"
+    } else {
+        "P1"
+    };
     let (s, e) = env
         .put(
             "/v1/patients/P1",
@@ -344,7 +352,14 @@ async fn every_appointment_the_server_accepts_a_device_stores(
         )
         .await;
     assert_eq!(s, 200, "{e}");
-    let body = json!({"doctorId": doctor, "patientId": "P1", "startsAt": at(start_min),
+    let (s, e) = env
+        .put(
+            "/v1/staff/N1",
+            &json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "1234"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{e}");
+    let body = json!({"doctorId": doctor, "patientId": patient_id, "startsAt": at(start_min),
         "endsAt": at(end_min), "status": status_name});
     let (status, error) = env.put(&format!("/v1/appointments/{id}"), &body).await;
     check_refusal(status, &error, expected);
@@ -385,7 +400,7 @@ async fn every_appointment_the_server_accepts_a_device_stores(
         (Ok(doctor_id), Ok(status)) => Some(Appointment {
             id: id.replace("%3B", ";"),
             doctor_id,
-            patient_id: PatientId::parse("P1").unwrap(),
+            patient_id: PatientId::parse(patient_id).unwrap(),
             starts_at: at(start_min),
             ends_at: at(end_min),
             status,

@@ -725,6 +725,20 @@ impl CentralStore for SqliteStore {
         Ok(clinic)
     }
 
+    fn staff_role(
+        &self,
+        clinic_id: &str,
+        id: &str,
+    ) -> Result<Option<clinic_domain::StaffRole>, StoreError> {
+        let conn = self.reader()?;
+        let role: Option<String> = conn
+            .prepare_cached("SELECT role FROM staff WHERE clinic_id = ?1 AND id = ?2")?
+            .query_row(params![clinic_id, id], |r| r.get(0))
+            .optional()?;
+        role.map(|r| clinic_domain::StaffRole::parse(&r).map_err(corrupt))
+            .transpose()
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         let conn = self.reader()?;
         conn.query_row("SELECT count(*) FROM clinics", [], |r| r.get::<_, i64>(0))?;
