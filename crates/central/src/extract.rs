@@ -70,9 +70,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = json_bytes(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            // The field first, as in every other refusal: "birthDate: … input is out of range".
+            let field = e.path().to_string();
+            if field == "." {
+                ApiError::BadRequest(format!("invalid JSON body: {}", e.inner()))
+            } else {
+                ApiError::BadRequest(format!("{field}: invalid JSON body: {}", e.inner()))
+            }
+        })?;
+        de.end()
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+        Ok(JsonBody(value))
     }
 }
 

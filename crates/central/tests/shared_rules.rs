@@ -169,6 +169,8 @@ fn check_refusal(status: u16, error: &str, expected: Result<(), &str>) {
 #[case::byte_order_mark("\u{FEFF}王芳", "female", "1980-06-15", None, Err("name"))]
 #[case::markup("<img src=x>", "female", "1980-06-15", None, Err("name"))]
 #[case::transcribed_name("阿沛·阿旺晋美", "male", "1950-02-01", None, Ok(()))]
+#[case::impossible_date("王芳", "female", "2000-02-30", None, Err("birthDate"))]
+#[case::not_a_date("王芳", "female", "28/11/1990", None, Err("birthDate"))]
 #[case::year_before_zero("王芳", "female", "-0001-01-01", None, Err("birthDate"))]
 #[case::before_1900("王芳", "female", "1899-12-31", None, Err("birthDate"))]
 #[case::first_of_1900("王芳", "female", "1900-01-01", None, Ok(()))]
