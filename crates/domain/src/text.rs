@@ -61,8 +61,15 @@ pub fn check_text(
     Ok(())
 }
 
+/// Combining marks that draw nothing: variation selectors and the combining
+/// grapheme joiner. Emoji in a note carry them legitimately; a name must not, or
+/// two names could look the same and differ.
+fn is_invisible_mark(c: char) -> bool {
+    matches!(c, '\u{034F}' | '\u{180B}'..='\u{180F}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
 /// A person's name (a patient, a staff member): trimmed, 1 to [`MAX_NAME_CHARS`]
-/// characters, letters (any script), combining marks, digits, spaces and
+/// characters, letters (any script), visible combining marks, digits, spaces and
 /// [`NAME_PUNCTUATION`] only.
 pub fn person_name(field: &'static str, raw: &str) -> Result<String, DomainError> {
     let name = required(field, raw, MAX_NAME_CHARS)?;
@@ -75,6 +82,9 @@ pub fn person_name(field: &'static str, raw: &str) -> Result<String, DomainError
             || c == '\u{3000}'
             || NAME_PUNCTUATION.contains(&c)
     };
+    if name.chars().any(is_invisible_mark) {
+        return Err(DomainError::ControlCharacter { field });
+    }
     if !name.chars().all(allowed) {
         return Err(DomainError::NameCharacter { field });
     }
@@ -144,6 +154,8 @@ mod tests {
     #[case::word_joiner("a\u{2060}b", Err(DomainError::ControlCharacter { field: "name" }))]
     #[case::byte_order_mark("\u{FEFF}王芳", Err(DomainError::ControlCharacter { field: "name" }))]
     #[case::soft_hyphen("Ma\u{00AD}ria", Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::variation_selector("王\u{FE0F}芳", Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::combining_grapheme_joiner("王\u{034F}芳", Err(DomainError::ControlCharacter { field: "name" }))]
     #[case::hangul_filler("王\u{3164}芳", Err(DomainError::ControlCharacter { field: "name" }))]
     #[case::line_separator("a\u{2028}b", Err(DomainError::ControlCharacter { field: "name" }))]
     #[case::nul("a\0b", Err(DomainError::ControlCharacter { field: "name" }))]
