@@ -78,12 +78,13 @@ async fn closed_within(conn: &mut TcpStream, limit: Duration) -> Option<Instant>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_silent_connections_are_closed_while_healthz_keeps_answering() {
+async fn a_thousand_silent_connections_are_closed_at_the_header_timeout_while_healthz_answers() {
     // Client and server share this process: 2,000 descriptors and some.
     rlimit::increase_nofile_limit(8_192).unwrap();
+    // The idle timeout is longer here, so it is hyper's header timer that closes them.
     let limits = Limits {
-        idle_timeout: Duration::from_secs(2),
-        header_read_timeout: Duration::from_secs(3),
+        header_read_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(30),
         ..Limits::default()
     };
     let env = env(limits);
@@ -122,11 +123,40 @@ async fn a_thousand_silent_connections_are_closed_while_healthz_keeps_answering(
     let first = first_close.unwrap().duration_since(opened);
     assert!(
         first >= Duration::from_millis(1_900).saturating_sub(connected_in),
-        "closed only after the idle timeout, first at {first:?}"
+        "closed only after the header timeout, first at {first:?}"
     );
     assert!(opened.elapsed() < Duration::from_secs(10));
     assert!(env.server.state.metrics.connections_timed_out.load(Relaxed) >= 1_000);
     assert_eq!(env.healthz().await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let env = env(limits);
+    let mut conn = TcpStream::connect(env.server.addr).await.unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "kept alive after an answer"
+    );
+    let answered = Instant::now();
+    let closed = closed_within(&mut conn, Duration::from_secs(5))
+        .await
+        .expect("closed once idle");
+    let idle = closed.duration_since(answered);
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(3),
+        "{idle:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
