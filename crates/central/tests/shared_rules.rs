@@ -465,3 +465,63 @@ async fn every_appointment_the_server_accepts_a_device_stores(
         assert_eq!(stored, 1);
     }
 }
+
+/// The server refuses, naming the field, every text of a report the device would
+/// refuse to write: `free_text` for the details, `correction_reason` for a reason.
+#[rstest]
+#[case::right_to_left_override('\u{202E}')]
+#[case::left_to_right_isolate('\u{2066}')]
+#[case::zero_width_space('\u{200B}')]
+#[case::right_to_left_mark('\u{200F}')]
+#[case::word_joiner('\u{2060}')]
+#[case::byte_order_mark('\u{FEFF}')]
+#[case::soft_hyphen('\u{00AD}')]
+#[case::nul('\u{0}')]
+#[case::escape('\u{1b}')]
+#[case::carriage_return('\r')]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_texts_refuse_what_the_device_refuses(#[case] bad: char) {
+    use clinic_domain::assessment::{
+        self, MAX_BODY_SITE_CHARS, MAX_INTERVENTION_CHARS, MAX_NOTE_CHARS,
+    };
+    let env = env();
+    let text = format!("ice{bad}pack");
+    let device_refuses: [(&str, bool); 4] = [
+        (
+            "bodySite",
+            assessment::free_text("body site", Some(&text), MAX_BODY_SITE_CHARS, false).is_err(),
+        ),
+        (
+            "note",
+            assessment::free_text("note", Some(&text), MAX_NOTE_CHARS, true).is_err(),
+        ),
+        (
+            "intervention",
+            assessment::free_text("intervention", Some(&text), MAX_INTERVENTION_CHARS, false)
+                .is_err(),
+        ),
+        ("reason", assessment::correction_reason(&text).is_err()),
+    ];
+    for (field, refused_by_device) in device_refuses {
+        assert!(refused_by_device, "the device refuses {bad:?} in {field}");
+        let mut report = json!({"reportId": uuid::Uuid::now_v7(), "patientId": "P1", "painScore": 3,
+            "submitTime": 1_764_300_000});
+        report[field] = json!(text);
+        if field == "reason" {
+            report["supersedes"] = json!(uuid::Uuid::now_v7());
+        }
+        let resp = env
+            .client
+            .post(format!("{}/v1/reports", env.server.base_url()))
+            .bearer_auth(&env.token)
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 400, "{field}: {body}");
+        assert!(body["error"].as_str().unwrap().starts_with(field), "{body}");
+    }
+    assert_eq!(env.server.report_count(None).unwrap(), 0);
+}
