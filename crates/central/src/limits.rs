@@ -18,6 +18,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// so a body of a million tiny items within this size is refused at item 1,001.
 pub const BATCH_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
+/// hyper's read buffer per connection, which bounds a request's head: the app's
+/// headers are well under 2 KiB; hyper's default (~400 KiB) times the connection
+/// cap would let slow headers alone hold 800 MiB. A larger head gets 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// From the moment a connection is ready for a request (just opened, or after the
 /// previous answer) until that request's headers are complete.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -33,7 +33,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tower::ServiceExt;
 
 use crate::AppState;
-use crate::limits::{ACCEPT_ERROR_PAUSE, Limits, LogThrottle, SHUTDOWN_GRACE};
+use crate::limits::{ACCEPT_ERROR_PAUSE, Limits, LogThrottle, MAX_HEAD_BYTES, SHUTDOWN_GRACE};
 
 /// Serves `app` on `listener` until `shutdown` fires, then lets in-flight requests
 /// finish for at most [`SHUTDOWN_GRACE`].
@@ -53,6 +53,7 @@ pub(crate) async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -160,6 +160,28 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_head_is_refused() {
+    let env = env(Limits::default());
+    let mut conn = TcpStream::connect(env.server.addr).await.unwrap();
+    let padding = "a".repeat(clinic_central::limits::MAX_HEAD_BYTES + 1);
+    // The server may answer and close before it has read everything: ignore write errors.
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\n\r\n");
+    let _ = conn.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let resp = env
+        .client
+        .get(env.url("/healthz"))
+        .header("x-padding", "a".repeat(4 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "a large but reasonable head is fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_that_trickle_are_cut_at_the_header_timeout() {
     let limits = Limits {
         header_read_timeout: Duration::from_secs(1),
