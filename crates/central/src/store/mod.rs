@@ -68,6 +68,29 @@ pub struct TokenRecord {
     pub label: Option<String>,
 }
 
+/// [`CentralStore::staff_role`] by paging the staff feed (each member appears once,
+/// at their latest change).
+pub fn staff_role_from_feed<S: CentralStore + ?Sized>(
+    store: &S,
+    clinic_id: &str,
+    id: &str,
+) -> Result<Option<StaffRole>, StoreError> {
+    let mut after = 0;
+    loop {
+        let page = store.staff_feed(clinic_id, after, clinic_protocol::MAX_FEED_LIMIT)?;
+        if let Some(item) = page.items.iter().find(|i| i.id == id) {
+            let role = item.data.as_ref().map(|d| StaffRole::parse(&d.role));
+            return role
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()));
+        }
+        if !page.has_more || page.next_cursor <= after {
+            return Ok(None);
+        }
+        after = page.next_cursor;
+    }
+}
+
 pub trait CentralStore: Send + Sync + 'static {
     /// Stores `reports` in ONE durable transaction (the unit of group commit) and
     /// answers each in order. An `Err` means nothing was stored.
@@ -143,20 +166,7 @@ pub trait CentralStore: Send + Sync + 'static {
     /// member. The default pages the staff feed; a store should override it with a
     /// point read.
     fn staff_role(&self, clinic_id: &str, id: &str) -> Result<Option<StaffRole>, StoreError> {
-        let mut after = 0;
-        loop {
-            let page = self.staff_feed(clinic_id, after, clinic_protocol::MAX_FEED_LIMIT)?;
-            if let Some(item) = page.items.iter().rev().find(|i| i.id == id) {
-                let role = item.data.as_ref().map(|d| StaffRole::parse(&d.role));
-                return role
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()));
-            }
-            if !page.has_more || page.next_cursor <= after {
-                return Ok(None);
-            }
-            after = page.next_cursor;
-        }
+        staff_role_from_feed(self, clinic_id, id)
     }
 
     /// Cheap round trip for `/healthz`.
