@@ -1,5 +1,7 @@
-//! Request handlers. Validation uses clinic-domain's rules (IDs, pain scales,
-//! statuses, ages in the clinic's zone) so the server and the app agree.
+//! Request handlers. Validation uses clinic-domain's rules (IDs, names, text,
+//! birth dates, phones, pain scales, statuses, ages in the clinic's zone), the
+//! same functions the app stores by, so the server never accepts a record a
+//! device cannot hold. A refusal is a 400 naming the field.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -7,14 +9,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use clinic_domain::assessment::MAX_REASON_CHARS;
 use clinic_domain::{
-    Appointment, AppointmentStatus, ClinicZone, DoctorId, PainScale, PainScore, Patient, PatientId,
-    Sex, StaffMember, StaffRole,
+    Appointment, AppointmentStatus, ClinicZone, DoctorId, DomainError, PainScale, PainScore,
+    Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient, record_id, text,
 };
 use clinic_protocol::{
     Activity, AppointmentUpsert, AssessmentDetails, BatchItemResult, BatchItemStatus,
-    BatchResponse, ChangeAck, DUPLICATE_HEADER, FeedQuery, MAX_BATCH_REPORTS, MAX_FEED_LIMIT,
-    PatientSummary, PatientUpsert, ReportSubmission, Scale, StaffUpsert,
+    BatchResponse, ChangeAck, DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary,
+    PatientUpsert, ReportSubmission, Scale, StaffUpsert,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -23,14 +26,15 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Clinic, JsonBody, PathParam, QueryParams};
+use crate::extract::{BatchBody, Clinic, JsonBody, PathParam, QueryParams};
+use crate::ingest::NotStored;
 use crate::pin;
 use crate::store::{IngestOutcome, NewReport, StoreError};
 
 /// Latest plausible timestamp (9999-12-31): keeps absurd values out of date arithmetic.
 const MAX_UNIX: i64 = 253_402_300_799;
-const MAX_TEXT: usize = 1_000;
-const MAX_NAME: usize = 100;
+/// A device ID is an ID-like label the app makes up; it never needs more.
+const MAX_DEVICE_ID_CHARS: usize = 64;
 
 /// Runs a blocking store call off the async workers.
 async fn blocking<T: Send + 'static>(
@@ -42,9 +46,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// IDs of appointments and staff follow the same rules as every external ID.
-fn record_id(raw: &str) -> Result<String, ApiError> {
-    Ok(PatientId::parse(raw)?.to_string())
+/// A refusal by a domain rule, prefixed with the wire name of the field it concerns.
+fn field<T>(name: &str, checked: Result<T, DomainError>) -> Result<T, ApiError> {
+    checked.map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
 }
 
 fn unix_time(field: &str, v: i64) -> Result<i64, ApiError> {
@@ -57,16 +61,17 @@ fn unix_time(field: &str, v: i64) -> Result<i64, ApiError> {
     }
 }
 
-fn short_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
-    match v {
-        Some(s) if s.chars().count() > max => Err(ApiError::BadRequest(format!(
-            "{field} is longer than {max} characters"
-        ))),
-        Some(s) if s.chars().any(char::is_control) && field != "reason" => Err(
-            ApiError::BadRequest(format!("{field} contains control characters")),
-        ),
-        other => Ok(other),
+/// Optional text kept exactly as sent (it is part of a report's idempotency
+/// content), checked by the domain's text rule: length, control and invisible characters.
+fn exact_text(
+    name: &'static str,
+    v: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    if let Some(s) = &v {
+        field(name, text::check_text(name, s, max, false))?;
     }
+    Ok(v)
 }
 
 fn domain_scale(s: Scale) -> PainScale {
@@ -81,7 +86,7 @@ fn domain_scale(s: Scale) -> PainScale {
 /// delivered, and losing a pain score over an empty note field would be worse
 /// than losing the empty note. Anything else is kept exactly as sent.
 fn detail_text(
-    field: &str,
+    field: &'static str,
     v: Option<String>,
     max_chars: usize,
     newline_allowed: bool,
@@ -90,21 +95,10 @@ fn detail_text(
     if s.trim().is_empty() {
         return Ok(None);
     }
-    // Characters, not bytes: 40 汉字 are 120 bytes of UTF-8 and must still fit.
-    if s.chars().count() > max_chars {
-        return Err(ApiError::BadRequest(format!(
-            "{field} is longer than {max_chars} characters"
-        )));
-    }
-    if s.chars()
-        .any(|c| c.is_control() && !(newline_allowed && c == '\n'))
-    {
-        return Err(ApiError::BadRequest(if newline_allowed {
-            format!("{field} contains control characters other than newline")
-        } else {
-            format!("{field} contains control characters")
-        }));
-    }
+    // Characters, not bytes: 40 汉字 are 120 bytes of UTF-8 and must still fit. The
+    // rule is the device's own (`clinic_domain::text::check_text`), on the text as sent.
+    text::check_text(field, &s, max_chars, newline_allowed)
+        .map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))?;
     Ok(Some(s))
 }
 
@@ -174,10 +168,14 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
             .assessed_at
             .map(|t| unix_time("assessedAt", t))
             .transpose()?,
-        recorded_by: r.recorded_by.as_deref().map(record_id).transpose()?,
-        device_id: short_text("deviceId", r.device_id, 64)?,
+        recorded_by: field(
+            "recordedBy",
+            r.recorded_by.as_deref().map(record_id).transpose(),
+        )?,
+        device_id: exact_text("deviceId", r.device_id, MAX_DEVICE_ID_CHARS)?,
         supersedes: r.supersedes,
-        reason: short_text("reason", r.reason, MAX_TEXT)?,
+        // The device writes a reason with `assessment::correction_reason`: the same limits.
+        reason: exact_text("reason", r.reason, MAX_REASON_CHARS)?,
         details: validate_details(r.report_id, r.details)?,
     })
 }
@@ -198,7 +196,8 @@ async fn ingest_one(state: &AppState, report: NewReport) -> Result<Response, Api
         .await
         .map_err(|_| ApiError::Unavailable)?
         .pop()
-        .ok_or_else(|| ApiError::Internal("writer answered without an outcome".into()))?;
+        .ok_or_else(|| ApiError::Internal("writer answered without an outcome".into()))?
+        .map_err(|NotStored| ApiError::Internal(NotStored.to_string()))?;
     count_outcome(state, &outcome);
     Ok(match outcome {
         IngestOutcome::Accepted(stored) => Json(stored).into_response(),
@@ -266,26 +265,16 @@ pub async fn post_report_compat(
     ingest_one(&state, report).await
 }
 
-/// Items stay raw JSON so each one is parsed, and can fail, on its own.
-#[derive(Deserialize)]
-pub struct RawBatch {
-    reports: Vec<Value>,
-}
-
+/// Items stay raw JSON (see [`BatchBody`]) so each one is parsed, and can fail, on its own.
 pub async fn post_batch(
     State(state): State<AppState>,
     Clinic(clinic): Clinic,
-    JsonBody(body): JsonBody<RawBatch>,
+    BatchBody(reports): BatchBody,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    if body.reports.len() > MAX_BATCH_REPORTS {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "a batch may carry at most {MAX_BATCH_REPORTS} reports"
-        )));
-    }
-    let mut results = Vec::with_capacity(body.reports.len());
+    let mut results = Vec::with_capacity(reports.len());
     let mut valid = Vec::new();
     let mut valid_at = Vec::new();
-    for item in body.reports {
+    for item in reports {
         let report_id = match item.get("reportId") {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Null) | None => None,
@@ -318,8 +307,15 @@ pub async fn post_batch(
         .await
         .map_err(|_| ApiError::Unavailable)?;
     for (i, outcome) in valid_at.into_iter().zip(outcomes) {
-        count_outcome(&state, &outcome);
         let slot = &mut results[i];
+        let Ok(outcome) = outcome else {
+            // It failed alone after its group failed: a row the store refuses, so
+            // resending it would fail the same way.
+            slot.status = BatchItemStatus::Rejected;
+            slot.reason = Some(NotStored.to_string());
+            continue;
+        };
+        count_outcome(&state, &outcome);
         match outcome {
             IngestOutcome::Accepted(_) => {}
             IngestOutcome::Duplicate(_) => slot.status = BatchItemStatus::Duplicate,
@@ -382,14 +378,6 @@ pub async fn feed(
     })
 }
 
-fn required_name(field: &str, v: String) -> Result<String, ApiError> {
-    let v = v.trim().to_owned();
-    if v.is_empty() {
-        return Err(ApiError::BadRequest(format!("{field} must not be empty")));
-    }
-    Ok(short_text(field, Some(v), MAX_NAME)?.unwrap_or_default())
-}
-
 async fn zone_of(state: &AppState, clinic: &str) -> Result<ClinicZone, ApiError> {
     let store = state.store.clone();
     let clinic = clinic.to_owned();
@@ -404,18 +392,16 @@ pub async fn put_patient(
     PathParam(raw): PathParam,
     JsonBody(body): JsonBody<PatientUpsert>,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    let id = PatientId::parse(&raw)?;
+    let id = field("id", PatientId::parse(&raw))?;
     let today = zone_of(&state, &clinic).await?.today();
-    if body.birth_date > today {
-        return Err(clinic_domain::DomainError::BirthDateInFuture(body.birth_date).into());
-    }
+    // Field by field with the functions `Patient::new` uses, so the error names the field.
     let patient = Patient {
         id,
-        name: required_name("name", body.name)?,
-        sex: Sex::parse(&body.sex)?,
-        birth_date: body.birth_date,
+        name: field("name", text::person_name("name", &body.name))?,
+        sex: field("sex", Sex::parse(&body.sex))?,
+        birth_date: field("birthDate", patient::birth_date(body.birth_date, today))?,
         is_insured: body.is_insured,
-        phone: short_text("phone", body.phone, 32)?,
+        phone: field("phone", text::phone(body.phone.as_deref()))?,
     };
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_patient(&clinic, &patient)).await?;
@@ -440,17 +426,44 @@ pub async fn put_appointment(
     PathParam(raw): PathParam,
     JsonBody(body): JsonBody<AppointmentUpsert>,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    if body.ends_at <= body.starts_at {
-        return Err(ApiError::BadRequest("endsAt must be after startsAt".into()));
-    }
+    field(
+        "endsAt",
+        appointment::check_times(body.starts_at, body.ends_at),
+    )?;
     let appointment = Appointment {
-        id: record_id(&raw)?,
-        doctor_id: DoctorId::parse(&body.doctor_id)?,
-        patient_id: PatientId::parse(&body.patient_id)?,
+        id: field("id", record_id(&raw))?,
+        doctor_id: field("doctorId", DoctorId::parse(&body.doctor_id))?,
+        patient_id: field("patientId", PatientId::parse(&body.patient_id))?,
         starts_at: body.starts_at,
         ends_at: body.ends_at,
-        status: AppointmentStatus::parse(&body.status)?,
+        status: field("status", AppointmentStatus::parse(&body.status))?,
     };
+    // A device stores an appointment only beside its patient and its doctor
+    // (foreign keys), so the server takes one only when both are in this clinic.
+    let store = state.store.clone();
+    let (clinic_for_check, doctor, patient) = (
+        clinic.clone(),
+        appointment.doctor_id.clone(),
+        appointment.patient_id.clone(),
+    );
+    let (patient_known, doctor_role) = blocking(move || {
+        Ok((
+            store.patient(&clinic_for_check, &patient)?.is_some(),
+            store.staff_role(&clinic_for_check, doctor.as_str())?,
+        ))
+    })
+    .await?;
+    if !patient_known {
+        return Err(ApiError::BadRequest(
+            "patientId: no such patient in this clinic".into(),
+        ));
+    }
+    if doctor_role != Some(StaffRole::Doctor) {
+        return Err(ApiError::BadRequest(
+            "doctorId: no such doctor in this clinic".into(),
+        ));
+    }
+
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_appointment(&clinic, &appointment)).await?;
     Ok(Json(ChangeAck { seq }))
@@ -461,7 +474,7 @@ pub async fn delete_appointment(
     Clinic(clinic): Clinic,
     PathParam(raw): PathParam,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    let id = record_id(&raw)?;
+    let id = field("id", record_id(&raw))?;
     let store = state.store.clone();
     let seq = blocking(move || store.delete_appointment(&clinic, &id)).await?;
     seq.map(|seq| Json(ChangeAck { seq }))
@@ -474,41 +487,42 @@ pub async fn put_staff(
     PathParam(raw): PathParam,
     JsonBody(body): JsonBody<StaffUpsert>,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    let role = match body.role.as_str() {
-        "doctor" => StaffRole::Doctor,
-        "nurse" => StaffRole::Nurse,
-        _ => {
-            return Err(ApiError::BadRequest(
-                "role must be \"doctor\" or \"nurse\"".into(),
-            ));
-        }
-    };
     let member = StaffMember {
-        id: record_id(&raw)?,
-        name: required_name("name", body.name)?,
-        role,
-        department: required_name("department", body.department)?,
+        id: field("id", record_id(&raw))?,
+        name: field("name", text::person_name("name", &body.name))?,
+        role: field("role", StaffRole::parse(&body.role))?,
+        department: field(
+            "department",
+            text::label("department", &body.department, text::MAX_DEPARTMENT_CHARS),
+        )?,
     };
     if let Some(p) = &body.pin {
-        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
     }
+    // argon2id takes 19 MiB per hash: at most `max_concurrent_pin_hashes` at once,
+    // the rest wait here (holding nothing but their request).
+    let verifier = match body.pin {
+        Some(pin) => Some(
+            state
+                .pin_hasher
+                .verifier(pin)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     let store = state.store.clone();
     let active = body.active;
-    let seq = blocking(move || {
-        // Hashing is deliberately slow (argon2id), so it too stays off the async workers.
-        let verifier = match body.pin.as_deref().map(pin::pin_verifier).transpose() {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(ApiError::Internal(e.to_string()))),
-        };
-        store
-            .upsert_staff(&clinic, &member, active, verifier.as_deref())
-            .map(Ok)
-    })
-    .await??;
+    let seq =
+        blocking(move || store.upsert_staff(&clinic, &member, active, verifier.as_deref())).await?;
     Ok(Json(ChangeAck { seq }))
 }
 
+/// 200 only when the report writer is running and the database answers.
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    if !state.ingest.is_healthy() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "report writer unavailable").into_response();
+    }
     let store = state.store.clone();
     match blocking(move || store.check()).await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),

@@ -26,6 +26,12 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// The body did not arrive within the body-read timeout; the connection is closed.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// This address failed authentication too often; it may try again after the delay.
+    #[error("too many failed authentications from this address; retry later")]
+    TooManyFailedAuth { retry_after_secs: u64 },
     /// The writer is gone (shutting down) or storage failed: try again later.
     #[error("storage unavailable")]
     Unavailable,
@@ -51,6 +57,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyFailedAuth { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::PinRequired) => StatusCode::BAD_REQUEST,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +85,23 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, Json(ErrorBody { error: message })).into_response()
+        let mut response = (status, Json(ErrorBody { error: message })).into_response();
+        match self {
+            // The rest of a late body may still be on its way: do not read it, close.
+            ApiError::BodyTimeout => {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            ApiError::TooManyFailedAuth { retry_after_secs } => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after_secs),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }

@@ -1,16 +1,26 @@
 //! Extractors whose rejections are `ApiError`s, so a bad request gets the same
 //! `{"error": ...}` JSON as every other failure instead of axum's plain text.
+//! Bodies are read within the body-read timeout; a batch is counted while it is
+//! parsed; failed authentications are limited per client address.
+
+use std::cell::Cell;
+use std::fmt;
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use serde::de::DeserializeOwned;
+use clinic_protocol::MAX_BATCH_REPORTS;
+use serde::Deserializer as _;
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use crate::auth::{bearer, token_hash};
 use crate::error::ApiError;
 use crate::{AppState, Mode};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// A JSON body: requires a JSON content type (415), a body within the route's
 /// limit (413), and JSON that fits `T` (400, with serde's reason).
@@ -29,26 +39,140 @@ fn is_json(headers: &HeaderMap) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+/// The body of a JSON request: content type checked, size within the route's
+/// limit, all of it within the body-read timeout, not blank.
+async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let read = Bytes::from_request(req, state);
+    let bytes = tokio::time::timeout(state.limits.body_read_timeout, read)
+        .await
+        .map_err(|_| {
+            state.metrics.connections_timed_out.fetch_add(1, Relaxed);
+            ApiError::BodyTimeout
+        })?
+        .map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge("request body too large".into())
             } else {
                 ApiError::BadRequest("could not read the request body".into())
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::BadRequest("empty request body".into()));
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("empty request body".into()));
+    }
+    Ok(bytes)
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            // The field first, as in every other refusal: "birthDate: … input is out of range".
+            let field = e.path().to_string();
+            if field == "." {
+                ApiError::BadRequest(format!("invalid JSON body: {}", e.inner()))
+            } else {
+                ApiError::BadRequest(format!("{field}: invalid JSON body: {}", e.inner()))
+            }
+        })?;
+        de.end()
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// A batch body `{"reports": [...]}`, items kept as raw JSON so each is parsed,
+/// and can fail, on its own. The items are counted while the array is parsed:
+/// item [`MAX_BATCH_REPORTS`] + 1 stops the parse with a 413, so a million tiny
+/// items (which fit in the byte limit) never become a million values in memory.
+pub struct BatchBody(pub Vec<Value>);
+
+impl FromRequest<AppState> for BatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        let too_many = Cell::new(false);
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let parsed = de
+            .deserialize_map(BatchVisitor {
+                too_many: &too_many,
+            })
+            .and_then(|items| de.end().map(|()| items));
+        match parsed {
+            _ if too_many.get() => Err(ApiError::PayloadTooLarge(format!(
+                "a batch may carry at most {MAX_BATCH_REPORTS} reports"
+            ))),
+            Ok(Some(items)) => Ok(BatchBody(items)),
+            Ok(None) => Err(ApiError::BadRequest(
+                "invalid JSON body: missing field `reports`".into(),
+            )),
+            Err(e) => Err(ApiError::BadRequest(format!("invalid JSON body: {e}"))),
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+struct BatchVisitor<'a> {
+    too_many: &'a Cell<bool>,
+}
+
+impl<'de> Visitor<'de> for BatchVisitor<'_> {
+    type Value = Option<Vec<Value>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with a `reports` array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut reports = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "reports" && reports.is_none() {
+                reports = Some(map.next_value_seed(BoundedItems {
+                    too_many: self.too_many,
+                })?);
+            } else {
+                // Unknown fields are ignored, as in every other body.
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(reports)
+    }
+}
+
+struct BoundedItems<'a> {
+    too_many: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for BoundedItems<'_> {
+    type Value = Vec<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BoundedItems<'_> {
+    type Value = Vec<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of reports")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_BATCH_REPORTS));
+        while let Some(item) = seq.next_element::<Value>()? {
+            if items.len() == MAX_BATCH_REPORTS {
+                self.too_many.set(true);
+                return Err(serde::de::Error::custom("too many reports"));
+            }
+            items.push(item);
+        }
+        Ok(items)
     }
 }
 
@@ -96,14 +220,33 @@ impl FromRequestParts<AppState> for Clinic {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(bearer)
-            .ok_or(ApiError::Unauthorized)?;
+            .and_then(bearer);
         // An indexed point read on a pooled WAL reader: microseconds, cheaper than a
         // hop to the blocking pool, and revocation takes effect on the next request.
-        state
-            .store
-            .clinic_for_token(&token_hash(token))?
-            .map(Clinic)
-            .ok_or(ApiError::Unauthorized)
+        let clinic = match token {
+            Some(token) => state.store.clinic_for_token(&token_hash(token))?,
+            None => None,
+        };
+        match clinic {
+            Some(clinic) => Ok(Clinic(clinic)),
+            None => Err(failed_auth(parts, state)),
+        }
+    }
+}
+
+/// A failed authentication: 401, or 429 once the client's address has failed too
+/// often ([`crate::limits::FailedAuthLimiter`]).
+fn failed_auth(parts: &Parts, state: &AppState) -> ApiError {
+    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        return ApiError::Unauthorized; // a router driven without a socket (in-process)
+    };
+    match state.failed_auth.failed(peer.ip()) {
+        Ok(()) => ApiError::Unauthorized,
+        Err(wait) => {
+            state.metrics.auth_failures_limited.fetch_add(1, Relaxed);
+            ApiError::TooManyFailedAuth {
+                retry_after_secs: wait.as_secs().max(1),
+            }
+        }
     }
 }

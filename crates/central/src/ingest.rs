@@ -2,10 +2,21 @@
 //! on the channel (up to a cap), writes them all in ONE transaction, and only
 //! after that commit answers each. One fsync then covers dozens of reports, and
 //! a 200 still always means "durably stored".
+//!
+//! One bad report must not fail the others that share its transaction: when a
+//! group commit fails, each report is written again alone, and only the ones that
+//! fail alone too are answered as not stored. If every one fails alone, the store
+//! itself is failing and everyone gets "unavailable".
+//!
+//! A supervisor thread watches the writer: if it dies, [`Ingestor::is_healthy`]
+//! is false (so `/healthz` answers 503), the death is logged, and after
+//! [`Limits::writer_restart_delay`](crate::limits::Limits) a new writer takes over
+//! the same queue. Requests caught in the dead writer's group get "unavailable".
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,27 +32,50 @@ const QUEUE: usize = 4_096;
 #[error("the report writer is unavailable")]
 pub struct WriterUnavailable;
 
-type Reply = Result<Vec<IngestOutcome>, WriterUnavailable>;
+/// This report failed to store on its own while others of its group were stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server could not store this report")]
+pub struct NotStored;
 
-struct Job {
-    reports: Vec<NewReport>,
-    reply: oneshot::Sender<Reply>,
+/// One answer per submitted report, in order.
+pub type Reply = Result<Vec<Result<IngestOutcome, NotStored>>, WriterUnavailable>;
+
+enum Job {
+    Reports {
+        reports: Vec<NewReport>,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Makes the writer panic, so tests can show it is noticed and replaced.
+    Crash,
 }
 
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
+    healthy: Arc<AtomicBool>,
 }
 
 impl Ingestor {
-    /// Starts the writer thread; it ends when the last `Ingestor` clone is dropped.
-    pub fn start(store: Arc<dyn CentralStore>, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer (and its supervisor); both end when the last `Ingestor` clone is dropped.
+    pub fn start(
+        store: Arc<dyn CentralStore>,
+        metrics: Arc<Metrics>,
+        restart_delay: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let queue = Arc::new(Mutex::new(rx));
+        let supervisor_healthy = healthy.clone();
         thread::Builder::new()
-            .name("report-writer".into())
-            .spawn(move || write_loop(store, metrics, rx))
-            .expect("spawning the writer thread");
-        Self { tx }
+            .name("report-writer-supervisor".into())
+            .spawn(move || supervise(store, metrics, queue, supervisor_healthy, restart_delay))
+            .expect("spawning the writer's supervisor");
+        Self { tx, healthy }
+    }
+
+    /// False while the writer is down (between its death and its restart).
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Relaxed) && !self.tx.is_closed()
     }
 
     /// Stores `reports` (in one transaction with whatever else is waiting) and answers in order.
@@ -51,52 +85,150 @@ impl Ingestor {
         }
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { reports, reply })
+            .send(Job::Reports { reports, reply })
             .await
             .map_err(|_| WriterUnavailable)?;
         answer.await.map_err(|_| WriterUnavailable)?
     }
+
+    /// Kills the writer thread as a crash would. For tests of the supervisor only.
+    #[doc(hidden)]
+    pub async fn crash_writer_for_tests(&self) {
+        let _ = self.tx.send(Job::Crash).await;
+    }
 }
 
-fn write_loop(store: Arc<dyn CentralStore>, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
+fn supervise(
+    store: Arc<dyn CentralStore>,
+    metrics: Arc<Metrics>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    healthy: Arc<AtomicBool>,
+    restart_delay: Duration,
+) {
+    loop {
+        let (writer_store, writer_metrics, queue) = (store.clone(), metrics.clone(), queue.clone());
+        let writer = thread::Builder::new()
+            .name("report-writer".into())
+            .spawn(move || {
+                // A writer that panicked poisoned the lock; the queue itself is intact.
+                let mut rx = queue.lock().unwrap_or_else(|e| e.into_inner());
+                write_loop(writer_store.as_ref(), &writer_metrics, &mut rx);
+            });
+        let ended = match writer {
+            Ok(handle) => handle.join(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the report writer; retrying");
+                Err(Box::new(e) as Box<dyn std::any::Any + Send>)
+            }
+        };
+        if ended.is_ok() {
+            return; // the queue closed: the server is shutting down
+        }
+        healthy.store(false, Relaxed);
+        metrics.writer_restarts.fetch_add(1, Relaxed);
+        tracing::error!(
+            restart_in_ms = restart_delay.as_millis() as u64,
+            "the report writer died; reports get 503 until it is restarted"
+        );
+        thread::sleep(restart_delay);
+        healthy.store(true, Relaxed);
+        tracing::info!("report writer restarted");
+    }
+}
+
+fn write_loop(store: &dyn CentralStore, metrics: &Metrics, rx: &mut mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut n = jobs[0].reports.len();
-        while n < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    n += job.reports.len();
-                    jobs.push(job);
+        let mut jobs = Vec::new();
+        let mut n = 0;
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Reports { reports, reply } => {
+                    n += reports.len();
+                    jobs.push((reports, reply));
                 }
-                Err(_) => break,
+                Job::Crash => panic!("report writer crash requested by a test"),
+            }
+            if n < MAX_GROUP {
+                next = rx.try_recv().ok();
             }
         }
+        let sizes: Vec<usize> = jobs.iter().map(|(r, _)| r.len()).collect();
         let mut all = Vec::with_capacity(n);
-        let mut sizes = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            sizes.push(job.reports.len());
-            all.extend(job.reports);
-            replies.push(job.reply);
+        for (reports, reply) in jobs {
+            all.extend(reports);
+            replies.push(reply);
         }
-        match store.ingest(&all) {
-            Ok(outcomes) => {
-                metrics.group_commits.fetch_add(1, Relaxed);
-                metrics
-                    .group_committed_reports
-                    .fetch_add(all.len() as u64, Relaxed);
+        let outcomes = commit(store, metrics, &all);
+        match outcomes {
+            Some(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
                 for (size, reply) in sizes.into_iter().zip(replies) {
                     // A caller that went away (client disconnected) still had its report stored.
                     let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, reports = all.len(), "group commit failed; nothing stored");
+            None => {
                 for reply in replies {
                     let _ = reply.send(Err(WriterUnavailable));
                 }
             }
         }
     }
+}
+
+/// The group in one transaction; if that fails, each report alone. `None` when
+/// nothing could be stored at all.
+fn commit(
+    store: &dyn CentralStore,
+    metrics: &Metrics,
+    all: &[NewReport],
+) -> Option<Vec<Result<IngestOutcome, NotStored>>> {
+    match store.ingest(all) {
+        Ok(outcomes) => {
+            metrics.group_commits.fetch_add(1, Relaxed);
+            metrics
+                .group_committed_reports
+                .fetch_add(all.len() as u64, Relaxed);
+            return Some(outcomes.into_iter().map(Ok).collect());
+        }
+        Err(e) if all.len() == 1 => {
+            tracing::error!(error = %e, "storing a report failed; nothing stored");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, reports = all.len(), "group commit failed; writing each report alone");
+        }
+    }
+    let mut stored_any = false;
+    let alone: Vec<Result<IngestOutcome, NotStored>> = all
+        .iter()
+        .map(|report| match store.ingest(std::slice::from_ref(report)) {
+            Ok(mut outcome) => {
+                metrics.group_commits.fetch_add(1, Relaxed);
+                metrics.group_committed_reports.fetch_add(1, Relaxed);
+                stored_any = true;
+                outcome.pop().ok_or(NotStored)
+            }
+            Err(e) => {
+                // The clinic and report IDs identify the row for an operator; no patient data.
+                tracing::error!(error = %e, clinic = %report.clinic_id, report_id = %report.report_id,
+                    "a report failed to store on its own");
+                Err(NotStored)
+            }
+        })
+        .collect();
+    if !stored_any {
+        tracing::error!(
+            reports = all.len(),
+            "every report failed alone too: the store is failing"
+        );
+        return None;
+    }
+    let not_stored = alone.iter().filter(|o| o.is_err()).count();
+    metrics
+        .reports_not_stored
+        .fetch_add(not_stored as u64, Relaxed);
+    Some(alone)
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`router`] builds the HTTP API over an [`AppState`]; [`start`] binds and serves it.
 //! - [`store`]: the [`store::CentralStore`] trait and its SQLite implementation.
-//! - [`ingest`]: the group-commit writer every report goes through.
+//! - [`ingest`]: the group-commit writer every report goes through, and its supervisor.
+//! - [`limits`]: every bound (timeouts, connections, PIN hashing, failed
+//!   authentication, body sizes) as named constants; [`serve`] the accept loop that applies them.
 //! - [`api`] handlers, [`extract`] JSON-error extractors, [`error::ApiError`].
 //! - [`auth`] per-clinic bearer tokens, [`pin`] staff PIN verifiers, [`demo`] the demo clinic.
 //! - [`metrics`] Prometheus counters, [`telemetry`] trace IDs and JSON logs.
@@ -14,8 +16,10 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod pin;
+mod serve;
 pub mod store;
 pub mod telemetry;
 
@@ -34,13 +38,10 @@ use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::ingest::Ingestor;
+use crate::limits::FailedAuthLimiter;
+pub use crate::limits::{BATCH_BODY_LIMIT, BODY_LIMIT, Limits};
 use crate::metrics::Metrics;
 use crate::store::{CentralStore, Durability, SqliteStore, StoreError};
-
-/// Limit for every body but a batch's: a report is a few hundred bytes.
-pub const BODY_LIMIT: usize = 64 * 1024;
-/// A full batch of 1,000 reports with every extension field fits with room to spare.
-pub const BATCH_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// Clinic that compat mode's unauthenticated requests act for, unless configured.
 pub const DEFAULT_COMPAT_CLINIC: &str = "C001";
 
@@ -58,6 +59,10 @@ pub struct Shared {
     pub ingest: Ingestor,
     pub metrics: Arc<Metrics>,
     pub mode: Mode,
+    pub limits: Limits,
+    /// argon2id PIN hashing, [`Limits::max_concurrent_pin_hashes`] at once.
+    pub pin_hasher: pin::PinHasher,
+    pub failed_auth: FailedAuthLimiter,
 }
 
 /// Cheap to clone; the writer thread lives as long as any clone.
@@ -72,15 +77,22 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Starts the group-commit writer for `store`.
+    /// Starts the group-commit writer for `store`, with the default [`Limits`].
     pub fn new(store: Arc<dyn CentralStore>, mode: Mode) -> Self {
+        Self::with_limits(store, mode, Limits::default())
+    }
+
+    pub fn with_limits(store: Arc<dyn CentralStore>, mode: Mode, limits: Limits) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let ingest = Ingestor::start(store.clone(), metrics.clone());
+        let ingest = Ingestor::start(store.clone(), metrics.clone(), limits.writer_restart_delay);
         Self(Arc::new(Shared {
             store,
             ingest,
             metrics,
             mode,
+            pin_hasher: pin::PinHasher::new(limits.max_concurrent_pin_hashes),
+            failed_auth: FailedAuthLimiter::new(&limits),
+            limits,
         }))
     }
 }
@@ -171,29 +183,28 @@ impl RunningServer {
     }
 }
 
-/// Binds `listen` (port 0 picks a free port; see `addr`) and serves in the background.
+/// Binds `listen` (port 0 picks a free port; see `addr`) and serves in the background
+/// with the default [`Limits`].
 pub async fn start(
     store: Arc<dyn CentralStore>,
     mode: Mode,
     listen: SocketAddr,
 ) -> Result<RunningServer, StartError> {
-    use axum::serve::ListenerExt;
+    start_with_limits(store, mode, listen, Limits::default()).await
+}
+
+pub async fn start_with_limits(
+    store: Arc<dyn CentralStore>,
+    mode: Mode,
+    listen: SocketAddr,
+    limits: Limits,
+) -> Result<RunningServer, StartError> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        // Small JSON answers should leave at once, not wait on Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
-    let state = AppState::new(store, mode);
+    let state = AppState::with_limits(store, mode, limits.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(serve::serve(listener, app, state.clone(), limits, rx));
     Ok(RunningServer {
         addr,
         state,
@@ -209,6 +220,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<SqliteStore>,
     pub mode: Mode,
+    /// The running server's state: its metrics, limits and report writer.
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -216,6 +229,15 @@ pub struct TestServer {
 /// Starts a [`TestServer`] on `db_path` (created if missing). `compat: true` serves
 /// only the hospital contract, unauthenticated, for clinic [`DEFAULT_COMPAT_CLINIC`].
 pub fn spawn_for_tests(db_path: &Path, compat: bool) -> Result<TestServer, StartError> {
+    spawn_for_tests_with(db_path, compat, Limits::default())
+}
+
+/// [`spawn_for_tests`] with other [`Limits`] (short timeouts, a small connection cap).
+pub fn spawn_for_tests_with(
+    db_path: &Path,
+    compat: bool,
+    limits: Limits,
+) -> Result<TestServer, StartError> {
     let mode = if compat {
         Mode::Compat {
             clinic_id: DEFAULT_COMPAT_CLINIC.to_owned(),
@@ -243,9 +265,9 @@ pub fn spawn_for_tests(db_path: &Path, compat: bool) -> Result<TestServer, Start
             };
             runtime.block_on(async move {
                 let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-                match start(thread_store, thread_mode, listen).await {
+                match start_with_limits(thread_store, thread_mode, listen, limits).await {
                     Ok(server) => {
-                        let _ = ready_tx.send(Ok(server.addr));
+                        let _ = ready_tx.send(Ok((server.addr, server.state.clone())));
                         let _ = stop_rx.await;
                         let _ = server.shutdown().await;
                     }
@@ -255,13 +277,14 @@ pub fn spawn_for_tests(db_path: &Path, compat: bool) -> Result<TestServer, Start
                 }
             });
         })?;
-    let addr = ready_rx
+    let (addr, state) = ready_rx
         .recv()
         .map_err(|_| StartError::Io(std::io::Error::other("test server thread died")))??;
     Ok(TestServer {
         addr,
         store,
         mode,
+        state,
         shutdown: Some(stop_tx),
         thread: Some(thread),
     })

@@ -98,6 +98,10 @@ fn main() -> anyhow::Result<()> {
             compat_clinic,
         } => {
             telemetry::init_logging();
+            // The connection cap is set below the open-file limit; let that be the hard one.
+            if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+                tracing::warn!(error = %e, "could not raise the open-file limit");
+            }
             let mode = if compat {
                 Mode::Compat {
                     clinic_id: compat_clinic,

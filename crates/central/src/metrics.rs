@@ -29,6 +29,11 @@ pub struct Metrics {
     pub reports_rejected: AtomicU64,
     pub group_commits: AtomicU64,
     pub group_committed_reports: AtomicU64,
+    pub reports_not_stored: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub connections_timed_out: AtomicU64,
+    pub auth_failures_limited: AtomicU64,
+    pub writer_restarts: AtomicU64,
 }
 
 impl Metrics {
@@ -143,6 +148,31 @@ impl Metrics {
                 "clinic_group_committed_reports_total",
                 "Reports written by those transactions.",
                 &self.group_committed_reports,
+            ),
+            (
+                "clinic_reports_not_stored_total",
+                "Reports that failed alone after their group commit failed.",
+                &self.reports_not_stored,
+            ),
+            (
+                "clinic_connections_refused_total",
+                "Connections closed at once because the connection cap was reached.",
+                &self.connections_refused,
+            ),
+            (
+                "clinic_connections_timed_out_total",
+                "Connections closed for being idle, or for headers or a body that did not arrive in time.",
+                &self.connections_timed_out,
+            ),
+            (
+                "clinic_auth_failures_limited_total",
+                "Requests answered 429 because their address failed authentication too often.",
+                &self.auth_failures_limited,
+            ),
+            (
+                "clinic_writer_restarts_total",
+                "Times the report writer thread died and was restarted.",
+                &self.writer_restarts,
             ),
         ];
         for (name, help, value) in counters {

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{DoctorId, DomainError, PatientId};
+use crate::{DoctorId, DomainError, PatientId, record_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,9 +52,56 @@ pub struct Appointment {
     pub status: AppointmentStatus,
 }
 
+/// An appointment ends after it starts (the device's `CHECK (ends_at > starts_at)`).
+pub fn check_times(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<(), DomainError> {
+    if ends_at <= starts_at {
+        return Err(DomainError::AppointmentEndsBeforeStart);
+    }
+    Ok(())
+}
+
+impl Appointment {
+    /// An appointment checked by the rules both ends share: IDs, a known status,
+    /// and an end after the start (the device's `CHECK (ends_at > starts_at)`).
+    pub fn new(
+        id: &str,
+        doctor_id: &str,
+        patient_id: &str,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        status: &str,
+    ) -> Result<Self, DomainError> {
+        check_times(starts_at, ends_at)?;
+        Ok(Self {
+            id: record_id(id)?,
+            doctor_id: DoctorId::parse(doctor_id)?,
+            patient_id: PatientId::parse(patient_id)?,
+            starts_at,
+            ends_at,
+            status: AppointmentStatus::parse(status)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[rstest::rstest]
+    #[case::half_an_hour(0, 30, "booked", Ok(()))]
+    #[case::ends_as_it_starts(0, 0, "booked", Err(DomainError::AppointmentEndsBeforeStart))]
+    #[case::ends_before_it_starts(30, 0, "booked", Err(DomainError::AppointmentEndsBeforeStart))]
+    #[case::unknown_status(0, 30, "maybe", Err(DomainError::UnknownStatus("maybe".into())))]
+    fn appointments_end_after_they_start(
+        #[case] start_min: i64,
+        #[case] end_min: i64,
+        #[case] status: &str,
+        #[case] expected: Result<(), DomainError>,
+    ) {
+        let at = |m| DateTime::from_timestamp(1_764_300_000 + m * 60, 0).unwrap();
+        let got = Appointment::new("A1", "D1", "P1", at(start_min), at(end_min), status);
+        assert_eq!(got.map(|_| ()), expected);
+    }
 
     #[test]
     fn every_status_round_trips_and_unknown_is_refused() {

@@ -104,14 +104,10 @@ impl AssessmentDetails {
 /// count as one), and free of control characters other than line breaks where allowed.
 pub fn free_text(field: &'static str, raw: Option<&str>, max: usize, multiline: bool) -> Result<Option<String>, DomainError> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
-    if text.chars().count() > max {
-        return Err(DomainError::TextTooLong { field, max });
-    }
     // A note keeps its line breaks (as `\n`, which is what a text area gives and what the
-    // server accepts); nothing else invisible gets in.
-    if text.chars().any(|c| c.is_control() && !(multiline && c == '\n')) {
-        return Err(DomainError::ControlCharacter { field });
-    }
+    // server accepts); nothing else invisible gets in, bidirectional overrides and
+    // zero-width characters included.
+    crate::text::check_text(field, text, max, multiline)?;
     Ok(Some(text.to_owned()))
 }
 
@@ -220,6 +216,12 @@ mod tests {
     #[case::newline_in_site(Some("left\nknee"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
     #[case::nul_in_note(None, None, Some("a\0b"), None, Err(DomainError::ControlCharacter { field: "note" }))]
     #[case::tab_in_note(None, None, Some("a\tb"), None, Err(DomainError::ControlCharacter { field: "note" }))]
+    #[case::override_in_site(Some("左\u{202E}膝"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
+    #[case::isolate_in_note(None, None, Some("a\u{2066}b\u{2069}"), None, Err(DomainError::ControlCharacter { field: "note" }))]
+    #[case::zero_width_in_note(None, None, Some("吗\u{200B}啡"), None, Err(DomainError::ControlCharacter { field: "note" }))]
+    #[case::soft_hyphen_in_intervention(None, None, None, Some("mor\u{00AD}phine"), Err(DomainError::ControlCharacter { field: "intervention" }))]
+    #[case::bom_in_intervention(None, None, None, Some("\u{FEFF}ice"), Err(DomainError::ControlCharacter { field: "intervention" }))]
+    #[case::word_joiner_in_site(Some("knee\u{2060}"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
     fn details_are_checked(
         #[case] site: Option<&str>,
         #[case] activity: Option<&str>,
@@ -234,6 +236,13 @@ mod tests {
     #[case("  entered 6, patient said 4 ", Ok("entered 6, patient said 4".to_owned()))]
     #[case("   ", Err(DomainError::ReasonRequired))]
     #[case(&"x".repeat(201), Err(DomainError::TextTooLong { field: "reason", max: 200 }))]
+    #[case::nul("entered\u{0} 6", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::escape("\u{1b}[31mentered 6", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::carriage_return("entered 6\r said 4", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::newline("entered 6\nsaid 4", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::right_to_left_override("entered \u{202E}6", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::zero_width_space("entered\u{200B} 6", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::hanzi_at_limit(&"错".repeat(200), Ok("错".repeat(200)))]
     fn a_correction_needs_a_reason(#[case] raw: &str, #[case] expected: Result<String, DomainError>) {
         assert_eq!(correction_reason(raw), expected);
     }

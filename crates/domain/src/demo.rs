@@ -68,9 +68,9 @@ pub fn random_name(rng: &mut DemoRng) -> String {
     // Skew towards common surnames: half the draws come from the top twenty.
     let surname = if rng.chance(50) { SURNAMES[rng.below(20) as usize] } else { *rng.pick(SURNAMES) };
     let mut name = String::from(surname);
-    name.push_str(*rng.pick(GIVEN));
+    name.push_str(rng.pick::<&str>(GIVEN));
     if rng.chance(70) {
-        name.push_str(*rng.pick(GIVEN));
+        name.push_str(rng.pick::<&str>(GIVEN));
     }
     name
 }

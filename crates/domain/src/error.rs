@@ -36,8 +36,22 @@ pub enum DomainError {
     UnknownActivity(String),
     #[error("the {field} may be at most {max} characters")]
     TextTooLong { field: &'static str, max: usize },
-    #[error("the {field} contains control characters")]
+    /// Control characters, and invisible ones that could make text show as other text
+    /// (bidirectional overrides, zero-width characters; see `text::is_invisible`).
+    #[error("the {field} contains control or invisible formatting characters")]
     ControlCharacter { field: &'static str },
+    #[error("the {field} must not be empty")]
+    TextRequired { field: &'static str },
+    #[error("the {field} may contain only letters, digits, spaces and · - ' . ( )")]
+    NameCharacter { field: &'static str },
+    #[error("a phone number has at least one digit, at most {max} characters, and only digits, spaces and + - ( )")]
+    InvalidPhone { max: usize },
+    #[error("birth date {0} is before {min}", min = crate::patient::MIN_BIRTH_DATE)]
+    BirthDateTooEarly(chrono::NaiveDate),
+    #[error("an appointment must end after it starts")]
+    AppointmentEndsBeforeStart,
+    #[error("unknown staff role '{0}' (doctor or nurse)")]
+    UnknownRole(String),
     #[error("a correction needs a reason")]
     ReasonRequired,
     #[error("this record has already been corrected; correct the latest version")]

@@ -25,6 +25,11 @@ fn validate_id(raw: &str) -> Result<String, DomainError> {
     Ok(id.to_owned())
 }
 
+/// The ID of an appointment or a staff member: the same rules as every external ID.
+pub fn record_id(raw: &str) -> Result<String, DomainError> {
+    validate_id(raw)
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

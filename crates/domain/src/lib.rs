@@ -3,7 +3,10 @@
 //! Everything here is plain data and pure functions: no I/O, no SQLite, no Tauri.
 //! The store, the app and the central server all build on these types so a rule
 //! (what an ID may look like, how old a patient is, which day an appointment falls
-//! on) is written once.
+//! on) is written once. The records the central server hands out are built with
+//! the same validating constructors ([`Patient::new`], [`StaffMember::new`],
+//! [`Appointment::new`]) on both ends, so the server never accepts what a device
+//! cannot store.
 
 pub mod appointment;
 pub mod assessment;
@@ -14,11 +17,12 @@ pub mod id;
 pub mod lookup;
 pub mod pain;
 pub mod patient;
+pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus};
 pub use assessment::{Activity, AssessmentDetails, Reassessment, TimeWindow};
 pub use clinic_time::ClinicZone;
 pub use error::DomainError;
-pub use id::{DoctorId, PatientId};
+pub use id::{DoctorId, PatientId, record_id};
 pub use pain::{PainScale, PainScore};
 pub use patient::{Doctor, Patient, Sex, StaffMember, StaffRole};

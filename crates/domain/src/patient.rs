@@ -1,7 +1,27 @@
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::text::{self, MAX_DEPARTMENT_CHARS};
 use crate::{DoctorId, DomainError, PatientId};
+
+/// The earliest birth date accepted. Nobody alive was born before it, and it keeps
+/// every date within the four-digit `YYYY-MM-DD` the device's schema requires
+/// (`-0001-01-01` or `+10000-01-01` would not be).
+pub const MIN_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => panic!("1900-01-01 is a date"),
+};
+
+/// A birth date between [`MIN_BIRTH_DATE`] and `today` (the clinic's date), inclusive.
+pub fn birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, DomainError> {
+    if date < MIN_BIRTH_DATE {
+        return Err(DomainError::BirthDateTooEarly(date));
+    }
+    if date > today {
+        return Err(DomainError::BirthDateInFuture(date));
+    }
+    Ok(date)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +60,29 @@ pub struct Patient {
 }
 
 impl Patient {
+    /// A patient record checked by every rule a device stores it by: the ID rules,
+    /// [`text::person_name`], a known sex, [`birth_date`] against the clinic's
+    /// `today`, [`text::phone`]. The central server builds what it accepts with the
+    /// same functions, field by field.
+    pub fn new(
+        id: &str,
+        name: &str,
+        sex: &str,
+        birth: NaiveDate,
+        is_insured: bool,
+        phone: Option<&str>,
+        today: NaiveDate,
+    ) -> Result<Self, DomainError> {
+        Ok(Self {
+            id: PatientId::parse(id)?,
+            name: text::person_name("name", name)?,
+            sex: Sex::parse(sex)?,
+            birth_date: birth_date(birth, today)?,
+            is_insured,
+            phone: text::phone(phone)?,
+        })
+    }
+
     pub fn age_on(&self, today: NaiveDate) -> u32 {
         age_on(self.birth_date, today)
     }
@@ -107,6 +150,60 @@ mod tests {
     }
 
     #[rstest]
+    #[case::ordinary("1980-06-15", Ok(()))]
+    #[case::first_accepted("1900-01-01", Ok(()))]
+    #[case::born_today("2026-11-28", Ok(()))]
+    #[case::day_before_the_first("1899-12-31", Err(DomainError::BirthDateTooEarly(d("1899-12-31"))))]
+    #[case::year_one("0001-01-01", Err(DomainError::BirthDateTooEarly(d("0001-01-01"))))]
+    #[case::tomorrow("2026-11-29", Err(DomainError::BirthDateInFuture(d("2026-11-29"))))]
+    fn birth_dates_are_in_range(#[case] raw: &str, #[case] expected: Result<(), DomainError>) {
+        assert_eq!(birth_date(d(raw), d("2026-11-28")).map(|_| ()), expected);
+    }
+
+    #[test]
+    fn dates_outside_four_digit_years_are_refused() {
+        let before_year_zero = NaiveDate::from_ymd_opt(-1, 1, 1).unwrap();
+        assert_eq!(before_year_zero.to_string(), "-0001-01-01");
+        assert_eq!(birth_date(before_year_zero, d("2026-11-28")), Err(DomainError::BirthDateTooEarly(before_year_zero)));
+        let far = NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
+        assert_eq!(birth_date(far, d("2026-11-28")), Err(DomainError::BirthDateInFuture(far)));
+    }
+
+    #[rstest]
+    #[case::valid("P1", "王芳", "female", Some("13800138000"), Ok(()))]
+    #[case::bad_id("P 1", "王芳", "female", None, Err(DomainError::IdInvalidCharacter))]
+    #[case::long_name("P1", &"王".repeat(65), "female", None, Err(DomainError::TextTooLong { field: "name", max: 64 }))]
+    #[case::spoofing_name("P1", "王\u{202E}芳", "female", None, Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::bad_sex("P1", "王芳", "f", None, Err(DomainError::UnknownSex("f".into())))]
+    #[case::bad_phone("P1", "王芳", "female", Some("n/a"), Err(DomainError::InvalidPhone { max: 32 }))]
+    fn patients_are_built_by_the_shared_rules(
+        #[case] id: &str,
+        #[case] name: &str,
+        #[case] sex: &str,
+        #[case] phone: Option<&str>,
+        #[case] expected: Result<(), DomainError>,
+    ) {
+        let got = Patient::new(id, name, sex, d("1990-01-01"), true, phone, d("2026-11-28"));
+        assert_eq!(got.map(|_| ()), expected);
+    }
+
+    #[rstest]
+    #[case::nurse("N1", "李静", "nurse", "内科", Ok(()))]
+    #[case::unknown_role("N1", "李静", "porter", "内科", Err(DomainError::UnknownRole("porter".into())))]
+    #[case::bad_id("N/1", "李静", "nurse", "内科", Err(DomainError::IdInvalidCharacter))]
+    #[case::empty_department("N1", "李静", "nurse", " ", Err(DomainError::TextRequired { field: "department" }))]
+    #[case::zero_width_name("N1", "李\u{200B}静", "nurse", "内科", Err(DomainError::ControlCharacter { field: "name" }))]
+    fn staff_are_built_by_the_shared_rules(
+        #[case] id: &str,
+        #[case] name: &str,
+        #[case] role: &str,
+        #[case] department: &str,
+        #[case] expected: Result<(), DomainError>,
+    ) {
+        assert_eq!(StaffMember::new(id, name, role, department).map(|_| ()), expected);
+    }
+
+    #[rstest]
     #[case("female", Sex::Female)]
     #[case("male", Sex::Male)]
     #[case("unknown", Sex::Unknown)]
@@ -130,6 +227,14 @@ impl StaffRole {
             StaffRole::Nurse => "nurse",
         }
     }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "doctor" => Ok(StaffRole::Doctor),
+            "nurse" => Ok(StaffRole::Nurse),
+            other => Err(DomainError::UnknownRole(other.to_owned())),
+        }
+    }
 }
 
 /// Someone who signs in on a ward device. Doctors are also staff; the schedule
@@ -140,4 +245,18 @@ pub struct StaffMember {
     pub name: String,
     pub role: StaffRole,
     pub department: String,
+}
+
+impl StaffMember {
+    /// A staff record checked by the rules both ends share: the ID rules (a doctor's
+    /// ID is also a [`DoctorId`], the same rule), [`text::person_name`], a known role,
+    /// and a department label.
+    pub fn new(id: &str, name: &str, role: &str, department: &str) -> Result<Self, DomainError> {
+        Ok(Self {
+            id: crate::record_id(id)?,
+            name: text::person_name("name", name)?,
+            role: StaffRole::parse(role)?,
+            department: text::label("department", department, MAX_DEPARTMENT_CHARS)?,
+        })
+    }
 }

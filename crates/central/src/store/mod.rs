@@ -6,7 +6,9 @@
 
 mod sqlite;
 
-use clinic_domain::{Appointment, ClinicZone, PainScore, Patient, PatientId, StaffMember};
+use clinic_domain::{
+    Appointment, ClinicZone, PainScore, Patient, PatientId, StaffMember, StaffRole,
+};
 use clinic_protocol::{
     AppointmentRecord, AssessmentDetails, FeedPage, PatientRecord, StaffRecord, StoredReport,
 };
@@ -64,6 +66,29 @@ pub struct TokenRecord {
     pub clinic_id: String,
     pub sha256: [u8; 32],
     pub label: Option<String>,
+}
+
+/// [`CentralStore::staff_role`] by paging the staff feed (each member appears once,
+/// at their latest change).
+pub fn staff_role_from_feed<S: CentralStore + ?Sized>(
+    store: &S,
+    clinic_id: &str,
+    id: &str,
+) -> Result<Option<StaffRole>, StoreError> {
+    let mut after = 0;
+    loop {
+        let page = store.staff_feed(clinic_id, after, clinic_protocol::MAX_FEED_LIMIT)?;
+        if let Some(item) = page.items.iter().find(|i| i.id == id) {
+            let role = item.data.as_ref().map(|d| StaffRole::parse(&d.role));
+            return role
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()));
+        }
+        if !page.has_more || page.next_cursor <= after {
+            return Ok(None);
+        }
+        after = page.next_cursor;
+    }
 }
 
 pub trait CentralStore: Send + Sync + 'static {
@@ -136,6 +161,13 @@ pub trait CentralStore: Send + Sync + 'static {
     fn revoke_token(&self, token_id: &str) -> Result<bool, StoreError>;
     /// The clinic of an unrevoked token with this hash.
     fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError>;
+
+    /// The role of a staff member (active or not), `None` when the clinic has no such
+    /// member. The default pages the staff feed; a store should override it with a
+    /// point read.
+    fn staff_role(&self, clinic_id: &str, id: &str) -> Result<Option<StaffRole>, StoreError> {
+        staff_role_from_feed(self, clinic_id, id)
+    }
 
     /// Cheap round trip for `/healthz`.
     fn check(&self) -> Result<(), StoreError>;

@@ -725,6 +725,20 @@ impl CentralStore for SqliteStore {
         Ok(clinic)
     }
 
+    fn staff_role(
+        &self,
+        clinic_id: &str,
+        id: &str,
+    ) -> Result<Option<clinic_domain::StaffRole>, StoreError> {
+        let conn = self.reader()?;
+        let role: Option<String> = conn
+            .prepare_cached("SELECT role FROM staff WHERE clinic_id = ?1 AND id = ?2")?
+            .query_row(params![clinic_id, id], |r| r.get(0))
+            .optional()?;
+        role.map(|r| clinic_domain::StaffRole::parse(&r).map_err(corrupt))
+            .transpose()
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         let conn = self.reader()?;
         conn.query_row("SELECT count(*) FROM clinics", [], |r| r.get::<_, i64>(0))?;
@@ -734,7 +748,7 @@ impl CentralStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use clinic_domain::PainScore;
+    use clinic_domain::{PainScore, StaffRole};
 
     use super::*;
 
@@ -782,6 +796,34 @@ mod tests {
             },
             ..report(score)
         }
+    }
+
+    #[test]
+    fn staff_roles_from_the_point_read_and_from_the_feed_agree() {
+        let (_d, s) = store();
+        let member = |id: &str, role| StaffMember {
+            id: id.into(),
+            name: "李静".into(),
+            role,
+            department: "内科".into(),
+        };
+        s.upsert_staff("C1", &member("D1", StaffRole::Doctor), true, Some("v"))
+            .unwrap();
+        s.upsert_staff("C1", &member("N1", StaffRole::Nurse), false, Some("v"))
+            .unwrap();
+        for (id, role) in [
+            ("D1", Some(StaffRole::Doctor)),
+            ("N1", Some(StaffRole::Nurse)),
+            ("X9", None),
+        ] {
+            assert_eq!(s.staff_role("C1", id).unwrap(), role, "{id}");
+            assert_eq!(
+                super::super::staff_role_from_feed(&s, "C1", id).unwrap(),
+                role,
+                "{id}"
+            );
+        }
+        assert_eq!(s.staff_role("C2", "D1").unwrap(), None, "another clinic's");
     }
 
     #[test]
