@@ -31,6 +31,12 @@ ensure_packages() {
 
 ensure_toolchains() {
     command -v cargo >/dev/null || { echo "Rust is missing: install it with rustup (https://rustup.rs) and re-run." >&2; exit 1; }
+    # scripts/test checks formatting and lints.
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null || { echo "rustfmt or clippy is missing and rustup is not there to add them." >&2; exit 1; }
+        say "adding rustfmt and clippy"
+        rustup component add rustfmt clippy
+    fi
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         ensure_packages nodejs npm
     fi

@@ -482,6 +482,45 @@ fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so
     Ok(())
 }
 
+/// The hospital's original server has only `POST /v1/reports` and the patient route:
+/// no feeds, no batch, no auth. clinic-central's compat mode is that contract, so it
+/// stands in for it. A score must get there once, and the bar must not cry wolf.
+#[test]
+fn against_the_hospitals_upload_only_server_a_score_is_delivered_once_and_the_bar_stays_calm() -> Result<()> {
+    let central_dir = tempfile::tempdir()?;
+    let server = clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), true)?;
+    let url = server.base_url();
+    let patient = &demo_clinic().patients[5];
+
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo", "--server", &url])?;
+    let wait = std::time::Duration::from_secs(20);
+
+    s.type_text(&s.find("[data-testid=patient-search]")?, &format!("{}\u{E007}", patient.id))?;
+    sign_in(&s, "N001", "1234")?;
+    s.click(&s.find("[data-testid=score-6]")?)?;
+    s.click(&s.find("[data-testid=report-record]")?)?;
+    wait_until(wait, || Ok(server.report_count(None)? == 1))?;
+    let report = s.find("[data-testid=report]")?;
+    wait_until(wait, || Ok(s.attr(&report, "data-state")?.as_deref() == Some("delivered")))?;
+
+    // Several more runs: still one report, no error line, and the bar says what this server is.
+    let bar = s.find("[data-testid=sync-status]")?;
+    for _ in 0..3 {
+        wait_until(wait, || Ok(s.attr(&s.find("[data-testid=sync-now]")?, "disabled")?.is_none()))?;
+        s.click(&s.find("[data-testid=sync-now]")?)?;
+        wait_until(wait, || Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online")))?;
+    }
+    wait_until(wait, || Ok(s.attr(&s.find("[data-testid=sync-now]")?, "disabled")?.is_none()))?;
+    assert_eq!(server.report_count(None)?, 1, "delivered exactly once");
+    assert_eq!(count(&s, "[data-testid=sync-error]")?, 0, "no error line: {}", s.text(&bar)?);
+    s.find("[data-testid=sync-upload-only]")?;
+    let last = s.text(&s.find("[data-testid=sync-last-success]")?)?;
+    assert!(!last.is_empty() && s.attr(&s.find("[data-testid=sync-last-success]")?, "data-never")?.as_deref() != Some("true"), "{last}");
+    Ok(())
+}
+
 #[test]
 fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Result<()> {
     let clinic = demo_clinic();
