@@ -2,9 +2,12 @@
 //! and the intervals the clinic chose. Every field can come from four places; a
 //! field is taken from the first that has it (see [`Layers::resolve`]):
 //!
-//! 1. a command-line flag, 2. an environment variable, 3. the profile provisioned
-//! for this user (`<config dir>/profile.toml`), 4. the profile installed with the
-//! package (`/etc/clinic-desk/profile.toml`), then the built-in default.
+//! 1. a command-line flag,
+//! 2. an environment variable,
+//! 3. the profile provisioned for this user (`<config dir>/profile.toml`),
+//! 4. the profile installed with the package (`/etc/clinic-desk/profile.toml`),
+//!
+//! then the built-in default.
 
 use std::path::Path;
 
@@ -224,31 +227,26 @@ impl Profile {
     /// (clinic ID, server URL and credential).
     pub fn validate(&self, complete: bool) -> Result<(), InstallError> {
         let bad = |m: String| Err(InstallError::InvalidProfile(m));
-        if let Some(id) = &self.clinic.id {
-            if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if let Some(id) = &self.clinic.id
+            && (id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
                 return bad(format!("clinic.id must be 1–32 letters, digits, '-' or '_', not '{id}'"));
             }
-        }
-        if let Some(zone) = &self.clinic.time_zone {
-            if let Err(e) = ClinicZone::parse(zone) {
+        if let Some(zone) = &self.clinic.time_zone
+            && let Err(e) = ClinicZone::parse(zone) {
                 return bad(format!("clinic.time_zone: {e}"));
             }
-        }
-        if let Some(lang) = &self.clinic.language {
-            if lang != "zh-CN" && lang != "en" {
+        if let Some(lang) = &self.clinic.language
+            && lang != "zh-CN" && lang != "en" {
                 return bad(format!("clinic.language must be \"zh-CN\" or \"en\", not '{lang}'"));
             }
-        }
-        if let Some(url) = &self.server.url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err() {
+        if let Some(url) = &self.server.url
+            && (!(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err()) {
                 return bad(format!("server.url must be an http:// or https:// URL, not '{url}'"));
             }
-        }
-        if let Some(token) = &self.server.token {
-            if token.trim().is_empty() || token.chars().any(char::is_whitespace) {
+        if let Some(token) = &self.server.token
+            && (token.trim().is_empty() || token.chars().any(char::is_whitespace)) {
                 return bad("server.token must be one word without spaces".into());
             }
-        }
         if matches!(self.sync.interval_seconds, Some(0)) || matches!(self.sync.offline_probe_seconds, Some(0)) {
             return bad("sync intervals must be at least 1 second".into());
         }
