@@ -1,10 +1,15 @@
 //! Pull: the clinic's patients, staff and appointments, one cursor per stream,
 //! each page applied with its cursor in one transaction (see `clinic_store::pull`).
+//! Items are parsed one by one, so one this device cannot read or store is set
+//! aside with its reason and the rest of the page and the cursor move on.
+//! A server without feeds whose uploads are proven is upload-only: nothing to pull.
 
 use clinic_domain::{Appointment, AppointmentStatus, DoctorId, Patient, PatientId, Sex, StaffRole};
 use clinic_protocol::{AppointmentRecord, FeedItem, PatientRecord, StaffRecord, paths};
-use clinic_store::pull::{self, Applied, Change, PulledStaff};
+use clinic_store::pull::{self, Applied, PulledItem, PulledStaff};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use crate::engine::SyncEngine;
 use crate::{SyncError, Trace};
@@ -14,20 +19,38 @@ use crate::{SyncError, Trace};
 /// second round they are current, so one still unknown was deleted and is left out.
 const REFERENCE_ROUNDS: usize = 2;
 
-fn change<T, U>(item: FeedItem<T>, convert: impl FnOnce(&str, T) -> Result<U, String>) -> Option<(i64, Change<U>)> {
-    let seq = item.seq;
-    if item.deleted {
-        return Some((seq, Change::Delete(item.id)));
-    }
-    let data = item.data?;
-    match convert(&item.id, data) {
-        Ok(u) => Some((seq, Change::Upsert(u))),
+/// The seq and ID of an item, read even when the rest of it is unusable.
+#[derive(Deserialize)]
+struct ItemKey {
+    seq: i64,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// Reads one raw feed item into what the store applies: its change, or the
+/// reason this device cannot use it (then it is set aside, never applied). `None`
+/// for an item without even a readable seq: nothing can be said about it, and the
+/// page's cursor covers it.
+fn read_item<T: DeserializeOwned, U>(raw: &RawValue, convert: fn(&str, T) -> Result<U, String>) -> Option<PulledItem<U>> {
+    let item: FeedItem<T> = match serde_json::from_str(raw.get()) {
+        Ok(item) => item,
         Err(e) => {
-            // One malformed record must not stall the stream; the seq (not the data) is logged.
-            tracing::warn!(seq, error = %e, "skipping a pulled record this device cannot use");
-            None
+            let key: ItemKey = serde_json::from_str(raw.get()).ok()?;
+            let id = key.id.unwrap_or_default();
+            return Some(PulledItem::refused(key.seq, id, format!("unreadable record: {e}")));
         }
+    };
+    let (seq, id) = (item.seq, item.id);
+    if item.deleted {
+        return Some(PulledItem::delete(seq, id));
     }
+    let Some(data) = item.data else {
+        return Some(PulledItem::refused(seq, id, "a record without data"));
+    };
+    Some(match convert(&id, data) {
+        Ok(u) => PulledItem::upsert(seq, id, u),
+        Err(reason) => PulledItem::refused(seq, id, reason),
+    })
 }
 
 fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
@@ -50,14 +73,7 @@ fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
     if role == StaffRole::Doctor {
         DoctorId::parse(id).map_err(|e| e.to_string())?;
     }
-    Ok(PulledStaff {
-        id: id.to_owned(),
-        name: r.name,
-        role,
-        department: r.department,
-        active: r.active,
-        pin_verifier: r.pin_verifier,
-    })
+    Ok(PulledStaff { id: id.to_owned(), name: r.name, role, department: r.department, active: r.active, pin_verifier: r.pin_verifier })
 }
 
 fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
@@ -74,34 +90,66 @@ fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
     })
 }
 
+/// What one pull did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Pulled {
+    pub applied: u64,
+    pub set_aside: u64,
+}
+
 impl SyncEngine {
     /// Pulls every stream to its end. Pages already applied stay applied if a later
     /// one fails; the next run continues from the last committed cursor.
-    pub(crate) async fn pull(&self, trace: &Trace) -> Result<u64, SyncError> {
-        let mut applied = 0;
+    pub(crate) async fn pull(&self, trace: &Trace) -> Result<Pulled, SyncError> {
+        let mut total = Pulled::default();
         for round in 0..REFERENCE_ROUNDS {
             let last_round = round + 1 == REFERENCE_ROUNDS;
-            applied += self.pull_stream(pull::STREAM_PATIENTS, paths::FEED_PATIENTS, trace, patient, |c, p, n| {
-                pull::apply_patients(c, p, n).map(|_| Applied::All)
-            })
-            .await?
-            .0;
-            applied += self.pull_stream(pull::STREAM_STAFF, paths::FEED_STAFF, trace, staff, |c, p, n| {
-                pull::apply_staff(c, p, n).map(|_| Applied::All)
-            })
-            .await?
-            .0;
-            let (n, outcome) = self
-                .pull_stream(pull::STREAM_APPOINTMENTS, paths::FEED_APPOINTMENTS, trace, appointment, move |c, p, n| {
-                    pull::apply_appointments(c, p, n, last_round)
+            let patients = match self
+                .pull_stream(pull::STREAM_PATIENTS, paths::FEED_PATIENTS, trace, patient, |c, p, n| {
+                    pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside))
+                })
+                .await
+            {
+                Err(SyncError::NotOffered { status }) if round == 0 => {
+                    return self.feeds_missing(status).await;
+                }
+                other => other?,
+            };
+            self.set_upload_only(false);
+            let staff = self
+                .pull_stream(pull::STREAM_STAFF, paths::FEED_STAFF, trace, staff, |c, p, n| {
+                    pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside))
                 })
                 .await?;
-            applied += n;
-            if outcome == Applied::All {
-                return Ok(applied);
+            let appointments = self
+                .pull_stream(pull::STREAM_APPOINTMENTS, paths::FEED_APPOINTMENTS, trace, appointment, move |c, p, n| {
+                    pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside))
+                })
+                .await?;
+            for (p, _) in [patients, staff, appointments] {
+                total.applied += p.applied;
+                total.set_aside += p.set_aside;
+            }
+            if appointments.1 == Applied::All {
+                return Ok(total);
             }
         }
         Err(SyncError::Protocol("an appointment refers to a patient or doctor the server has not sent".into()))
+    }
+
+    /// The feeds are missing. With uploads proven, this is the hospital's original
+    /// API (it takes reports and sends nothing): upload-only, not a failure.
+    /// Without that proof it may be any web server: a failure the status names.
+    async fn feeds_missing(&self, status: u16) -> Result<Pulled, SyncError> {
+        if self.uploads_proven().await? {
+            if !self.upload_only() {
+                tracing::info!(status, "the server has no feeds: upload-only (it does not send patients or schedules)");
+            }
+            self.set_upload_only(true);
+            Ok(Pulled::default())
+        } else {
+            Err(SyncError::FeedsMissing { status })
+        }
     }
 
     async fn pull_stream<T, U>(
@@ -110,30 +158,31 @@ impl SyncEngine {
         path: &'static str,
         trace: &Trace,
         convert: fn(&str, T) -> Result<U, String>,
-        apply: impl Fn(&mut clinic_store::Connection, &[(i64, Change<U>)], i64) -> Result<Applied, clinic_store::StoreError>
+        apply: impl Fn(&mut clinic_store::Connection, &[PulledItem<U>], i64) -> Result<(Applied, usize), clinic_store::StoreError>
         + Send
         + Sync
         + Copy
         + 'static,
-    ) -> Result<(u64, Applied), SyncError>
+    ) -> Result<(Pulled, Applied), SyncError>
     where
         T: DeserializeOwned + Send + 'static,
         U: Send + 'static,
     {
-        let mut applied = 0u64;
+        let mut done = Pulled::default();
         loop {
             let after = self.store(move |db| db.read(|c| pull::cursor(c, stream))).await?;
-            let page = self.client.feed::<T>(path, after, self.config.feed_page_limit, trace).await?;
+            let page = self.client.feed(path, after, self.config.feed_page_limit, trace).await?;
             let has_more = page.has_more;
             let next = page.next_cursor;
-            let items: Vec<(i64, Change<U>)> = page.items.into_iter().filter_map(|i| change(i, convert)).collect();
-            applied += items.len() as u64;
-            let outcome = self.store(move |db| db.write(|c| apply(c, &items, next))).await?;
+            let items: Vec<PulledItem<U>> = page.items.iter().filter_map(|raw| read_item(raw, convert)).collect();
+            let (outcome, set_aside) = self.store(move |db| db.write(|c| apply(c, &items, next))).await?;
+            done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
+            done.set_aside += set_aside as u64;
             if outcome != Applied::All {
-                return Ok((applied, outcome));
+                return Ok((done, outcome));
             }
             if !has_more || next <= after {
-                return Ok((applied, Applied::All));
+                return Ok((done, Applied::All));
             }
         }
     }
