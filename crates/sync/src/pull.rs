@@ -20,37 +20,61 @@ use crate::{SyncError, Trace};
 const REFERENCE_ROUNDS: usize = 2;
 
 /// The seq and ID of an item, read even when the rest of it is unusable.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ItemKey {
+    #[serde(default)]
     seq: i64,
     #[serde(default)]
-    id: Option<String>,
+    id: String,
+}
+
+/// serde's message without the values it quotes (`invalid type: string "…"`,
+/// `integer \`…\``): the reason is kept and shown, and a value may be a name or a
+/// phone number. Field and variant names (backticked words) stay: they say what
+/// was wrong.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=start]);
+        let after = &rest[start + 1..];
+        let Some(len) = after.find(quote) else {
+            out.push('…');
+            return out;
+        };
+        let inner = &after[..len];
+        let a_name = quote == '`' && inner.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+        out.push_str(if a_name { inner } else { "…" });
+        out.push(quote);
+        rest = &after[len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads one raw feed item into what the store applies: its change, or the
-/// reason this device cannot use it (then it is set aside, never applied). `None`
-/// for an item without even a readable seq: nothing can be said about it, and the
-/// page's cursor covers it.
-fn read_item<T: DeserializeOwned, U>(raw: &RawValue, convert: fn(&str, T) -> Result<U, String>) -> Option<PulledItem<U>> {
+/// reason this device cannot use it (then it is set aside, never applied; an item
+/// without a readable seq or ID is listed under seq 0 or an empty ID).
+fn read_item<T: DeserializeOwned, U>(raw: &RawValue, convert: fn(&str, T) -> Result<U, String>) -> PulledItem<U> {
     let item: FeedItem<T> = match serde_json::from_str(raw.get()) {
         Ok(item) => item,
         Err(e) => {
-            let key: ItemKey = serde_json::from_str(raw.get()).ok()?;
-            let id = key.id.unwrap_or_default();
-            return Some(PulledItem::refused(key.seq, id, format!("unreadable record: {e}")));
+            let key: ItemKey = serde_json::from_str(raw.get()).unwrap_or_default();
+            return PulledItem::refused(key.seq, key.id, format!("unreadable record: {}", without_values(&e.to_string())));
         }
     };
     let (seq, id) = (item.seq, item.id);
     if item.deleted {
-        return Some(PulledItem::delete(seq, id));
+        return PulledItem::delete(seq, id);
     }
     let Some(data) = item.data else {
-        return Some(PulledItem::refused(seq, id, "a record without data"));
+        return PulledItem::refused(seq, id, "a record without data");
     };
-    Some(match convert(&id, data) {
+    match convert(&id, data) {
         Ok(u) => PulledItem::upsert(seq, id, u),
         Err(reason) => PulledItem::refused(seq, id, reason),
-    })
+    }
 }
 
 fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
@@ -174,7 +198,7 @@ impl SyncEngine {
             let page = self.client.feed(path, after, self.config.feed_page_limit, trace).await?;
             let has_more = page.has_more;
             let next = page.next_cursor;
-            let items: Vec<PulledItem<U>> = page.items.iter().filter_map(|raw| read_item(raw, convert)).collect();
+            let items: Vec<PulledItem<U>> = page.items.iter().map(|raw| read_item(raw, convert)).collect();
             let (outcome, set_aside) = self.store(move |db| db.write(|c| apply(c, &items, next))).await?;
             done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
             done.set_aside += set_aside as u64;
@@ -185,5 +209,40 @@ impl SyncEngine {
                 return Ok((done, Applied::All));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case(
+        r#"invalid type: string "13900001111", expected a boolean at line 1 column 9"#,
+        r#"invalid type: string "…", expected a boolean at line 1 column 9"#
+    )]
+    #[case("invalid type: integer `13900001111`, expected a string", "invalid type: integer `…`, expected a string")]
+    #[case("missing field `birthDate`", "missing field `birthDate`")]
+    #[case("unknown variant `robot`, expected one of `female`, `male`", "unknown variant `robot`, expected one of `female`, `male`")]
+    #[case(r#"unterminated "张三"#, r#"unterminated "…"#)]
+    fn reasons_keep_field_names_but_not_values(#[case] message: &str, #[case] kept: &str) {
+        assert_eq!(without_values(message), kept);
+    }
+
+    #[test]
+    fn a_malformed_item_is_refused_with_its_seq_and_id() {
+        let raw = RawValue::from_string(
+            r#"{"seq":7,"id":"P7","data":{"name":"\udc00","sex":"male","birthDate":"1990-01-01","isInsured":true}}"#.into(),
+        )
+        .unwrap();
+        let item = read_item::<PatientRecord, _>(&raw, patient);
+        assert_eq!((item.seq, item.id.as_str()), (7, "P7"));
+        assert!(item.change.unwrap_err().starts_with("unreadable record"));
+        let no_seq = read_item::<PatientRecord, _>(&RawValue::from_string(r#"{"id":"P8"}"#.into()).unwrap(), patient);
+        assert_eq!((no_seq.seq, no_seq.id.as_str()), (0, "P8"));
+        let not_an_object = read_item::<PatientRecord, _>(&RawValue::from_string("5".into()).unwrap(), patient);
+        assert!(not_an_object.change.is_err());
     }
 }

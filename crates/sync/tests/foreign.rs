@@ -59,6 +59,8 @@ enum Batch {
     /// A well-formed batch answer about reports nobody sent.
     OtherIds,
     EmptyResults,
+    /// 503 with this `Retry-After` (seconds, as text) on the first call, then works.
+    BusyOnce(&'static str),
 }
 
 #[derive(Clone)]
@@ -159,6 +161,11 @@ async fn batch_route(State((fake, addr)): State<(Fake, String)>, body: String) -
     };
     match mode {
         Batch::Missing => missing(),
+        Batch::BusyOnce(retry_after) if n == 0 => {
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, retry_after)], axum::Json(serde_json::json!({"error": "maintenance"})))
+                .into_response()
+        }
+        Batch::BusyOnce(_) => works(&body),
         Batch::MissingOnce if n == 0 => missing(),
         Batch::MissingOnce | Batch::Works => works(&body),
         Batch::Html => html(StatusCode::OK),
@@ -338,6 +345,34 @@ async fn a_batch_route_missing_once_is_tried_again_after_the_recheck_interval() 
     stored.sort();
     assert_eq!(got, stored);
     assert_eq!(got.len(), 9);
+}
+
+/// A server's `Retry-After` of a day, or of 2^63 s (which used to overflow the
+/// deadline and panic the task), delays the next try by at most the backoff cap.
+#[rstest]
+#[case::a_day("86400")]
+#[case::two_to_the_63_seconds("9223372036854775808")]
+#[case::u64_max("18446744073709551615")]
+#[case::a_date_far_ahead("Fri, 31 Dec 9999 23:59:59 GMT")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_retry_after_waits_at_most_the_backoff_cap(#[case] retry_after: &'static str) {
+    let fake = Fake::new(Single::Echo, Batch::BusyOnce(retry_after));
+    let url = start(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = local_store(dir.path());
+    record(&db, 2);
+    let mut c = config(url);
+    c.backoff_cap = Duration::from_millis(300);
+    c.interval = Duration::from_secs(3600);
+    let handle = SyncEngine::new(db.clone(), c).unwrap().spawn(&tokio::runtime::Handle::current());
+    let mut status = handle.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.waiting == 0 && s.last_error.is_none()))
+        .await
+        .expect("retried within the cap, not after the server's delay")
+        .unwrap();
+    handle.shutdown();
+    assert_eq!(fake.batch_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(fake.stored().len(), 2);
 }
 
 // ---- pulls ----
