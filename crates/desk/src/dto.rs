@@ -518,8 +518,9 @@ pub struct SyncStatusDto {
 }
 
 impl SyncStatusDto {
-    /// The status of a device without a server: reports stay here, counted.
-    pub fn unconfigured(counts: clinic_store::outbox::OutboxCounts) -> Self {
+    /// The status of a device without a server: reports stay here, counted, and
+    /// records set aside by an earlier server are still counted.
+    pub fn unconfigured(counts: clinic_store::outbox::OutboxCounts, set_aside: u64) -> Self {
         Self {
             configured: false,
             online: None,
@@ -530,7 +531,7 @@ impl SyncStatusDto {
             last_error: None,
             credentials_refused: false,
             upload_only: false,
-            set_aside: 0,
+            set_aside: set_aside.min(u32::MAX as u64) as u32,
             pulled_changes: 0,
         }
     }

@@ -43,6 +43,7 @@ fn set_aside_records_are_listed_with_stream_id_and_reason() {
     assert!(info.set_aside.iter().find(|s| s.id == "P2").unwrap().reason.contains("name"));
     assert_eq!(info.set_aside.iter().find(|s| s.id == "P3").unwrap().reason, "unknown sex 'robot'");
     assert!(info.set_aside.iter().all(|s| chrono::DateTime::parse_from_rfc3339(&s.at).is_ok()));
+    assert_eq!(info.sync.set_aside, 2, "counted in the status too, even without a server");
     let json = serde_json::to_value(&info).unwrap();
     assert_eq!(json["setAside"][0]["stream"], "patients", "camelCase fields, snake_case kinds, as the UI reads them");
 }
