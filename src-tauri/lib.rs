@@ -127,6 +127,8 @@ pub(crate) fn start_sync(desk: &Desk, profile: &clinic_install::Profile) {
     let mut config = clinic_sync::SyncConfig::new(url.clone(), profile.server.token.clone());
     config.interval = profile.sync_interval();
     config.probe_interval = profile.probe_interval();
+    // A new app version may accept pulled records the old one set aside.
+    config.app_version = env!("CARGO_PKG_VERSION").to_owned();
     match clinic_sync::SyncEngine::new(desk.shared_database(), config) {
         Ok(engine) => {
             let handle = engine.spawn(tauri::async_runtime::handle().inner());

@@ -92,6 +92,8 @@ impl Checked {
     }
 }
 
+// The bedside form's inputs and the clock, checked together in one place.
+#[allow(clippy::too_many_arguments)]
 fn check_values(
     scale: &str,
     score: i64,

@@ -39,15 +39,16 @@ pub fn typescript() -> String {
         SyncProblemDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         SettingsSourceDto::decl(&cfg),
+        PulledStreamDto::decl(&cfg),
+        SetAsideDto::decl(&cfg),
         DiagnosticsDto::decl(&cfg),
         ConnectionFailureDto::decl(&cfg),
         ConnectionTestDto::decl(&cfg),
         ProvisionOutcomeDto::decl(&cfg),
         SupportBundleDto::decl(&cfg),
     ];
-    let mut out = String::from(
-        "// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n",
-    );
+    let mut out =
+        String::from("// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n");
     for decl in decls {
         out.push_str("export ");
         out.push_str(&decl);

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use clinic_install::{Failure, InstallError, Profile, ProvisionError, Setup, Source, StoreAt, bundle};
-use clinic_store::SCHEMA_VERSION;
+use clinic_store::{SCHEMA_VERSION, pull};
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::dto::rfc3339;
 use crate::{ApiError, Desk, ErrorCode, SyncStatusDto};
 
 /// How long "test connection" and provisioning wait for the server.
@@ -44,6 +45,35 @@ pub struct DiagnosticsDto {
     /// Profile files that could not be read, or why the store refused the profile (English).
     pub problems: Vec<String>,
     pub sync: SyncStatusDto,
+    /// Pulled records this device refused, newest first (at most [`SET_ASIDE_SHOWN`]).
+    pub set_aside: Vec<SetAsideDto>,
+}
+
+/// How many set-aside records the diagnostics screen lists.
+pub const SET_ASIDE_SHOWN: u32 = 200;
+
+/// Which feed a set-aside record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PulledStreamDto {
+    Patients,
+    Staff,
+    Appointments,
+}
+
+/// A pulled record this device refused: kept out, with why (English, from the
+/// rule that refused it), so someone can fix it at the source.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAsideDto {
+    pub stream: PulledStreamDto,
+    /// The record's ID as the server sent it.
+    pub id: String,
+    /// The feed's change number.
+    pub seq: i64,
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// What failed, from the network up; the UI says each in plain words.
@@ -150,6 +180,20 @@ impl Desk {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let wal = path.with_file_name(format!("{}-wal", path.file_name().unwrap_or_default().to_string_lossy()));
         let database_kib = (size(path) + size(&wal)) / 1024;
+        let set_aside = self
+            .database()
+            .read(|c| pull::set_aside_items(c, SET_ASIDE_SHOWN))?
+            .into_iter()
+            .filter_map(|s| {
+                let stream = match s.stream.as_str() {
+                    pull::STREAM_PATIENTS => PulledStreamDto::Patients,
+                    pull::STREAM_STAFF => PulledStreamDto::Staff,
+                    pull::STREAM_APPOINTMENTS => PulledStreamDto::Appointments,
+                    _ => return None,
+                };
+                Some(SetAsideDto { stream, id: s.item_id, seq: s.seq, reason: s.reason, at: rfc3339(s.set_aside_at) })
+            })
+            .collect();
         Ok(DiagnosticsDto {
             version: info.version,
             data_dir: setup.data_dir.display().to_string(),
@@ -164,6 +208,7 @@ impl Desk {
             server_source: source(setup.layers.server_source()),
             problems: setup.problems.clone(),
             sync: self.sync_status()?,
+            set_aside,
         })
     }
 

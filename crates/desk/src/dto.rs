@@ -476,6 +476,10 @@ pub enum SyncProblemKindDto {
     CredentialsRefused,
     Protocol,
     LocalStorage,
+    /// Something answered that is not a clinic server (proxy, login page, wrong address).
+    UnexpectedAnswer,
+    /// No patients or schedules offered, and no report confirmed stored there yet.
+    FeedsMissing,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -504,13 +508,19 @@ pub struct SyncStatusDto {
     pub last_success_at: Option<String>,
     pub last_error: Option<SyncProblemDto>,
     pub credentials_refused: bool,
+    /// The server takes reports but sends no patients or schedules (the hospital's
+    /// original API); `lastSuccessAt` is then the last confirmed upload.
+    pub upload_only: bool,
+    /// Pulled records this device refused and set aside (listed on the diagnostics screen).
+    pub set_aside: u32,
     /// Grows whenever a sync applied pulled changes; screens reload when it does.
     pub pulled_changes: u32,
 }
 
 impl SyncStatusDto {
-    /// The status of a device without a server: reports stay here, counted.
-    pub fn unconfigured(counts: clinic_store::outbox::OutboxCounts) -> Self {
+    /// The status of a device without a server: reports stay here, counted, and
+    /// records set aside by an earlier server are still counted.
+    pub fn unconfigured(counts: clinic_store::outbox::OutboxCounts, set_aside: u64) -> Self {
         Self {
             configured: false,
             online: None,
@@ -520,6 +530,8 @@ impl SyncStatusDto {
             last_success_at: None,
             last_error: None,
             credentials_refused: false,
+            upload_only: false,
+            set_aside: set_aside.min(u32::MAX as u64) as u32,
             pulled_changes: 0,
         }
     }
@@ -543,11 +555,15 @@ impl From<&clinic_sync::SyncStatus> for SyncStatusDto {
                     K::CredentialsRefused => SyncProblemKindDto::CredentialsRefused,
                     K::Protocol => SyncProblemKindDto::Protocol,
                     K::LocalStorage => SyncProblemKindDto::LocalStorage,
+                    K::UnexpectedAnswer => SyncProblemKindDto::UnexpectedAnswer,
+                    K::FeedsMissing => SyncProblemKindDto::FeedsMissing,
                 },
                 detail: p.detail.clone(),
                 at: rfc3339(p.at),
             }),
             credentials_refused: s.credentials_refused,
+            upload_only: s.upload_only,
+            set_aside: s.set_aside.min(u32::MAX as u64) as u32,
             pulled_changes: s.pulled_changes.min(u32::MAX as u64) as u32,
         }
     }

@@ -72,7 +72,10 @@ impl Desk {
     pub fn sync_status(&self) -> Result<SyncStatusDto, ApiError> {
         match self.sync.get() {
             Some(h) => Ok(SyncStatusDto::from(&h.status())),
-            None => Ok(SyncStatusDto::unconfigured(self.db.read(outbox::counts)?)),
+            None => {
+                let (counts, set_aside) = self.db.read(|c| Ok((outbox::counts(c)?, clinic_store::pull::set_aside_count(c)?)))?;
+                Ok(SyncStatusDto::unconfigured(counts, set_aside))
+            }
         }
     }
 

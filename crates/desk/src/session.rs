@@ -57,10 +57,10 @@ impl Sessions {
     /// The nurse did something: an active session stays unlocked. A locked one
     /// stays locked (only the PIN opens it).
     pub fn touch(&mut self, now: DateTime<Utc>, lock_after: Duration) {
-        if let Some(s) = &mut self.current {
-            if now - s.last_active <= lock_after {
-                s.last_active = now;
-            }
+        if let Some(s) = &mut self.current
+            && now - s.last_active <= lock_after
+        {
+            s.last_active = now;
         }
     }
 

@@ -149,6 +149,8 @@ pub fn bind_store(conn: &mut Connection, profile: &Profile) -> Result<bool, Bind
                 tx.execute("DELETE FROM sync_cursors", [])?;
                 reset = true;
             }
+            // Records the old server sent and this device set aside are that server's business.
+            tx.execute("DELETE FROM pull_set_aside", [])?;
             pull::set_state(&tx, CURSORS_SERVER_KEY, Some(url))?;
         }
     }

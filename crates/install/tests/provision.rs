@@ -145,8 +145,10 @@ fn a_new_server_for_the_same_clinic_resets_the_pull_cursors_once() {
     .unwrap();
     assert!(!db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(), "same server: cursors kept");
     assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(), 500);
+    db.write(|c| pull::apply_patients(c, &[pull::PulledItem::refused(501, "P1", "unknown sex 'x'")], 501)).unwrap();
     let moved = profile("http://two.example", "cct_x");
     assert!(db.write(|c| Ok(bind_store(c, &moved))).unwrap().unwrap(), "new server: cursors reset");
     assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(), 0);
+    assert_eq!(db.read(pull::set_aside_count).unwrap(), 0, "the old server's set-aside records go with its cursors");
     assert_eq!(db.read(|c| pull::state(c, CURSORS_SERVER_KEY)).unwrap().as_deref(), Some("http://two.example"));
 }

@@ -119,7 +119,7 @@ fn main() {
     let mut worst_ratio = f64::INFINITY;
     let mut worst_p99 = Duration::ZERO;
     for (name, make) in &kinds {
-        let queries: Vec<String> = sample.iter().map(|p| make(p)).collect();
+        let queries: Vec<String> = sample.iter().map(make).collect();
         let (fast, hits) = db
             .read(|c| Ok(timed(&queries, |q| patients::search(c, q, 51).unwrap().len())))
             .unwrap();

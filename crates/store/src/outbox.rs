@@ -602,7 +602,7 @@ mod tests {
         let pending = |db: &Database| -> Vec<String> {
             db.read(|c| pending_reassessments(c, "dev", 10)).unwrap().into_iter().map(|(e, _)| e.id).collect()
         };
-        assert_eq!(pending(&db), [ours.clone()], "only ours, only with an intervention");
+        assert_eq!(pending(&db), std::slice::from_ref(&ours), "only ours, only with an intervention");
         let follow = NewReport { follows_up: Some(ours.clone()), ..report(3) };
         let f = db.write(|c| record_report(c, &follow, Utc::now())).unwrap();
         assert!(pending(&db).is_empty());

@@ -2,6 +2,13 @@
 //! each page applied in one transaction together with its cursor, so a crash
 //! between pages repeats a page rather than skipping one (every apply is an upsert
 //! or a delete, so applying a page twice changes nothing).
+//!
+//! One record this device refuses never stalls a stream: each item is applied
+//! under its own savepoint, and one the device could not read or store is rolled
+//! back alone and *set aside* (`pull_set_aside`: stream, ID, sequence number,
+//! reason), while the rest of the page and the cursor move on. A later good
+//! version of the same record clears it; [`recheck_set_aside`] has it fetched again
+//! when this device's rules change.
 
 use clinic_domain::{Appointment, Patient, PatientId, StaffRole};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -17,6 +24,167 @@ pub const STREAM_APPOINTMENTS: &str = "appointments";
 pub enum Change<T> {
     Upsert(T),
     Delete(String),
+}
+
+/// One item of a pulled page as the caller read it: its change, or why this
+/// device cannot use it (it is then set aside, not applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledItem<T> {
+    pub seq: i64,
+    pub id: String,
+    pub change: Result<Change<T>, String>,
+}
+
+impl<T> PulledItem<T> {
+    pub fn upsert(seq: i64, id: impl Into<String>, value: T) -> Self {
+        Self { seq, id: id.into(), change: Ok(Change::Upsert(value)) }
+    }
+    pub fn delete(seq: i64, id: impl Into<String>) -> Self {
+        let id = id.into();
+        Self { seq, id: id.clone(), change: Ok(Change::Delete(id)) }
+    }
+    pub fn refused(seq: i64, id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { seq, id: id.into(), change: Err(reason.into()) }
+    }
+}
+
+/// A pulled record this device refused, kept with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    pub stream: String,
+    pub item_id: String,
+    pub seq: i64,
+    pub reason: String,
+    /// Unix seconds.
+    pub set_aside_at: i64,
+}
+
+/// Longest reason kept (characters); a reason quoting a 1 MB value stays small.
+const MAX_REASON_CHARS: usize = 300;
+/// Longest item ID kept (characters): the ID comes from the server and may itself be the bad part.
+const MAX_ITEM_ID_CHARS: usize = 80;
+
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+/// Sets `item` aside (or updates the reason of an earlier setting-aside).
+fn set_aside(conn: &Connection, stream: &str, seq: i64, id: &str, reason: &str) -> Result<(), StoreError> {
+    tracing::warn!(stream, seq, "a pulled record this device cannot store was set aside");
+    conn.prepare_cached(
+        "INSERT INTO pull_set_aside (stream, item_id, seq, reason, set_aside_at) VALUES (?1, ?2, ?3, ?4, unixepoch())
+         ON CONFLICT (stream, item_id) DO UPDATE SET seq = excluded.seq, reason = excluded.reason,
+             set_aside_at = excluded.set_aside_at",
+    )?
+    .execute(params![stream, clip(id, MAX_ITEM_ID_CHARS), seq, clip(reason, MAX_REASON_CHARS)])?;
+    Ok(())
+}
+
+fn clear_set_aside(conn: &Connection, stream: &str, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM pull_set_aside WHERE stream = ?1 AND item_id = ?2")?.execute(params![stream, id])?;
+    Ok(())
+}
+
+/// Whether `e` says the record itself is unacceptable here (a rule of the schema
+/// or the domain), as opposed to the database failing (then the page is not
+/// applied at all and is tried again).
+fn is_refusal(e: &StoreError) -> bool {
+    match e {
+        StoreError::CorruptRow(_) | StoreError::InvalidQuery(_) => true,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            matches!(f.code, rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::TypeMismatch)
+        }
+        StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(_)) => true,
+        _ => false,
+    }
+}
+
+/// Applies each item of `page` under its own savepoint: an item the caller could
+/// not read, or one `apply` refuses, is rolled back alone and set aside; a
+/// successful one clears an earlier setting-aside of the same record. `apply`
+/// returns `false` to stop before the item (nothing of it applied). Returns how
+/// many were set aside and the seq of the last item handled.
+fn apply_items<T>(
+    tx: &mut rusqlite::Transaction<'_>,
+    stream: &str,
+    page: &[PulledItem<T>],
+    mut apply: impl FnMut(&Connection, i64, &Change<T>) -> Result<bool, StoreError>,
+) -> Result<(usize, Option<i64>, bool), StoreError> {
+    let mut set_aside_count = 0;
+    let mut last_seq = None;
+    for item in page {
+        match &item.change {
+            Err(reason) => {
+                set_aside(tx, stream, item.seq, &item.id, reason)?;
+                set_aside_count += 1;
+            }
+            Ok(change) => {
+                let sp = tx.savepoint()?;
+                match apply(&sp, item.seq, change) {
+                    Ok(true) => {
+                        sp.commit()?;
+                        clear_set_aside(tx, stream, &item.id)?;
+                    }
+                    Ok(false) => return Ok((set_aside_count, last_seq, true)),
+                    Err(e) if is_refusal(&e) => {
+                        drop(sp); // rolls back whatever of this item was written
+                        set_aside(tx, stream, item.seq, &item.id, &e.to_string())?;
+                        set_aside_count += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        last_seq = Some(item.seq);
+    }
+    Ok((set_aside_count, last_seq, false))
+}
+
+/// The records set aside, newest first, at most `limit`.
+pub fn set_aside_items(conn: &Connection, limit: u32) -> Result<Vec<SetAside>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT stream, item_id, seq, reason, set_aside_at FROM pull_set_aside ORDER BY set_aside_at DESC, seq DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok(SetAside { stream: r.get(0)?, item_id: r.get(1)?, seq: r.get(2)?, reason: r.get(3)?, set_aside_at: r.get(4)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn set_aside_count(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn.query_row("SELECT count(*) FROM pull_set_aside", [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+}
+
+const SET_ASIDE_RULES_KEY: &str = "set_aside_checked_by";
+
+/// When `rules` (what decides what this device accepts: the app's version and
+/// its schema) differ from those that set the records aside, moves each stream's
+/// cursor back to just before its oldest set-aside record, so the next pull
+/// fetches them again and the new rules judge them afresh (re-fetch rather than
+/// re-apply: the record may have changed on the server meanwhile, and nothing of
+/// a refused record needs to be kept here). Records stay listed until a pull
+/// stores them. Returns how many streams were rewound.
+pub fn recheck_set_aside(conn: &mut Connection, rules: &str) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if state(&tx, SET_ASIDE_RULES_KEY)?.as_deref() == Some(rules) {
+        return Ok(0);
+    }
+    let oldest: Vec<(String, i64)> = {
+        let mut stmt = tx.prepare("SELECT stream, min(seq) FROM pull_set_aside GROUP BY stream")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    for (stream, seq) in &oldest {
+        let back = (seq - 1).max(0);
+        if cursor(&tx, stream)? > back {
+            set_cursor(&tx, stream, back)?;
+        }
+    }
+    set_state(&tx, SET_ASIDE_RULES_KEY, Some(rules))?;
+    tx.commit()?;
+    Ok(oldest.len())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +209,7 @@ pub enum Applied {
 }
 
 pub fn cursor(conn: &Connection, stream: &str) -> Result<i64, StoreError> {
-    Ok(conn
-        .query_row("SELECT cursor FROM sync_cursors WHERE stream = ?1", [stream], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(conn.query_row("SELECT cursor FROM sync_cursors WHERE stream = ?1", [stream], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
 fn set_cursor(conn: &Connection, stream: &str, cursor: i64) -> Result<(), StoreError> {
@@ -71,35 +236,37 @@ pub fn set_state(conn: &Connection, key: &str, value: Option<&str>) -> Result<()
     Ok(())
 }
 
-/// Applies a patients page and advances the cursor, in one transaction.
+/// Applies a patients page and advances the cursor, in one transaction; returns
+/// how many items were set aside.
 ///
 /// A deletion of a patient who still has reports the server has not acknowledged is
 /// deferred (the nurse's work stays reachable) and applied by
 /// [`apply_deferred_deletions`] once they are delivered.
-pub fn apply_patients(conn: &mut Connection, page: &[(i64, Change<Patient>)], next_cursor: i64) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (seq, change) in page {
+pub fn apply_patients(conn: &mut Connection, page: &[PulledItem<Patient>], next_cursor: i64) -> Result<usize, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (set_aside, _, _) = apply_items(&mut tx, STREAM_PATIENTS, page, |c, seq, change| {
         match change {
             Change::Upsert(p) => {
-                tx.execute("DELETE FROM deferred_patient_deletions WHERE patient_id = ?1", [p.id.as_str()])?;
-                patients::upsert(&tx, p)?;
+                c.execute("DELETE FROM deferred_patient_deletions WHERE patient_id = ?1", [p.id.as_str()])?;
+                patients::upsert(c, p)?;
             }
             Change::Delete(id) => {
-                if outbox::patient_has_pending(&tx, id)? {
-                    tx.execute(
+                if outbox::patient_has_pending(c, id)? {
+                    c.execute(
                         "INSERT INTO deferred_patient_deletions (patient_id, seq) VALUES (?1, ?2)
                          ON CONFLICT (patient_id) DO UPDATE SET seq = excluded.seq",
                         params![id, seq],
                     )?;
                 } else {
-                    delete_patient(&tx, id)?;
+                    delete_patient(c, id)?;
                 }
             }
         }
-    }
+        Ok(true)
+    })?;
     set_cursor(&tx, STREAM_PATIENTS, next_cursor)?;
     tx.commit()?;
-    Ok(())
+    Ok(set_aside)
 }
 
 /// Removes a patient the server deleted: their appointments go; the row goes too
@@ -133,13 +300,14 @@ pub fn apply_deferred_deletions(conn: &mut Connection) -> Result<usize, StoreErr
 }
 
 /// Applies a staff page (doctors also go into `doctors`, which the schedule uses)
-/// and advances the cursor, in one transaction. Staff are never tombstoned.
-pub fn apply_staff(conn: &mut Connection, page: &[(i64, Change<PulledStaff>)], next_cursor: i64) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (_, change) in page {
+/// and advances the cursor, in one transaction; returns how many items were set
+/// aside. Staff are never tombstoned.
+pub fn apply_staff(conn: &mut Connection, page: &[PulledItem<PulledStaff>], next_cursor: i64) -> Result<usize, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (set_aside, _, _) = apply_items(&mut tx, STREAM_STAFF, page, |c, _, change| {
         match change {
             Change::Upsert(s) => {
-                tx.prepare_cached(
+                c.prepare_cached(
                     "INSERT INTO staff (id, name, role, department, active, pin_verifier) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
                          department = excluded.department, active = excluded.active, pin_verifier = excluded.pin_verifier",
@@ -147,22 +315,27 @@ pub fn apply_staff(conn: &mut Connection, page: &[(i64, Change<PulledStaff>)], n
                 .execute(params![s.id, s.name, s.role.as_str(), s.department, s.active, s.pin_verifier])?;
                 if s.role == StaffRole::Doctor {
                     let id = clinic_domain::DoctorId::parse(&s.id).map_err(|e| StoreError::CorruptRow(e.to_string()))?;
-                    schedule::upsert_doctor(
-                        &tx,
-                        &clinic_domain::Doctor { id, name: s.name.clone(), department: s.department.clone() },
-                    )?;
+                    schedule::upsert_doctor(c, &clinic_domain::Doctor { id, name: s.name.clone(), department: s.department.clone() })?;
                 }
             }
             // The server never sends these (a departed member is inactive); if one
             // came, old reports and appointments still name them, so keep the row.
             Change::Delete(id) => {
-                tx.execute("UPDATE staff SET active = 0 WHERE id = ?1", [id])?;
+                c.execute("UPDATE staff SET active = 0 WHERE id = ?1", [id])?;
             }
         }
-    }
+        Ok(true)
+    })?;
     set_cursor(&tx, STREAM_STAFF, next_cursor)?;
     tx.commit()?;
-    Ok(())
+    Ok(set_aside)
+}
+
+/// What applying an appointments page did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppointmentsApplied {
+    pub applied: Applied,
+    pub set_aside: usize,
 }
 
 /// Applies an appointments page (tombstones delete, cancellations are a status)
@@ -170,47 +343,44 @@ pub fn apply_staff(conn: &mut Connection, page: &[(i64, Change<PulledStaff>)], n
 ///
 /// An appointment whose patient or doctor is not here either is newer than our
 /// last patients/staff page (then stop before it, so the caller can pull those
-/// first) or refers to a patient the server has since deleted (then, with
-/// `skip_unknown`, which the caller sets once the other streams are pulled to
-/// their end, it is left out: a schedule row needs its patient).
+/// first) or refers to a patient the server has since deleted or a doctor this
+/// device refused (then, with `set_aside_unknown`, which the caller sets once the
+/// other streams are pulled to their end, it is set aside: a schedule row needs
+/// its patient and doctor).
 pub fn apply_appointments(
     conn: &mut Connection,
-    page: &[(i64, Change<Appointment>)],
+    page: &[PulledItem<Appointment>],
     next_cursor: i64,
-    skip_unknown: bool,
-) -> Result<Applied, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    set_aside_unknown: bool,
+) -> Result<AppointmentsApplied, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let start = cursor(&tx, STREAM_APPOINTMENTS)?;
-    let mut applied = Applied::All;
-    let mut next = next_cursor;
-    let mut last_seq = None;
-    for (seq, change) in page {
+    let (set_aside, last_seq, stopped) = apply_items(&mut tx, STREAM_APPOINTMENTS, page, |c, _, change| {
         match change {
             Change::Upsert(a) => {
-                let known: bool = tx.query_row(
+                let known: bool = c.query_row(
                     "SELECT EXISTS (SELECT 1 FROM patients WHERE id = ?1) AND EXISTS (SELECT 1 FROM doctors WHERE id = ?2)",
                     params![a.patient_id.as_str(), a.doctor_id.as_str()],
                     |r| r.get(0),
                 )?;
-                if !known && skip_unknown {
-                    tracing::info!(seq, "leaving out an appointment whose patient or doctor the server no longer has");
+                if !known && set_aside_unknown {
+                    return Err(StoreError::CorruptRow("its patient or doctor is not on this device".into()));
                 } else if !known {
-                    applied = Applied::StoppedAtUnknownReference;
-                    next = last_seq.unwrap_or(start);
-                    break;
-                } else {
-                    schedule::upsert_appointment(&tx, a)?;
+                    return Ok(false);
                 }
+                schedule::upsert_appointment(c, a)?;
             }
             Change::Delete(id) => {
-                tx.execute("DELETE FROM appointments WHERE id = ?1", [id])?;
+                c.execute("DELETE FROM appointments WHERE id = ?1", [id])?;
             }
         }
-        last_seq = Some(*seq);
-    }
+        Ok(true)
+    })?;
+    let (applied, next) =
+        if stopped { (Applied::StoppedAtUnknownReference, last_seq.unwrap_or(start)) } else { (Applied::All, next_cursor) };
     set_cursor(&tx, STREAM_APPOINTMENTS, next)?;
     tx.commit()?;
-    Ok(applied)
+    Ok(AppointmentsApplied { applied, set_aside })
 }
 
 #[cfg(test)]
@@ -236,7 +406,7 @@ mod tests {
     fn a_deletion_waits_while_the_patient_has_undelivered_reports() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("p.sqlite3")).unwrap();
-        db.write(|c| apply_patients(c, &[(1, Change::Upsert(patient("P1"))), (2, Change::Upsert(patient("P2")))], 2))
+        db.write(|c| apply_patients(c, &[PulledItem::upsert(1, "P1", patient("P1")), PulledItem::upsert(2, "P2", patient("P2"))], 2))
             .unwrap();
         let report = outbox::NewReport::score(
             PatientId::parse("P1").unwrap(),
@@ -246,8 +416,7 @@ mod tests {
             "d",
         );
         let id = db.write(|c| outbox::record_report(c, &report, Utc::now())).unwrap();
-        db.write(|c| apply_patients(c, &[(3, Change::Delete("P1".into())), (4, Change::Delete("P2".into()))], 4))
-            .unwrap();
+        db.write(|c| apply_patients(c, &[PulledItem::delete(3, "P1"), PulledItem::delete(4, "P2")], 4)).unwrap();
         assert!(db.read(|c| patients::get(c, &PatientId::parse("P1").unwrap())).unwrap().is_some(), "kept: pending");
         assert!(db.read(|c| patients::get(c, &PatientId::parse("P2").unwrap())).unwrap().is_none());
         assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 4);
@@ -256,5 +425,73 @@ mod tests {
         assert_eq!(db.write(apply_deferred_deletions).unwrap(), 1);
         assert!(db.read(|c| patients::search(c, "李四", 10)).unwrap().is_empty(), "hidden once delivered");
         assert!(db.read(|c| outbox::get(c, &id)).unwrap().is_some(), "the report itself stays");
+    }
+
+    fn staff(id: &str, role: StaffRole) -> PulledStaff {
+        PulledStaff {
+            id: id.into(),
+            name: "王医生".into(),
+            role,
+            department: "内科".into(),
+            active: true,
+            pin_verifier: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        }
+    }
+
+    fn staff_ids(db: &Database) -> Vec<String> {
+        db.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM staff ORDER BY id")?;
+            Ok(stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?)
+        })
+        .unwrap()
+    }
+
+    /// A refused item is rolled back whole even when it failed after a first write
+    /// (the staff row is written before the doctor row that fails), is listed with
+    /// its reason, and the items around it and the cursor go through.
+    #[test]
+    fn a_refused_item_is_rolled_back_alone_and_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("p.sqlite3")).unwrap();
+        let page = [
+            PulledItem::upsert(1, "D001", staff("D001", StaffRole::Doctor)),
+            // Passes the staff insert, then its ID is no doctor ID: fails midway.
+            PulledItem::upsert(2, "bad id!", staff("bad id!", StaffRole::Doctor)),
+            PulledItem::refused(3, "N009", "unknown role 'janitor'"),
+            PulledItem::upsert(4, "N001", staff("N001", StaffRole::Nurse)),
+        ];
+        assert_eq!(db.write(|c| apply_staff(c, &page, 4)).unwrap(), 2);
+        assert_eq!(staff_ids(&db), ["D001", "N001"], "nothing of the refused doctor stays");
+        assert_eq!(db.read(|c| cursor(c, STREAM_STAFF)).unwrap(), 4);
+        let listed = db.read(|c| set_aside_items(c, 10)).unwrap();
+        let mut ids: Vec<_> = listed.iter().map(|s| (s.item_id.as_str(), s.seq)).collect();
+        ids.sort();
+        assert_eq!(ids, [("N009", 3), ("bad id!", 2)]);
+        assert!(listed.iter().all(|s| !s.reason.is_empty() && s.stream == STREAM_STAFF));
+        assert_eq!(db.read(set_aside_count).unwrap(), 2);
+
+        // A later good version of a set-aside record stores it and clears the entry.
+        db.write(|c| apply_staff(c, &[PulledItem::upsert(5, "N009", staff("N009", StaffRole::Nurse))], 5)).unwrap();
+        assert_eq!(db.read(set_aside_count).unwrap(), 1);
+    }
+
+    #[test]
+    fn new_rules_rewind_each_stream_to_just_before_its_oldest_set_aside_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("p.sqlite3")).unwrap();
+        let mut long = patient("P7");
+        long.name = "名".repeat(100);
+        let page =
+            [PulledItem::upsert(6, "P6", patient("P6")), PulledItem::upsert(7, "P7", long), PulledItem::upsert(8, "P8", patient("P8"))];
+        assert_eq!(db.write(|c| apply_patients(c, &page, 9)).unwrap(), 1);
+        assert_eq!(db.write(|c| recheck_set_aside(c, "v1")).unwrap(), 1, "first start: nothing known, recheck");
+        assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 6);
+        db.write(|c| set_cursor(c, STREAM_PATIENTS, 9)).unwrap();
+        assert_eq!(db.write(|c| recheck_set_aside(c, "v1")).unwrap(), 0, "same rules: nothing to do");
+        assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 9);
+        assert_eq!(db.write(|c| recheck_set_aside(c, "v2")).unwrap(), 1);
+        assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 6);
+        assert_eq!(db.read(|c| cursor(c, STREAM_STAFF)).unwrap(), 0, "streams without set-aside records keep their place");
+        assert_eq!(db.read(set_aside_count).unwrap(), 1, "listed until a pull stores it");
     }
 }

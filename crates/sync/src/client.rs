@@ -2,12 +2,23 @@
 
 use std::time::{Duration, SystemTime};
 
-use clinic_protocol::{BatchRequest, BatchResponse, ErrorBody, FeedPage, ReportSubmission, StoredReport, paths};
+use clinic_protocol::{BatchRequest, BatchResponse, ErrorBody, ReportSubmission, paths};
 use reqwest::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use crate::SyncError;
 use crate::backoff::parse_retry_after;
+use crate::{SyncError, proof};
+
+/// A feed page whose items are still raw JSON: each is parsed on its own, so a
+/// malformed one is set aside instead of failing the page.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawFeedPage {
+    pub items: Vec<Box<RawValue>>,
+    pub next_cursor: i64,
+    pub has_more: bool,
+}
 
 /// A W3C trace context for one sync run: the trace ID is shared by every request
 /// of the run (and recorded on the run's tracing span), each request gets its own span ID.
@@ -68,7 +79,10 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
-            .user_agent(concat!("clinic-desk-sync/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("clinic-desk-sync/", env!("CARGO_PKG_VERSION")))
+            // A redirect is never followed: a clinic server does not send one, and a
+            // proxy's or portal's redirect must not turn a POST into someone else's GET.
+            .redirect(reqwest::redirect::Policy::none());
         if !reuse_connections {
             builder = builder.pool_max_idle_per_host(0);
         }
@@ -84,58 +98,44 @@ impl Client {
         req
     }
 
+    /// `POST /v1/reports/batch`. The answer counts only if it is a batch answer
+    /// naming at least one of the reports sent (see [`crate::proof`]).
     pub async fn post_batch(&self, reports: &[ReportSubmission], trace: &Trace) -> Result<BatchResponse, SyncError> {
         let body = BatchRequest { reports: reports.to_vec() };
         let resp = self.request(reqwest::Method::POST, paths::REPORTS_BATCH, trace).json(&body).send().await;
-        json(check(resp).await?).await
+        let resp = check(resp).await?;
+        let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
+        proof::batch_answer(reports, &bytes)
     }
 
-    pub async fn post_single(&self, report: &ReportSubmission, trace: &Trace) -> Result<StoredReport, SyncError> {
+    /// `POST /v1/reports`: delivered only when the answer proves the server stored
+    /// this report (see [`crate::proof`]); returns the server's ID for it.
+    pub async fn post_single(&self, report: &ReportSubmission, trace: &Trace) -> Result<proof::Stored, SyncError> {
         let resp = self.request(reqwest::Method::POST, paths::REPORTS, trace).json(report).send().await;
         let resp = check(resp).await?;
-        // The hospital's original server may answer a 2xx with a body we cannot read;
-        // the contract says a 2xx is delivered, so treat it as such with our own ID.
-        match resp.bytes().await {
-            Ok(bytes) => Ok(serde_json::from_slice::<StoredReport>(&bytes).unwrap_or_else(|_| StoredReport {
-                report_id: report.report_id,
-                patient_id: report.patient_id.clone(),
-                pain_score: report.pain_score,
-                submit_time: report.submit_time,
-                scale: report.scale,
-                recorded_by: None,
-                device_id: None,
-                supersedes: None,
-                reason: None,
-                assessed_at: None,
-                details: Default::default(),
-                received_at: 0,
-                duplicate: false,
-            })),
-            // The status line arrived but the body broke off: the server answered 2xx,
-            // i.e. committed. Still, be strict: outcome unknown, resend the same ID.
-            Err(e) => Err(SyncError::from_reqwest(e)),
-        }
+        // A body that broke off after a 2xx status line: outcome unknown, resend the same ID.
+        let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
+        proof::single_answer(report, &bytes)
     }
 
-    pub async fn feed<T: DeserializeOwned>(&self, path: &str, after: i64, limit: u32, trace: &Trace) -> Result<FeedPage<T>, SyncError> {
+    pub async fn feed(&self, path: &str, after: i64, limit: u32, trace: &Trace) -> Result<RawFeedPage, SyncError> {
         let resp = self
             .request(reqwest::Method::GET, path, trace)
             .query(&[("after", after.to_string()), ("limit", limit.to_string())])
             .send()
             .await;
-        json(check(resp).await?).await
+        let resp = check(resp).await?;
+        let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
+        // Items stay raw so one the device cannot read fails alone, not the page.
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::UnexpectedAnswer(format!("not a feed page: {e}")))
     }
 
-    /// `GET /healthz`: is the server reachable and its database answering?
-    pub async fn health(&self, trace: &Trace) -> Result<(), SyncError> {
-        let resp = self.request(reqwest::Method::GET, paths::HEALTH, trace).send().await;
-        check(resp).await.map(|_| ())
+    /// Is anything answering at the server's address? Any HTTP answer counts (the
+    /// hospital's original server has no `/healthz`): this only ends an offline
+    /// backoff early; the sync run that follows judges the answers.
+    pub async fn reachable(&self, trace: &Trace) -> bool {
+        self.request(reqwest::Method::GET, paths::HEALTH, trace).send().await.is_ok()
     }
-}
-
-async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, SyncError> {
-    let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
-    serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(format!("unexpected answer: {e}")))
 }
 
 /// Sorts an answer into success or one of the error kinds the engine acts on.
@@ -151,6 +151,9 @@ async fn check(resp: Result<reqwest::Response, reqwest::Error>) -> Result<reqwes
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let code = status.as_u16();
+    if status.is_redirection() {
+        return Err(SyncError::UnexpectedAnswer(format!("a redirect (HTTP {code})")));
+    }
     Err(match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => SyncError::CredentialsRefused { status: code },
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => SyncError::NotOffered { status: code },
@@ -160,13 +163,14 @@ async fn check(resp: Result<reqwest::Response, reqwest::Error>) -> Result<reqwes
         s if s.is_server_error() => SyncError::Server { status: code, retry_after },
         s if s.is_client_error() => {
             // The server's reason is shown to staff next to the set-aside report.
-            let reason = match resp.bytes().await {
-                Ok(b) => serde_json::from_slice::<ErrorBody>(&b)
-                    .map(|e| e.error)
-                    .unwrap_or_else(|_| s.canonical_reason().unwrap_or("refused").to_owned()),
-                Err(e) => return Err(SyncError::from_reqwest(e)),
-            };
-            SyncError::Refused { status: code, reason }
+            // Only a clinic server's error body (`{"error": "..."}`, which the
+            // hospital's original server sends too) refuses a report for good; a
+            // proxy's HTML 4xx must not set a nurse's report aside.
+            let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(e) => SyncError::Refused { status: code, reason: e.error },
+                Err(_) => SyncError::UnexpectedAnswer(format!("HTTP {code} without a clinic server's error body")),
+            }
         }
         _ => SyncError::Protocol(format!("unexpected HTTP {code}")),
     })

@@ -2,8 +2,8 @@
 //! backoff timer and (while offline) a reachability probe. One sync at a time; a
 //! request that arrives during a run sets "run again" (coalesced, not lost).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clinic_store::{Database, StoreError, outbox, pull};
@@ -15,6 +15,9 @@ use crate::push::PushCounts;
 use crate::{Backoff, Client, ErrorClass, SyncError, SyncProblem, SyncProblemKind, SyncStatus, Trace};
 
 const LAST_SUCCESS_KEY: &str = "last_success_at";
+/// Earlier versions remembered single-POST mode for good under `single_post_mode:<url>`;
+/// such rows are removed at start (the batch route is tried again after every start).
+const OLD_SINGLE_POST_PREFIX: &str = "single_post_mode:";
 
 #[derive(Clone)]
 pub struct SyncConfig {
@@ -42,6 +45,13 @@ pub struct SyncConfig {
     /// Keep HTTP connections alive between requests (tests turn it off so every
     /// request meets the fault proxy's next decision).
     pub reuse_connections: bool,
+    /// How long single-POST mode, once learned, lasts before the batch route is
+    /// tried again (it is also tried after every start), so a deploy glitch that
+    /// hid the route does not pin the device to the slow path.
+    pub batch_recheck: Duration,
+    /// The app's version: when it (or the store's schema) changes, pulled records
+    /// set aside under the old rules are fetched again and judged by the new ones.
+    pub app_version: String,
 }
 
 impl std::fmt::Debug for SyncConfig {
@@ -77,6 +87,8 @@ impl SyncConfig {
             feed_page_limit: clinic_protocol::DEFAULT_FEED_LIMIT,
             pull: true,
             reuse_connections: true,
+            batch_recheck: Duration::from_secs(24 * 3600),
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }
@@ -87,6 +99,8 @@ pub struct SyncRun {
     pub delivered: u64,
     pub rejected: u64,
     pub pulled: u64,
+    /// Pulled records set aside in this run.
+    pub set_aside: u64,
 }
 
 enum Command {
@@ -100,7 +114,10 @@ pub struct SyncEngine {
     pub(crate) db: Arc<Database>,
     pub(crate) client: Client,
     pub(crate) config: SyncConfig,
-    single_post: AtomicBool,
+    /// When single-POST mode was learned (proof from the single route after the
+    /// batch route was missing); never persisted, and it lapses after `batch_recheck`.
+    single_post_since: Mutex<Option<Instant>>,
+    upload_only: AtomicBool,
     status: watch::Sender<SyncStatus>,
 }
 
@@ -137,7 +154,12 @@ fn problem(e: &SyncError) -> SyncProblem {
     let kind = match e {
         SyncError::Unreachable(_) => SyncProblemKind::Offline,
         SyncError::Timeout => SyncProblemKind::Timeout,
-        SyncError::Server { .. } | SyncError::NotOffered { .. } | SyncError::Refused { .. } => SyncProblemKind::ServerError,
+        SyncError::Server { .. } | SyncError::Refused { .. } => SyncProblemKind::ServerError,
+        // A clinic server has every route the engine asks for (the batch route's
+        // absence is handled where it is asked): a missing one means the address
+        // leads somewhere else.
+        SyncError::NotOffered { .. } | SyncError::UnexpectedAnswer(_) => SyncProblemKind::UnexpectedAnswer,
+        SyncError::FeedsMissing { .. } => SyncProblemKind::FeedsMissing,
         SyncError::CredentialsRefused { .. } => SyncProblemKind::CredentialsRefused,
         SyncError::Interrupted(_) | SyncError::Protocol(_) | SyncError::Internal(_) => SyncProblemKind::Protocol,
         SyncError::Store(_) => SyncProblemKind::LocalStorage,
@@ -160,21 +182,28 @@ impl SyncEngine {
         if requeued > 0 {
             tracing::info!(requeued, "reports whose delivery was interrupted will be sent again under the same IDs");
         }
-        let key = single_post_key(&config.server_url);
-        let (single, last_success) = db.read(|c| {
-            Ok((pull::state(c, &key)?.is_some(), pull::state(c, LAST_SUCCESS_KEY)?.and_then(|v| v.parse().ok())))
+        db.write(|c| {
+            c.execute("DELETE FROM sync_state WHERE key LIKE ?1 || '%'", [OLD_SINGLE_POST_PREFIX])?;
+            Ok(())
         })?;
+        let rules = rules_version(&config.app_version);
+        let rewound = db.write(|c| pull::recheck_set_aside(c, &rules))?;
+        if rewound > 0 {
+            tracing::info!(streams = rewound, "the rules changed: records set aside earlier will be fetched again");
+        }
+        let last_success = db.read(|c| Ok(pull::state(c, LAST_SUCCESS_KEY)?.and_then(|v| v.parse().ok())))?;
         let counts = db.read(outbox::counts)?;
+        let set_aside = db.read(pull::set_aside_count)?;
         let status = SyncStatus {
             configured: true,
             waiting: counts.waiting(),
             rejected: counts.rejected,
             last_success_at: last_success,
-            single_post_mode: single,
+            set_aside,
             ..Default::default()
         };
         let (status, _) = watch::channel(status);
-        Ok(Self { db, client, config, single_post: AtomicBool::new(single), status })
+        Ok(Self { db, client, config, single_post_since: Mutex::new(None), upload_only: AtomicBool::new(false), status })
     }
 
     pub fn subscribe(&self) -> watch::Receiver<SyncStatus> {
@@ -185,15 +214,52 @@ impl SyncEngine {
         self.status.borrow().clone()
     }
 
+    /// Single POSTs while the mode is fresh; once `batch_recheck` has passed the
+    /// batch route gets another chance.
     pub(crate) fn single_post_mode(&self) -> bool {
-        self.single_post.load(Ordering::Relaxed)
+        let mut since = self.single_post_since.lock().unwrap_or_else(|e| e.into_inner());
+        match *since {
+            Some(t) if t.elapsed() < self.config.batch_recheck => true,
+            Some(_) => {
+                tracing::info!("trying the batch route again");
+                *since = None;
+                self.status.send_modify(|s| s.single_post_mode = false);
+                false
+            }
+            None => false,
+        }
     }
 
-    pub(crate) async fn remember_single_post_mode(&self) -> Result<(), SyncError> {
-        self.single_post.store(true, Ordering::Relaxed);
+    pub(crate) fn learn_single_post_mode(&self) {
+        *self.single_post_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.status.send_modify(|s| s.single_post_mode = true);
-        let key = single_post_key(&self.config.server_url);
-        self.store(move |db| db.write(|c| pull::set_state(c, &key, Some("1")))).await
+    }
+
+    pub(crate) fn upload_only(&self) -> bool {
+        self.upload_only.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_upload_only(&self, on: bool) {
+        if self.upload_only.swap(on, Ordering::Relaxed) != on {
+            self.status.send_modify(|s| s.upload_only = on);
+        }
+    }
+
+    /// Records that this server proved it stores reports (a delivered one), now.
+    pub(crate) async fn remember_upload(&self) -> Result<(), SyncError> {
+        let key = upload_proven_key(&self.config.server_url);
+        let now = chrono::Utc::now().timestamp().to_string();
+        self.store(move |db| db.write(|c| pull::set_state(c, &key, Some(&now)))).await
+    }
+
+    /// Unix seconds of the last report this server proved it stored.
+    async fn last_upload(&self) -> Result<Option<i64>, SyncError> {
+        let key = upload_proven_key(&self.config.server_url);
+        self.store(move |db| db.read(|c| Ok(pull::state(c, &key)?.and_then(|v| v.parse().ok())))).await
+    }
+
+    pub(crate) async fn uploads_proven(&self) -> Result<bool, SyncError> {
+        Ok(self.last_upload().await?.is_some())
     }
 
     /// Runs a store call on a blocking thread (SQLite waits must not stall the runtime).
@@ -210,10 +276,11 @@ impl SyncEngine {
 
     /// Re-reads the outbox counts into the status.
     pub async fn refresh_counts(&self) {
-        match self.store(|db| db.read(outbox::counts)).await {
-            Ok(c) => self.status.send_modify(|s| {
+        match self.store(|db| db.read(|c| Ok((outbox::counts(c)?, pull::set_aside_count(c)?)))).await {
+            Ok((c, set_aside)) => self.status.send_modify(|s| {
                 s.waiting = c.waiting();
                 s.rejected = c.rejected;
+                s.set_aside = set_aside;
             }),
             Err(e) => tracing::error!(error = %e, "cannot read the outbox counts"),
         }
@@ -231,13 +298,26 @@ impl SyncEngine {
             let now = chrono::Utc::now().timestamp();
             match &result {
                 Ok(run) => {
-                    tracing::info!(delivered = run.delivered, rejected = run.rejected, pulled = run.pulled, "sync done");
-                    let _ = self.store(move |db| db.write(|c| pull::set_state(c, LAST_SUCCESS_KEY, Some(&now.to_string())))).await;
+                    tracing::info!(
+                        delivered = run.delivered,
+                        rejected = run.rejected,
+                        pulled = run.pulled,
+                        set_aside = run.set_aside,
+                        "sync done"
+                    );
+                    // Against an upload-only server a run with nothing to send
+                    // proves nothing: its last sync is its last proven upload.
+                    let last = if self.upload_only() { self.last_upload().await.ok().flatten() } else { Some(now) };
+                    if let Some(last) = last {
+                        let _ = self.store(move |db| db.write(|c| pull::set_state(c, LAST_SUCCESS_KEY, Some(&last.to_string())))).await;
+                    }
                     let pulled = run.pulled;
                     self.status.send_modify(|s| {
                         s.pulled_changes += pulled;
                         s.online = Some(true);
-                        s.last_success_at = Some(now);
+                        if last.is_some() {
+                            s.last_success_at = last;
+                        }
                         s.last_error = None;
                         s.credentials_refused = false;
                     });
@@ -266,9 +346,11 @@ impl SyncEngine {
         // Push before pull: the server sees our work before we take its view.
         let PushCounts { delivered, rejected } = self.push(trace).await?;
         self.status.send_modify(|s| s.online = Some(true));
-        let mut run = SyncRun { delivered, rejected, pulled: 0 };
+        let mut run = SyncRun { delivered, rejected, ..Default::default() };
         if self.config.pull {
-            run.pulled = self.pull(trace).await?;
+            let pulled = self.pull(trace).await?;
+            run.pulled = pulled.applied;
+            run.set_aside = pulled.set_aside;
             // Deletions deferred for undelivered reports may be due now.
             self.store(|db| db.write(pull::apply_deferred_deletions)).await?;
         }
@@ -336,7 +418,7 @@ impl SyncEngine {
                     Some(Err(e)) => {
                         let delay = backoff.next_delay(e.retry_after(), &mut rng);
                         tracing::info!(delay_ms = delay.as_millis() as u64, "sync will retry");
-                        retry_at = Some(Instant::now() + delay);
+                        retry_at = Some(crate::backoff::deadline(Instant::now(), delay));
                     }
                     None => {}
                 }
@@ -356,7 +438,7 @@ impl SyncEngine {
                 _ = sleep_until(retry_at), if retry_at.is_some() => want = true,
                 _ = probe.tick(), if offline && retry_at.is_some() && !stopped_for_auth => {
                     // The server may be back long before the backoff runs out.
-                    if self.client.health(&Trace::new()).await.is_ok() {
+                    if self.client.reachable(&Trace::new()).await {
                         tracing::info!("server reachable again");
                         retry_at = None;
                         want = true;
@@ -374,8 +456,13 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-fn single_post_key(server_url: &str) -> String {
-    format!("single_post_mode:{}", server_url.trim_end_matches('/'))
+fn upload_proven_key(server_url: &str) -> String {
+    format!("upload_proven:{}", server_url.trim_end_matches('/'))
+}
+
+/// What decides which pulled records this device accepts: the app and its schema.
+fn rules_version(app_version: &str) -> String {
+    format!("app {app_version}, sync {}, schema {}", env!("CARGO_PKG_VERSION"), *clinic_store::SCHEMA_VERSION)
 }
 
 #[cfg(test)]

@@ -31,8 +31,17 @@ pub enum SyncError {
     Refused { status: u16, reason: String },
     #[error("the server does not offer this route (HTTP {status})")]
     NotOffered { status: u16 },
+    /// The feeds are missing and no report has been proven stored there yet: this
+    /// may be the hospital's original API (upload-only) or no clinic server at all.
+    #[error("the server does not offer the clinic's patients and schedules (HTTP {status}) and has not yet confirmed storing a report")]
+    FeedsMissing { status: u16 },
     #[error("the server's answer was not understood: {0}")]
     Protocol(String),
+    /// Something answered, but not as a clinic server does: HTML, an empty body,
+    /// JSON of another shape, a redirect, an echo of another report. Often a
+    /// proxy, captive portal or maintenance page. Nothing is taken as delivered.
+    #[error("the server answered with something that is not a clinic server's answer ({0}); a proxy or login page?")]
+    UnexpectedAnswer(String),
     #[error("the local database failed: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -51,6 +60,8 @@ impl SyncError {
             | SyncError::Interrupted(_)
             | SyncError::Server { .. }
             | SyncError::Protocol(_)
+            | SyncError::UnexpectedAnswer(_)
+            | SyncError::FeedsMissing { .. }
             | SyncError::Store(_)
             | SyncError::Internal(_) => ErrorClass::Transient,
         }
@@ -100,6 +111,7 @@ mod tests {
     #[case(SyncError::Refused { status: 409, reason: "conflict".into() }, ErrorClass::Permanent)]
     #[case(SyncError::Refused { status: 400, reason: "bad".into() }, ErrorClass::Permanent)]
     #[case(SyncError::NotOffered { status: 404 }, ErrorClass::Transient)]
+    #[case(SyncError::UnexpectedAnswer("HTML".into()), ErrorClass::Transient)]
     fn every_failure_has_a_class(#[case] e: SyncError, #[case] class: ErrorClass) {
         assert_eq!(e.class(), class);
     }

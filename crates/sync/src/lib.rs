@@ -9,12 +9,13 @@ mod backoff;
 mod client;
 mod engine;
 mod error;
+pub mod proof;
 mod pull;
 mod push;
 mod status;
 
 pub use backoff::{Backoff, parse_retry_after};
-pub use client::{Client, Trace};
+pub use client::{Client, RawFeedPage, Trace};
 pub use engine::{SyncConfig, SyncEngine, SyncHandle, SyncRun};
 pub use error::{ErrorClass, SyncError};
 pub use status::{SyncProblem, SyncProblemKind, SyncStatus};

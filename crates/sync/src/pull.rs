@@ -1,10 +1,15 @@
 //! Pull: the clinic's patients, staff and appointments, one cursor per stream,
 //! each page applied with its cursor in one transaction (see `clinic_store::pull`).
+//! Items are parsed one by one, so one this device cannot read or store is set
+//! aside with its reason and the rest of the page and the cursor move on.
+//! A server without feeds whose uploads are proven is upload-only: nothing to pull.
 
 use clinic_domain::{Appointment, AppointmentStatus, DoctorId, Patient, PatientId, Sex, StaffRole};
 use clinic_protocol::{AppointmentRecord, FeedItem, PatientRecord, StaffRecord, paths};
-use clinic_store::pull::{self, Applied, Change, PulledStaff};
+use clinic_store::pull::{self, Applied, PulledItem, PulledStaff};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use crate::engine::SyncEngine;
 use crate::{SyncError, Trace};
@@ -14,19 +19,61 @@ use crate::{SyncError, Trace};
 /// second round they are current, so one still unknown was deleted and is left out.
 const REFERENCE_ROUNDS: usize = 2;
 
-fn change<T, U>(item: FeedItem<T>, convert: impl FnOnce(&str, T) -> Result<U, String>) -> Option<(i64, Change<U>)> {
-    let seq = item.seq;
-    if item.deleted {
-        return Some((seq, Change::Delete(item.id)));
+/// The seq and ID of an item, read even when the rest of it is unusable.
+#[derive(Deserialize, Default)]
+struct ItemKey {
+    #[serde(default)]
+    seq: i64,
+    #[serde(default)]
+    id: String,
+}
+
+/// serde's message without the values it quotes (`invalid type: string "…"`,
+/// `integer \`…\``): the reason is kept and shown, and a value may be a name or a
+/// phone number. Field and variant names (backticked words) stay: they say what
+/// was wrong.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=start]);
+        let after = &rest[start + 1..];
+        let Some(len) = after.find(quote) else {
+            out.push('…');
+            return out;
+        };
+        let inner = &after[..len];
+        let a_name = quote == '`' && inner.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+        out.push_str(if a_name { inner } else { "…" });
+        out.push(quote);
+        rest = &after[len + 1..];
     }
-    let data = item.data?;
-    match convert(&item.id, data) {
-        Ok(u) => Some((seq, Change::Upsert(u))),
+    out.push_str(rest);
+    out
+}
+
+/// Reads one raw feed item into what the store applies: its change, or the
+/// reason this device cannot use it (then it is set aside, never applied; an item
+/// without a readable seq or ID is listed under seq 0 or an empty ID).
+fn read_item<T: DeserializeOwned, U>(raw: &RawValue, convert: fn(&str, T) -> Result<U, String>) -> PulledItem<U> {
+    let item: FeedItem<T> = match serde_json::from_str(raw.get()) {
+        Ok(item) => item,
         Err(e) => {
-            // One malformed record must not stall the stream; the seq (not the data) is logged.
-            tracing::warn!(seq, error = %e, "skipping a pulled record this device cannot use");
-            None
+            let key: ItemKey = serde_json::from_str(raw.get()).unwrap_or_default();
+            return PulledItem::refused(key.seq, key.id, format!("unreadable record: {}", without_values(&e.to_string())));
         }
+    };
+    let (seq, id) = (item.seq, item.id);
+    if item.deleted {
+        return PulledItem::delete(seq, id);
+    }
+    let Some(data) = item.data else {
+        return PulledItem::refused(seq, id, "a record without data");
+    };
+    match convert(&id, data) {
+        Ok(u) => PulledItem::upsert(seq, id, u),
+        Err(reason) => PulledItem::refused(seq, id, reason),
     }
 }
 
@@ -50,14 +97,7 @@ fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
     if role == StaffRole::Doctor {
         DoctorId::parse(id).map_err(|e| e.to_string())?;
     }
-    Ok(PulledStaff {
-        id: id.to_owned(),
-        name: r.name,
-        role,
-        department: r.department,
-        active: r.active,
-        pin_verifier: r.pin_verifier,
-    })
+    Ok(PulledStaff { id: id.to_owned(), name: r.name, role, department: r.department, active: r.active, pin_verifier: r.pin_verifier })
 }
 
 fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
@@ -74,34 +114,66 @@ fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
     })
 }
 
+/// What one pull did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Pulled {
+    pub applied: u64,
+    pub set_aside: u64,
+}
+
 impl SyncEngine {
     /// Pulls every stream to its end. Pages already applied stay applied if a later
     /// one fails; the next run continues from the last committed cursor.
-    pub(crate) async fn pull(&self, trace: &Trace) -> Result<u64, SyncError> {
-        let mut applied = 0;
+    pub(crate) async fn pull(&self, trace: &Trace) -> Result<Pulled, SyncError> {
+        let mut total = Pulled::default();
         for round in 0..REFERENCE_ROUNDS {
             let last_round = round + 1 == REFERENCE_ROUNDS;
-            applied += self.pull_stream(pull::STREAM_PATIENTS, paths::FEED_PATIENTS, trace, patient, |c, p, n| {
-                pull::apply_patients(c, p, n).map(|_| Applied::All)
-            })
-            .await?
-            .0;
-            applied += self.pull_stream(pull::STREAM_STAFF, paths::FEED_STAFF, trace, staff, |c, p, n| {
-                pull::apply_staff(c, p, n).map(|_| Applied::All)
-            })
-            .await?
-            .0;
-            let (n, outcome) = self
-                .pull_stream(pull::STREAM_APPOINTMENTS, paths::FEED_APPOINTMENTS, trace, appointment, move |c, p, n| {
-                    pull::apply_appointments(c, p, n, last_round)
+            let patients = match self
+                .pull_stream(pull::STREAM_PATIENTS, paths::FEED_PATIENTS, trace, patient, |c, p, n| {
+                    pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside))
+                })
+                .await
+            {
+                Err(SyncError::NotOffered { status }) if round == 0 => {
+                    return self.feeds_missing(status).await;
+                }
+                other => other?,
+            };
+            self.set_upload_only(false);
+            let staff = self
+                .pull_stream(pull::STREAM_STAFF, paths::FEED_STAFF, trace, staff, |c, p, n| {
+                    pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside))
                 })
                 .await?;
-            applied += n;
-            if outcome == Applied::All {
-                return Ok(applied);
+            let appointments = self
+                .pull_stream(pull::STREAM_APPOINTMENTS, paths::FEED_APPOINTMENTS, trace, appointment, move |c, p, n| {
+                    pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside))
+                })
+                .await?;
+            for (p, _) in [patients, staff, appointments] {
+                total.applied += p.applied;
+                total.set_aside += p.set_aside;
+            }
+            if appointments.1 == Applied::All {
+                return Ok(total);
             }
         }
         Err(SyncError::Protocol("an appointment refers to a patient or doctor the server has not sent".into()))
+    }
+
+    /// The feeds are missing. With uploads proven, this is the hospital's original
+    /// API (it takes reports and sends nothing): upload-only, not a failure.
+    /// Without that proof it may be any web server: a failure the status names.
+    async fn feeds_missing(&self, status: u16) -> Result<Pulled, SyncError> {
+        if self.uploads_proven().await? {
+            if !self.upload_only() {
+                tracing::info!(status, "the server has no feeds: upload-only (it does not send patients or schedules)");
+            }
+            self.set_upload_only(true);
+            Ok(Pulled::default())
+        } else {
+            Err(SyncError::FeedsMissing { status })
+        }
     }
 
     async fn pull_stream<T, U>(
@@ -110,31 +182,67 @@ impl SyncEngine {
         path: &'static str,
         trace: &Trace,
         convert: fn(&str, T) -> Result<U, String>,
-        apply: impl Fn(&mut clinic_store::Connection, &[(i64, Change<U>)], i64) -> Result<Applied, clinic_store::StoreError>
+        apply: impl Fn(&mut clinic_store::Connection, &[PulledItem<U>], i64) -> Result<(Applied, usize), clinic_store::StoreError>
         + Send
         + Sync
         + Copy
         + 'static,
-    ) -> Result<(u64, Applied), SyncError>
+    ) -> Result<(Pulled, Applied), SyncError>
     where
         T: DeserializeOwned + Send + 'static,
         U: Send + 'static,
     {
-        let mut applied = 0u64;
+        let mut done = Pulled::default();
         loop {
             let after = self.store(move |db| db.read(|c| pull::cursor(c, stream))).await?;
-            let page = self.client.feed::<T>(path, after, self.config.feed_page_limit, trace).await?;
+            let page = self.client.feed(path, after, self.config.feed_page_limit, trace).await?;
             let has_more = page.has_more;
             let next = page.next_cursor;
-            let items: Vec<(i64, Change<U>)> = page.items.into_iter().filter_map(|i| change(i, convert)).collect();
-            applied += items.len() as u64;
-            let outcome = self.store(move |db| db.write(|c| apply(c, &items, next))).await?;
+            let items: Vec<PulledItem<U>> = page.items.iter().map(|raw| read_item(raw, convert)).collect();
+            let (outcome, set_aside) = self.store(move |db| db.write(|c| apply(c, &items, next))).await?;
+            done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
+            done.set_aside += set_aside as u64;
             if outcome != Applied::All {
-                return Ok((applied, outcome));
+                return Ok((done, outcome));
             }
             if !has_more || next <= after {
-                return Ok((applied, Applied::All));
+                return Ok((done, Applied::All));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case(
+        r#"invalid type: string "13900001111", expected a boolean at line 1 column 9"#,
+        r#"invalid type: string "…", expected a boolean at line 1 column 9"#
+    )]
+    #[case("invalid type: integer `13900001111`, expected a string", "invalid type: integer `…`, expected a string")]
+    #[case("missing field `birthDate`", "missing field `birthDate`")]
+    #[case("unknown variant `robot`, expected one of `female`, `male`", "unknown variant `robot`, expected one of `female`, `male`")]
+    #[case(r#"unterminated "张三"#, r#"unterminated "…"#)]
+    fn reasons_keep_field_names_but_not_values(#[case] message: &str, #[case] kept: &str) {
+        assert_eq!(without_values(message), kept);
+    }
+
+    #[test]
+    fn a_malformed_item_is_refused_with_its_seq_and_id() {
+        let raw = RawValue::from_string(
+            r#"{"seq":7,"id":"P7","data":{"name":"\udc00","sex":"male","birthDate":"1990-01-01","isInsured":true}}"#.into(),
+        )
+        .unwrap();
+        let item = read_item::<PatientRecord, _>(&raw, patient);
+        assert_eq!((item.seq, item.id.as_str()), (7, "P7"));
+        assert!(item.change.unwrap_err().starts_with("unreadable record"));
+        let no_seq = read_item::<PatientRecord, _>(&RawValue::from_string(r#"{"id":"P8"}"#.into()).unwrap(), patient);
+        assert_eq!((no_seq.seq, no_seq.id.as_str()), (0, "P8"));
+        let not_an_object = read_item::<PatientRecord, _>(&RawValue::from_string("5".into()).unwrap(), patient);
+        assert!(not_an_object.change.is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Push: deliver the outbox. Entries are marked `sending` before a request leaves
-//! and become `delivered` only on the server's acknowledgement; anything else sends
+//! and become `delivered` only on the server's proof that it stored them
+//! (`crate::proof`); anything else sends
 //! them back to `queued` (same ID) or, when the server refused that one report for
 //! good, sets it aside as `rejected` with the reason.
 
@@ -100,9 +101,15 @@ impl SyncEngine {
                 match self.send_batch(&batch, trace).await {
                     Ok(v) => v,
                     Err(SyncError::NotOffered { status }) => {
-                        tracing::info!(status, "the server has no batch route: sending reports one by one");
-                        self.remember_single_post_mode().await?;
-                        self.send_singles(&batch, trace).await
+                        // A missing route alone proves nothing (a proxy answers 404
+                        // too): single POSTs become the mode only once one of them
+                        // brought back proof that the server stored the report.
+                        let v = self.send_singles(&batch, trace).await;
+                        if !v.delivered.is_empty() {
+                            tracing::info!(status, "the server has no batch route: sending reports one by one");
+                            self.learn_single_post_mode();
+                        }
+                        v
                     }
                     // The batch as a whole was refused (e.g. too large, malformed):
                     // let each report get its own verdict instead of refusing all.
@@ -110,16 +117,16 @@ impl SyncEngine {
                         tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
                         self.send_singles(&batch, trace).await
                     }
-                    Err(e) => Verdicts {
-                        retry: batch.iter().map(|b| b.id.clone()).collect(),
-                        error: Some(e),
-                        ..Default::default()
-                    },
+                    Err(e) => Verdicts { retry: batch.iter().map(|b| b.id.clone()).collect(), error: Some(e), ..Default::default() },
                 }
             };
             counts.delivered += verdicts.delivered.len() as u64;
             counts.rejected += verdicts.rejected.len() as u64;
+            let proven = !verdicts.delivered.is_empty();
             let error = self.apply(verdicts).await?;
+            if proven {
+                self.remember_upload().await?;
+            }
             if let Some(e) = error {
                 return Err(e);
             }
@@ -145,19 +152,16 @@ impl SyncEngine {
                         Ok(s) => client.post_single(&s, &trace).await,
                         Err(err) => Err(err),
                     };
-                    (id.clone(), id, r)
+                    (id, r)
                 }
             })
             .collect();
-        let results: Vec<(String, String, Result<clinic_protocol::StoredReport, SyncError>)> =
+        let results: Vec<(String, Result<crate::proof::Stored, SyncError>)> =
             stream::iter(jobs).buffer_unordered(self.config.single_concurrency.max(1)).collect().await;
         let mut v = Verdicts::default();
-        for (id, ours, result) in results {
+        for (id, result) in results {
             match result {
-                Ok(stored) => {
-                    let theirs = stored.report_id.to_string();
-                    v.delivered.push((id, (theirs != ours).then_some(theirs)));
-                }
+                Ok(stored) => v.delivered.push((id, stored.server_report_id)),
                 Err(e) if e.class() == ErrorClass::Permanent => {
                     let reason = e.to_string();
                     v.rejected.push((id, reason));

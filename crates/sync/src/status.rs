@@ -16,6 +16,12 @@ pub enum SyncProblemKind {
     Protocol,
     /// This device's database failed.
     LocalStorage,
+    /// Something answered that is not a clinic server (a proxy, captive portal or
+    /// login page, a wrong address): reports stay queued.
+    UnexpectedAnswer,
+    /// The server offers no patients or schedules and has not yet proven that it
+    /// stores reports (no report delivered to it yet).
+    FeedsMissing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,11 @@ pub struct SyncStatus {
     pub credentials_refused: bool,
     /// The server offers only the hospital's single-report route.
     pub single_post_mode: bool,
+    /// The server takes reports (proven by a delivered one) but has no feeds, like
+    /// the hospital's original API: nothing to pull, and that is not a failure.
+    pub upload_only: bool,
+    /// Pulled records this device refused, set aside with their reasons.
+    pub set_aside: u64,
     /// Pulled items (patients, staff, appointments) applied since the engine started:
     /// when it grows, screens showing the clinic's data refresh themselves.
     pub pulled_changes: u64,

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use clinic_protocol::{ReportSubmission, Scale};
 use clinic_store::outbox::{self, OutboxState};
-use clinic_store::pull;
 use clinic_sync::{SyncConfig, SyncEngine, SyncError, SyncProblemKind};
 use rstest::rstest;
 use support::*;
@@ -71,10 +70,8 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
     let token = server.issue_token("C001").unwrap();
     let db = local_store(dir.path());
     let ids = record(&db, 6);
-    if single {
-        let key = format!("single_post_mode:{}", server.base_url());
-        db.write(|c| pull::set_state(c, &key, Some("1"))).unwrap();
-    }
+    // Single POSTs: the same server behind a proxy that hides its batch route.
+    let proxy = start_proxy(server.addr, Arc::new(Always(if single { Fault::HideBatchRoute } else { Fault::Pass }))).await;
     // Another device already stored a different report under one of our IDs: a 409.
     let clash = ReportSubmission {
         report_id: ids[2].parse().unwrap(),
@@ -89,19 +86,16 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         assessed_at: None,
         details: Default::default(),
     };
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/reports", server.base_url()))
-        .bearer_auth(&token)
-        .json(&clash)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        reqwest::Client::new().post(format!("{}/v1/reports", server.base_url())).bearer_auth(&token).json(&clash).send().await.unwrap();
     assert!(resp.status().is_success());
 
-    let engine = SyncEngine::new(db.clone(), quick(server.base_url(), Some(token))).unwrap();
-    assert_eq!(engine.status().single_post_mode, single);
+    let mut config = quick(proxy.url(), Some(token));
+    config.reuse_connections = false;
+    let engine = SyncEngine::new(db.clone(), config).unwrap();
     let run = engine.sync_once().await.unwrap();
     assert_eq!((run.delivered, run.rejected), (5, 1));
+    assert_eq!(engine.status().single_post_mode, single, "learned from the 404 and the single route's proof");
     let rejected = db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap();
     assert_eq!(rejected.state, OutboxState::Rejected);
     let reason = rejected.last_error.unwrap();
@@ -127,10 +121,8 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         "N001",
         "test-device",
     );
-    let new_id = db
-        .write(|c| outbox::correct(c, &ids[2], &corrected, "clashed with another device's ID", chrono::Utc::now()))
-        .unwrap()
-        .unwrap();
+    let new_id =
+        db.write(|c| outbox::correct(c, &ids[2], &corrected, "clashed with another device's ID", chrono::Utc::now())).unwrap().unwrap();
     assert_eq!(engine.sync_once().await.unwrap().delivered, 1);
     assert_eq!(db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap().state, OutboxState::Superseded);
     assert_eq!(server_copies(&central_db, "C001", std::slice::from_ref(&new_id)), vec![1]);
@@ -160,11 +152,13 @@ async fn the_hospitals_server_gets_every_report_once_by_single_posts() {
         let theirs = e.server_report_id.expect("server's ID kept");
         assert_ne!(&theirs, id);
     }
-    // More reports, a fresh engine: straight to single POSTs (remembered), none twice.
+    // More reports, a fresh engine (a restart): the batch route is tried again, is
+    // still missing, and single POSTs prove themselves again; none sent twice.
     record(&db, 20);
     let engine = SyncEngine::new(db.clone(), quick(server.base_url(), None)).unwrap();
-    assert!(engine.status().single_post_mode);
+    assert!(!engine.status().single_post_mode, "not pinned to the slow path across a restart");
     assert_eq!(engine.sync_once().await.unwrap().delivered, 20);
+    assert!(engine.status().single_post_mode);
     assert_eq!(engine.sync_once().await.unwrap().delivered, 0);
     assert_eq!(server.report_count(Some("C001")).unwrap(), 170);
 }
@@ -280,7 +274,8 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
     let token = server.issue_token("C001").unwrap();
     let db = local_store(dir.path());
     let now = chrono::Utc::now();
-    let base = || outbox::NewReport::score(PatientId::parse(PATIENT).unwrap(), PainScore::new(PainScale::Nrs, 8).unwrap(), now, "N001", "dev-1");
+    let base =
+        || outbox::NewReport::score(PatientId::parse(PATIENT).unwrap(), PainScore::new(PainScale::Nrs, 8).unwrap(), now, "N001", "dev-1");
     let given = outbox::NewReport {
         details: AssessmentDetails {
             body_site: Some("右膝".into()),
@@ -324,17 +319,56 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
                 follows_up: e.follows_up.as_deref().map(|s| s.parse().unwrap()),
             },
         };
-        let resp = reqwest::Client::new()
-            .post(format!("{}/v1/reports", server.base_url()))
-            .bearer_auth(&token)
-            .json(&again)
-            .send()
-            .await
-            .unwrap();
+        let resp =
+            reqwest::Client::new().post(format!("{}/v1/reports", server.base_url())).bearer_auth(&token).json(&again).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{id}");
-        assert_eq!(resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"), "{id}: stored exactly as recorded");
+        assert_eq!(
+            resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+            Some("true"),
+            "{id}: stored exactly as recorded"
+        );
         let stored: clinic_protocol::StoredReport = resp.json().await.unwrap();
         assert_eq!(stored.details, again.details);
     }
     assert_eq!(server.report_count(Some("C001")).unwrap(), 3);
+}
+
+/// The hospital's original API (clinic-central's compat mode stands in for it
+/// faithfully: no feeds, no batch route, no auth, its own report IDs): several
+/// runs end without an error, the status says upload-only, the last sync is the
+/// last upload, and every report is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_only_server_is_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = central(dir.path(), true);
+    let db = local_store(dir.path());
+    let ids = record(&db, 5);
+    let mut config = quick(server.base_url(), None);
+    config.pull = true;
+    let handle = SyncEngine::new(db.clone(), config).unwrap().spawn(&tokio::runtime::Handle::current());
+    let mut status = handle.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.waiting == 0 && s.upload_only && !s.running))
+        .await
+        .expect("delivered, and recognised as upload-only")
+        .unwrap();
+    let first = handle.status().last_success_at.expect("the upload is the last sync");
+    // Several more runs (the ticker runs every 30 ms, and "sync now"), more reports.
+    for _ in 0..3 {
+        handle.sync_now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let more = record(&db, 2);
+    handle.report_queued();
+    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.waiting == 0 && !s.running)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = handle.status();
+    handle.shutdown();
+    assert!(s.upload_only, "{s:?}");
+    assert!(s.last_error.is_none(), "no false alarm: {:?}", s.last_error);
+    assert!(s.last_success_at.is_some_and(|t| t >= first));
+    assert_eq!(s.online, Some(true));
+    assert_eq!(server.report_count(Some("C001")).unwrap(), 7, "each report stored exactly once");
+    for id in ids.iter().chain(&more) {
+        assert_eq!(db.read(|c| outbox::get(c, id)).unwrap().unwrap().state, OutboxState::Delivered);
+    }
 }

@@ -140,7 +140,7 @@ detail: string | null, };
 
 export type ExportDto = { path: string, observations: number, };
 
-export type SyncProblemKindDto = "offline" | "timeout" | "server_error" | "credentials_refused" | "protocol" | "local_storage";
+export type SyncProblemKindDto = "offline" | "timeout" | "server_error" | "credentials_refused" | "protocol" | "local_storage" | "unexpected_answer" | "feeds_missing";
 
 export type SyncProblemDto = { kind: SyncProblemKindDto, 
 /**
@@ -170,11 +170,36 @@ rejected: number,
  */
 lastSuccessAt: string | null, lastError: SyncProblemDto | null, credentialsRefused: boolean, 
 /**
+ * The server takes reports but sends no patients or schedules (the hospital's
+ * original API); `lastSuccessAt` is then the last confirmed upload.
+ */
+uploadOnly: boolean, 
+/**
+ * Pulled records this device refused and set aside (listed on the diagnostics screen).
+ */
+setAside: number, 
+/**
  * Grows whenever a sync applied pulled changes; screens reload when it does.
  */
 pulledChanges: number, };
 
 export type SettingsSourceDto = "flag" | "environment" | "provisioned" | "installed" | "none";
+
+export type PulledStreamDto = "patients" | "staff" | "appointments";
+
+export type SetAsideDto = { stream: PulledStreamDto, 
+/**
+ * The record's ID as the server sent it.
+ */
+id: string, 
+/**
+ * The feed's change number.
+ */
+seq: bigint, reason: string, 
+/**
+ * RFC 3339.
+ */
+at: string, };
 
 export type DiagnosticsDto = { version: string, dataDir: string, databasePath: string, 
 /**
@@ -192,7 +217,11 @@ serverSource: SettingsSourceDto,
 /**
  * Profile files that could not be read, or why the store refused the profile (English).
  */
-problems: Array<string>, sync: SyncStatusDto, };
+problems: Array<string>, sync: SyncStatusDto, 
+/**
+ * Pulled records this device refused, newest first (at most [`SET_ASIDE_SHOWN`]).
+ */
+setAside: Array<SetAsideDto>, };
 
 export type ConnectionFailureDto = "not_configured" | "bad_url" | "dns" | "refused" | "timeout" | "tls" | "not_clinic_central" | "credential_rejected" | "server_error" | "network";
 

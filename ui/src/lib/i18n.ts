@@ -9,6 +9,7 @@ import type {
   ErrorCode,
   PainBandDto,
   PainScaleDto,
+  PulledStreamDto,
   ReassessmentDto,
   ReportStateDto,
   SettingsSourceDto,
@@ -117,6 +118,10 @@ export interface Messages {
     neverSynced: string;
     syncNow: string;
     problem: Record<SyncProblemKindDto, string>;
+    /** The server takes reports but sends no patients or schedules (the hospital's original API). */
+    uploadOnly: string;
+    /** Pulled records this device refused, listed on the diagnostics screen. */
+    setAside: (n: number) => string;
   };
 
   reports: {
@@ -220,6 +225,10 @@ export interface Messages {
     lastError: string;
     none: string;
     problems: string;
+    setAsideHeading: string;
+    setAsideHint: string;
+    setAsideStream: Record<PulledStreamDto, string>;
+    setAsideColumns: { stream: string; id: string; reason: string; at: string };
     testConnection: string;
     testing: string;
     connectionOk: string;
@@ -373,7 +382,11 @@ const zhCN: Messages = {
       credentials_refused: '中心服务器拒绝了本诊所的凭证，同步已停止，请联系管理员',
       protocol: '与中心服务器的通信中断，将自动重试',
       local_storage: '本机数据库出错，请联系管理员',
+      unexpected_answer: '服务器的应答不像诊所中心服务器（可能是代理或登录页面？）：评估仍保存在本机，将自动重试，请检查网络或服务器地址',
+      feeds_missing: '该服务器不提供患者和排班数据，且尚未确认收到任何评估：请检查服务器地址',
     },
+    uploadOnly: '仅上传：该服务器不下发患者和排班数据',
+    setAside: (n) => `${n} 条下发记录本机无法保存，已搁置（见诊断）`,
   },
 
   reports: {
@@ -483,6 +496,10 @@ const zhCN: Messages = {
     lastError: '最近错误',
     none: '无',
     problems: '配置问题',
+    setAsideHeading: '已搁置的下发记录',
+    setAsideHint: '中心服务器下发了本机无法保存的记录。其余记录照常同步；请在服务器上修正这些记录，修正后会自动下发。',
+    setAsideStream: { patients: '患者', staff: '员工', appointments: '预约' },
+    setAsideColumns: { stream: '类别', id: '编号', reason: '原因', at: '时间' },
     testConnection: '测试连接',
     testing: '正在测试…',
     connectionOk: '连接正常：服务器可达，凭证有效',
@@ -647,7 +664,13 @@ const en: Messages = {
       credentials_refused: "The central server refused this clinic's credentials. Sync has stopped: call your administrator",
       protocol: 'The connection to the central server broke off; retrying automatically',
       local_storage: "This device's database failed: call your administrator",
+      unexpected_answer:
+        'The server answered with something that is not a clinic server (a proxy or login page?). Assessments stay saved here and will be retried: check the network or the server address',
+      feeds_missing:
+        'This server sends no patients or schedules and has not yet confirmed storing an assessment: check the server address',
     },
+    uploadOnly: 'Uploads only: this server does not send patients or schedules',
+    setAside: (n) => `${n} received record${n === 1 ? '' : 's'} this device cannot store, set aside (see Diagnostics)`,
   },
 
   reports: {
@@ -763,6 +786,11 @@ const en: Messages = {
     lastError: 'Last error',
     none: 'none',
     problems: 'Configuration problems',
+    setAsideHeading: 'Received records set aside',
+    setAsideHint:
+      'The central server sent records this device cannot store. Everything else keeps syncing; correct these records on the server and they will arrive.',
+    setAsideStream: { patients: 'Patient', staff: 'Staff', appointments: 'Appointment' },
+    setAsideColumns: { stream: 'Kind', id: 'ID', reason: 'Reason', at: 'When' },
     testConnection: 'Test connection',
     testing: 'Testing…',
     connectionOk: 'Connection works: the server answered and accepted the credential',

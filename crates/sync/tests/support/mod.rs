@@ -32,6 +32,19 @@ pub enum Fault {
     LoseResponse,
     /// Forward; hold the server's (committed) answer this long, then pass it on.
     HoldResponse(Duration),
+    /// Never forward; answer `200 text/html` like a captive portal's login page.
+    Html200,
+    /// Never forward; answer this 3xx to a login page elsewhere.
+    Redirect(u16),
+    /// Forward; the server commits; pass on its status and headers with the JSON
+    /// body cut in half (Content-Length adjusted, so the answer looks complete).
+    TruncatedJson,
+    /// Forward; pass the server's answer on a few bytes at a time, slowly (it may
+    /// or may not beat the client's timeout).
+    SlowDrip,
+    /// Like `Pass`, but a `POST /v1/reports/batch` gets a 404 without reaching the
+    /// server: a clinic server without the batch route.
+    HideBatchRoute,
 }
 
 /// Decides each connection's fault from a seeded generator.
@@ -58,13 +71,17 @@ impl Schedule for Random {
         if rng.f64() >= self.fault_rate {
             return Fault::Pass;
         }
-        match rng.u8(0..7) {
+        match rng.u8(0..10) {
             0 => Fault::DropBeforeForward,
             1 => Fault::Delay(Duration::from_millis(rng.u64(0..=self.max_delay_ms))),
             2 => Fault::Respond(500),
             3 => Fault::Respond(if rng.bool() { 503 } else { 429 }),
             4 => Fault::ResetMidResponse,
-            _ => Fault::LoseResponse,
+            5 => Fault::LoseResponse,
+            6 => Fault::Html200,
+            7 => Fault::Redirect([301, 302, 307][rng.usize(0..3)]),
+            8 => Fault::TruncatedJson,
+            _ => Fault::SlowDrip,
         }
     }
 }
@@ -87,8 +104,9 @@ impl Schedule for FailNth {
 
 /// Faults injected by every proxy in this test binary, by kind, to show the
 /// schedules really exercised each one.
-pub static INJECTED: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
-pub const FAULT_NAMES: [&str; 7] = ["pass", "drop", "delay", "respond", "reset", "lose", "hold"];
+pub static INJECTED: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
+pub const FAULT_NAMES: [&str; 12] =
+    ["pass", "drop", "delay", "respond", "reset", "lose", "hold", "html", "redirect", "truncated", "drip", "hide-batch"];
 
 fn kind(f: Fault) -> usize {
     match f {
@@ -99,6 +117,11 @@ fn kind(f: Fault) -> usize {
         Fault::ResetMidResponse => 4,
         Fault::LoseResponse => 5,
         Fault::HoldResponse(_) => 6,
+        Fault::Html200 => 7,
+        Fault::Redirect(_) => 8,
+        Fault::TruncatedJson => 9,
+        Fault::SlowDrip => 10,
+        Fault::HideBatchRoute => 11,
     }
 }
 
@@ -137,7 +160,9 @@ fn serve_proxy(listener: TcpListener, upstream: SocketAddr, schedule: Arc<dyn Sc
     let counter = connections.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((client, _)) = listener.accept().await else { return };
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let fault = schedule.next(n);
             INJECTED[kind(fault)].fetch_add(1, Ordering::Relaxed);
@@ -156,10 +181,8 @@ async fn read_request(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
-                .unwrap_or(0);
+            let len =
+                head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = s.read(&mut chunk).await?;
                 if n == 0 {
@@ -218,6 +241,65 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) -> st
             server.write_all(&request).await?;
             let answer = read_response(&mut server).await?;
             tokio::time::sleep(d).await;
+            client.write_all(&answer).await?;
+            client.shutdown().await
+        }
+        Fault::Html200 => {
+            let _ = read_request(&mut client).await?;
+            let body = "<!DOCTYPE html><html><head><title>Wi-Fi sign in</title></head><body><form>Sign in</form></body></html>";
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(answer.as_bytes()).await?;
+            client.shutdown().await
+        }
+        Fault::Redirect(status) => {
+            let _ = read_request(&mut client).await?;
+            let answer = format!(
+                "HTTP/1.1 {status} Redirect\r\nlocation: http://127.0.0.1:9/portal/login\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            client.write_all(answer.as_bytes()).await?;
+            client.shutdown().await
+        }
+        Fault::TruncatedJson | Fault::SlowDrip => {
+            let request = read_request(&mut client).await?;
+            let mut server = TcpStream::connect(upstream).await?;
+            server.write_all(&request).await?;
+            let answer = read_response(&mut server).await?;
+            if fault == Fault::SlowDrip {
+                for chunk in answer.chunks(24) {
+                    client.write_all(chunk).await?;
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+                return client.shutdown().await;
+            }
+            let end = find(&answer, b"\r\n\r\n").map_or(answer.len(), |e| e + 4);
+            let body = &answer[end..];
+            let cut = &body[..body.len() / 2];
+            let head: String = String::from_utf8_lossy(&answer[..end])
+                .split("\r\n")
+                .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:") && !l.is_empty())
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            client.write_all(format!("{head}content-length: {}\r\n\r\n", cut.len()).as_bytes()).await?;
+            client.write_all(cut).await?;
+            client.shutdown().await
+        }
+        Fault::HideBatchRoute => {
+            let request = read_request(&mut client).await?;
+            if request.starts_with(b"POST /v1/reports/batch ") {
+                let body = r#"{"error":"not found"}"#;
+                let answer = format!(
+                    "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                client.write_all(answer.as_bytes()).await?;
+                return client.shutdown().await;
+            }
+            let mut server = TcpStream::connect(upstream).await?;
+            server.write_all(&request).await?;
+            let answer = read_response(&mut server).await?;
             client.write_all(&answer).await?;
             client.shutdown().await
         }
@@ -290,8 +372,7 @@ pub fn server_copies(central_db: &Path, clinic: &str, ids: &[String]) -> Vec<i64
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     ids.iter()
         .map(|id| {
-            conn.query_row("SELECT count(*) FROM reports WHERE clinic_id = ?1 AND report_id = ?2", [clinic, id], |r| r.get(0))
-                .unwrap()
+            conn.query_row("SELECT count(*) FROM reports WHERE clinic_id = ?1 AND report_id = ?2", [clinic, id], |r| r.get(0)).unwrap()
         })
         .collect()
 }
