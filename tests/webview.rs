@@ -516,8 +516,9 @@ fn against_the_hospitals_upload_only_server_a_score_is_delivered_once_and_the_ba
     assert_eq!(server.report_count(None)?, 1, "delivered exactly once");
     assert_eq!(count(&s, "[data-testid=sync-error]")?, 0, "no error line: {}", s.text(&bar)?);
     s.find("[data-testid=sync-upload-only]")?;
-    let last = s.text(&s.find("[data-testid=sync-last-success]")?)?;
-    assert!(!last.is_empty() && s.attr(&s.find("[data-testid=sync-last-success]")?, "data-never")?.as_deref() != Some("true"), "{last}");
+    // The last sync shown is the last upload, not "never".
+    let last = s.find("[data-testid=sync-last-success]")?;
+    assert_eq!(s.attr(&last, "data-synced")?.as_deref(), Some("true"), "{}", s.text(&last)?);
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 //! aside with its reason and the rest of the page and the cursor move on.
 //! A server without feeds whose uploads are proven is upload-only: nothing to pull.
 
-use clinic_domain::{Appointment, AppointmentStatus, DoctorId, Patient, PatientId, Sex, StaffRole};
+use chrono::{NaiveDate, Utc};
+use clinic_domain::patient::MIN_BIRTH_DATE;
+use clinic_domain::{Appointment, DoctorId, DomainError, Patient, StaffMember, StaffRole};
 use clinic_protocol::{AppointmentRecord, FeedItem, PatientRecord, StaffRecord, paths};
 use clinic_store::pull::{self, Applied, PulledItem, PulledStaff};
 use serde::Deserialize;
@@ -77,41 +79,48 @@ fn read_item<T: DeserializeOwned, U>(raw: &RawValue, convert: fn(&str, T) -> Res
     }
 }
 
+// The conversions use the domain's constructors, the same rules clinic-central
+// checks with, so a record the server accepted is one this device can store; a
+// record an older server let through is refused here and set aside.
+
+/// A refusal as a set-aside reason: what was wrong, without the value where the
+/// value is personal (a birth date).
+fn refusal(e: DomainError) -> String {
+    match e {
+        DomainError::BirthDateInFuture(_) => "the birth date is in the future".to_owned(),
+        DomainError::BirthDateTooEarly(_) => format!("the birth date is before {MIN_BIRTH_DATE}"),
+        other => without_values(&other.to_string()),
+    }
+}
+
+/// The latest date it is anywhere on Earth (UTC+14). The server judges "not in the
+/// future" on its clinic's calendar, which is never ahead of this, so a birth the
+/// server accepted this morning in Shanghai is never refused here as tomorrow's.
+fn latest_today() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(14)).date_naive()
+}
+
 fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
-    Ok(Patient {
-        id: PatientId::parse(id).map_err(|e| e.to_string())?,
-        name: r.name,
-        sex: Sex::parse(&r.sex).map_err(|e| e.to_string())?,
-        birth_date: r.birth_date,
-        is_insured: r.is_insured,
-        phone: r.phone,
-    })
+    Patient::new(id, &r.name, &r.sex, r.birth_date, r.is_insured, r.phone.as_deref(), latest_today()).map_err(refusal)
 }
 
 fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
-    let role = match r.role.as_str() {
-        "doctor" => StaffRole::Doctor,
-        "nurse" => StaffRole::Nurse,
-        other => return Err(format!("unknown role '{other}'")),
-    };
-    if role == StaffRole::Doctor {
-        DoctorId::parse(id).map_err(|e| e.to_string())?;
+    let member = StaffMember::new(id, &r.name, &r.role, &r.department).map_err(refusal)?;
+    if member.role == StaffRole::Doctor {
+        DoctorId::parse(id).map_err(refusal)?;
     }
-    Ok(PulledStaff { id: id.to_owned(), name: r.name, role, department: r.department, active: r.active, pin_verifier: r.pin_verifier })
+    Ok(PulledStaff {
+        id: member.id,
+        name: member.name,
+        role: member.role,
+        department: member.department,
+        active: r.active,
+        pin_verifier: r.pin_verifier,
+    })
 }
 
 fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
-    if r.ends_at <= r.starts_at {
-        return Err("appointment ends before it starts".into());
-    }
-    Ok(Appointment {
-        id: id.to_owned(),
-        doctor_id: DoctorId::parse(&r.doctor_id).map_err(|e| e.to_string())?,
-        patient_id: PatientId::parse(&r.patient_id).map_err(|e| e.to_string())?,
-        starts_at: r.starts_at,
-        ends_at: r.ends_at,
-        status: AppointmentStatus::parse(&r.status).map_err(|e| e.to_string())?,
-    })
+    Appointment::new(id, &r.doctor_id, &r.patient_id, r.starts_at, r.ends_at, &r.status).map_err(refusal)
 }
 
 /// What one pull did.
