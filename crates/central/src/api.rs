@@ -398,25 +398,34 @@ async fn zone_of(state: &AppState, clinic: &str) -> Result<ClinicZone, ApiError>
         .ok_or_else(|| ApiError::Internal("authenticated clinic has no row".into()))
 }
 
-pub async fn put_patient(
-    State(state): State<AppState>,
-    Clinic(clinic): Clinic,
-    PathParam(raw): PathParam,
-    JsonBody(body): JsonBody<PatientUpsert>,
-) -> Result<Json<ChangeAck>, ApiError> {
-    let id = PatientId::parse(&raw)?;
-    let today = zone_of(&state, &clinic).await?.today();
+/// The one rule set for a patient record: `PUT /v1/patients/{id}` and `import` both use it.
+pub fn validate_patient(
+    raw_id: &str,
+    body: PatientUpsert,
+    today: chrono::NaiveDate,
+) -> Result<Patient, ApiError> {
+    let id = PatientId::parse(raw_id)?;
     if body.birth_date > today {
         return Err(clinic_domain::DomainError::BirthDateInFuture(body.birth_date).into());
     }
-    let patient = Patient {
+    Ok(Patient {
         id,
         name: required_name("name", body.name)?,
         sex: Sex::parse(&body.sex)?,
         birth_date: body.birth_date,
         is_insured: body.is_insured,
         phone: short_text("phone", body.phone, 32)?,
-    };
+    })
+}
+
+pub async fn put_patient(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+    JsonBody(body): JsonBody<PatientUpsert>,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let today = zone_of(&state, &clinic).await?.today();
+    let patient = validate_patient(&raw, body, today)?;
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_patient(&clinic, &patient)).await?;
     Ok(Json(ChangeAck { seq }))
@@ -434,23 +443,31 @@ pub async fn delete_patient(
         .ok_or_else(|| ApiError::not_found("patient"))
 }
 
+/// The one rule set for an appointment: `PUT /v1/appointments/{id}` and `import` both use it.
+pub fn validate_appointment(
+    raw_id: &str,
+    body: AppointmentUpsert,
+) -> Result<Appointment, ApiError> {
+    if body.ends_at <= body.starts_at {
+        return Err(ApiError::BadRequest("endsAt must be after startsAt".into()));
+    }
+    Ok(Appointment {
+        id: record_id(raw_id)?,
+        doctor_id: DoctorId::parse(&body.doctor_id)?,
+        patient_id: PatientId::parse(&body.patient_id)?,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        status: AppointmentStatus::parse(&body.status)?,
+    })
+}
+
 pub async fn put_appointment(
     State(state): State<AppState>,
     Clinic(clinic): Clinic,
     PathParam(raw): PathParam,
     JsonBody(body): JsonBody<AppointmentUpsert>,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    if body.ends_at <= body.starts_at {
-        return Err(ApiError::BadRequest("endsAt must be after startsAt".into()));
-    }
-    let appointment = Appointment {
-        id: record_id(&raw)?,
-        doctor_id: DoctorId::parse(&body.doctor_id)?,
-        patient_id: PatientId::parse(&body.patient_id)?,
-        starts_at: body.starts_at,
-        ends_at: body.ends_at,
-        status: AppointmentStatus::parse(&body.status)?,
-    };
+    let appointment = validate_appointment(&raw, body)?;
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_appointment(&clinic, &appointment)).await?;
     Ok(Json(ChangeAck { seq }))
@@ -468,12 +485,9 @@ pub async fn delete_appointment(
         .ok_or_else(|| ApiError::not_found("appointment"))
 }
 
-pub async fn put_staff(
-    State(state): State<AppState>,
-    Clinic(clinic): Clinic,
-    PathParam(raw): PathParam,
-    JsonBody(body): JsonBody<StaffUpsert>,
-) -> Result<Json<ChangeAck>, ApiError> {
+/// The one rule set for a staff member (and the PIN's format): `PUT /v1/staff/{id}` and
+/// `import` both use it.
+pub fn validate_staff(raw_id: &str, body: &StaffUpsert) -> Result<StaffMember, ApiError> {
     let role = match body.role.as_str() {
         "doctor" => StaffRole::Doctor,
         "nurse" => StaffRole::Nurse,
@@ -483,15 +497,24 @@ pub async fn put_staff(
             ));
         }
     };
-    let member = StaffMember {
-        id: record_id(&raw)?,
-        name: required_name("name", body.name)?,
-        role,
-        department: required_name("department", body.department)?,
-    };
     if let Some(p) = &body.pin {
         pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
+    Ok(StaffMember {
+        id: record_id(raw_id)?,
+        name: required_name("name", body.name.clone())?,
+        role,
+        department: required_name("department", body.department.clone())?,
+    })
+}
+
+pub async fn put_staff(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+    JsonBody(body): JsonBody<StaffUpsert>,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let member = validate_staff(&raw, &body)?;
     let store = state.store.clone();
     let active = body.active;
     let seq = blocking(move || {
@@ -525,7 +548,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            state.store.render_metrics(&mut text);
+            text
+        },
     )
         .into_response()
 }

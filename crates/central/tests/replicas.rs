@@ -1,0 +1,360 @@
+//! Several stateless replicas on one PostgreSQL behave as one server: idempotency,
+//! conflicts and feed order hold across them; an outage of the database gives quick
+//! 503s (JSON, `Retry-After`) and the replicas recover without a restart.
+//!
+//! Each replica is a real server with its own store (own pool, own group-commit
+//! writer), exactly what a second `clinic-central serve` process has.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clinic_central::store::postgres::cluster::PgCluster;
+use clinic_central::store::{PgOptions, PostgresStore};
+use clinic_central::{TestServer, spawn_store_for_tests};
+use common::{postgres_database, postgres_store, report, status_json};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+struct Replicas {
+    servers: Vec<TestServer>,
+    client: Client,
+    token: String,
+}
+
+impl Replicas {
+    fn on(url: &str, n: usize, options: PgOptions) -> Self {
+        let servers: Vec<TestServer> = (0..n)
+            .map(|_| {
+                let store = Arc::new(PostgresStore::connect(url, options).expect("connect"));
+                spawn_store_for_tests(store, false).expect("replica starts")
+            })
+            .collect();
+        let token = servers[0].issue_token("C001").expect("token");
+        Self {
+            servers,
+            client: Client::new(),
+            token,
+        }
+    }
+
+    fn new(n: usize) -> Self {
+        Self::on(&postgres_database(), n, PgOptions::default())
+    }
+
+    fn url(&self, replica: usize, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.servers[replica % self.servers.len()].base_url()
+        )
+    }
+
+    async fn post(&self, replica: usize, path: &str, body: &Value) -> (u16, Value) {
+        status_json(
+            self.client
+                .post(self.url(replica, path))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn put(&self, replica: usize, path: &str, body: &Value) -> (u16, Value) {
+        status_json(
+            self.client
+                .put(self.url(replica, path))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn get(&self, replica: usize, path: &str) -> (u16, Value) {
+        status_json(
+            self.client
+                .get(self.url(replica, path))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_the_other_replica_is_a_duplicate_and_other_content_a_conflict() {
+    let r = Replicas::new(2);
+    let sent = report("P0000001", 6);
+    let (s, first) = r.post(0, "/v1/reports", &sent).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["duplicate"], false);
+
+    let (s, again) = r.post(1, "/v1/reports", &sent).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["receivedAt"], first["receivedAt"]);
+
+    let mut other = sent.clone();
+    other["painScore"] = json!(2);
+    let (s, body) = r.post(1, "/v1/reports", &other).await;
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(r.servers[1].report_count(Some("C001")).unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_spread_over_replicas_store_each_report_once() {
+    let r = Arc::new(Replicas::new(2));
+    const REPORTS: usize = 60;
+    const COPIES: usize = 4;
+    let reports: Vec<Value> = (0..REPORTS)
+        .map(|i| report(&format!("P{i:07}"), (i % 11) as i64))
+        .collect();
+    let mut tasks = Vec::new();
+    for copy in 0..COPIES {
+        for (i, body) in reports.iter().enumerate() {
+            let (r, body) = (r.clone(), body.clone());
+            // Batches and single posts, each copy to the other replica than the last.
+            tasks.push(tokio::spawn(async move {
+                let replica = copy + i;
+                if copy % 2 == 0 {
+                    let (s, b) = r.post(replica, "/v1/reports", &body).await;
+                    assert_eq!(s, 200, "{b}");
+                    b["duplicate"] == false
+                } else {
+                    let (s, b) = r
+                        .post(replica, "/v1/reports/batch", &json!({"reports": [body]}))
+                        .await;
+                    assert_eq!(s, 200, "{b}");
+                    let status = &b["results"][0]["status"];
+                    assert!(status == "accepted" || status == "duplicate", "{b}");
+                    status == "accepted"
+                }
+            }));
+        }
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            fresh += 1;
+        }
+    }
+    assert_eq!(
+        fresh, REPORTS,
+        "exactly one delivery of each says it stored it"
+    );
+    assert_eq!(
+        r.servers[0].report_count(Some("C001")).unwrap(),
+        REPORTS as u64
+    );
+}
+
+/// Writers on both replicas while a reader pages, alternating replicas too: the
+/// reader's copy ends equal to the database, every change seen in number order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_across_replicas_misses_nothing_under_concurrent_writers() {
+    let r = Arc::new(Replicas::new(2));
+    const WRITERS: usize = 6;
+    const WRITES: usize = 60;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                for i in 0..WRITES {
+                    // New patients and rewrites of other writers' ones interleave.
+                    let id = format!("W{:02}{:03}", (w + i) % WRITERS, i / 2);
+                    let body = json!({"name": format!("w{w}-{i}"), "sex": "unknown",
+                                      "birthDate": "2000-01-01", "isInsured": false});
+                    let (s, b) = r.put(w + i, &format!("/v1/patients/{id}"), &body).await;
+                    assert_eq!(s, 200, "{b}");
+                }
+            })
+        })
+        .collect();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut cursor = 0i64;
+    let mut pages = 0usize;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let (s, page) = r
+            .get(pages, &format!("/v1/feeds/patients?after={cursor}&limit=5"))
+            .await;
+        assert_eq!(s, 200);
+        pages += 1;
+        let mut last = cursor;
+        for item in page["items"].as_array().unwrap() {
+            let seq = item["seq"].as_i64().unwrap();
+            assert!(seq > last, "numbers increase within and across pages");
+            last = seq;
+            names.insert(
+                item["id"].as_str().unwrap().to_owned(),
+                item["data"]["name"].as_str().unwrap().to_owned(),
+            );
+        }
+        cursor = page["nextCursor"].as_i64().unwrap();
+        if done && page["hasMore"] == false {
+            break;
+        }
+        assert!(pages < 20_000, "paging terminates");
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let (_, truth) = r.get(0, "/v1/feeds/patients?limit=1000").await;
+    let truth: HashMap<String, String> = truth["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_owned(),
+                i["data"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(pages > 5, "the reader paged while the writers wrote");
+    assert_eq!(truth.len(), names.len());
+    assert_eq!(names, truth, "the paged copy ends equal to the database");
+    let seqs: HashSet<i64> = (1..=(WRITERS * WRITES) as i64).collect();
+    let (_, all) = r.get(1, "/v1/feeds/patients?limit=1000").await;
+    let latest: HashSet<i64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        latest.is_subset(&seqs),
+        "one change number per write, no gaps beyond them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_quick_503s_and_the_replicas_recover_by_themselves() {
+    // Its own cluster: this test stops and starts it.
+    let cluster = PgCluster::start().expect("PostgreSQL starts");
+    let url = cluster.create_database().unwrap();
+    let options = PgOptions {
+        pool_size: 4,
+        timeout: Duration::from_secs(2),
+    };
+    let r = Replicas::on(&url, 2, options);
+    let (s, _) = r.post(0, "/v1/reports", &report("P0000001", 3)).await;
+    assert_eq!(s, 200);
+
+    cluster.stop().unwrap();
+    for replica in 0..2 {
+        let started = Instant::now();
+        let resp = r
+            .client
+            .post(r.url(replica, "/v1/reports"))
+            .bearer_auth(&r.token)
+            .json(&report("P0000002", 4))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503);
+        assert!(
+            resp.headers().get("retry-after").is_some(),
+            "Retry-After is set"
+        );
+        let (_, body) = status_json(resp).await;
+        assert!(body["error"].is_string(), "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "answered in {:?}, not hung",
+            started.elapsed()
+        );
+        let health = r
+            .client
+            .get(r.url(replica, "/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 503);
+    }
+
+    cluster.start_again().unwrap();
+    // The same report the outage refused, retried as the app's outbox would.
+    let retried = report("P0000002", 4);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answers = Vec::new();
+    for replica in 0..2 {
+        loop {
+            let health = r
+                .client
+                .get(r.url(replica, "/healthz"))
+                .send()
+                .await
+                .unwrap();
+            if health.status() == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "replica {replica} recovers");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (s, body) = r.post(replica, "/v1/reports", &retried).await;
+        assert_eq!(s, 200, "replica {replica}: {body}");
+        answers.push(body["duplicate"].clone());
+    }
+    assert_eq!(answers, [json!(false), json!(true)]);
+    assert_eq!(r.servers[0].report_count(Some("C001")).unwrap(), 2);
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_binary_is_refused() {
+    let url = postgres_database();
+    drop(postgres_store(&url)); // migrates to this binary's latest
+    let mut client = postgres::raw_client(&url);
+    client.execute_newer_version();
+    match PostgresStore::connect(&url, PgOptions::default()) {
+        Ok(_) => panic!("a database newer than the binary must be refused"),
+        Err(e) => assert!(e.to_string().contains("migration"), "{e}"),
+    }
+}
+
+/// A plain connection beside the store, to tamper with the schema history.
+mod postgres {
+    pub struct Raw {
+        runtime: tokio::runtime::Runtime,
+        client: tokio_postgres::Client,
+    }
+
+    pub fn raw_client(url: &str) -> Raw {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = runtime.block_on(async {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+        });
+        Raw { runtime, client }
+    }
+
+    impl Raw {
+        pub fn execute_newer_version(&mut self) {
+            self.runtime.block_on(async {
+                self.client
+                    .execute(
+                        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+                         VALUES (999, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+            });
+        }
+    }
+}
