@@ -265,3 +265,65 @@ fn the_import_command_prints_the_row_report_and_fails() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1 rows"));
 }
+
+/// The target: 1,000,000 patients in under 2 minutes on each store. Run once
+/// in release and read the figures it prints:
+/// `cargo test --release -p clinic-central --test import -- --ignored --nocapture a_million`
+#[test]
+#[ignore = "a benchmark: about a minute per store in release"]
+fn a_million_patients_import_on_both_stores() {
+    const N: usize = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patients.csv");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all(HEADER.as_bytes()).unwrap();
+        for i in 0..N {
+            let sex = ["female", "male", "unknown"][i % 3];
+            writeln!(
+                f,
+                "P{i:08},患者{i},{sex},19{:02}-{:02}-{:02},{},1380{i:07}",
+                i % 100,
+                i % 12 + 1,
+                i % 28 + 1,
+                i % 2 == 0
+            )
+            .unwrap();
+        }
+    }
+    let pg = common::postgres_database();
+    let sqlite = dir.path().join("central.db");
+    for db in [sqlite.to_str().unwrap(), pg.as_str()] {
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_clinic-central"))
+            .args(["import", "--db", db, "--clinic", "C001"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = clinic_central::store::open(
+            db,
+            clinic_central::store::Durability::Full,
+            clinic_central::store::PgOptions::default(),
+        )
+        .unwrap();
+        let page = store.patients_feed("C001", 0, 1000).unwrap();
+        assert_eq!(page.items.len(), 1000);
+        let last = store.patients_feed("C001", N as i64 - 1, 10).unwrap();
+        assert_eq!(last.items.len(), 1, "the feed carries the millionth row");
+        let store_kind = if db.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        println!(
+            "{store_kind}: {N} patients imported in {secs:.1} s ({:.0} rows/s)",
+            N as f64 / secs
+        );
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clinic_central::store::postgres::cluster::PgCluster;
-use clinic_central::store::{PgOptions, PostgresStore};
+use clinic_central::store::{CentralStore, PgOptions, PostgresStore};
 use clinic_central::{TestServer, spawn_store_for_tests};
 use common::{postgres_database, postgres_store, report, status_json};
 use reqwest::Client;
@@ -357,4 +357,107 @@ mod postgres {
             });
         }
     }
+}
+
+/// A `clinic-central serve` child process; killed on drop.
+struct Serving {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_clinic-central");
+
+fn serve(db: &str) -> Serving {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("listening on ") {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve prints its address");
+    Serving { child, addr }
+}
+
+/// The real thing: two `serve` processes on one database URL, as behind a load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_on_one_database_answer_as_one_server() {
+    let url = postgres_database();
+    let out = std::process::Command::new(BIN)
+        .args(["token", "issue", "--clinic", "C001"])
+        .env("CLINIC_CENTRAL_DB", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (a, b) = (serve(&url), serve(&url));
+    let client = Client::new();
+    let post = |addr: &str, body: &Value| {
+        client
+            .post(format!("http://{addr}/v1/reports"))
+            .bearer_auth(&token)
+            .json(body)
+            .send()
+    };
+    let sent = report("P0000001", 5);
+    let (s, first) = status_json(post(&a.addr, &sent).await.unwrap()).await;
+    assert_eq!((s, &first["duplicate"]), (200, &json!(false)), "{first}");
+    let (s, again) = status_json(post(&b.addr, &sent).await.unwrap()).await;
+    assert_eq!((s, &again["duplicate"]), (200, &json!(true)), "{again}");
+    let mut other = sent.clone();
+    other["painScore"] = json!(1);
+    let (s, _) = status_json(post(&b.addr, &other).await.unwrap()).await;
+    assert_eq!(s, 409);
+
+    // A record written through one process is in the other's feed, in order.
+    let put = client
+        .put(format!("http://{}/v1/patients/P0000001", b.addr))
+        .bearer_auth(&token)
+        .json(
+            &json!({"name": "王芳", "sex": "female", "birthDate": "1980-01-01", "isInsured": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let (s, page) = status_json(
+        client
+            .get(format!("http://{}/v1/feeds/patients", a.addr))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(page["items"][0]["data"]["name"], "王芳");
+    assert_eq!(postgres_store(&url).report_count(Some("C001")).unwrap(), 1);
 }
