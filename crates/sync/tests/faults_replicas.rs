@@ -115,3 +115,71 @@ async fn every_report_arrives_exactly_once_across_two_replicas() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The database stops while the app is sending: the replicas answer 503, the outbox
+/// keeps every report, and once the database is back each is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
+    // Its own cluster: this test stops and starts it.
+    let cluster = PgCluster::start().expect("PostgreSQL starts");
+    let url = cluster.create_database().unwrap();
+    let options = PgOptions { pool_size: 4, timeout: Duration::from_secs(1) };
+    let servers: Vec<_> = (0..2)
+        .map(|_| spawn_store_for_tests(Arc::new(PostgresStore::connect(&url, options).unwrap()), false).unwrap())
+        .collect();
+    let token = servers[0].issue_token("C001").unwrap();
+    let replicas: Vec<_> = servers.iter().map(|s| s.addr).collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = local_store(dir.path());
+    let mut ids = record(&db, 5);
+    let proxy = start_proxy_spread(replicas, Arc::new(Always(Fault::Pass))).await;
+    let mut cfg = config(proxy.url(), token, 1);
+    cfg.request_timeout = Duration::from_secs(5);
+    let engine = SyncEngine::new(db.clone(), cfg).unwrap();
+    let handle = engine.spawn(&tokio::runtime::Handle::current());
+    let wait_delivered = |n: usize, secs: u64| {
+        let db = db.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            loop {
+                let counts = db.read(outbox::counts).unwrap();
+                if counts.delivered as usize >= n {
+                    return counts;
+                }
+                assert!(Instant::now() < deadline, "not delivered in time: {counts:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_delivered(ids.len(), 30).await;
+
+    cluster.stop().unwrap();
+    let db2 = db.clone();
+    ids.extend(tokio::task::spawn_blocking(move || record(&db2, 12)).await.unwrap());
+    handle.report_queued();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let during = db.read(outbox::counts).unwrap();
+    assert_eq!(during.rejected, 0, "a 503 is not a rejection");
+    assert!((during.delivered as usize) < ids.len(), "nothing can be stored while the database is down: {during:?}");
+    let health = healthz_status(servers[1].addr).await;
+    assert_eq!(health, 503);
+
+    cluster.start_again().unwrap();
+    handle.report_queued();
+    let counts = wait_delivered(ids.len(), 60).await;
+    handle.shutdown();
+    assert_eq!((counts.queued, counts.sending, counts.rejected), (0, 0, 0));
+    let store = PostgresStore::connect(&url, PgOptions::default()).unwrap();
+    assert_eq!(store.report_count(Some("C001")).unwrap(), ids.len() as u64, "each report exactly once");
+}
+
+/// `GET /healthz` over a raw socket: the status code.
+async fn healthz_status(addr: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[9..12]).parse().unwrap()
+}
