@@ -108,6 +108,27 @@ async fn a_retry_on_the_other_replica_is_a_duplicate_and_other_content_a_conflic
     let (s, body) = r.post(1, "/v1/reports", &other).await;
     assert_eq!(s, 409, "{body}");
     assert_eq!(r.servers[1].report_count(Some("C001")).unwrap(), 1);
+
+    let metrics = r
+        .client
+        .get(r.url(1, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("clinic_db_pool_max 16"), "{metrics}");
+    let calls: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("clinic_db_call_duration_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .expect("database call histogram");
+    assert!(
+        calls >= 3,
+        "the replica's database calls are counted: {calls}"
+    );
+    assert!(metrics.contains("clinic_db_unavailable_total 0"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
