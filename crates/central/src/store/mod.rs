@@ -203,6 +203,13 @@ pub trait CentralStore: Send + Sync + 'static {
     /// Cheap round trip for `/healthz`.
     fn check(&self) -> Result<(), StoreError>;
 
+    /// True when calls are answered in-process within microseconds (an embedded
+    /// database), so a handler may make a point read on an async worker; false when
+    /// a call is a network round trip that may wait for a timeout.
+    fn is_embedded(&self) -> bool {
+        true
+    }
+
     /// Store-specific Prometheus lines for `/metrics` (pool and database latency).
     fn render_metrics(&self, _out: &mut String) {}
 }

@@ -1027,6 +1027,10 @@ impl CentralStore for PostgresStore {
         })
     }
 
+    fn is_embedded(&self) -> bool {
+        false
+    }
+
     fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write;
         let status = self.pool.status();
