@@ -63,9 +63,11 @@ CREATE INDEX appointments_by_seq ON appointments (clinic_id, seq);
 
 -- The primary key is the idempotency guarantee: two deliveries of one report
 -- cannot both land, whatever the timing and whichever replica takes them.
+-- report_id is a native UUID (16 bytes, not 36 characters): the key index of the
+-- hottest table is smaller and compares faster, which measurably speeds ingest.
 CREATE TABLE reports (
     clinic_id    TEXT NOT NULL REFERENCES clinics(id),
-    report_id    TEXT NOT NULL,
+    report_id    UUID NOT NULL,
     patient_id   TEXT NOT NULL,
     pain_score   BIGINT NOT NULL,
     scale        TEXT NOT NULL,

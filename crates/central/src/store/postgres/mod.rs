@@ -46,6 +46,7 @@ use clinic_protocol::{AppointmentRecord, FeedItem, FeedPage, PatientRecord, Staf
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
+use uuid::Uuid;
 
 use super::common::{RawReport, accepted, activity_to_db, corrupt, instant, now_unix};
 use super::{
@@ -439,7 +440,7 @@ const REPORT_COLUMNS: &str = "clinic_id, report_id, patient_id, pain_score, scal
 
 fn raw_report(row: &tokio_postgres::Row) -> Result<RawReport, StoreError> {
     Ok(RawReport {
-        report_id: row.try_get(1)?,
+        report_id: row.try_get::<_, Uuid>(1)?.to_string(),
         patient_id: row.try_get(2)?,
         pain_score: row.try_get(3)?,
         scale: row.try_get(4)?,
@@ -463,7 +464,7 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
     let tx = client.transaction().await?;
     let received_at = now_unix();
     let clinics: Vec<&str> = reports.iter().map(|r| r.clinic_id.as_str()).collect();
-    let ids: Vec<String> = reports.iter().map(|r| r.report_id.to_string()).collect();
+    let ids: Vec<Uuid> = reports.iter().map(|r| r.report_id).collect();
     let patients: Vec<&str> = reports.iter().map(|r| r.patient_id.as_str()).collect();
     let scores: Vec<i64> = reports.iter().map(|r| i64::from(r.score.value())).collect();
     let scales: Vec<&str> = reports.iter().map(|r| r.score.scale().as_str()).collect();
@@ -504,7 +505,7 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
                  assessed_at, recorded_by, device_id, supersedes, reason, received_at,
                  body_site, activity, note, intervention, follows_up)
              SELECT c, r, p, ps, sc, st, aa, rb, dv, su, re, $12, bs, ac, nt, iv, fu
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[],
+             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int8[],
                          $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
                          $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
                  WITH ORDINALITY AS t(c, r, p, ps, sc, st, aa, rb, dv, su, re, bs, ac, nt, iv, fu, ord)
@@ -532,25 +533,25 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
         &interventions,
         &follows,
     ];
-    let mut inserted: HashSet<(String, String)> = HashSet::new();
+    let mut inserted: HashSet<(String, Uuid)> = HashSet::new();
     for row in tx.query(&insert, &params).await? {
         inserted.insert((row.try_get(0)?, row.try_get(1)?));
     }
     // Reports whose ID was already stored before this transaction: read them once.
     let mut earlier_clinics = Vec::new();
     let mut earlier_ids = Vec::new();
-    for (r, id) in reports.iter().zip(&ids) {
-        if !inserted.contains(&(r.clinic_id.clone(), id.clone())) {
+    for r in &reports {
+        if !inserted.contains(&(r.clinic_id.clone(), r.report_id)) {
             earlier_clinics.push(r.clinic_id.as_str());
-            earlier_ids.push(id.as_str());
+            earlier_ids.push(r.report_id);
         }
     }
-    let mut stored: HashMap<(String, String), RawReport> = HashMap::new();
+    let mut stored: HashMap<(String, Uuid), RawReport> = HashMap::new();
     if !earlier_ids.is_empty() {
         let existing = tx
             .prepare_cached(&format!(
                 "SELECT {REPORT_COLUMNS} FROM reports
-                 WHERE (clinic_id, report_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+                 WHERE (clinic_id, report_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
             ))
             .await?;
         for row in tx
@@ -558,16 +559,16 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
             .await?
         {
             let clinic: String = row.try_get(0)?;
-            let raw = raw_report(&row)?;
-            stored.insert((clinic, raw.report_id.clone()), raw);
+            let id: Uuid = row.try_get(1)?;
+            stored.insert((clinic, id), raw_report(&row)?);
         }
     }
     tx.commit().await?;
 
-    let mut first_in_group: HashMap<(String, String), usize> = HashMap::new();
+    let mut first_in_group: HashMap<(String, Uuid), usize> = HashMap::new();
     let mut outcomes = Vec::with_capacity(reports.len());
-    for (i, (r, id)) in reports.iter().zip(ids).enumerate() {
-        let key = (r.clinic_id.clone(), id);
+    for (i, r) in reports.iter().enumerate() {
+        let key = (r.clinic_id.clone(), r.report_id);
         if let Some(&first) = first_in_group.get(&key) {
             let first = &reports[first];
             outcomes.push(if first == r {
