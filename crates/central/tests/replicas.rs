@@ -482,3 +482,135 @@ async fn two_serve_processes_on_one_database_answer_as_one_server() {
     assert_eq!(page["items"][0]["data"]["name"], "王芳");
     assert_eq!(postgres_store(&url).report_count(Some("C001")).unwrap(), 1);
 }
+
+/// A TCP relay in front of PostgreSQL that can turn into a black hole: connections
+/// stay open but nothing passes (a dead network path, worse than a refused port).
+struct Relay {
+    port: u16,
+    blackhole: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Copies `from` to `to`; while the black hole is on, bytes wait instead of passing.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    blackhole: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while blackhole.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn relay_to(upstream_port: u16) -> Relay {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let blackhole = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = blackhole.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let flag = flag.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                else {
+                    return;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let up = tokio::spawn(pipe(cr, sw, flag.clone()));
+                pipe(sr, cw, flag).await;
+                up.abort();
+            });
+        }
+    });
+    Relay { port, blackhole }
+}
+
+/// The database stops answering without closing anything: requests still get a 503
+/// within the configured time, requests that need no database are not held up
+/// meanwhile, and the replica recovers once the path is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_database_gives_503s_in_bounded_time_and_stalls_nothing_else() {
+    let cluster = PgCluster::shared().unwrap();
+    let direct = cluster.create_database().unwrap();
+    let relay = relay_to(cluster.port()).await;
+    let url = direct.replace(
+        &format!("127.0.0.1:{}/", cluster.port()),
+        &format!("127.0.0.1:{}/", relay.port),
+    );
+    let options = PgOptions {
+        pool_size: 4,
+        timeout: Duration::from_secs(1),
+    };
+    let r = Arc::new(Replicas::on(&url, 1, options));
+    let (s, _) = r.post(0, "/v1/reports", &report("P0000001", 3)).await;
+    assert_eq!(s, 200);
+
+    relay
+        .blackhole
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let stuck: Vec<_> = (0..6)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let resp = r
+                    .client
+                    .post(r.url(0, "/v1/reports"))
+                    .bearer_auth(&r.token)
+                    .json(&report(&format!("P{i:07}"), 4))
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    resp.status().as_u16(),
+                    resp.headers().contains_key("retry-after"),
+                )
+            })
+        })
+        .collect();
+    // While those wait on the database, a request that needs none answers at once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let quick = Instant::now();
+    let metrics = r.client.get(r.url(0, "/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        quick.elapsed() < Duration::from_secs(1),
+        "/metrics took {:?}",
+        quick.elapsed()
+    );
+    for t in stuck {
+        assert_eq!(t.await.unwrap(), (503, true));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    let health = r.client.get(r.url(0, "/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+
+    relay
+        .blackhole
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, _) = r.post(0, "/v1/reports", &report("P0000009", 2)).await;
+        if s == 200 {
+            break;
+        }
+        assert_eq!(s, 503);
+        assert!(Instant::now() < deadline, "the replica recovers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
