@@ -14,8 +14,10 @@ as_root() {
 # The webview, GTK and bundling libraries Tauri builds against.
 APP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
               libsoup-3.0-dev build-essential pkg-config curl file fonts-noto-cjk)
-# A virtual display and WebKit's WebDriver, for tests through the real webview.
-TEST_PACKAGES=(xvfb webkit2gtk-driver xauth sqlite3)
+# A virtual display and WebKit's WebDriver, for tests through the real webview;
+# PostgreSQL's server binaries, which clinic-central's tests start in a temp dir
+# (initdb/pg_ctl, as the `postgres` user under root) so they never skip.
+TEST_PACKAGES=(xvfb webkit2gtk-driver xauth sqlite3 postgresql)
 
 ensure_packages() {
     local missing=()

@@ -1,8 +1,11 @@
 //! Ingest throughput of the real server, in-process, over loopback HTTP.
 //!
-//! Runs the same load twice: against a durable store (`synchronous=FULL`, every
-//! 200 means fsynced) and against a baseline that never fsyncs
-//! (`synchronous=OFF`), and prints reports/second for both and their ratio.
+//! Runs the same load against a durable SQLite store (`synchronous=FULL`, every
+//! 200 means fsynced), a SQLite baseline that never fsyncs (`synchronous=OFF`),
+//! PostgreSQL with one replica and PostgreSQL with two replicas (two servers, each
+//! with its own store and writer, on one database; `synchronous_commit=on`), and
+//! prints reports/second and p99 latency for each. PostgreSQL runs in a throwaway
+//! cluster (`PgCluster`, fsync on) on the same machine.
 //!
 //! The client is a minimal HTTP/1.1 keep-alive client over raw sockets, so the
 //! machine's cores go to the server rather than to client-side HTTP machinery;
@@ -17,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clinic_central::store::{CentralStore, Durability, SqliteStore};
+use clinic_central::store::postgres::cluster::PgCluster;
+use clinic_central::store::{CentralStore, Durability, PgOptions, PostgresStore, SqliteStore};
 use clinic_central::{Mode, auth, start};
 use clinic_domain::ClinicZone;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,6 +48,8 @@ struct Phase {
     reports: u64,
     requests: u64,
     elapsed: Duration,
+    /// 99th percentile of request latency.
+    p99: Duration,
 }
 
 impl Phase {
@@ -108,7 +114,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
 /// `connections` keep-alive connections each sending requests until `total`
 /// requests are sent or `limit` passes. `per_request` reports go in each.
 async fn drive(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     token: &str,
     connections: u64,
     total: u64,
@@ -120,9 +126,12 @@ async fn drive(
     let started = Instant::now();
     let deadline = started + limit;
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for c in 0..connections {
         let (issued, ok, token) = (issued.clone(), ok.clone(), token.to_owned());
+        // Connections spread evenly over the replicas, as a load balancer would.
+        let addr = addrs[c as usize % addrs.len()];
         tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
             let mut stream = TcpStream::connect(addr).await.expect("connect");
             stream.set_nodelay(true).expect("nodelay");
             let mut buf = Vec::with_capacity(64 * 1024);
@@ -143,23 +152,34 @@ async fn drive(
                         &format!(r#"{{"reports":[{}]}}"#, items.join(",")),
                     )
                 };
+                let sent = Instant::now();
                 stream.write_all(&req).await.expect("send");
                 let status = read_response(&mut stream, &mut buf)
                     .await
                     .expect("response");
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&buf));
+                latencies.push(sent.elapsed());
                 ok.fetch_add(1, Ordering::Relaxed);
             }
+            latencies
         }));
     }
+    let mut latencies = Vec::new();
     for t in tasks {
-        t.await.expect("client task");
+        latencies.extend(t.await.expect("client task"));
     }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let p99 = latencies
+        .get((latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default();
     let requests = ok.load(Ordering::Relaxed);
     Phase {
         reports: requests * per_request,
         requests,
-        elapsed: started.elapsed(),
+        elapsed,
+        p99,
     }
 }
 
@@ -168,10 +188,9 @@ struct Run {
     batch: Phase,
 }
 
-fn run(durability: Durability, load: &Load) -> Run {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store =
-        Arc::new(SqliteStore::open(&dir.path().join("bench.db"), durability).expect("open"));
+/// Runs both phases against one server per store (replicas when they share a database).
+fn run(label: &str, stores: Vec<Arc<dyn CentralStore>>, load: &Load) -> Run {
+    let store = stores[0].clone();
     store
         .ensure_clinic("C001", ClinicZone::default())
         .expect("clinic");
@@ -184,21 +203,26 @@ fn run(durability: Durability, load: &Load) -> Run {
         .enable_all()
         .build()
         .unwrap();
-    let server = server_rt
-        .block_on(start(
-            store.clone(),
-            Mode::Full,
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        ))
-        .expect("server");
-    let addr = server.addr;
+    let servers: Vec<_> = stores
+        .iter()
+        .map(|s| {
+            server_rt
+                .block_on(start(
+                    s.clone(),
+                    Mode::Full,
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                ))
+                .expect("server")
+        })
+        .collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     // The client gets its own single thread, competing for the same two cores.
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let single = client_rt.block_on(drive(
-        addr,
+        &addrs,
         &token,
         load.connections,
         load.requests,
@@ -207,7 +231,7 @@ fn run(durability: Durability, load: &Load) -> Run {
     ));
     let batch_requests = load.batch_reports / load.batch;
     let batch = client_rt.block_on(drive(
-        addr,
+        &addrs,
         &token,
         4,
         batch_requests,
@@ -221,19 +245,39 @@ fn run(durability: Durability, load: &Load) -> Run {
         single.reports + batch.reports,
         "every acknowledged report is stored, once"
     );
-    let commits = server.state.metrics.group_commits.load(Ordering::Relaxed);
-    let committed = server
-        .state
-        .metrics
-        .group_committed_reports
-        .load(Ordering::Relaxed);
+    let (mut commits, mut committed) = (0, 0);
+    for server in servers {
+        commits += server.state.metrics.group_commits.load(Ordering::Relaxed);
+        committed += server
+            .state
+            .metrics
+            .group_committed_reports
+            .load(Ordering::Relaxed);
+        server_rt.block_on(server.shutdown()).expect("shutdown");
+    }
     println!(
-        "  {durability:?}: {} transactions, {:.1} reports per transaction on average",
+        "  {label}: {} transactions, {:.1} reports per transaction on average",
         commits,
         committed as f64 / commits.max(1) as f64
     );
-    server_rt.block_on(server.shutdown()).expect("shutdown");
     Run { single, batch }
+}
+
+fn sqlite(dir: &tempfile::TempDir, durability: Durability) -> Vec<Arc<dyn CentralStore>> {
+    let path = dir.path().join(format!("bench-{durability:?}.db"));
+    vec![Arc::new(
+        SqliteStore::open(&path, durability).expect("open"),
+    )]
+}
+
+fn postgres(cluster: &PgCluster, replicas: usize) -> Vec<Arc<dyn CentralStore>> {
+    let url = cluster.create_database().expect("database");
+    (0..replicas)
+        .map(|_| {
+            Arc::new(PostgresStore::connect(&url, PgOptions::default()).expect("connect"))
+                as Arc<dyn CentralStore>
+        })
+        .collect()
 }
 
 fn main() {
@@ -256,23 +300,42 @@ fn main() {
         load.batch,
         load.limit.as_secs()
     );
-    let durable = run(Durability::Full, &load);
-    let baseline = run(Durability::Off, &load);
-    let line = |name: &str, d: Phase, b: Phase| {
-        println!(
-            "{name:<14} durable {:>9.0} reports/s ({} reports, {} requests, {:.2}s) | no-fsync baseline {:>9.0} reports/s | durable/baseline {:.2}",
-            d.rate(),
-            d.reports,
-            d.requests,
-            d.elapsed.as_secs_f64(),
-            b.rate(),
-            d.rate() / b.rate()
-        );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cluster = PgCluster::start().expect("PostgreSQL starts (install the postgresql package)");
+    let runs = [
+        (
+            "SQLite durable",
+            run("SQLite durable", sqlite(&dir, Durability::Full), &load),
+        ),
+        (
+            "SQLite no-fsync",
+            run("SQLite no-fsync", sqlite(&dir, Durability::Off), &load),
+        ),
+        (
+            "PostgreSQL, 1 replica",
+            run("PostgreSQL, 1 replica", postgres(&cluster, 1), &load),
+        ),
+        (
+            "PostgreSQL, 2 replicas",
+            run("PostgreSQL, 2 replicas", postgres(&cluster, 2), &load),
+        ),
+    ];
+    let line = |p: Phase| {
+        format!(
+            "{:>9.0} reports/s, p99 {:>6.1} ms ({} reports in {} requests, {:.2}s)",
+            p.rate(),
+            p.p99.as_secs_f64() * 1e3,
+            p.reports,
+            p.requests,
+            p.elapsed.as_secs_f64()
+        )
     };
-    line("single POST", durable.single, baseline.single);
-    line(
-        &format!("batch of {}", load.batch),
-        durable.batch,
-        baseline.batch,
-    );
+    for (name, r) in &runs {
+        println!(
+            "{name:<24} single POST {} | batch of {} {}",
+            line(r.single),
+            load.batch,
+            line(r.batch)
+        );
+    }
 }

@@ -386,23 +386,32 @@ async fn zone_of(state: &AppState, clinic: &str) -> Result<ClinicZone, ApiError>
         .ok_or_else(|| ApiError::Internal("authenticated clinic has no row".into()))
 }
 
+/// The one rule set for a patient record, field by field with the functions
+/// `Patient::new` uses so the error names the field: `PUT /v1/patients/{id}` and
+/// `import` both use it.
+pub fn validate_patient(
+    raw_id: &str,
+    body: PatientUpsert,
+    today: chrono::NaiveDate,
+) -> Result<Patient, ApiError> {
+    Ok(Patient {
+        id: field("id", PatientId::parse(raw_id))?,
+        name: field("name", text::person_name("name", &body.name))?,
+        sex: field("sex", Sex::parse(&body.sex))?,
+        birth_date: field("birthDate", patient::birth_date(body.birth_date, today))?,
+        is_insured: body.is_insured,
+        phone: field("phone", text::phone(body.phone.as_deref()))?,
+    })
+}
+
 pub async fn put_patient(
     State(state): State<AppState>,
     Clinic(clinic): Clinic,
     PathParam(raw): PathParam,
     JsonBody(body): JsonBody<PatientUpsert>,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    let id = field("id", PatientId::parse(&raw))?;
     let today = zone_of(&state, &clinic).await?.today();
-    // Field by field with the functions `Patient::new` uses, so the error names the field.
-    let patient = Patient {
-        id,
-        name: field("name", text::person_name("name", &body.name))?,
-        sex: field("sex", Sex::parse(&body.sex))?,
-        birth_date: field("birthDate", patient::birth_date(body.birth_date, today))?,
-        is_insured: body.is_insured,
-        phone: field("phone", text::phone(body.phone.as_deref()))?,
-    };
+    let patient = validate_patient(&raw, body, today)?;
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_patient(&clinic, &patient)).await?;
     Ok(Json(ChangeAck { seq }))
@@ -420,24 +429,33 @@ pub async fn delete_patient(
         .ok_or_else(|| ApiError::not_found("patient"))
 }
 
+/// The one rule set for an appointment's own fields: `PUT /v1/appointments/{id}` and
+/// `import` both use it. (That its patient and doctor exist is checked against the store.)
+pub fn validate_appointment(
+    raw_id: &str,
+    body: AppointmentUpsert,
+) -> Result<Appointment, ApiError> {
+    field(
+        "endsAt",
+        appointment::check_times(body.starts_at, body.ends_at),
+    )?;
+    Ok(Appointment {
+        id: field("id", record_id(raw_id))?,
+        doctor_id: field("doctorId", DoctorId::parse(&body.doctor_id))?,
+        patient_id: field("patientId", PatientId::parse(&body.patient_id))?,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        status: field("status", AppointmentStatus::parse(&body.status))?,
+    })
+}
+
 pub async fn put_appointment(
     State(state): State<AppState>,
     Clinic(clinic): Clinic,
     PathParam(raw): PathParam,
     JsonBody(body): JsonBody<AppointmentUpsert>,
 ) -> Result<Json<ChangeAck>, ApiError> {
-    field(
-        "endsAt",
-        appointment::check_times(body.starts_at, body.ends_at),
-    )?;
-    let appointment = Appointment {
-        id: field("id", record_id(&raw))?,
-        doctor_id: field("doctorId", DoctorId::parse(&body.doctor_id))?,
-        patient_id: field("patientId", PatientId::parse(&body.patient_id))?,
-        starts_at: body.starts_at,
-        ends_at: body.ends_at,
-        status: field("status", AppointmentStatus::parse(&body.status))?,
-    };
+    let appointment = validate_appointment(&raw, body)?;
     // A device stores an appointment only beside its patient and its doctor
     // (foreign keys), so the server takes one only when both are in this clinic.
     let store = state.store.clone();
@@ -463,7 +481,6 @@ pub async fn put_appointment(
             "doctorId: no such doctor in this clinic".into(),
         ));
     }
-
     let store = state.store.clone();
     let seq = blocking(move || store.upsert_appointment(&clinic, &appointment)).await?;
     Ok(Json(ChangeAck { seq }))
@@ -481,24 +498,30 @@ pub async fn delete_appointment(
         .ok_or_else(|| ApiError::not_found("appointment"))
 }
 
-pub async fn put_staff(
-    State(state): State<AppState>,
-    Clinic(clinic): Clinic,
-    PathParam(raw): PathParam,
-    JsonBody(body): JsonBody<StaffUpsert>,
-) -> Result<Json<ChangeAck>, ApiError> {
-    let member = StaffMember {
-        id: field("id", record_id(&raw))?,
+/// The one rule set for a staff member (and the PIN's format): `PUT /v1/staff/{id}` and
+/// `import` both use it.
+pub fn validate_staff(raw_id: &str, body: &StaffUpsert) -> Result<StaffMember, ApiError> {
+    if let Some(p) = &body.pin {
+        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
+    }
+    Ok(StaffMember {
+        id: field("id", record_id(raw_id))?,
         name: field("name", text::person_name("name", &body.name))?,
         role: field("role", StaffRole::parse(&body.role))?,
         department: field(
             "department",
             text::label("department", &body.department, text::MAX_DEPARTMENT_CHARS),
         )?,
-    };
-    if let Some(p) = &body.pin {
-        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
-    }
+    })
+}
+
+pub async fn put_staff(
+    State(state): State<AppState>,
+    Clinic(clinic): Clinic,
+    PathParam(raw): PathParam,
+    JsonBody(body): JsonBody<StaffUpsert>,
+) -> Result<Json<ChangeAck>, ApiError> {
+    let member = validate_staff(&raw, &body)?;
     // argon2id takes 19 MiB per hash: at most `max_concurrent_pin_hashes` at once,
     // the rest wait here (holding nothing but their request).
     let verifier = match body.pin {
@@ -539,7 +562,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            state.store.render_metrics(&mut text);
+            text
+        },
     )
         .into_response()
 }

@@ -9,6 +9,9 @@ use clinic_protocol::ErrorBody;
 
 use crate::store::StoreError;
 
+/// What a 503 asks clients to wait before retrying.
+pub const RETRY_AFTER_SECS: &str = "2";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The request is malformed or a value is out of range; the text is for the client.
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::TooManyFailedAuth { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::PinRequired) => StatusCode::BAD_REQUEST,
+            ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +79,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let message = match &self {
             ApiError::Store(StoreError::PinRequired) => self.to_string(),
+            ApiError::Store(e @ StoreError::Unavailable(_)) => {
+                tracing::warn!(error = %e, "database unavailable");
+                "storage unavailable".to_owned()
+            }
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "storage error");
                 "internal error".to_owned()
@@ -98,6 +106,13 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     axum::http::HeaderValue::from(retry_after_secs),
+                );
+            }
+            // Outages of the database or writer are short; clients retry, not give up.
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
                 );
             }
             _ => {}

@@ -221,10 +221,23 @@ impl FromRequestParts<AppState> for Clinic {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(bearer);
-        // An indexed point read on a pooled WAL reader: microseconds, cheaper than a
-        // hop to the blocking pool, and revocation takes effect on the next request.
+        // Looked up on every request, so revocation takes effect on the next one.
         let clinic = match token {
-            Some(token) => state.store.clinic_for_token(&token_hash(token))?,
+            Some(token) => {
+                let hash = token_hash(token);
+                if state.store.is_embedded() {
+                    // An indexed point read on a pooled WAL reader: microseconds, cheaper
+                    // than a hop to the blocking pool.
+                    state.store.clinic_for_token(&hash)?
+                } else {
+                    // A network round trip that may wait for a database timeout: never on
+                    // an async worker, or an outage would stall every request.
+                    let store = state.store.clone();
+                    tokio::task::spawn_blocking(move || store.clinic_for_token(&hash))
+                        .await
+                        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??
+                }
+            }
             None => None,
         };
         match clinic {

@@ -1,20 +1,23 @@
 //! `clinic-central`: the reference central server for Clinic Desk.
 //!
 //! - [`router`] builds the HTTP API over an [`AppState`]; [`start`] binds and serves it.
-//! - [`store`]: the [`store::CentralStore`] trait and its SQLite implementation.
+//! - [`store`]: the [`store::CentralStore`] trait, its SQLite and PostgreSQL implementations.
 //! - [`ingest`]: the group-commit writer every report goes through, and its supervisor.
 //! - [`limits`]: every bound (timeouts, connections, PIN hashing, failed
 //!   authentication, body sizes) as named constants; [`serve`] the accept loop that applies them.
 //! - [`api`] handlers, [`extract`] JSON-error extractors, [`error::ApiError`].
 //! - [`auth`] per-clinic bearer tokens, [`pin`] staff PIN verifiers, [`demo`] the demo clinic.
 //! - [`metrics`] Prometheus counters, [`telemetry`] trace IDs and JSON logs.
-//! - [`spawn_for_tests`]: a real server on 127.0.0.1:0 for any crate's tests.
+//! - [`spawn_for_tests`] / [`spawn_store_for_tests`]: a real server on 127.0.0.1:0 for any
+//!   crate's tests; [`store::postgres::cluster::PgCluster`] a throwaway PostgreSQL for them.
+//! - [`import`]: bulk load of patients, appointments and staff from CSV or FHIR.
 
 pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
@@ -41,7 +44,7 @@ use crate::ingest::Ingestor;
 use crate::limits::FailedAuthLimiter;
 pub use crate::limits::{BATCH_BODY_LIMIT, BODY_LIMIT, Limits};
 use crate::metrics::Metrics;
-use crate::store::{CentralStore, Durability, SqliteStore, StoreError};
+use crate::store::{CentralStore, Durability, PgOptions, SqliteStore, StoreError};
 /// Clinic that compat mode's unauthenticated requests act for, unless configured.
 pub const DEFAULT_COMPAT_CLINIC: &str = "C001";
 
@@ -152,13 +155,15 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens (and migrates) the database and makes sure compat mode's clinic exists.
+/// Opens (and migrates) the database `db` names (a `postgres://` URL or a SQLite
+/// file path) and makes sure compat mode's clinic exists.
 pub fn open_store(
-    db_path: &Path,
+    db: &str,
     mode: &Mode,
     durability: Durability,
-) -> Result<Arc<SqliteStore>, StoreError> {
-    let store = Arc::new(SqliteStore::open(db_path, durability)?);
+    pg: PgOptions,
+) -> Result<Arc<dyn CentralStore>, StoreError> {
+    let store = store::open(db, durability, pg)?;
     if let Mode::Compat { clinic_id } = mode {
         store.ensure_clinic(clinic_id, ClinicZone::default())?;
     }
@@ -213,12 +218,12 @@ pub async fn start_with_limits(
     })
 }
 
-/// A real server on 127.0.0.1 (random port) over a durable SQLite file, on its
-/// own runtime thread, so sync and async tests of any crate can use it.
+/// A real server on 127.0.0.1 (random port) over a durable store, on its own
+/// runtime thread, so sync and async tests of any crate can use it.
 /// Dropping it stops the server.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn CentralStore>,
     pub mode: Mode,
     /// The running server's state: its metrics, limits and report writer.
     pub state: AppState,
@@ -233,8 +238,20 @@ pub fn spawn_for_tests(db_path: &Path, compat: bool) -> Result<TestServer, Start
 }
 
 /// [`spawn_for_tests`] with other [`Limits`] (short timeouts, a small connection cap).
-pub fn spawn_for_tests_with(
-    db_path: &Path,
+pub fn spawn_for_tests_with(db_path: &Path, compat: bool, limits: Limits) -> Result<TestServer, StartError> {
+    let store = Arc::new(SqliteStore::open(db_path, Durability::Full)?);
+    spawn_store_for_tests_with(store, compat, limits)
+}
+
+/// Like [`spawn_for_tests`] over any store: a PostgreSQL one, or a second replica's
+/// view of a database another server already uses.
+pub fn spawn_store_for_tests(store: Arc<dyn CentralStore>, compat: bool) -> Result<TestServer, StartError> {
+    spawn_store_for_tests_with(store, compat, Limits::default())
+}
+
+/// [`spawn_store_for_tests`] with other [`Limits`].
+pub fn spawn_store_for_tests_with(
+    store: Arc<dyn CentralStore>,
     compat: bool,
     limits: Limits,
 ) -> Result<TestServer, StartError> {
@@ -245,7 +262,9 @@ pub fn spawn_for_tests_with(
     } else {
         Mode::Full
     };
-    let store = open_store(db_path, &mode, Durability::Full)?;
+    if let Mode::Compat { clinic_id } = &mode {
+        store.ensure_clinic(clinic_id, ClinicZone::default())?;
+    }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (thread_store, thread_mode) = (store.clone(), mode.clone());

@@ -1,11 +1,13 @@
-//! `clinic-central` command line: serve, load demo clinics, issue and revoke tokens.
+//! `clinic-central` command line: serve, load demo clinics, import files, issue and revoke tokens.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use clinic_central::store::{CentralStore, Durability};
+use clap::{Args, Parser, Subcommand};
+use clinic_central::import::{self, ImportKind};
+use clinic_central::store::{CentralStore, Durability, PgOptions};
 use clinic_central::{DEFAULT_COMPAT_CLINIC, Mode, auth, demo, open_store, telemetry};
 use clinic_domain::ClinicZone;
 
@@ -20,14 +22,39 @@ struct Cli {
     command: Command,
 }
 
+/// Which database, for every subcommand.
+#[derive(Args, Clone)]
+struct Db {
+    /// A SQLite file path (one machine), or a `postgres://user@host:port/db` URL
+    /// (shared by several replicas).
+    #[arg(long = "db", env = "CLINIC_CENTRAL_DB")]
+    db: String,
+    /// PostgreSQL only: most connections this process keeps open.
+    #[arg(long, env = "CLINIC_CENTRAL_DB_POOL", default_value_t = PgOptions::default().pool_size)]
+    db_pool_size: usize,
+    /// PostgreSQL only: seconds a request waits for the database before it gets a 503.
+    #[arg(long, env = "CLINIC_CENTRAL_DB_TIMEOUT", default_value_t = PgOptions::default().timeout.as_secs())]
+    db_timeout: u64,
+}
+
+impl Db {
+    fn open(&self, mode: &Mode) -> anyhow::Result<Arc<dyn CentralStore>> {
+        let pg = PgOptions {
+            pool_size: self.db_pool_size,
+            timeout: Duration::from_secs(self.db_timeout.max(1)),
+        };
+        open_store(&self.db, mode, Durability::Full, pg).context("opening the database")
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API. Logs `listening` with the bound address (use port 0 for a free port).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         /// Serve only the hospital's original contract, without authentication.
         #[arg(long)]
         compat: bool,
@@ -37,14 +64,27 @@ enum Command {
     },
     /// Load the deterministic demo clinic (the app's) into one or more clinics.
     Demo {
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         #[arg(long = "clinic", required = true)]
         clinics: Vec<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[arg(long, default_value = ClinicZone::DEFAULT_NAME)]
         zone: String,
+    },
+    /// Load one file of patients, appointments or staff (CSV), or a FHIR R4 Bundle of
+    /// Patients (JSON), into a clinic: all rows, or none and a report of every refused row.
+    Import {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long)]
+        clinic: String,
+        /// patients | appointments | staff | fhir; by default from the file name
+        /// (`patients*.csv`, `appointments*.csv`, `staff*.csv`, `*.json`).
+        #[arg(long)]
+        kind: Option<String>,
+        file: std::path::PathBuf,
     },
     /// Manage per-clinic bearer tokens.
     Token {
@@ -57,8 +97,8 @@ enum Command {
 enum TokenCommand {
     /// Issue a token for a clinic; the token is printed once and only its hash is kept.
     Issue {
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         #[arg(long)]
         clinic: String,
         #[arg(long)]
@@ -66,8 +106,8 @@ enum TokenCommand {
     },
     /// Revoke a token by its ID (`tok_...`).
     Revoke {
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         token_id: String,
     },
 }
@@ -111,8 +151,7 @@ fn main() -> anyhow::Result<()> {
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
-                let store =
-                    open_store(&db, &mode, Durability::Full).context("opening the database")?;
+                let store = db.open(&mode)?;
                 let server = clinic_central::start(store, mode.clone(), listen).await?;
                 tracing::info!(addr = %server.addr, compat, "listening");
                 println!("listening on {}", server.addr);
@@ -129,7 +168,7 @@ fn main() -> anyhow::Result<()> {
             zone,
         } => {
             let zone = ClinicZone::parse(&zone)?;
-            let store = open_store(&db, &Mode::Full, Durability::Full)?;
+            let store = db.open(&Mode::Full)?;
             for clinic in clinics {
                 clinic_domain::PatientId::parse(&clinic)
                     .context("clinic IDs follow the ID rules")?;
@@ -143,11 +182,46 @@ fn main() -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Import {
+            db,
+            clinic,
+            kind,
+            file,
+        } => {
+            clinic_domain::PatientId::parse(&clinic).context("clinic IDs follow the ID rules")?;
+            let kind = match kind {
+                Some(k) => ImportKind::parse(&k).with_context(|| {
+                    format!("unknown kind '{k}': patients, appointments, staff or fhir")
+                })?,
+                None => ImportKind::from_file_name(&file)
+                    .context("cannot tell the kind from the file name: pass --kind")?,
+            };
+            let store = db.open(&Mode::Full)?;
+            let started = std::time::Instant::now();
+            match import::import_file(store.as_ref(), &clinic, kind, &file) {
+                Ok(n) => println!(
+                    "{clinic}: imported {n} rows from {} in {:.1} s",
+                    file.display(),
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(import::ImportError::Refused(rows)) => {
+                    for row in &rows {
+                        println!("{row}");
+                    }
+                    anyhow::bail!(
+                        "{} row(s) refused in {}; nothing was imported",
+                        rows.len(),
+                        file.display()
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Command::Token {
             command: TokenCommand::Issue { db, clinic, label },
         } => {
             clinic_domain::PatientId::parse(&clinic).context("clinic IDs follow the ID rules")?;
-            let store = open_store(&db, &Mode::Full, Durability::Full)?;
+            let store = db.open(&Mode::Full)?;
             store.ensure_clinic(&clinic, ClinicZone::default())?;
             let t = auth::issue_token(store.as_ref(), &clinic, label.as_deref())?;
             println!(
@@ -159,7 +233,7 @@ fn main() -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Revoke { db, token_id },
         } => {
-            let store = open_store(&db, &Mode::Full, Durability::Full)?;
+            let store = db.open(&Mode::Full)?;
             anyhow::ensure!(
                 store.revoke_token(&token_id)?,
                 "no active token with ID {token_id}"

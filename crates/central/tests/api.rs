@@ -1,4 +1,5 @@
 //! The server over real HTTP: the hospital contract, our extensions, isolation and bad input.
+//! Every test runs twice, on the SQLite store and on PostgreSQL (`Backend`).
 
 mod common;
 
@@ -6,15 +7,18 @@ use std::collections::{BTreeSet, HashSet};
 
 use clinic_central::pin::{DEMO_PIN, verify_pin};
 use clinic_domain::ClinicZone;
-use common::{env, report, status_json};
+use common::{Backend, env, report, status_json};
 use rstest::rstest;
 use serde_json::{Value, json};
 
 const SEED: u64 = 7;
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patient_lookup_keeps_the_contract_field_by_field() {
-    let env = env(false);
+async fn patient_lookup_keeps_the_contract_field_by_field(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     env.server.load_demo("C001", SEED).unwrap();
     let token = env.token("C001");
     let zone = ClinicZone::default();
@@ -64,9 +68,12 @@ async fn patient_lookup_keeps_the_contract_field_by_field() {
     assert!(body["error"].is_string());
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn age_is_counted_on_the_clinics_date() {
-    let env = env(false);
+async fn age_is_counted_on_the_clinics_date(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let today = ClinicZone::default().today();
     // Born exactly 30 years before the clinic's today: the birthday has come, so 30, not 29.
@@ -121,17 +128,24 @@ impl YearsBefore for chrono::NaiveDate {
 #[case::dots("/api/v1/patients/P..1", 400)]
 #[case::unknown("/api/v1/patients/P0000404", 404)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn odd_patient_ids_get_json_4xx(#[case] path: &str, #[case] expected: u16) {
-    let env = env(false);
+async fn odd_patient_ids_get_json_4xx(
+    #[case] path: &str,
+    #[case] expected: u16,
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let (status, body) = status_json(env.get(path, &token).send().await.unwrap()).await;
     assert_eq!(status, expected, "{path}: {body}");
     assert!(body["error"].is_string());
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_report_is_stored_and_echoed_in_camel_case() {
-    let env = env(false);
+async fn a_report_is_stored_and_echoed_in_camel_case(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let sent = report("P0000001", 7);
     let resp = env.post("/v1/reports", &token, &sent).send().await.unwrap();
@@ -151,9 +165,12 @@ async fn a_report_is_stored_and_echoed_in_camel_case() {
     assert_eq!(env.count("C001"), 1);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extension_fields_are_validated_with_the_domain_rules() {
-    let env = env(false);
+async fn extension_fields_are_validated_with_the_domain_rules(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let mut faces = report("P0000001", 6);
     faces["scale"] = json!("wong_baker_faces");
@@ -197,9 +214,12 @@ async fn extension_fields_are_validated_with_the_domain_rules() {
     assert_eq!(env.count("C001"), 2);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn same_report_twice_is_a_duplicate_and_other_content_a_conflict() {
-    let env = env(false);
+async fn same_report_twice_is_a_duplicate_and_other_content_a_conflict(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let first = report("P0000001", 7);
     let (s, _) = status_json(
@@ -251,9 +271,12 @@ async fn same_report_twice_is_a_duplicate_and_other_content_a_conflict() {
     assert_eq!(env.count("C001"), 1);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_identical_posts_store_exactly_one() {
-    let env = env(false);
+async fn fifty_concurrent_identical_posts_store_exactly_one(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let body = report("P0000001", 5);
     let sends = (0..50).map(|_| env.post("/v1/reports", &token, &body).send());
@@ -285,9 +308,12 @@ where
     out
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_answers_each_item_in_order() {
-    let env = env(false);
+async fn a_batch_answers_each_item_in_order(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let stored = report("P0000001", 2);
     env.post("/v1/reports", &token, &stored)
@@ -350,9 +376,10 @@ async fn a_batch_answers_each_item_in_order() {
     assert_eq!(env.count("C001"), 3);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_are_capped() {
-    let env = env(false);
+async fn batches_are_capped(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let too_many: Vec<Value> = (0..1_001).map(|_| report("P1", 1)).collect();
     let (s, body) = status_json(
@@ -380,8 +407,11 @@ async fn batches_are_capped() {
 #[case::unknown(Some("cct_0000000000000000000000000000000000000000000000000000000000000000"))]
 #[case::not_bearer(Some("Basic dXNlcjpwYXNz"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_without_a_valid_token_get_401(#[case] auth: Option<&str>) {
-    let env = env(false);
+async fn requests_without_a_valid_token_get_401(
+    #[case] auth: Option<&str>,
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let _ = env.token("C001");
     for (method, path) in [
         ("GET", "/api/v1/patients/P0000001"),
@@ -407,9 +437,12 @@ async fn requests_without_a_valid_token_get_401(#[case] auth: Option<&str>) {
     assert_eq!(env.count("C001"), 0);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_stops_working() {
-    let env = env(false);
+async fn a_revoked_token_stops_working(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     env.server
         .store
         .ensure_clinic("C001", ClinicZone::default())
@@ -424,7 +457,6 @@ async fn a_revoked_token_stops_working() {
     )
     .await;
     assert_eq!(s, 200);
-    use clinic_central::store::CentralStore;
     assert!(env.server.store.revoke_token(&issued.id).unwrap());
     let (s, _) = status_json(
         env.get("/v1/feeds/staff", &issued.secret)
@@ -436,9 +468,12 @@ async fn a_revoked_token_stops_working() {
     assert_eq!(s, 401);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clinic_sees_and_writes_only_its_own_data() {
-    let env = env(false);
+async fn a_clinic_sees_and_writes_only_its_own_data(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let a = env.token("C001");
     let b = env.token("C002");
     let patient =
@@ -483,9 +518,12 @@ async fn a_clinic_sees_and_writes_only_its_own_data() {
     assert_eq!((env.count("C001"), env.count("C002")), (1, 1));
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feeds_carry_tombstones_cancellations_and_pin_verifiers() {
-    let env = env(false);
+async fn feeds_carry_tombstones_cancellations_and_pin_verifiers(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let summary = env.server.load_demo("C001", SEED).unwrap();
     let token = env.token("C001");
 
@@ -616,9 +654,12 @@ async fn feeds_carry_tombstones_cancellations_and_pin_verifiers() {
     assert_eq!(s, 404);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paging_misses_nothing_while_writes_continue() {
-    let env = env(false);
+async fn paging_misses_nothing_while_writes_continue(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     const WRITES: usize = 300;
     let writer = {
@@ -731,11 +772,12 @@ async fn paging_misses_nothing_while_writes_continue() {
 #[case::unknown_fields_are_ignored("application/json", br#"{"reportId":"0190f7a4-1c2b-7d3e-8f00-000000000009","patientId":"P1","painScore":1,"submitTime":1,"futureField":{"x":1}}"#.to_vec(), 200)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_json_4xx_never_a_500(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
     #[case] content_type: &str,
     #[case] body: Vec<u8>,
     #[case] expected: u16,
 ) {
-    let env = env(false);
+    let env = env(backend, false);
     let token = env.token("C001");
     let mut req = env
         .client
@@ -782,11 +824,12 @@ fn oversized() -> Vec<u8> {
 #[case::bad_appointment_id("DELETE", "/v1/appointments/A%00B", 400)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_and_query_errors_are_json_too(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
     #[case] method: &str,
     #[case] path: &str,
     #[case] expected: u16,
 ) {
-    let env = env(false);
+    let env = env(backend, false);
     let token = env.token("C001");
     let req = env
         .client
@@ -803,8 +846,11 @@ async fn routing_and_query_errors_are_json_too(
 #[case::bad_date(json!({"name": "a", "sex": "male", "birthDate": "2000-02-30", "isInsured": true}))]
 #[case::empty_name(json!({"name": " ", "sex": "male", "birthDate": "2000-01-01", "isInsured": true}))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patient_upserts_follow_the_domain_rules(#[case] body: Value) {
-    let env = env(false);
+async fn patient_upserts_follow_the_domain_rules(
+    #[case] body: Value,
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let (s, b) = status_json(
         env.put("/v1/patients/P1", &token, &body)
@@ -816,9 +862,12 @@ async fn patient_upserts_follow_the_domain_rules(#[case] body: Value) {
     assert_eq!(s, 400, "{b}");
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compat_mode_serves_only_the_hospital_contract() {
-    let env = env(true);
+async fn compat_mode_serves_only_the_hospital_contract(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, true);
     env.server
         .load_demo(clinic_central::DEFAULT_COMPAT_CLINIC, SEED)
         .unwrap();
@@ -882,9 +931,12 @@ async fn compat_mode_serves_only_the_hospital_contract() {
     }
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_requests_and_reports() {
-    let env = env(false);
+async fn metrics_count_requests_and_reports(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let metric = |text: &str, name: &str| -> u64 {
         text.lines()
@@ -972,8 +1024,11 @@ fn all_details() -> Value {
 #[case::follows_up(json!({"followsUp": EARLIER}))]
 #[case::all(all_details())]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn details_round_trip_in_the_answer_and_its_replay(#[case] details: Value) {
-    let env = env(false);
+async fn details_round_trip_in_the_answer_and_its_replay(
+    #[case] details: Value,
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let sent = with(report("P0000001", 6), details.clone());
     let (s, body) = status_json(env.post("/v1/reports", &token, &sent).send().await.unwrap()).await;
@@ -1027,10 +1082,11 @@ async fn details_round_trip_in_the_answer_and_its_replay(#[case] details: Value)
 #[case::nulls_are_absent(json!({"bodySite": null, "activity": null, "note": null, "intervention": null, "followsUp": null}), None)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn details_are_validated_alone_and_in_a_batch(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
     #[case] details: Value,
     #[case] bad_field: Option<&str>,
 ) {
-    let env = env(false);
+    let env = env(backend, false);
     let token = env.token("C001");
     let sent = with(report("P0000001", 5), details);
     let (s, body) = status_json(env.post("/v1/reports", &token, &sent).send().await.unwrap()).await;
@@ -1059,9 +1115,12 @@ async fn details_are_validated_alone_and_in_a_batch(
     }
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blank_detail_text_is_stored_as_absent() {
-    let env = env(false);
+async fn blank_detail_text_is_stored_as_absent(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let sent = with(
         report("P0000001", 4),
@@ -1103,10 +1162,11 @@ async fn blank_detail_text_is_stored_as_absent() {
 #[case::a_detail_longer_by_a_space(json!({"intervention": "paracetamol 1 g PO "}), 409)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_id_with_other_details_is_a_conflict_and_the_first_is_kept(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
     #[case] change: Value,
     #[case] expected: u16,
 ) {
-    let env = env(false);
+    let env = env(backend, false);
     let token = env.token("C001");
     let first = with(report("P0000001", 7), all_details());
     let (s, _) = status_json(
@@ -1150,9 +1210,12 @@ async fn same_id_with_other_details_is_a_conflict_and_the_first_is_kept(
     assert_eq!(env.count("C001"), 1);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_old_four_field_client_is_served_as_before() {
-    let env = env(false);
+async fn an_old_four_field_client_is_served_as_before(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let old = report("P0000001", 3);
     let hospital = ["reportId", "patientId", "painScore", "submitTime"];
@@ -1211,9 +1274,12 @@ async fn an_old_four_field_client_is_served_as_before() {
     assert_eq!(env.count("C001"), 1);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compat_mode_still_ignores_every_extension_including_details() {
-    let env = env(true);
+async fn compat_mode_still_ignores_every_extension_including_details(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, true);
     // Even invalid details: the original API never knew them, so they cannot fail a report.
     let body = with(
         report("P0000001", 4),
@@ -1236,9 +1302,12 @@ async fn compat_mode_still_ignores_every_extension_including_details() {
     assert_eq!(env.count(clinic_central::DEFAULT_COMPAT_CLINIC), 1);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_mixes_details_outcomes_item_by_item() {
-    let env = env(false);
+async fn a_batch_mixes_details_outcomes_item_by_item(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
     let token = env.token("C001");
     let stored = with(report("P0000001", 2), all_details());
     env.post("/v1/reports", &token, &stored)

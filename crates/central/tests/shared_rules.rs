@@ -15,7 +15,7 @@ use clinic_domain::{
 };
 use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, paths};
 use clinic_store::Database;
-use clinic_store::pull::{self, Applied, Change, PulledStaff};
+use clinic_store::pull::{self, Applied, PulledItem, PulledStaff};
 use rstest::rstest;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -131,8 +131,10 @@ fn shanghai_today() -> NaiveDate {
 /// Whether the app store takes `p` as it is.
 fn device_stores_patient(p: Patient) -> bool {
     let d = device();
-    d.db.write(|c| pull::apply_patients(c, &[(1, Change::Upsert(p))], 1))
-        .is_ok()
+    let id = p.id.as_str().to_owned();
+    // The store sets aside (never errors on) an item it refuses: refused = set aside.
+    d.db.write(|c| pull::apply_patients(c, &[PulledItem::upsert(1, id, p)], 1))
+        .is_ok_and(|set_aside| set_aside == 0)
 }
 
 fn patient_body(name: &str, sex: &str, birth: &str, phone: Option<&str>) -> Value {
@@ -233,10 +235,17 @@ async fn every_patient_the_server_accepts_a_device_stores(
         );
         let patient = wire_patient(&item.id, record).expect("wire types convert");
         let d = device();
-        d.db.write(|c| {
-            pull::apply_patients(c, &[(item.seq, Change::Upsert(patient.clone()))], item.seq)
-        })
-        .expect("the device stores what the server accepted");
+        let set_aside = d
+            .db
+            .write(|c| {
+                pull::apply_patients(
+                    c,
+                    &[PulledItem::upsert(item.seq, item.id.clone(), patient.clone())],
+                    item.seq,
+                )
+            })
+            .expect("the device stores what the server accepted");
+        assert_eq!(set_aside, 0, "the device stores what the server accepted");
         let stored =
             d.db.read(|c| clinic_store::patients::get(c, &patient.id))
                 .unwrap();
@@ -281,8 +290,8 @@ async fn every_staff_member_the_server_accepts_a_device_stores(
             pin_verifier: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         };
         let d = device();
-        d.db.write(|c| pull::apply_staff(c, &[(1, Change::Upsert(staff))], 1))
-            .is_ok()
+        d.db.write(|c| pull::apply_staff(c, &[PulledItem::upsert(1, raw_id.clone(), staff)], 1))
+            .is_ok_and(|set_aside| set_aside == 0)
     });
     if !device_takes_raw {
         assert_ne!(status, 200, "the device refuses it, so the server must");
@@ -295,10 +304,17 @@ async fn every_staff_member_the_server_accepts_a_device_stores(
         assert!(StaffMember::new(&item.id, &record.name, &record.role, &record.department).is_ok());
         let staff = wire_staff(&item.id, record).expect("wire types convert");
         let d = device();
-        d.db.write(|c| {
-            pull::apply_staff(c, &[(item.seq, Change::Upsert(staff.clone()))], item.seq)
-        })
-        .expect("the device stores what the server accepted");
+        let set_aside = d
+            .db
+            .write(|c| {
+                pull::apply_staff(
+                    c,
+                    &[PulledItem::upsert(item.seq, item.id.clone(), staff.clone())],
+                    item.seq,
+                )
+            })
+            .expect("the device stores what the server accepted");
+        assert_eq!(set_aside, 0, "the device stores what the server accepted");
         let stored =
             d.db.read(|c| clinic_store::staff::get(c, &staff.id))
                 .unwrap()
@@ -374,20 +390,14 @@ async fn every_appointment_the_server_accepts_a_device_stores(
         .items
         .into_iter()
         .map(|i| {
-            (
-                i.seq,
-                Change::Upsert(wire_patient(&i.id, i.data.unwrap()).unwrap()),
-            )
+            PulledItem::upsert(i.seq, i.id.clone(), wire_patient(&i.id, i.data.unwrap()).unwrap())
         })
         .collect();
     let staff_changes: Vec<_> = staff
         .items
         .into_iter()
         .map(|i| {
-            (
-                i.seq,
-                Change::Upsert(wire_staff(&i.id, i.data.unwrap()).unwrap()),
-            )
+            PulledItem::upsert(i.seq, i.id.clone(), wire_staff(&i.id, i.data.unwrap()).unwrap())
         })
         .collect();
     d.db.write(|c| pull::apply_patients(c, &patient_changes, patients.next_cursor))
@@ -416,9 +426,10 @@ async fn every_appointment_the_server_accepts_a_device_stores(
             .write(|c| {
                 pull::apply_patients(c, &patient_changes, 0)?;
                 pull::apply_staff(c, &staff_changes, 0)?;
-                pull::apply_appointments(c, &[(1, Change::Upsert(a))], 1, false)
+                let id = a.id.clone();
+                pull::apply_appointments(c, &[PulledItem::upsert(1, id, a)], 1, false)
             })
-            .is_ok_and(|applied| applied == Applied::All)
+            .is_ok_and(|applied| applied.applied == Applied::All && applied.set_aside == 0)
     });
     if !device_takes_raw {
         assert_ne!(status, 200, "the device refuses it, so the server must");
@@ -446,13 +457,13 @@ async fn every_appointment_the_server_accepts_a_device_stores(
             d.db.write(|c| {
                 pull::apply_appointments(
                     c,
-                    &[(item.seq, Change::Upsert(appointment.clone()))],
+                    &[PulledItem::upsert(item.seq, item.id.clone(), appointment.clone())],
                     item.seq,
                     false,
                 )
             })
             .expect("the device stores what the server accepted");
-        assert_eq!(applied, Applied::All);
+        assert_eq!((applied.applied, applied.set_aside), (Applied::All, 0));
         let stored: i64 =
             d.db.read(|c| {
                 Ok(c.query_row(

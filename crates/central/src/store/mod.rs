@@ -1,9 +1,14 @@
-//! Storage behind the server. The HTTP layer talks to [`CentralStore`] only, so a
-//! PostgreSQL implementation can follow; [`SqliteStore`] is the reference one.
+//! Storage behind the server. The HTTP layer talks to [`CentralStore`] only:
+//! [`SqliteStore`] is the embedded one-machine store and the reference behaviour,
+//! [`PostgresStore`] the shared database behind several replicas. [`open`] picks one
+//! from the database setting (a `postgres://` URL or a file path).
 //!
 //! The trait is synchronous: the SQLite driver is, and the server calls it from
-//! the group-commit writer thread or `spawn_blocking`.
+//! the group-commit writer thread or `spawn_blocking`. The PostgreSQL store bridges
+//! to its async driver inside (see its module).
 
+mod common;
+pub mod postgres;
 mod sqlite;
 
 use clinic_domain::{
@@ -15,7 +20,22 @@ use clinic_protocol::{
 use thiserror::Error;
 use uuid::Uuid;
 
+pub use postgres::{PgOptions, PostgresStore, is_postgres_url};
 pub use sqlite::{Durability, SqliteStore};
+
+/// Opens the store `db` names: a `postgres://` / `postgresql://` URL is PostgreSQL,
+/// anything else a SQLite file path. Both apply their migrations first.
+pub fn open(
+    db: &str,
+    durability: Durability,
+    pg: PgOptions,
+) -> Result<std::sync::Arc<dyn CentralStore>, StoreError> {
+    Ok(if is_postgres_url(db) {
+        std::sync::Arc::new(PostgresStore::connect(db, pg)?)
+    } else {
+        std::sync::Arc::new(SqliteStore::open(std::path::Path::new(db), durability)?)
+    })
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -23,6 +43,15 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("postgres: {0}")]
+    Postgres(tokio_postgres::Error),
+    #[error("postgres migration: {0}")]
+    PgMigration(String),
+    /// The database cannot be reached or did not answer in time: retry later (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("unknown clinic '{0}'")]
@@ -57,6 +86,36 @@ pub enum IngestOutcome {
     Duplicate(StoredReport),
     /// Same ID, other content: the first report is kept.
     Conflict,
+}
+
+/// A staff member as imported: the PIN is already a verifier, never the PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffImport {
+    pub member: StaffMember,
+    pub active: bool,
+    pub pin_verifier: String,
+}
+
+/// One validated import file's rows, stored all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportRows {
+    Patients(Vec<Patient>),
+    Appointments(Vec<Appointment>),
+    Staff(Vec<StaffImport>),
+}
+
+impl ImportRows {
+    pub fn len(&self) -> usize {
+        match self {
+            ImportRows::Patients(p) => p.len(),
+            ImportRows::Appointments(a) => a.len(),
+            ImportRows::Staff(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A token as stored: only the hash of the secret.
@@ -156,6 +215,10 @@ pub trait CentralStore: Send + Sync + 'static {
         pin_verifiers: &[String],
     ) -> Result<(), StoreError>;
 
+    /// Stores one import file's rows (upserts) in ONE transaction: all or none. Each row
+    /// takes a change number, so the feeds carry it. Returns the rows stored.
+    fn import(&self, clinic_id: &str, rows: ImportRows) -> Result<u64, StoreError>;
+
     fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// False when no unrevoked token has that ID.
     fn revoke_token(&self, token_id: &str) -> Result<bool, StoreError>;
@@ -171,4 +234,14 @@ pub trait CentralStore: Send + Sync + 'static {
 
     /// Cheap round trip for `/healthz`.
     fn check(&self) -> Result<(), StoreError>;
+
+    /// True when calls are answered in-process within microseconds (an embedded
+    /// database), so a handler may make a point read on an async worker; false when
+    /// a call is a network round trip that may wait for a timeout.
+    fn is_embedded(&self) -> bool {
+        true
+    }
+
+    /// Store-specific Prometheus lines for `/metrics` (pool and database latency).
+    fn render_metrics(&self, _out: &mut String) {}
 }

@@ -9,18 +9,15 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use clinic_domain::demo::DemoClinic;
-use clinic_domain::{Appointment, ClinicZone, PainScale, Patient, PatientId, Sex, StaffMember};
-use clinic_protocol::{
-    Activity, AppointmentRecord, AssessmentDetails, FeedItem, FeedPage, PatientRecord, Scale,
-    StaffRecord, StoredReport,
-};
+use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, Sex, StaffMember};
+use clinic_protocol::{AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
-use uuid::Uuid;
 
-use super::{CentralStore, IngestOutcome, NewReport, StoreError, TokenRecord};
+use super::common::{RawReport, accepted, activity_to_db, corrupt, instant, now_unix};
+use super::{CentralStore, ImportRows, IngestOutcome, NewReport, StoreError, TokenRecord};
 
 // Append only: a shipped step has already run on clinics' databases, so editing it changes nothing there.
 const MIGRATION_LIST: &[M<'static>] = &[
@@ -116,10 +113,6 @@ impl Drop for Reader<'_> {
     }
 }
 
-fn now_unix() -> i64 {
-    Utc::now().timestamp()
-}
-
 /// Takes the clinic's next change number inside `tx`, so the number and the change commit together.
 fn next_seq(tx: &Transaction<'_>, clinic_id: &str) -> Result<i64, StoreError> {
     tx.prepare_cached(
@@ -128,36 +121,6 @@ fn next_seq(tx: &Transaction<'_>, clinic_id: &str) -> Result<i64, StoreError> {
     .query_row([clinic_id], |r| r.get(0))
     .optional()?
     .ok_or_else(|| StoreError::UnknownClinic(clinic_id.to_owned()))
-}
-
-fn scale_to_wire(scale: PainScale) -> Scale {
-    match scale {
-        PainScale::Nrs => Scale::Nrs,
-        PainScale::WongBakerFaces => Scale::WongBakerFaces,
-    }
-}
-
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn parse_uuid(raw: &str) -> Result<Uuid, StoreError> {
-    Uuid::from_str(raw).map_err(|_| corrupt("report ID is not a UUID"))
-}
-
-fn activity_to_db(a: Activity) -> &'static str {
-    match a {
-        Activity::Rest => "rest",
-        Activity::Movement => "movement",
-    }
-}
-
-fn activity_from_db(raw: &str) -> Result<Activity, StoreError> {
-    match raw {
-        "rest" => Ok(Activity::Rest),
-        "movement" => Ok(Activity::Movement),
-        other => Err(corrupt(format_args!("unknown activity '{other}'"))),
-    }
 }
 
 /// Columns of [`read_report`], in its order.
@@ -184,87 +147,6 @@ fn read_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
         intervention: row.get(14)?,
         follows_up: row.get(15)?,
     })
-}
-
-struct RawReport {
-    report_id: String,
-    patient_id: String,
-    pain_score: i64,
-    scale: String,
-    submit_time: i64,
-    assessed_at: Option<i64>,
-    recorded_by: Option<String>,
-    device_id: Option<String>,
-    supersedes: Option<String>,
-    reason: Option<String>,
-    received_at: i64,
-    body_site: Option<String>,
-    activity: Option<String>,
-    note: Option<String>,
-    intervention: Option<String>,
-    follows_up: Option<String>,
-}
-
-impl RawReport {
-    fn same_content(&self, r: &NewReport) -> bool {
-        self.patient_id == r.patient_id.as_str()
-            && self.pain_score == i64::from(r.score.value())
-            && self.scale == r.score.scale().as_str()
-            && self.submit_time == r.submit_time
-            && self.assessed_at == r.assessed_at
-            && self.recorded_by == r.recorded_by
-            && self.device_id == r.device_id
-            && self.supersedes == r.supersedes.map(|u| u.to_string())
-            && self.reason == r.reason
-            && self.body_site == r.details.body_site
-            && self.activity.as_deref() == r.details.activity.map(activity_to_db)
-            && self.note == r.details.note
-            && self.intervention == r.details.intervention
-            && self.follows_up == r.details.follows_up.map(|u| u.to_string())
-    }
-
-    fn into_wire(self, duplicate: bool) -> Result<StoredReport, StoreError> {
-        let scale = PainScale::parse(&self.scale).map_err(corrupt)?;
-        Ok(StoredReport {
-            report_id: parse_uuid(&self.report_id)?,
-            patient_id: self.patient_id,
-            pain_score: self.pain_score,
-            submit_time: self.submit_time,
-            scale: scale_to_wire(scale),
-            recorded_by: self.recorded_by,
-            device_id: self.device_id,
-            supersedes: self.supersedes.as_deref().map(parse_uuid).transpose()?,
-            reason: self.reason,
-            assessed_at: self.assessed_at,
-            details: AssessmentDetails {
-                body_site: self.body_site,
-                activity: self.activity.as_deref().map(activity_from_db).transpose()?,
-                note: self.note,
-                intervention: self.intervention,
-                follows_up: self.follows_up.as_deref().map(parse_uuid).transpose()?,
-            },
-            received_at: self.received_at,
-            duplicate,
-        })
-    }
-}
-
-fn accepted(r: &NewReport, received_at: i64) -> StoredReport {
-    StoredReport {
-        report_id: r.report_id,
-        patient_id: r.patient_id.to_string(),
-        pain_score: i64::from(r.score.value()),
-        submit_time: r.submit_time,
-        scale: scale_to_wire(r.score.scale()),
-        recorded_by: r.recorded_by.clone(),
-        device_id: r.device_id.clone(),
-        supersedes: r.supersedes,
-        reason: r.reason.clone(),
-        assessed_at: r.assessed_at,
-        details: r.details.clone(),
-        received_at,
-        duplicate: false,
-    }
 }
 
 fn put_patient(
@@ -383,10 +265,6 @@ fn page<T>(
         next_cursor,
         has_more,
     })
-}
-
-fn instant(secs: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp(secs, 0).ok_or_else(|| corrupt("timestamp out of range"))
 }
 
 impl CentralStore for SqliteStore {
@@ -698,6 +576,43 @@ impl CentralStore for SqliteStore {
         Ok(())
     }
 
+    fn import(&self, clinic_id: &str, rows: ImportRows) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.writer();
+        let tx = conn.transaction()?;
+        // One counter update for the whole file: the numbers are the block just below it.
+        let n = rows.len() as i64;
+        let last: i64 = tx
+            .prepare_cached(
+                "UPDATE clinics SET change_seq = change_seq + ?2 WHERE id = ?1 RETURNING change_seq",
+            )?
+            .query_row(params![clinic_id, n], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownClinic(clinic_id.to_owned()))?;
+        let seqs = last - n + 1..;
+        match &rows {
+            ImportRows::Patients(ps) => {
+                for (p, seq) in ps.iter().zip(seqs) {
+                    put_patient(&tx, clinic_id, p, seq)?;
+                }
+            }
+            ImportRows::Appointments(list) => {
+                for (a, seq) in list.iter().zip(seqs) {
+                    put_appointment(&tx, clinic_id, a, seq)?;
+                }
+            }
+            ImportRows::Staff(list) => {
+                for (s, seq) in list.iter().zip(seqs) {
+                    put_staff(&tx, clinic_id, &s.member, s.active, &s.pin_verifier, seq)?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
     fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         self.writer().execute(
             "INSERT INTO api_tokens (id, clinic_id, token_sha256, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -748,7 +663,9 @@ impl CentralStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use clinic_domain::{PainScore, StaffRole};
+    use clinic_domain::{PainScale, PainScore, StaffRole};
+    use clinic_protocol::{Activity, AssessmentDetails};
+    use uuid::Uuid;
 
     use super::*;
 

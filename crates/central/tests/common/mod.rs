@@ -1,7 +1,12 @@
-//! A real server on 127.0.0.1:0 over a temp-dir SQLite file, and a client for it.
+//! A real server on 127.0.0.1:0 over a temp-dir SQLite file or a fresh database on
+//! the test process's own PostgreSQL, and a client for it.
 #![allow(dead_code)]
 
-use clinic_central::{TestServer, spawn_for_tests};
+use std::sync::Arc;
+
+use clinic_central::store::postgres::cluster::PgCluster;
+use clinic_central::store::{PgOptions, PostgresStore};
+use clinic_central::{TestServer, spawn_for_tests, spawn_store_for_tests};
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -13,9 +18,36 @@ pub struct Env {
     _dir: TempDir,
 }
 
-pub fn env(compat: bool) -> Env {
+/// Which store the server runs on; the HTTP suite runs every test on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A new, empty database on the process's shared PostgreSQL (started on first use).
+pub fn postgres_database() -> String {
+    PgCluster::shared()
+        .expect("PostgreSQL starts (scripts/prepare.sh installs the `postgresql` package)")
+        .create_database()
+        .expect("create database")
+}
+
+pub fn postgres_store(url: &str) -> Arc<PostgresStore> {
+    let options = PgOptions {
+        pool_size: 8,
+        ..PgOptions::default()
+    };
+    Arc::new(PostgresStore::connect(url, options).expect("connect to PostgreSQL"))
+}
+
+pub fn env(backend: Backend, compat: bool) -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = spawn_for_tests(&dir.path().join("central.db"), compat).expect("server starts");
+    let server = match backend {
+        Backend::Sqlite => spawn_for_tests(&dir.path().join("central.db"), compat),
+        Backend::Postgres => spawn_store_for_tests(postgres_store(&postgres_database()), compat),
+    }
+    .expect("server starts");
     Env {
         server,
         client: Client::new(),

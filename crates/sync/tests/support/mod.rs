@@ -145,16 +145,23 @@ impl Drop for Proxy {
 
 pub async fn start_proxy(upstream: SocketAddr, schedule: Arc<dyn Schedule>) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    serve_proxy(listener, upstream, schedule)
+    serve_proxy(listener, vec![upstream], schedule)
+}
+
+/// Like [`start_proxy`], but connection n goes to `upstreams[n % len]`: requests
+/// spread over several server replicas, so a retry often lands on another one.
+pub async fn start_proxy_spread(upstreams: Vec<SocketAddr>, schedule: Arc<dyn Schedule>) -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_proxy(listener, upstreams, schedule)
 }
 
 /// A plain forwarding proxy on a given address (a server "coming back" there).
 pub async fn start_proxy_on(listen: SocketAddr, upstream: SocketAddr) -> Proxy {
     let listener = TcpListener::bind(listen).await.unwrap();
-    serve_proxy(listener, upstream, Arc::new(Always(Fault::Pass)))
+    serve_proxy(listener, vec![upstream], Arc::new(Always(Fault::Pass)))
 }
 
-fn serve_proxy(listener: TcpListener, upstream: SocketAddr, schedule: Arc<dyn Schedule>) -> Proxy {
+fn serve_proxy(listener: TcpListener, upstreams: Vec<SocketAddr>, schedule: Arc<dyn Schedule>) -> Proxy {
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicU64::new(0));
     let counter = connections.clone();
@@ -165,6 +172,7 @@ fn serve_proxy(listener: TcpListener, upstream: SocketAddr, schedule: Arc<dyn Sc
             };
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let fault = schedule.next(n);
+            let upstream = upstreams[n as usize % upstreams.len()];
             INJECTED[kind(fault)].fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let _ = handle(client, upstream, fault).await;

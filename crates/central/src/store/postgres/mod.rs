@@ -1,0 +1,1089 @@
+//! PostgreSQL implementation of [`CentralStore`], for a central database shared by
+//! several stateless `clinic-central` replicas.
+//!
+//! ## Bridging the synchronous trait
+//! The trait is synchronous and is called from the group-commit writer thread, from
+//! `spawn_blocking`, and (in tests and the CLI) from plain threads or even inside
+//! async code. The store owns a small tokio runtime of its own: every call spawns its
+//! work (tokio-postgres on a deadpool pool) there and waits on a std channel. Waiting
+//! on a channel never nests runtimes, so it is safe from any caller; the sync
+//! `postgres` crate instead `block_on`s a runtime per client and panics when called
+//! from inside a tokio context. deadpool's wait and create timeouts, plus one overall
+//! deadline per call, turn an unreachable database into [`StoreError::Unavailable`]
+//! (503 with `Retry-After`) within seconds instead of a hang, and broken connections
+//! are dropped on recycle, so a replica recovers by itself when the database returns.
+//!
+//! ## Feeds that never skip a change
+//! A sequence (or serial column) hands out numbers at call time, not commit time:
+//! transaction A takes 11, B takes 12, B commits first, a reader pages past 12, and
+//! when A commits, 11 is behind every cursor for ever. Instead each clinic's row in
+//! `clinics` holds its change counter, and a writing transaction takes its numbers by
+//! `UPDATE ... RETURNING` on that row. The row lock is held until commit, so the next
+//! writer of that clinic (on any replica) gets its number only after the previous one
+//! committed: numbers become visible in order, and a reader who has seen N has seen
+//! everything numbered below N. Writers of different clinics never wait for each other.
+//!
+//! ## Durability and group commit
+//! Every session runs with `synchronous_commit = on` (set in the connection's startup
+//! options, whatever the server default), so a commit returns only once its WAL is
+//! flushed (and, with synchronous standbys configured, acknowledged by them): a 200
+//! still means durably stored. The writer thread still batches waiting reports into
+//! one transaction, and that transaction inserts them all with ONE statement.
+
+pub mod cluster;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use clinic_domain::demo::DemoClinic;
+use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, Sex, StaffMember};
+use clinic_protocol::{AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::common::{RawReport, accepted, activity_to_db, corrupt, instant, now_unix};
+use super::{
+    CentralStore, ImportRows, IngestOutcome, NewReport, StaffImport, StoreError, TokenRecord,
+};
+
+/// Append only, like the SQLite list: a shipped step has already run on live databases.
+/// refinery wants `V<n>__<name>` names; the files keep the house's `NNNN_name.sql`.
+fn migrations() -> Vec<refinery::Migration> {
+    [(
+        "V1__init",
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    )]
+    .into_iter()
+    .map(|(name, sql)| {
+        refinery::Migration::unapplied(name, sql).expect("migration names are valid")
+    })
+    .collect()
+}
+
+/// Serialises migrations of replicas starting together (refinery itself does not lock).
+const MIGRATION_LOCK: i64 = 0x636c_696e_6963; // "clinic"
+
+/// Rows per statement when loading many: bounds one statement's parameter arrays.
+const BULK_CHUNK: usize = 20_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PgOptions {
+    /// Connections this replica keeps at most. The writer uses one; the rest serve
+    /// reads and record writes. Replicas × pool size must stay under `max_connections`.
+    pub pool_size: usize,
+    /// How long a request may wait for a connection, to connect, or for one call
+    /// to finish before it gets a 503.
+    pub timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Upper bounds in seconds of the database call latency histogram; the last bucket is +Inf.
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
+#[derive(Default)]
+struct CallStats {
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+impl CallStats {
+    fn observe(&self, latency: Duration, unavailable: bool) {
+        let secs = latency.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(latency.as_micros() as u64, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        if unavailable {
+            self.unavailable.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+pub struct PostgresStore {
+    /// `Option` only so `Drop` can shut it down without blocking (dropping a runtime
+    /// inside async code would panic).
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    pool: Pool,
+    timeout: Duration,
+    stats: Arc<CallStats>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.pool.close();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    /// Connection trouble, a server shutting down, or a deadlock/serialization retry
+    /// are "try again" (503); anything else is a real error.
+    fn from(e: tokio_postgres::Error) -> Self {
+        const RETRYABLE: [&str; 7] = [
+            "57P01", "57P02", "57P03", "53300", "40001", "40P01", "08006",
+        ];
+        if let Some(db) = e.as_db_error() {
+            let code = db.code().code();
+            if code.starts_with("08") || RETRYABLE.contains(&code) {
+                return StoreError::Unavailable(format!("database: {}", db.message()));
+            }
+            return StoreError::Postgres(e);
+        }
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io {
+            StoreError::Unavailable(format!("database connection: {e}"))
+        } else {
+            StoreError::Postgres(e)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => StoreError::Unavailable(format!("database pool: {other}")),
+        }
+    }
+}
+
+/// `postgres://` and `postgresql://` URLs (and nothing else) name a PostgreSQL database.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+impl PostgresStore {
+    /// Connects, applies the embedded migrations (refusing a database migrated by a
+    /// newer binary) and returns the store. Fails if the database cannot be reached.
+    pub fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Config(format!("database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.timeout);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        let extra = config.get_options().unwrap_or_default().to_owned();
+        config.options(format!("{extra} -c synchronous_commit=on").trim());
+        if config.get_application_name().is_none() {
+            config.application_name("clinic-central");
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("postgres-store")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Config(format!("database runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Config(format!("database pool: {e}")))?;
+        let store = Self {
+            runtime: Some(runtime),
+            handle,
+            pool,
+            timeout: options.timeout,
+            stats: Arc::default(),
+        };
+        store.run_for(None, move |_| migrate(config))?;
+        Ok(store)
+    }
+
+    /// Runs `work` on the store's runtime and waits for it; `deadline: None` for bulk loads.
+    fn run_for<T, F>(
+        &self,
+        deadline: Option<Duration>,
+        work: impl FnOnce(Pool) -> F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let future = work(self.pool.clone());
+        let stats = self.stats.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let started = Instant::now();
+            let result = match deadline {
+                Some(d) => tokio::time::timeout(d, future).await.unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "the database did not answer in time".into(),
+                    ))
+                }),
+                None => future.await,
+            };
+            let unavailable = matches!(result, Err(StoreError::Unavailable(_)));
+            stats.observe(started.elapsed(), unavailable);
+            let _ = tx.send(result);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("database runtime stopped".into())))
+    }
+
+    /// Every request-sized call: bounded by the wait/connect timeout plus room for the work.
+    fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.run_for(Some(self.timeout * 3), work)
+    }
+}
+
+async fn migrate(config: tokio_postgres::Config) -> Result<(), StoreError> {
+    let (mut client, connection) = config.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    // abort_missing (refinery's default) refuses a database that has steps this binary
+    // does not know: it was migrated by a newer clinic-central.
+    let result = refinery::Runner::new(&migrations())
+        .set_abort_divergent(true)
+        .set_abort_missing(true)
+        .run_async(&mut client)
+        .await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    drop(client);
+    let _ = driver.await;
+    result
+        .map(|_| ())
+        .map_err(|e| StoreError::PgMigration(e.to_string()))
+}
+
+/// Takes `count` change numbers for the clinic inside `tx` and returns the first.
+async fn reserve_seqs(
+    tx: &Transaction<'_>,
+    clinic_id: &str,
+    count: usize,
+) -> Result<i64, StoreError> {
+    let count = count as i64;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE clinics SET change_seq = change_seq + $2 WHERE id = $1 RETURNING change_seq",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&stmt, &[&clinic_id, &count])
+        .await?
+        .ok_or_else(|| StoreError::UnknownClinic(clinic_id.to_owned()))?;
+    let last: i64 = row.get(0);
+    Ok(last - count + 1)
+}
+
+async fn put_patients(
+    tx: &Transaction<'_>,
+    clinic_id: &str,
+    patients: &[Patient],
+    first_seq: i64,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO patients (clinic_id, id, name, sex, birth_date, is_insured, phone, deleted, seq)
+             SELECT $1, id, name, sex, birth_date, is_insured, phone, FALSE, seq
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[])
+                 AS t(id, name, sex, birth_date, is_insured, phone, seq)
+             ON CONFLICT (clinic_id, id) DO UPDATE SET name = excluded.name, sex = excluded.sex,
+                 birth_date = excluded.birth_date, is_insured = excluded.is_insured,
+                 phone = excluded.phone, deleted = FALSE, seq = excluded.seq",
+        )
+        .await?;
+    let mut seq = first_seq;
+    for chunk in patients.chunks(BULK_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|p| p.id.as_str()).collect();
+        let names: Vec<&str> = chunk.iter().map(|p| p.name.as_str()).collect();
+        let sexes: Vec<&str> = chunk.iter().map(|p| p.sex.as_str()).collect();
+        let births: Vec<String> = chunk.iter().map(|p| p.birth_date.to_string()).collect();
+        let insured: Vec<bool> = chunk.iter().map(|p| p.is_insured).collect();
+        let phones: Vec<Option<&str>> = chunk.iter().map(|p| p.phone.as_deref()).collect();
+        let seqs: Vec<i64> = (seq..seq + chunk.len() as i64).collect();
+        seq += chunk.len() as i64;
+        tx.execute(
+            &stmt,
+            &[
+                &clinic_id, &ids, &names, &sexes, &births, &insured, &phones, &seqs,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn put_appointments(
+    tx: &Transaction<'_>,
+    clinic_id: &str,
+    appointments: &[Appointment],
+    first_seq: i64,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO appointments (clinic_id, id, doctor_id, patient_id, starts_at, ends_at, status, deleted, seq)
+             SELECT $1, id, doctor_id, patient_id, starts_at, ends_at, status, FALSE, seq
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::int8[])
+                 AS t(id, doctor_id, patient_id, starts_at, ends_at, status, seq)
+             ON CONFLICT (clinic_id, id) DO UPDATE SET doctor_id = excluded.doctor_id,
+                 patient_id = excluded.patient_id, starts_at = excluded.starts_at,
+                 ends_at = excluded.ends_at, status = excluded.status, deleted = FALSE,
+                 seq = excluded.seq",
+        )
+        .await?;
+    let mut seq = first_seq;
+    for chunk in appointments.chunks(BULK_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
+        let doctors: Vec<&str> = chunk.iter().map(|a| a.doctor_id.as_str()).collect();
+        let patients: Vec<&str> = chunk.iter().map(|a| a.patient_id.as_str()).collect();
+        let starts: Vec<i64> = chunk.iter().map(|a| a.starts_at.timestamp()).collect();
+        let ends: Vec<i64> = chunk.iter().map(|a| a.ends_at.timestamp()).collect();
+        let statuses: Vec<&str> = chunk.iter().map(|a| a.status.as_str()).collect();
+        let seqs: Vec<i64> = (seq..seq + chunk.len() as i64).collect();
+        seq += chunk.len() as i64;
+        tx.execute(
+            &stmt,
+            &[
+                &clinic_id, &ids, &doctors, &patients, &starts, &ends, &statuses, &seqs,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn put_staff(
+    tx: &Transaction<'_>,
+    clinic_id: &str,
+    staff: &[StaffImport],
+    first_seq: i64,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO staff (clinic_id, id, name, role, department, active, pin_verifier, seq)
+             SELECT $1, id, name, role, department, active, pin_verifier, seq
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[])
+                 AS t(id, name, role, department, active, pin_verifier, seq)
+             ON CONFLICT (clinic_id, id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                 department = excluded.department, active = excluded.active,
+                 pin_verifier = excluded.pin_verifier, seq = excluded.seq",
+        )
+        .await?;
+    let mut seq = first_seq;
+    for chunk in staff.chunks(BULK_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|s| s.member.id.as_str()).collect();
+        let names: Vec<&str> = chunk.iter().map(|s| s.member.name.as_str()).collect();
+        let roles: Vec<&str> = chunk.iter().map(|s| s.member.role.as_str()).collect();
+        let departments: Vec<&str> = chunk.iter().map(|s| s.member.department.as_str()).collect();
+        let active: Vec<bool> = chunk.iter().map(|s| s.active).collect();
+        let verifiers: Vec<&str> = chunk.iter().map(|s| s.pin_verifier.as_str()).collect();
+        let seqs: Vec<i64> = (seq..seq + chunk.len() as i64).collect();
+        seq += chunk.len() as i64;
+        tx.execute(
+            &stmt,
+            &[
+                &clinic_id,
+                &ids,
+                &names,
+                &roles,
+                &departments,
+                &active,
+                &verifiers,
+                &seqs,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Columns of [`raw_report`], in its order (after `clinic_id`).
+const REPORT_COLUMNS: &str = "clinic_id, report_id, patient_id, pain_score, scale, submit_time,
+    assessed_at, recorded_by, device_id, supersedes, reason, received_at,
+    body_site, activity, note, intervention, follows_up";
+
+fn raw_report(row: &tokio_postgres::Row) -> Result<RawReport, StoreError> {
+    Ok(RawReport {
+        report_id: row.try_get::<_, Uuid>(1)?.to_string(),
+        patient_id: row.try_get(2)?,
+        pain_score: row.try_get(3)?,
+        scale: row.try_get(4)?,
+        submit_time: row.try_get(5)?,
+        assessed_at: row.try_get(6)?,
+        recorded_by: row.try_get(7)?,
+        device_id: row.try_get(8)?,
+        supersedes: row.try_get(9)?,
+        reason: row.try_get(10)?,
+        received_at: row.try_get(11)?,
+        body_site: row.try_get(12)?,
+        activity: row.try_get(13)?,
+        note: row.try_get(14)?,
+        intervention: row.try_get(15)?,
+        follows_up: row.try_get(16)?,
+    })
+}
+
+async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let received_at = now_unix();
+    let clinics: Vec<&str> = reports.iter().map(|r| r.clinic_id.as_str()).collect();
+    let ids: Vec<Uuid> = reports.iter().map(|r| r.report_id).collect();
+    let patients: Vec<&str> = reports.iter().map(|r| r.patient_id.as_str()).collect();
+    let scores: Vec<i64> = reports.iter().map(|r| i64::from(r.score.value())).collect();
+    let scales: Vec<&str> = reports.iter().map(|r| r.score.scale().as_str()).collect();
+    let submitted: Vec<i64> = reports.iter().map(|r| r.submit_time).collect();
+    let assessed: Vec<Option<i64>> = reports.iter().map(|r| r.assessed_at).collect();
+    let recorded_by: Vec<Option<&str>> = reports.iter().map(|r| r.recorded_by.as_deref()).collect();
+    let devices: Vec<Option<&str>> = reports.iter().map(|r| r.device_id.as_deref()).collect();
+    let supersedes: Vec<Option<String>> = reports
+        .iter()
+        .map(|r| r.supersedes.map(|u| u.to_string()))
+        .collect();
+    let reasons: Vec<Option<&str>> = reports.iter().map(|r| r.reason.as_deref()).collect();
+    let sites: Vec<Option<&str>> = reports
+        .iter()
+        .map(|r| r.details.body_site.as_deref())
+        .collect();
+    let activities: Vec<Option<&str>> = reports
+        .iter()
+        .map(|r| r.details.activity.map(activity_to_db))
+        .collect();
+    let notes: Vec<Option<&str>> = reports.iter().map(|r| r.details.note.as_deref()).collect();
+    let interventions: Vec<Option<&str>> = reports
+        .iter()
+        .map(|r| r.details.intervention.as_deref())
+        .collect();
+    let follows: Vec<Option<String>> = reports
+        .iter()
+        .map(|r| r.details.follows_up.map(|u| u.to_string()))
+        .collect();
+    // One statement for the whole group. ON CONFLICT DO NOTHING lets the primary key
+    // decide, not a prior check, so two deliveries can never both be stored, even on
+    // two replicas at once. Rows go in key order so concurrent groups take the key
+    // locks in one order and cannot deadlock; within one key the earliest delivery in
+    // the group wins, as in the SQLite store.
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO reports (clinic_id, report_id, patient_id, pain_score, scale, submit_time,
+                 assessed_at, recorded_by, device_id, supersedes, reason, received_at,
+                 body_site, activity, note, intervention, follows_up)
+             SELECT c, r, p, ps, sc, st, aa, rb, dv, su, re, $12, bs, ac, nt, iv, fu
+             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int8[],
+                         $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
+                         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+                 WITH ORDINALITY AS t(c, r, p, ps, sc, st, aa, rb, dv, su, re, bs, ac, nt, iv, fu, ord)
+             ORDER BY c, r, ord
+             ON CONFLICT (clinic_id, report_id) DO NOTHING
+             RETURNING clinic_id, report_id",
+        )
+        .await?;
+    let params: [&(dyn ToSql + Sync); 17] = [
+        &clinics,
+        &ids,
+        &patients,
+        &scores,
+        &scales,
+        &submitted,
+        &assessed,
+        &recorded_by,
+        &devices,
+        &supersedes,
+        &reasons,
+        &received_at,
+        &sites,
+        &activities,
+        &notes,
+        &interventions,
+        &follows,
+    ];
+    let mut inserted: HashSet<(String, Uuid)> = HashSet::new();
+    for row in tx.query(&insert, &params).await? {
+        inserted.insert((row.try_get(0)?, row.try_get(1)?));
+    }
+    // Reports whose ID was already stored before this transaction: read them once.
+    let mut earlier_clinics = Vec::new();
+    let mut earlier_ids = Vec::new();
+    for r in &reports {
+        if !inserted.contains(&(r.clinic_id.clone(), r.report_id)) {
+            earlier_clinics.push(r.clinic_id.as_str());
+            earlier_ids.push(r.report_id);
+        }
+    }
+    let mut stored: HashMap<(String, Uuid), RawReport> = HashMap::new();
+    if !earlier_ids.is_empty() {
+        let existing = tx
+            .prepare_cached(&format!(
+                "SELECT {REPORT_COLUMNS} FROM reports
+                 WHERE (clinic_id, report_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
+            ))
+            .await?;
+        for row in tx
+            .query(&existing, &[&earlier_clinics, &earlier_ids])
+            .await?
+        {
+            let clinic: String = row.try_get(0)?;
+            let id: Uuid = row.try_get(1)?;
+            stored.insert((clinic, id), raw_report(&row)?);
+        }
+    }
+    tx.commit().await?;
+
+    let mut first_in_group: HashMap<(String, Uuid), usize> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        let key = (r.clinic_id.clone(), r.report_id);
+        if let Some(&first) = first_in_group.get(&key) {
+            let first = &reports[first];
+            outcomes.push(if first == r {
+                let mut replay = accepted(first, received_at);
+                replay.duplicate = true;
+                IngestOutcome::Duplicate(replay)
+            } else {
+                IngestOutcome::Conflict
+            });
+        } else if inserted.contains(&key) {
+            outcomes.push(IngestOutcome::Accepted(accepted(r, received_at)));
+            first_in_group.insert(key, i);
+        } else {
+            let first = stored
+                .get(&key)
+                .ok_or_else(|| corrupt("a report neither inserted nor stored"))?;
+            outcomes.push(if first.same_content(r) {
+                IngestOutcome::Duplicate(first.clone().into_wire(true)?)
+            } else {
+                IngestOutcome::Conflict
+            });
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Runs a feed query selecting `id, seq, deleted, <data columns...>` and pages it.
+async fn page<T>(
+    pool: Pool,
+    sql: &'static str,
+    clinic_id: String,
+    after: i64,
+    limit: u32,
+    data: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<FeedPage<T>, StoreError> {
+    let limit = limit.max(1);
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(sql).await?;
+    let rows = client
+        .query(&stmt, &[&clinic_id, &after, &(i64::from(limit) + 1)])
+        .await?;
+    let has_more = rows.len() > limit as usize;
+    let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+    for row in rows.iter().take(limit as usize) {
+        let deleted: bool = row.try_get(2)?;
+        items.push(FeedItem {
+            id: row.try_get(0)?,
+            seq: row.try_get(1)?,
+            deleted,
+            data: if deleted { None } else { Some(data(row)?) },
+        });
+    }
+    let next_cursor = items.last().map_or(after, |i| i.seq);
+    Ok(FeedPage {
+        items,
+        next_cursor,
+        has_more,
+    })
+}
+
+impl CentralStore for PostgresStore {
+    fn ingest(&self, reports: &[NewReport]) -> Result<Vec<IngestOutcome>, StoreError> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reports = reports.to_vec();
+        self.run(move |pool| ingest(pool, reports))
+    }
+
+    fn report_count(&self, clinic_id: Option<&str>) -> Result<u64, StoreError> {
+        let clinic_id = clinic_id.map(str::to_owned);
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let row = match clinic_id {
+                Some(c) => {
+                    client
+                        .query_one("SELECT count(*) FROM reports WHERE clinic_id = $1", &[&c])
+                        .await?
+                }
+                None => {
+                    client
+                        .query_one("SELECT count(*) FROM reports", &[])
+                        .await?
+                }
+            };
+            Ok(row.try_get::<_, i64>(0)? as u64)
+        })
+    }
+
+    fn ensure_clinic(&self, clinic_id: &str, zone: ClinicZone) -> Result<(), StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO clinics (id, zone) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                    &[&clinic_id, &zone.name()],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn clinic_zone(&self, clinic_id: &str) -> Result<Option<ClinicZone>, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached("SELECT zone FROM clinics WHERE id = $1")
+                .await?;
+            let row = client.query_opt(&stmt, &[&clinic_id]).await?;
+            row.map(|r| {
+                let zone: String = r.try_get(0)?;
+                ClinicZone::parse(&zone).map_err(corrupt)
+            })
+            .transpose()
+        })
+    }
+
+    fn patient(
+        &self,
+        clinic_id: &str,
+        id: &PatientId,
+    ) -> Result<Option<(Patient, ClinicZone)>, StoreError> {
+        let (clinic_id, id) = (clinic_id.to_owned(), id.clone());
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT p.name, p.sex, p.birth_date, p.is_insured, p.phone, c.zone
+                     FROM patients p JOIN clinics c ON c.id = p.clinic_id
+                     WHERE p.clinic_id = $1 AND p.id = $2 AND NOT p.deleted",
+                )
+                .await?;
+            let Some(row) = client.query_opt(&stmt, &[&clinic_id, &id.as_str()]).await? else {
+                return Ok(None);
+            };
+            let sex: String = row.try_get(1)?;
+            let birth: String = row.try_get(2)?;
+            let zone: String = row.try_get(5)?;
+            let patient = Patient {
+                id,
+                name: row.try_get(0)?,
+                sex: Sex::parse(&sex).map_err(corrupt)?,
+                birth_date: NaiveDate::from_str(&birth).map_err(corrupt)?,
+                is_insured: row.try_get(3)?,
+                phone: row.try_get(4)?,
+            };
+            Ok(Some((patient, ClinicZone::parse(&zone).map_err(corrupt)?)))
+        })
+    }
+
+    fn patients_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<PatientRecord>, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| {
+            page(
+                pool,
+                "SELECT id, seq, deleted, name, sex, birth_date, is_insured, phone FROM patients
+                 WHERE clinic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                clinic_id,
+                after,
+                limit,
+                |r| {
+                    let birth: String = r.try_get(5)?;
+                    Ok(PatientRecord {
+                        name: r.try_get(3)?,
+                        sex: r.try_get(4)?,
+                        birth_date: NaiveDate::from_str(&birth).map_err(corrupt)?,
+                        is_insured: r.try_get(6)?,
+                        phone: r.try_get(7)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn staff_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<StaffRecord>, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| {
+            page(
+                pool,
+                "SELECT id, seq, FALSE, name, role, department, active, pin_verifier FROM staff
+                 WHERE clinic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                clinic_id,
+                after,
+                limit,
+                |r| {
+                    Ok(StaffRecord {
+                        name: r.try_get(3)?,
+                        role: r.try_get(4)?,
+                        department: r.try_get(5)?,
+                        active: r.try_get(6)?,
+                        pin_verifier: r.try_get(7)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn appointments_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<AppointmentRecord>, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| {
+            page(
+                pool,
+                "SELECT id, seq, deleted, doctor_id, patient_id, starts_at, ends_at, status
+                 FROM appointments WHERE clinic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                clinic_id,
+                after,
+                limit,
+                |r| {
+                    Ok(AppointmentRecord {
+                        doctor_id: r.try_get(3)?,
+                        patient_id: r.try_get(4)?,
+                        starts_at: instant(r.try_get(5)?)?,
+                        ends_at: instant(r.try_get(6)?)?,
+                        status: r.try_get(7)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError> {
+        let (clinic_id, patient) = (clinic_id.to_owned(), patient.clone());
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let seq = reserve_seqs(&tx, &clinic_id, 1).await?;
+            put_patients(&tx, &clinic_id, std::slice::from_ref(&patient), seq).await?;
+            tx.commit().await?;
+            Ok(seq)
+        })
+    }
+
+    fn delete_patient(&self, clinic_id: &str, id: &PatientId) -> Result<Option<i64>, StoreError> {
+        let (clinic_id, id) = (clinic_id.to_owned(), id.clone());
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let seq = reserve_seqs(&tx, &clinic_id, 1).await?;
+            // The tombstone keeps no personal data: only the ID travels to the clinics' copies.
+            let n = tx
+                .execute(
+                    "UPDATE patients SET deleted = TRUE, name = '', phone = NULL, seq = $3
+                     WHERE clinic_id = $1 AND id = $2 AND NOT deleted",
+                    &[&clinic_id, &id.as_str(), &seq],
+                )
+                .await?;
+            if n == 0 {
+                return Ok(None); // dropping tx rolls the change number back
+            }
+            tx.commit().await?;
+            Ok(Some(seq))
+        })
+    }
+
+    fn upsert_appointment(
+        &self,
+        clinic_id: &str,
+        appointment: &Appointment,
+    ) -> Result<i64, StoreError> {
+        let (clinic_id, appointment) = (clinic_id.to_owned(), appointment.clone());
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let seq = reserve_seqs(&tx, &clinic_id, 1).await?;
+            put_appointments(&tx, &clinic_id, std::slice::from_ref(&appointment), seq).await?;
+            tx.commit().await?;
+            Ok(seq)
+        })
+    }
+
+    fn delete_appointment(&self, clinic_id: &str, id: &str) -> Result<Option<i64>, StoreError> {
+        let (clinic_id, id) = (clinic_id.to_owned(), id.to_owned());
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let seq = reserve_seqs(&tx, &clinic_id, 1).await?;
+            let n = tx
+                .execute(
+                    "UPDATE appointments SET deleted = TRUE, seq = $3
+                     WHERE clinic_id = $1 AND id = $2 AND NOT deleted",
+                    &[&clinic_id, &id, &seq],
+                )
+                .await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            tx.commit().await?;
+            Ok(Some(seq))
+        })
+    }
+
+    fn upsert_staff(
+        &self,
+        clinic_id: &str,
+        member: &StaffMember,
+        active: bool,
+        pin_verifier: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let (clinic_id, member) = (clinic_id.to_owned(), member.clone());
+        let pin_verifier = pin_verifier.map(str::to_owned);
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let pin_verifier = match pin_verifier {
+                Some(v) => v,
+                None => tx
+                    .query_opt(
+                        "SELECT pin_verifier FROM staff WHERE clinic_id = $1 AND id = $2",
+                        &[&clinic_id, &member.id],
+                    )
+                    .await?
+                    .map(|r| r.try_get::<_, String>(0))
+                    .transpose()?
+                    .ok_or(StoreError::PinRequired)?,
+            };
+            let seq = reserve_seqs(&tx, &clinic_id, 1).await?;
+            let row = StaffImport {
+                member,
+                active,
+                pin_verifier,
+            };
+            put_staff(&tx, &clinic_id, std::slice::from_ref(&row), seq).await?;
+            tx.commit().await?;
+            Ok(seq)
+        })
+    }
+
+    fn load_clinic(&self, clinic: &DemoClinic, pin_verifiers: &[String]) -> Result<(), StoreError> {
+        if pin_verifiers.len() != clinic.staff.len() {
+            return Err(StoreError::PinRequired);
+        }
+        let (clinic_id, zone) = (clinic.clinic_id.clone(), clinic.zone);
+        let (patients, appointments) = (clinic.patients.clone(), clinic.appointments.clone());
+        let staff: Vec<StaffImport> = clinic
+            .staff
+            .iter()
+            .zip(pin_verifiers)
+            .map(|(m, v)| StaffImport {
+                member: m.clone(),
+                active: true,
+                pin_verifier: v.clone(),
+            })
+            .collect();
+        self.run_for(None, move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let id = clinic_id.as_str();
+            tx.execute(
+                "INSERT INTO clinics (id, zone) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET zone = excluded.zone",
+                &[&id, &zone.name()],
+            )
+            .await?;
+            let n = patients.len() + staff.len() + appointments.len();
+            let first = reserve_seqs(&tx, id, n).await?;
+            put_patients(&tx, id, &patients, first).await?;
+            let first = first + patients.len() as i64;
+            put_staff(&tx, id, &staff, first).await?;
+            let first = first + staff.len() as i64;
+            put_appointments(&tx, id, &appointments, first).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn import(&self, clinic_id: &str, rows: ImportRows) -> Result<u64, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run_for(None, move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let n = rows.len();
+            if n == 0 {
+                return Ok(0);
+            }
+            let first = reserve_seqs(&tx, &clinic_id, n).await?;
+            match &rows {
+                ImportRows::Patients(p) => put_patients(&tx, &clinic_id, p, first).await?,
+                ImportRows::Appointments(a) => put_appointments(&tx, &clinic_id, a, first).await?,
+                ImportRows::Staff(s) => put_staff(&tx, &clinic_id, s, first).await?,
+            }
+            tx.commit().await?;
+            Ok(n as u64)
+        })
+    }
+
+    fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO api_tokens (id, clinic_id, token_sha256, label, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &token.id,
+                        &token.clinic_id,
+                        &token.sha256.as_slice(),
+                        &token.label,
+                        &now_unix(),
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn revoke_token(&self, token_id: &str) -> Result<bool, StoreError> {
+        let token_id = token_id.to_owned();
+        self.run(move |pool| async move {
+            let n = pool
+                .get()
+                .await?
+                .execute(
+                    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    &[&token_id, &now_unix()],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError> {
+        let sha256 = *sha256;
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT clinic_id FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                )
+                .await?;
+            let row = client.query_opt(&stmt, &[&sha256.as_slice()]).await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        })
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        self.run(move |pool| async move {
+            pool.get().await?.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        })
+    }
+
+    fn is_embedded(&self) -> bool {
+        false
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let status = self.pool.status();
+        let gauges = [
+            (
+                "clinic_db_pool_max",
+                "Connections the pool may open.",
+                status.max_size,
+            ),
+            ("clinic_db_pool_open", "Connections open now.", status.size),
+            (
+                "clinic_db_pool_idle",
+                "Open connections not in use.",
+                status.available,
+            ),
+            (
+                "clinic_db_pool_waiting",
+                "Calls waiting for a connection.",
+                status.waiting,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let s = &self.stats;
+        out.push_str(
+            "# HELP clinic_db_call_duration_seconds Database calls (pool wait included).\n\
+             # TYPE clinic_db_call_duration_seconds histogram\n",
+        );
+        let mut cumulative = 0;
+        for (i, bucket) in s.buckets.iter().enumerate() {
+            cumulative += bucket.load(Relaxed);
+            let le = BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "clinic_db_call_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "clinic_db_call_duration_seconds_sum {}\nclinic_db_call_duration_seconds_count {}",
+            s.sum_micros.load(Relaxed) as f64 / 1e6,
+            s.count.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP clinic_db_unavailable_total Calls answered 503: database unreachable or too slow.\n\
+             # TYPE clinic_db_unavailable_total counter\nclinic_db_unavailable_total {}",
+            s.unavailable.load(Relaxed)
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! The store contract below HTTP, on both stores: the same calls give the same answers.
+
+mod common;
+
+use std::sync::Arc;
+
+use clinic_central::store::{
+    CentralStore, Durability, ImportRows, IngestOutcome, NewReport, SqliteStore, StoreError,
+    TokenRecord,
+};
+use clinic_domain::{ClinicZone, PainScale, PainScore, PatientId, StaffMember, StaffRole};
+use clinic_protocol::AssessmentDetails;
+use common::{Backend, postgres_database, postgres_store};
+use rstest::rstest;
+use uuid::Uuid;
+
+struct Store {
+    store: Arc<dyn CentralStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn store(backend: Backend) -> Store {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn CentralStore> = match backend {
+        Backend::Sqlite => {
+            Arc::new(SqliteStore::open(&dir.path().join("c.db"), Durability::Full).unwrap())
+        }
+        Backend::Postgres => postgres_store(&postgres_database()),
+    };
+    store.ensure_clinic("C1", ClinicZone::default()).unwrap();
+    Store { store, _dir: dir }
+}
+
+fn report(id: u128, score: i64) -> NewReport {
+    NewReport {
+        clinic_id: "C1".into(),
+        report_id: Uuid::from_u128(id),
+        patient_id: PatientId::parse("P1").unwrap(),
+        score: PainScore::new(PainScale::Nrs, score).unwrap(),
+        submit_time: 100,
+        assessed_at: None,
+        recorded_by: None,
+        device_id: None,
+        supersedes: None,
+        reason: None,
+        details: AssessmentDetails::default(),
+    }
+}
+
+fn kinds(out: &[IngestOutcome]) -> Vec<&'static str> {
+    out.iter()
+        .map(|o| match o {
+            IngestOutcome::Accepted(_) => "accepted",
+            IngestOutcome::Duplicate(r) if r.duplicate => "duplicate",
+            IngestOutcome::Duplicate(_) => "duplicate without the flag",
+            IngestOutcome::Conflict => "conflict",
+        })
+        .collect()
+}
+
+#[rstest]
+fn one_group_sorts_new_duplicate_and_conflict_in_order(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let s = store(backend);
+    // Out of key order on purpose: answers follow the request order, not the key order.
+    let out = s
+        .store
+        .ingest(&[
+            report(9, 3),
+            report(1, 3),
+            report(9, 3),
+            report(9, 4),
+            report(1, 5),
+        ])
+        .unwrap();
+    assert_eq!(
+        kinds(&out),
+        ["accepted", "accepted", "duplicate", "conflict", "conflict"]
+    );
+    let later = s
+        .store
+        .ingest(&[report(1, 5), report(1, 3), report(2, 0), report(1, 3)])
+        .unwrap();
+    assert_eq!(
+        kinds(&later),
+        ["conflict", "duplicate", "accepted", "duplicate"]
+    );
+    let IngestOutcome::Duplicate(replay) = &later[1] else {
+        unreachable!()
+    };
+    let IngestOutcome::Accepted(first) = &out[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        replay.received_at, first.received_at,
+        "the first copy's receipt"
+    );
+    assert_eq!(s.store.report_count(Some("C1")).unwrap(), 3);
+    assert_eq!(s.store.report_count(None).unwrap(), 3);
+}
+
+#[rstest]
+fn reports_of_one_id_in_two_clinics_are_two_reports(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let s = store(backend);
+    s.store.ensure_clinic("C2", ClinicZone::default()).unwrap();
+    let mut other = report(1, 3);
+    other.clinic_id = "C2".into();
+    let out = s.store.ingest(&[report(1, 3), other]).unwrap();
+    assert_eq!(kinds(&out), ["accepted", "accepted"]);
+    assert_eq!(s.store.report_count(Some("C2")).unwrap(), 1);
+}
+
+#[rstest]
+fn failed_deletes_burn_no_number_and_a_new_member_needs_a_pin(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let s = store(backend);
+    let p404 = PatientId::parse("P404").unwrap();
+    assert_eq!(s.store.delete_patient("C1", &p404).unwrap(), None);
+    assert_eq!(s.store.delete_appointment("C1", "A1").unwrap(), None);
+    let member = StaffMember {
+        id: "N1".into(),
+        name: "李".into(),
+        role: StaffRole::Nurse,
+        department: "骨科".into(),
+    };
+    assert!(matches!(
+        s.store.upsert_staff("C1", &member, true, None),
+        Err(StoreError::PinRequired)
+    ));
+    assert_eq!(s.store.patients_feed("C1", 0, 10).unwrap().next_cursor, 0);
+    assert_eq!(
+        s.store
+            .upsert_staff("C1", &member, true, Some("v"))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.store.upsert_staff("C1", &member, false, None).unwrap(),
+        2,
+        "an existing member keeps the verifier"
+    );
+    let staff = s.store.staff_feed("C1", 0, 10).unwrap();
+    assert_eq!(staff.items.len(), 1);
+    let data = staff.items[0].data.as_ref().unwrap();
+    assert_eq!((data.pin_verifier.as_str(), data.active), ("v", false));
+}
+
+#[rstest]
+fn imports_and_tokens_behave_alike(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let s = store(backend);
+    let rows = ImportRows::Patients(
+        clinic_domain::demo::patients(1, 3, ClinicZone::default().today()).collect(),
+    );
+    assert!(matches!(
+        s.store.import("NOPE", rows.clone()),
+        Err(StoreError::UnknownClinic(_))
+    ));
+    assert_eq!(s.store.import("C1", rows.clone()).unwrap(), 3);
+    assert_eq!(
+        s.store.import("C1", rows).unwrap(),
+        3,
+        "a re-import upserts"
+    );
+    let feed = s.store.patients_feed("C1", 0, 10).unwrap();
+    let seqs: Vec<i64> = feed.items.iter().map(|i| i.seq).collect();
+    assert_eq!(
+        seqs,
+        [4, 5, 6],
+        "the latest version of each, numbered after the first import"
+    );
+
+    let token = TokenRecord {
+        id: "tok_1".into(),
+        clinic_id: "C1".into(),
+        sha256: [7; 32],
+        label: None,
+    };
+    s.store.insert_token(&token).unwrap();
+    assert_eq!(
+        s.store.clinic_for_token(&[7; 32]).unwrap().as_deref(),
+        Some("C1")
+    );
+    assert!(
+        s.store.insert_token(&token).is_err(),
+        "token IDs are unique"
+    );
+    assert!(s.store.revoke_token("tok_1").unwrap());
+    assert!(!s.store.revoke_token("tok_1").unwrap());
+    assert_eq!(s.store.clinic_for_token(&[7; 32]).unwrap(), None);
+    s.store.check().unwrap();
+}
