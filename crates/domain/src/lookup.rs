@@ -4,8 +4,16 @@
 //! A clerk has whatever the patient gives: an ID or MRN (often scanned), a name in
 //! 汉字 (often two characters, or only the surname), its pinyin initials (`zs` for
 //! 张三) or full pinyin, or the last digits of a phone. Each patient is indexed
-//! under every such key, with every reading of a polyphonic character (曾 zeng/ceng,
-//! 单 shan/dan, 解 jie/xie), so the store answers each kind with one index range.
+//! under every such key, so the store answers each kind with one index range.
+//!
+//! Pinyin keys read a name the way a clerk does: every character by its common
+//! reading (the first of the `pinyin` crate's heteronym readings), and a name that
+//! starts with a surname read differently as a surname (曾 Zēng, 单 Shàn, 解 Xiè,
+//! 尉迟 Yùchí; see [`surnames`]) also by that surname reading, under separate key
+//! kinds ranked after the common-reading ones. Other rare readings (俊 shùn, 朱 shū)
+//! are not indexed: they only made `zs` find 朱俊.
+
+mod surnames;
 
 use pinyin::ToPinyinMulti;
 
@@ -28,12 +36,17 @@ pub enum KeyKind {
     Name = 2,
     /// Each proper suffix of the name: a substring of the name is a prefix of one.
     NameSuffix = 3,
-    /// Pinyin initials, lower case (`zs`), one per reading.
+    /// Pinyin initials by the common reading of each character, lower case (`zs`).
     Initials = 4,
-    /// Full pinyin without tones or spaces (`zhangsan`), one per reading.
+    /// Full pinyin by the common reading, without tones or spaces (`zhangsan`).
     Pinyin = 5,
     /// Phone digits reversed: a phone tail is a prefix of it.
     PhoneReversed = 6,
+    /// Pinyin initials with the surname read as a surname (`zl` for 曾丽), when that
+    /// differs from the common reading.
+    SurnameInitials = 7,
+    /// Full pinyin with the surname read as a surname (`zengli` for 曾丽).
+    SurnamePinyin = 8,
 }
 
 /// Why a patient matched, best first; the UI highlights accordingly.
@@ -99,36 +112,61 @@ pub fn plan(raw: &str) -> Result<Vec<Probe>, DomainError> {
     probes.push(probe(KeyKind::Id, upper, true, MatchKind::IdPrefix));
     let lower = q.to_lowercase().replace('ü', "v");
     if lower.chars().all(|c| c.is_ascii_lowercase()) {
+        // Within each kind, names read the everyday way come before names that only
+        // match through a surname reading.
         probes.push(probe(KeyKind::Initials, lower.clone(), true, MatchKind::Initials));
-        probes.push(probe(KeyKind::Pinyin, lower, true, MatchKind::Pinyin));
+        probes.push(probe(KeyKind::SurnameInitials, lower.clone(), true, MatchKind::Initials));
+        probes.push(probe(KeyKind::Pinyin, lower.clone(), true, MatchKind::Pinyin));
+        probes.push(probe(KeyKind::SurnamePinyin, lower, true, MatchKind::Pinyin));
     } else if q.chars().all(|c| c.is_ascii_digit()) && q.len() >= MIN_PHONE_TAIL {
         probes.push(probe(KeyKind::PhoneReversed, q.chars().rev().collect(), true, MatchKind::PhoneTail));
     }
     Ok(probes)
 }
 
-/// Every reading of each character, toneless, lower case, `ü` as `v`; a character
-/// with no reading (a Latin letter in a name) stands for itself.
-fn readings(name: &str) -> Vec<Vec<String>> {
-    name.chars()
+/// Toneless, lower case, `ü` as `v`, as keys are.
+fn plain(reading: &str) -> String {
+    reading.replace('ü', "v")
+}
+
+/// The readings of each character of `name`: first its common reading (the first
+/// of the crate's heteronym readings, which lists the commonest first), then any
+/// surname readings that differ from it, for the first character (or the first two
+/// of a compound surname). A character with no reading (a Latin letter in a name)
+/// stands for itself.
+fn readings(name: &[char]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = name
+        .iter()
         .map(|c| {
-            let mut all: Vec<String> = c
+            let common = c
                 .to_pinyin_multi()
-                .map(|m| m.into_iter().map(|p| p.plain().replace('ü', "v")).collect())
-                .unwrap_or_default();
-            all.dedup();
-            let mut seen = std::collections::HashSet::new();
-            all.retain(|r| seen.insert(r.clone()));
-            if all.is_empty() {
-                all.push(c.to_lowercase().collect());
-            }
-            all
+                .and_then(|m| m.into_iter().next().map(|p| plain(p.plain())))
+                .unwrap_or_else(|| c.to_lowercase().collect());
+            vec![common]
         })
-        .collect()
+        .collect();
+    let mut add = |at: usize, reading: &str| {
+        if let Some(options) = out.get_mut(at)
+            && !options.iter().any(|r| r == reading)
+        {
+            options.push(plain(reading));
+        }
+    };
+    if let Some(&first) = name.first() {
+        for reading in surnames::single(first) {
+            add(0, reading);
+        }
+    }
+    if let Some([a, b]) = surnames::compound(name) {
+        add(0, a);
+        add(1, b);
+    }
+    out
 }
 
 /// Joins one reading per character, for every combination up to [`MAX_READINGS`]
-/// (a character's first reading is its commonest, so the cap drops the rarest).
+/// (each character's common reading comes first, so the cap drops surname variants,
+/// never the common reading). The first element is the all-common-readings one.
 fn combinations(readings: &[Vec<String>], part: impl Fn(&str) -> String) -> Vec<String> {
     let mut out = vec![String::new()];
     for options in readings {
@@ -143,9 +181,21 @@ fn combinations(readings: &[Vec<String>], part: impl Fn(&str) -> String) -> Vec<
         }
         out = next;
     }
-    out.sort();
-    out.dedup();
     out
+}
+
+/// Pushes the common-reading key as `common` and every other reading as `surname`.
+fn push_readings(keys: &mut Vec<(KeyKind, String)>, mut all: Vec<String>, common: KeyKind, surname: KeyKind) {
+    if all.is_empty() {
+        return;
+    }
+    let first = all.remove(0);
+    for other in all {
+        if other != first {
+            keys.push((surname, other));
+        }
+    }
+    keys.push((common, first));
 }
 
 /// The keys `patient` is found by.
@@ -158,13 +208,10 @@ pub fn patient_keys(patient: &Patient) -> Vec<(KeyKind, String)> {
         for start in 1..chars.len() {
             keys.push((KeyKind::NameSuffix, chars[start..].iter().collect()));
         }
-        let readings = readings(&name);
-        for initials in combinations(&readings, |r| r.chars().next().map(String::from).unwrap_or_default()) {
-            keys.push((KeyKind::Initials, initials));
-        }
-        for full in combinations(&readings, str::to_owned) {
-            keys.push((KeyKind::Pinyin, full));
-        }
+        let readings = readings(&chars);
+        let initials = combinations(&readings, |r| r.chars().next().map(String::from).unwrap_or_default());
+        push_readings(&mut keys, initials, KeyKind::Initials, KeyKind::SurnameInitials);
+        push_readings(&mut keys, combinations(&readings, str::to_owned), KeyKind::Pinyin, KeyKind::SurnamePinyin);
     }
     if let Some(phone) = &patient.phone {
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
@@ -211,15 +258,26 @@ mod tests {
     }
 
     #[rstest]
-    #[case("曾丽", "zengli", "cengli")]
-    #[case("单伟", "shanwei", "danwei")]
-    #[case("解明", "xieming", "jieming")]
-    fn polyphonic_surnames_are_found_by_either_reading(#[case] name: &str, #[case] a: &str, #[case] b: &str) {
-        let pinyin = keys_of(name, KeyKind::Pinyin);
-        assert!(pinyin.contains(&a.to_owned()) && pinyin.contains(&b.to_owned()), "{name}: {pinyin:?}");
-        let initials = keys_of(name, KeyKind::Initials);
-        assert!(initials.contains(&a[..1].to_owned()) || initials.iter().any(|i| i.starts_with(&a[..1])));
-        assert!(initials.iter().any(|i| i.starts_with(&b[..1])), "{name}: {initials:?}");
+    #[case::surname_read_as_surname("曾丽", &["cl"], &["cengli"], &["zl"], &["zengli"])]
+    #[case::shan("单伟", &["dw"], &["danwei"], &["sw"], &["shanwei"])]
+    #[case::xie("解明", &["jm"], &["jieming"], &["xm"], &["xieming"])]
+    #[case::same_initial_is_not_repeated("盖军", &["gj"], &["gaijun"], &[], &["gejun"])]
+    #[case::compound_surname("尉迟恭", &["wcg"], &["weichigong"], &["ycg"], &["yuchigong"])]
+    #[case::compound_and_single("万俟卨", &["wqx"], &["wanqixie"], &["mqx"], &["moqixie"])]
+    #[case::rare_readings_of_given_names_are_dropped("朱俊", &["zj"], &["zhujun"], &[], &[])]
+    #[case::surname_reading_only_at_the_start("李乐", &["ll"], &["lile"], &[], &[])]
+    #[case::not_a_known_polyphone("张三", &["zs"], &["zhangsan"], &[], &[])]
+    fn names_are_read_commonly_and_surnames_as_surnames(
+        #[case] name: &str,
+        #[case] initials: &[&str],
+        #[case] pinyin: &[&str],
+        #[case] surname_initials: &[&str],
+        #[case] surname_pinyin: &[&str],
+    ) {
+        assert_eq!(keys_of(name, KeyKind::Initials), initials, "{name}");
+        assert_eq!(keys_of(name, KeyKind::Pinyin), pinyin, "{name}");
+        assert_eq!(keys_of(name, KeyKind::SurnameInitials), surname_initials, "{name}");
+        assert_eq!(keys_of(name, KeyKind::SurnamePinyin), surname_pinyin, "{name}");
     }
 
     #[test]
@@ -236,10 +294,10 @@ mod tests {
     #[rstest]
     #[case("张", &[MatchKind::NameExact, MatchKind::NamePrefix, MatchKind::NameSubstring])]
     #[case("p00", &[MatchKind::IdExact, MatchKind::IdPrefix])]
-    #[case("zs", &[MatchKind::IdExact, MatchKind::IdPrefix, MatchKind::Initials, MatchKind::Pinyin])]
+    #[case("zs", &[MatchKind::IdExact, MatchKind::IdPrefix, MatchKind::Initials, MatchKind::Initials, MatchKind::Pinyin, MatchKind::Pinyin])]
     #[case("8000", &[MatchKind::IdExact, MatchKind::IdPrefix, MatchKind::PhoneTail])]
     #[case("80", &[MatchKind::IdExact, MatchKind::IdPrefix])]
-    #[case("ｚｓ", &[MatchKind::IdExact, MatchKind::IdPrefix, MatchKind::Initials, MatchKind::Pinyin])]
+    #[case("ｚｓ", &[MatchKind::IdExact, MatchKind::IdPrefix, MatchKind::Initials, MatchKind::Initials, MatchKind::Pinyin, MatchKind::Pinyin])]
     #[case("   ", &[])]
     #[case("'; DROP TABLE patients; --", &[MatchKind::IdExact, MatchKind::IdPrefix])]
     #[case("\"zs\" OR name:*", &[MatchKind::IdExact, MatchKind::IdPrefix])]

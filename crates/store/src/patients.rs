@@ -90,7 +90,7 @@ fn remove_keys(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
 
 /// Version of the key scheme in `clinic_domain::lookup`; bump it when the keys
 /// change and every store rebuilds its index once, on open.
-pub const SEARCH_INDEX_VERSION: u32 = 1;
+pub const SEARCH_INDEX_VERSION: u32 = 2;
 const SEARCH_INDEX_SETTING: &str = "search_index_version";
 
 /// Rebuilds the lookup keys of every patient, in one transaction, when they were
@@ -235,6 +235,24 @@ mod tests {
         let found = db.read(|c| search(c, q, 10)).unwrap();
         let found: Vec<_> = found.iter().map(|f| f.patient.id.as_str()).collect();
         assert_eq!(found, ids);
+    }
+
+    #[test]
+    fn a_store_indexed_by_an_older_scheme_rebuilds_its_keys_once() {
+        let (_dir, db) = store();
+        // What the previous scheme indexed: every reading, so 张三 (zhang/chang) was
+        // also `cs`. The rebuild must leave exactly the current scheme's keys.
+        db.write(|c| {
+            c.execute("INSERT INTO patient_search_keys (kind, key, patient_id) VALUES (4, 'cs', 'P1001')", [])?;
+            settings::set(c, SEARCH_INDEX_SETTING, "1")
+        })
+        .unwrap();
+        let ids = |q: &str| db.read(|c| search(c, q, 10)).unwrap().into_iter().map(|f| f.patient.id.to_string()).collect::<Vec<_>>();
+        assert_eq!(ids("cs"), ["P1001"]);
+        assert!(db.write(ensure_search_index).unwrap());
+        assert!(ids("cs").is_empty());
+        assert_eq!(ids("zs"), ["P1001", "P1002"]);
+        assert!(!db.write(ensure_search_index).unwrap(), "once");
     }
 
     #[test]
