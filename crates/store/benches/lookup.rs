@@ -108,6 +108,16 @@ fn main() {
         ("name substring", Box::new(|p: &Patient| p.name.chars().skip(1).collect())),
         ("initials", Box::new(move |p: &Patient| key(p, KeyKind::Initials))),
         ("full pinyin", Box::new(move |p: &Patient| key(p, KeyKind::Pinyin))),
+        // The patient's own surname reading when it has one, else a surname-reading
+        // query from a fixed list: either way the plan runs all four pinyin probes.
+        ("surname reading", Box::new(move |p: &Patient| {
+            const READ_AS_SURNAME: [&str; 8] = ["zengl", "shanw", "xiem", "qiul", "piaoz", "zhah", "miaob", "gej"];
+            patient_keys(p)
+                .into_iter()
+                .find(|(k, _)| *k == KeyKind::SurnamePinyin)
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| READ_AS_SURNAME[p.name.len() % READ_AS_SURNAME.len()].to_owned())
+        })),
         ("phone tail", Box::new(|p: &Patient| p.phone.as_deref().map(|ph| ph[ph.len() - 4..].to_owned()).unwrap_or("0000".into()))),
         ("no match", Box::new(|p: &Patient| format!("龘{}", &p.id.as_str()[1..]))),
     ];
