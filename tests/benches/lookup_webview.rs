@@ -44,7 +44,10 @@ fn main() -> Result<()> {
             Ok(())
         })?;
     }
-    println!("directory of {count} patients built in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "directory of {count} patients built in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 
     // What each query must show first, asked of the same file the app opens.
     let desk = Desk::open(&dir.path().join(clinic_desk::DATABASE_FILE))?;
@@ -56,9 +59,20 @@ fn main() -> Result<()> {
         let q = match i % 3 {
             0 => p.id.to_string(),
             1 => p.name.clone(),
-            _ => patient_keys(&p).into_iter().find(|(k, _)| *k == KeyKind::Pinyin).unwrap().1,
+            _ => {
+                patient_keys(&p)
+                    .into_iter()
+                    .find(|(k, _)| *k == KeyKind::Pinyin)
+                    .unwrap()
+                    .1
+            }
         };
-        let first = desk.search_patients(&q)?.patients.first().map(|s| s.id.clone()).unwrap();
+        let first = desk
+            .search_patients(&q)?
+            .patients
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap();
         queries.push((q, first));
     }
     drop(desk);

@@ -18,8 +18,14 @@ fn clinic() -> Clinic {
     let dir = tempfile::tempdir().unwrap();
     let desk = Desk::open(&dir.path().join("desk.sqlite3")).unwrap();
     let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).unwrap();
-    desk.load_demo(clinic_desk_core::DEMO_SEED, Some(today)).unwrap();
-    let extra = [("Z0001", "曾丽"), ("Z0002", "单伟"), ("Z0003", "解明"), ("Z0004", "欧阳娜娜")];
+    desk.load_demo(clinic_desk_core::DEMO_SEED, Some(today))
+        .unwrap();
+    let extra = [
+        ("Z0001", "曾丽"),
+        ("Z0002", "单伟"),
+        ("Z0003", "解明"),
+        ("Z0004", "欧阳娜娜"),
+    ];
     desk.database()
         .write(|c| {
             for (id, name) in extra {
@@ -36,8 +42,17 @@ fn clinic() -> Clinic {
             Ok(())
         })
         .unwrap();
-    let demo = demo::clinic("DEMO", clinic_desk_core::DEMO_SEED, ClinicZone::default(), today);
-    Clinic { _dir: dir, desk, demo }
+    let demo = demo::clinic(
+        "DEMO",
+        clinic_desk_core::DEMO_SEED,
+        ClinicZone::default(),
+        today,
+    );
+    Clinic {
+        _dir: dir,
+        desk,
+        demo,
+    }
 }
 
 fn ids(found: &PatientSearch) -> Vec<&str> {
@@ -63,9 +78,18 @@ fn ids(found: &PatientSearch) -> Vec<&str> {
 #[case::substring_one_char("娜娜", "Z0004", MatchKindDto::NameSubstring)]
 #[case::phone_tail("0000003", "Z0003", MatchKindDto::PhoneTail)]
 #[case::full_width("ｚｅｎｇｌｉ", "Z0001", MatchKindDto::Pinyin)]
-fn every_handle_finds_the_patient(clinic: Clinic, #[case] query: &str, #[case] id: &str, #[case] kind: MatchKindDto) {
+fn every_handle_finds_the_patient(
+    clinic: Clinic,
+    #[case] query: &str,
+    #[case] id: &str,
+    #[case] kind: MatchKindDto,
+) {
     let found = clinic.desk.search_patients(query).unwrap();
-    let hit = found.patients.iter().find(|p| p.id == id).unwrap_or_else(|| panic!("{query}: {:?}", ids(&found)));
+    let hit = found
+        .patients
+        .iter()
+        .find(|p| p.id == id)
+        .unwrap_or_else(|| panic!("{query}: {:?}", ids(&found)));
     assert_eq!(hit.matched, kind, "{query}");
 }
 
@@ -78,12 +102,26 @@ fn demo_patients_are_found_by_name_pinyin_and_phone(clinic: Clinic) {
             "{} by name",
             p.id
         );
-        let pinyin = lookup::patient_keys(p).into_iter().find(|(k, _)| *k == lookup::KeyKind::Pinyin).unwrap().1;
+        let pinyin = lookup::patient_keys(p)
+            .into_iter()
+            .find(|(k, _)| *k == lookup::KeyKind::Pinyin)
+            .unwrap()
+            .1;
         let by_pinyin = clinic.desk.search_patients(&pinyin).unwrap();
-        assert!(by_pinyin.patients.iter().any(|s| s.id == p.id.as_str()) || by_pinyin.truncated, "{pinyin}");
+        assert!(
+            by_pinyin.patients.iter().any(|s| s.id == p.id.as_str()) || by_pinyin.truncated,
+            "{pinyin}"
+        );
         if let Some(phone) = &p.phone {
-            let by_phone = clinic.desk.search_patients(&phone[phone.len() - 8..]).unwrap();
-            assert!(by_phone.patients.iter().any(|s| s.id == p.id.as_str()), "{} by phone", p.id);
+            let by_phone = clinic
+                .desk
+                .search_patients(&phone[phone.len() - 8..])
+                .unwrap();
+            assert!(
+                by_phone.patients.iter().any(|s| s.id == p.id.as_str()),
+                "{} by phone",
+                p.id
+            );
         }
     }
 }
@@ -96,7 +134,10 @@ fn results_are_ranked_by_kind_of_match(clinic: Clinic) {
     let mut sorted = kinds.clone();
     sorted.sort_by_key(|k| *k as u8);
     assert_eq!(kinds, sorted);
-    assert!(found.patients.iter().all(|p| p.name.starts_with('张')), "surname matches come before substrings");
+    assert!(
+        found.patients.iter().all(|p| p.name.starts_with('张')),
+        "surname matches come before substrings"
+    );
 
     // An exact ID beats every prefix of it.
     let id = clinic.demo.patients[9].id.as_str();
@@ -127,7 +168,10 @@ fn results_are_ranked_by_kind_of_match(clinic: Clinic) {
 fn hostile_queries_are_searched_literally(clinic: Clinic, #[case] query: &str) {
     let found = clinic.desk.search_patients(query).unwrap();
     assert!(found.patients.len() <= clinic_desk_core::SEARCH_LIMIT);
-    assert!(clinic.desk.search_patients("Z0001").unwrap().patients.len() == 1, "the store is intact");
+    assert!(
+        clinic.desk.search_patients("Z0001").unwrap().patients.len() == 1,
+        "the store is intact"
+    );
 }
 
 #[rstest]

@@ -80,18 +80,30 @@ pub fn normalize(raw: &str) -> String {
 /// keys as values and compares them, so any text is safe to search.
 pub fn plan(raw: &str) -> Result<Vec<Probe>, DomainError> {
     if raw.chars().count() > MAX_QUERY_CHARS {
-        return Err(DomainError::QueryTooLong { max: MAX_QUERY_CHARS });
+        return Err(DomainError::QueryTooLong {
+            max: MAX_QUERY_CHARS,
+        });
     }
     let q = normalize(raw);
     if q.is_empty() {
         return Ok(vec![]);
     }
-    let probe = |kind, key: String, prefix, matched| Probe { kind, key, prefix, matched };
+    let probe = |kind, key: String, prefix, matched| Probe {
+        kind,
+        key,
+        prefix,
+        matched,
+    };
     let mut probes = Vec::new();
     if q.chars().any(is_han) {
         probes.push(probe(KeyKind::Name, q.clone(), false, MatchKind::NameExact));
         probes.push(probe(KeyKind::Name, q.clone(), true, MatchKind::NamePrefix));
-        probes.push(probe(KeyKind::NameSuffix, q, true, MatchKind::NameSubstring));
+        probes.push(probe(
+            KeyKind::NameSuffix,
+            q,
+            true,
+            MatchKind::NameSubstring,
+        ));
         return Ok(probes);
     }
     let upper = q.to_uppercase();
@@ -99,10 +111,20 @@ pub fn plan(raw: &str) -> Result<Vec<Probe>, DomainError> {
     probes.push(probe(KeyKind::Id, upper, true, MatchKind::IdPrefix));
     let lower = q.to_lowercase().replace('ü', "v");
     if lower.chars().all(|c| c.is_ascii_lowercase()) {
-        probes.push(probe(KeyKind::Initials, lower.clone(), true, MatchKind::Initials));
+        probes.push(probe(
+            KeyKind::Initials,
+            lower.clone(),
+            true,
+            MatchKind::Initials,
+        ));
         probes.push(probe(KeyKind::Pinyin, lower, true, MatchKind::Pinyin));
     } else if q.chars().all(|c| c.is_ascii_digit()) && q.len() >= MIN_PHONE_TAIL {
-        probes.push(probe(KeyKind::PhoneReversed, q.chars().rev().collect(), true, MatchKind::PhoneTail));
+        probes.push(probe(
+            KeyKind::PhoneReversed,
+            q.chars().rev().collect(),
+            true,
+            MatchKind::PhoneTail,
+        ));
     }
     Ok(probes)
 }
@@ -159,7 +181,9 @@ pub fn patient_keys(patient: &Patient) -> Vec<(KeyKind, String)> {
             keys.push((KeyKind::NameSuffix, chars[start..].iter().collect()));
         }
         let readings = readings(&name);
-        for initials in combinations(&readings, |r| r.chars().next().map(String::from).unwrap_or_default()) {
+        for initials in combinations(&readings, |r| {
+            r.chars().next().map(String::from).unwrap_or_default()
+        }) {
             keys.push((KeyKind::Initials, initials));
         }
         for full in combinations(&readings, str::to_owned) {
@@ -197,7 +221,11 @@ mod tests {
     }
 
     fn keys_of(name: &str, kind: KeyKind) -> Vec<String> {
-        patient_keys(&patient(name)).into_iter().filter(|(k, _)| *k == kind).map(|(_, v)| v).collect()
+        patient_keys(&patient(name))
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+            .collect()
     }
 
     #[rstest]
@@ -206,7 +234,11 @@ mod tests {
     #[case("张三丰", KeyKind::NameSuffix, &["三丰", "丰"])]
     #[case("欧阳娜娜", KeyKind::Initials, &["oynn"])]
     #[case("吕丽", KeyKind::Pinyin, &["lvli"])]
-    fn names_are_indexed_by_every_handle(#[case] name: &str, #[case] kind: KeyKind, #[case] expected: &[&str]) {
+    fn names_are_indexed_by_every_handle(
+        #[case] name: &str,
+        #[case] kind: KeyKind,
+        #[case] expected: &[&str],
+    ) {
         assert_eq!(keys_of(name, kind), expected);
     }
 
@@ -214,12 +246,25 @@ mod tests {
     #[case("曾丽", "zengli", "cengli")]
     #[case("单伟", "shanwei", "danwei")]
     #[case("解明", "xieming", "jieming")]
-    fn polyphonic_surnames_are_found_by_either_reading(#[case] name: &str, #[case] a: &str, #[case] b: &str) {
+    fn polyphonic_surnames_are_found_by_either_reading(
+        #[case] name: &str,
+        #[case] a: &str,
+        #[case] b: &str,
+    ) {
         let pinyin = keys_of(name, KeyKind::Pinyin);
-        assert!(pinyin.contains(&a.to_owned()) && pinyin.contains(&b.to_owned()), "{name}: {pinyin:?}");
+        assert!(
+            pinyin.contains(&a.to_owned()) && pinyin.contains(&b.to_owned()),
+            "{name}: {pinyin:?}"
+        );
         let initials = keys_of(name, KeyKind::Initials);
-        assert!(initials.contains(&a[..1].to_owned()) || initials.iter().any(|i| i.starts_with(&a[..1])));
-        assert!(initials.iter().any(|i| i.starts_with(&b[..1])), "{name}: {initials:?}");
+        assert!(
+            initials.contains(&a[..1].to_owned())
+                || initials.iter().any(|i| i.starts_with(&a[..1]))
+        );
+        assert!(
+            initials.iter().any(|i| i.starts_with(&b[..1])),
+            "{name}: {initials:?}"
+        );
     }
 
     #[test]
@@ -249,7 +294,12 @@ mod tests {
 
     #[test]
     fn very_long_queries_are_refused() {
-        assert_eq!(plan(&"张".repeat(65)), Err(DomainError::QueryTooLong { max: MAX_QUERY_CHARS }));
+        assert_eq!(
+            plan(&"张".repeat(65)),
+            Err(DomainError::QueryTooLong {
+                max: MAX_QUERY_CHARS
+            })
+        );
         assert!(plan(&"张".repeat(64)).is_ok());
     }
 

@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::push::PushCounts;
-use crate::{Backoff, Client, ErrorClass, SyncError, SyncProblem, SyncProblemKind, SyncStatus, Trace};
+use crate::{
+    Backoff, Client, ErrorClass, SyncError, SyncProblem, SyncProblemKind, SyncStatus, Trace,
+};
 
 const LAST_SUCCESS_KEY: &str = "last_success_at";
 /// Earlier versions remembered single-POST mode for good under `single_post_mode:<url>`;
@@ -158,13 +160,21 @@ fn problem(e: &SyncError) -> SyncProblem {
         // A clinic server has every route the engine asks for (the batch route's
         // absence is handled where it is asked): a missing one means the address
         // leads somewhere else.
-        SyncError::NotOffered { .. } | SyncError::UnexpectedAnswer(_) => SyncProblemKind::UnexpectedAnswer,
+        SyncError::NotOffered { .. } | SyncError::UnexpectedAnswer(_) => {
+            SyncProblemKind::UnexpectedAnswer
+        }
         SyncError::FeedsMissing { .. } => SyncProblemKind::FeedsMissing,
         SyncError::CredentialsRefused { .. } => SyncProblemKind::CredentialsRefused,
-        SyncError::Interrupted(_) | SyncError::Protocol(_) | SyncError::Internal(_) => SyncProblemKind::Protocol,
+        SyncError::Interrupted(_) | SyncError::Protocol(_) | SyncError::Internal(_) => {
+            SyncProblemKind::Protocol
+        }
         SyncError::Store(_) => SyncProblemKind::LocalStorage,
     };
-    SyncProblem { kind, detail: e.to_string(), at: chrono::Utc::now().timestamp() }
+    SyncProblem {
+        kind,
+        detail: e.to_string(),
+        at: chrono::Utc::now().timestamp(),
+    }
 }
 
 impl SyncEngine {
@@ -180,18 +190,28 @@ impl SyncEngine {
         )?;
         let requeued = db.write(|c| outbox::requeue_in_flight(c))?;
         if requeued > 0 {
-            tracing::info!(requeued, "reports whose delivery was interrupted will be sent again under the same IDs");
+            tracing::info!(
+                requeued,
+                "reports whose delivery was interrupted will be sent again under the same IDs"
+            );
         }
         db.write(|c| {
-            c.execute("DELETE FROM sync_state WHERE key LIKE ?1 || '%'", [OLD_SINGLE_POST_PREFIX])?;
+            c.execute(
+                "DELETE FROM sync_state WHERE key LIKE ?1 || '%'",
+                [OLD_SINGLE_POST_PREFIX],
+            )?;
             Ok(())
         })?;
         let rules = rules_version(&config.app_version);
         let rewound = db.write(|c| pull::recheck_set_aside(c, &rules))?;
         if rewound > 0 {
-            tracing::info!(streams = rewound, "the rules changed: records set aside earlier will be fetched again");
+            tracing::info!(
+                streams = rewound,
+                "the rules changed: records set aside earlier will be fetched again"
+            );
         }
-        let last_success = db.read(|c| Ok(pull::state(c, LAST_SUCCESS_KEY)?.and_then(|v| v.parse().ok())))?;
+        let last_success =
+            db.read(|c| Ok(pull::state(c, LAST_SUCCESS_KEY)?.and_then(|v| v.parse().ok())))?;
         let counts = db.read(outbox::counts)?;
         let set_aside = db.read(pull::set_aside_count)?;
         let status = SyncStatus {
@@ -203,7 +223,14 @@ impl SyncEngine {
             ..Default::default()
         };
         let (status, _) = watch::channel(status);
-        Ok(Self { db, client, config, single_post_since: Mutex::new(None), upload_only: AtomicBool::new(false), status })
+        Ok(Self {
+            db,
+            client,
+            config,
+            single_post_since: Mutex::new(None),
+            upload_only: AtomicBool::new(false),
+            status,
+        })
     }
 
     pub fn subscribe(&self) -> watch::Receiver<SyncStatus> {
@@ -217,7 +244,10 @@ impl SyncEngine {
     /// Single POSTs while the mode is fresh; once `batch_recheck` has passed the
     /// batch route gets another chance.
     pub(crate) fn single_post_mode(&self) -> bool {
-        let mut since = self.single_post_since.lock().unwrap_or_else(|e| e.into_inner());
+        let mut since = self
+            .single_post_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match *since {
             Some(t) if t.elapsed() < self.config.batch_recheck => true,
             Some(_) => {
@@ -231,7 +261,10 @@ impl SyncEngine {
     }
 
     pub(crate) fn learn_single_post_mode(&self) {
-        *self.single_post_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self
+            .single_post_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.status.send_modify(|s| s.single_post_mode = true);
     }
 
@@ -249,13 +282,15 @@ impl SyncEngine {
     pub(crate) async fn remember_upload(&self) -> Result<(), SyncError> {
         let key = upload_proven_key(&self.config.server_url);
         let now = chrono::Utc::now().timestamp().to_string();
-        self.store(move |db| db.write(|c| pull::set_state(c, &key, Some(&now)))).await
+        self.store(move |db| db.write(|c| pull::set_state(c, &key, Some(&now))))
+            .await
     }
 
     /// Unix seconds of the last report this server proved it stored.
     async fn last_upload(&self) -> Result<Option<i64>, SyncError> {
         let key = upload_proven_key(&self.config.server_url);
-        self.store(move |db| db.read(|c| Ok(pull::state(c, &key)?.and_then(|v| v.parse().ok())))).await
+        self.store(move |db| db.read(|c| Ok(pull::state(c, &key)?.and_then(|v| v.parse().ok()))))
+            .await
     }
 
     pub(crate) async fn uploads_proven(&self) -> Result<bool, SyncError> {
@@ -276,7 +311,10 @@ impl SyncEngine {
 
     /// Re-reads the outbox counts into the status.
     pub async fn refresh_counts(&self) {
-        match self.store(|db| db.read(|c| Ok((outbox::counts(c)?, pull::set_aside_count(c)?)))).await {
+        match self
+            .store(|db| db.read(|c| Ok((outbox::counts(c)?, pull::set_aside_count(c)?))))
+            .await
+        {
             Ok((c, set_aside)) => self.status.send_modify(|s| {
                 s.waiting = c.waiting();
                 s.rejected = c.rejected;
@@ -307,9 +345,19 @@ impl SyncEngine {
                     );
                     // Against an upload-only server a run with nothing to send
                     // proves nothing: its last sync is its last proven upload.
-                    let last = if self.upload_only() { self.last_upload().await.ok().flatten() } else { Some(now) };
+                    let last = if self.upload_only() {
+                        self.last_upload().await.ok().flatten()
+                    } else {
+                        Some(now)
+                    };
                     if let Some(last) = last {
-                        let _ = self.store(move |db| db.write(|c| pull::set_state(c, LAST_SUCCESS_KEY, Some(&last.to_string())))).await;
+                        let _ = self
+                            .store(move |db| {
+                                db.write(|c| {
+                                    pull::set_state(c, LAST_SUCCESS_KEY, Some(&last.to_string()))
+                                })
+                            })
+                            .await;
                     }
                     let pulled = run.pulled;
                     self.status.send_modify(|s| {
@@ -344,15 +392,23 @@ impl SyncEngine {
 
     async fn run(&self, trace: &Trace) -> Result<SyncRun, SyncError> {
         // Push before pull: the server sees our work before we take its view.
-        let PushCounts { delivered, rejected } = self.push(trace).await?;
+        let PushCounts {
+            delivered,
+            rejected,
+        } = self.push(trace).await?;
         self.status.send_modify(|s| s.online = Some(true));
-        let mut run = SyncRun { delivered, rejected, ..Default::default() };
+        let mut run = SyncRun {
+            delivered,
+            rejected,
+            ..Default::default()
+        };
         if self.config.pull {
             let pulled = self.pull(trace).await?;
             run.pulled = pulled.applied;
             run.set_aside = pulled.set_aside;
             // Deletions deferred for undelivered reports may be due now.
-            self.store(|db| db.write(pull::apply_deferred_deletions)).await?;
+            self.store(|db| db.write(pull::apply_deferred_deletions))
+                .await?;
         }
         Ok(run)
     }
@@ -462,7 +518,11 @@ fn upload_proven_key(server_url: &str) -> String {
 
 /// What decides which pulled records this device accepts: the app and its schema.
 fn rules_version(app_version: &str) -> String {
-    format!("app {app_version}, sync {}, schema {}", env!("CARGO_PKG_VERSION"), *clinic_store::SCHEMA_VERSION)
+    format!(
+        "app {app_version}, sync {}, schema {}",
+        env!("CARGO_PKG_VERSION"),
+        *clinic_store::SCHEMA_VERSION
+    )
 }
 
 #[cfg(test)]
@@ -473,7 +533,14 @@ mod tests {
     fn the_token_never_shows_in_debug_output() {
         let config = SyncConfig::new("http://127.0.0.1:1", Some("cct_secret".into()));
         assert!(!format!("{config:?}").contains("cct_secret"));
-        let client = Client::new("http://x", Some("cct_secret".into()), Duration::from_secs(1), Duration::from_secs(1), true).unwrap();
+        let client = Client::new(
+            "http://x",
+            Some("cct_secret".into()),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            true,
+        )
+        .unwrap();
         assert!(!format!("{client:?}").contains("cct_secret"));
     }
 }

@@ -23,7 +23,8 @@ pub struct PushCounts {
 
 pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError> {
     Ok(ReportSubmission {
-        report_id: uuid::Uuid::parse_str(&e.id).map_err(|err| SyncError::Internal(format!("stored report ID: {err}")))?,
+        report_id: uuid::Uuid::parse_str(&e.id)
+            .map_err(|err| SyncError::Internal(format!("stored report ID: {err}")))?,
         patient_id: e.patient_id.clone(),
         pain_score: e.score,
         // Fixed at recording time: every retry must carry identical content, or the
@@ -89,9 +90,15 @@ impl SyncEngine {
         let mut counts = PushCounts::default();
         loop {
             let single = self.single_post_mode();
-            let limit = if single { self.config.single_chunk } else { self.config.batch_size };
+            let limit = if single {
+                self.config.single_chunk
+            } else {
+                self.config.batch_size
+            };
             let now = chrono::Utc::now().timestamp();
-            let batch = self.store(move |db| db.write(|c| outbox::claim_batch(c, now, limit))).await?;
+            let batch = self
+                .store(move |db| db.write(|c| outbox::claim_batch(c, now, limit)))
+                .await?;
             if batch.is_empty() {
                 return Ok(counts);
             }
@@ -106,7 +113,10 @@ impl SyncEngine {
                         // brought back proof that the server stored the report.
                         let v = self.send_singles(&batch, trace).await;
                         if !v.delivered.is_empty() {
-                            tracing::info!(status, "the server has no batch route: sending reports one by one");
+                            tracing::info!(
+                                status,
+                                "the server has no batch route: sending reports one by one"
+                            );
                             self.learn_single_post_mode();
                         }
                         v
@@ -117,7 +127,11 @@ impl SyncEngine {
                         tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
                         self.send_singles(&batch, trace).await
                     }
-                    Err(e) => Verdicts { retry: batch.iter().map(|b| b.id.clone()).collect(), error: Some(e), ..Default::default() },
+                    Err(e) => Verdicts {
+                        retry: batch.iter().map(|b| b.id.clone()).collect(),
+                        error: Some(e),
+                        ..Default::default()
+                    },
                 }
             };
             counts.delivered += verdicts.delivered.len() as u64;
@@ -133,8 +147,15 @@ impl SyncEngine {
         }
     }
 
-    async fn send_batch(&self, batch: &[ReportEntry], trace: &Trace) -> Result<Verdicts, SyncError> {
-        let subs = batch.iter().map(submission).collect::<Result<Vec<_>, _>>()?;
+    async fn send_batch(
+        &self,
+        batch: &[ReportEntry],
+        trace: &Trace,
+    ) -> Result<Verdicts, SyncError> {
+        let subs = batch
+            .iter()
+            .map(submission)
+            .collect::<Result<Vec<_>, _>>()?;
         let resp = self.client.post_batch(&subs, trace).await?;
         Ok(batch_verdicts(batch, resp))
     }
@@ -146,7 +167,12 @@ impl SyncEngine {
         let jobs: Vec<_> = batch
             .iter()
             .map(|e| {
-                let (client, trace, id, sub) = (self.client.clone(), trace.clone(), e.id.clone(), submission(e));
+                let (client, trace, id, sub) = (
+                    self.client.clone(),
+                    trace.clone(),
+                    e.id.clone(),
+                    submission(e),
+                );
                 async move {
                     let r = match sub {
                         Ok(s) => client.post_single(&s, &trace).await,
@@ -156,8 +182,10 @@ impl SyncEngine {
                 }
             })
             .collect();
-        let results: Vec<(String, Result<crate::proof::Stored, SyncError>)> =
-            stream::iter(jobs).buffer_unordered(self.config.single_concurrency.max(1)).collect().await;
+        let results: Vec<(String, Result<crate::proof::Stored, SyncError>)> = stream::iter(jobs)
+            .buffer_unordered(self.config.single_concurrency.max(1))
+            .collect()
+            .await;
         let mut v = Verdicts::default();
         for (id, result) in results {
             match result {
@@ -175,7 +203,12 @@ impl SyncEngine {
     async fn apply(&self, v: Verdicts) -> Result<Option<SyncError>, SyncError> {
         let now = chrono::Utc::now().timestamp();
         let detail = v.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        let Verdicts { delivered, rejected, retry, error } = v;
+        let Verdicts {
+            delivered,
+            rejected,
+            retry,
+            error,
+        } = v;
         self.store(move |db| {
             db.write(|c| {
                 if !delivered.is_empty() {
@@ -205,12 +238,18 @@ fn batch_verdicts(batch: &[ReportEntry], resp: BatchResponse) -> Verdicts {
     let mut v = Verdicts::default();
     for e in batch {
         match by_id.remove(&e.id) {
-            Some((BatchItemStatus::Accepted | BatchItemStatus::Duplicate, _)) => v.delivered.push((e.id.clone(), None)),
-            Some((BatchItemStatus::Rejected, reason)) => {
-                v.rejected.push((e.id.clone(), reason.unwrap_or_else(|| "rejected by the server".to_owned())))
+            Some((BatchItemStatus::Accepted | BatchItemStatus::Duplicate, _)) => {
+                v.delivered.push((e.id.clone(), None))
             }
+            Some((BatchItemStatus::Rejected, reason)) => v.rejected.push((
+                e.id.clone(),
+                reason.unwrap_or_else(|| "rejected by the server".to_owned()),
+            )),
             // No verdict for it: not acknowledged, so it stays in the queue.
-            None => v.fail(e.id.clone(), SyncError::Protocol("the batch answer left a report out".into())),
+            None => v.fail(
+                e.id.clone(),
+                SyncError::Protocol("the batch answer left a report out".into()),
+            ),
         }
     }
     v

@@ -36,7 +36,11 @@ fn config(url: String, token: String, seed: u64) -> SyncConfig {
 }
 
 /// One schedule: some reports before the engine starts, more while it runs.
-async fn run_schedule(seed: u64, upstream: std::net::SocketAddr, token: String) -> (Vec<String>, u64) {
+async fn run_schedule(
+    seed: u64,
+    upstream: std::net::SocketAddr,
+    token: String,
+) -> (Vec<String>, u64) {
     let dir = tempfile::tempdir().unwrap();
     let db = local_store(dir.path());
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -50,7 +54,11 @@ async fn run_schedule(seed: u64, upstream: std::net::SocketAddr, token: String) 
         tokio::time::sleep(Duration::from_millis(rng.u64(0..60))).await;
         let more = rng.usize(1..=3);
         let db2 = db.clone();
-        ids.extend(tokio::task::spawn_blocking(move || record(&db2, more)).await.unwrap());
+        ids.extend(
+            tokio::task::spawn_blocking(move || record(&db2, more))
+                .await
+                .unwrap(),
+        );
         handle.report_queued();
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -60,13 +68,26 @@ async fn run_schedule(seed: u64, upstream: std::net::SocketAddr, token: String) 
         if counts.delivered as usize == ids.len() {
             break;
         }
-        assert!(Instant::now() < deadline, "schedule {seed}: not drained: {counts:?} {:?}", handle.status());
+        assert!(
+            Instant::now() < deadline,
+            "schedule {seed}: not drained: {counts:?} {:?}",
+            handle.status()
+        );
         let _ = tokio::time::timeout(Duration::from_millis(100), status.changed()).await;
     }
     handle.shutdown();
     let counts = db.read(outbox::counts).unwrap();
-    assert_eq!((counts.queued, counts.sending, counts.rejected), (0, 0, 0), "schedule {seed}");
-    assert!(db.read(|c| outbox::in_state(c, OutboxState::Delivered)).unwrap().iter().all(|e| e.attempts >= 1));
+    assert_eq!(
+        (counts.queued, counts.sending, counts.rejected),
+        (0, 0, 0),
+        "schedule {seed}"
+    );
+    assert!(
+        db.read(|c| outbox::in_state(c, OutboxState::Delivered))
+            .unwrap()
+            .iter()
+            .all(|e| e.attempts >= 1)
+    );
     let connections = proxy.connections.load(std::sync::atomic::Ordering::SeqCst);
     (ids, connections)
 }
@@ -89,15 +110,28 @@ async fn every_report_arrives_exactly_once_whatever_the_network_does() {
         .await;
     let all: Vec<String> = results.iter().flat_map(|(ids, _)| ids.clone()).collect();
     let copies = server_copies(&central_db, "C001", &all);
-    assert!(copies.iter().all(|&n| n == 1), "some report is missing or stored twice");
+    assert!(
+        copies.iter().all(|&n| n == 1),
+        "some report is missing or stored twice"
+    );
     assert_eq!(server.report_count(Some("C001")).unwrap(), all.len() as u64);
     let requests: u64 = results.iter().map(|(_, c)| c).sum();
-    let injected: Vec<(&str, u64)> =
-        FAULT_NAMES.iter().zip(INJECTED.iter()).map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed))).collect();
+    let injected: Vec<(&str, u64)> = FAULT_NAMES
+        .iter()
+        .zip(INJECTED.iter())
+        .map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed)))
+        .collect();
     eprintln!("faults injected: {injected:?}");
     // Every kind the random schedule draws (not "pass", "hold" or "hide-batch", which other tests use).
     for (name, count) in injected[1..6].iter().chain(&injected[7..11]) {
-        assert!(*count >= 20, "too few '{name}' faults to mean anything: {count}");
+        assert!(
+            *count >= 20,
+            "too few '{name}' faults to mean anything: {count}"
+        );
     }
-    eprintln!("{SCHEDULES} schedules, {} reports, {requests} proxied connections, {:.1} s", all.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{SCHEDULES} schedules, {} reports, {requests} proxied connections, {:.1} s",
+        all.len(),
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -123,9 +123,18 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
     // Its own cluster: this test stops and starts it.
     let cluster = PgCluster::start().expect("PostgreSQL starts");
     let url = cluster.create_database().unwrap();
-    let options = PgOptions { pool_size: 4, timeout: Duration::from_secs(1) };
+    let options = PgOptions {
+        pool_size: 4,
+        timeout: Duration::from_secs(1),
+    };
     let servers: Vec<_> = (0..2)
-        .map(|_| spawn_store_for_tests(Arc::new(PostgresStore::connect(&url, options).unwrap()), false).unwrap())
+        .map(|_| {
+            spawn_store_for_tests(
+                Arc::new(PostgresStore::connect(&url, options).unwrap()),
+                false,
+            )
+            .unwrap()
+        })
         .collect();
     let token = servers[0].issue_token("C001").unwrap();
     let replicas: Vec<_> = servers.iter().map(|s| s.addr).collect();
@@ -147,7 +156,10 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
                 if counts.delivered as usize >= n {
                     return counts;
                 }
-                assert!(Instant::now() < deadline, "not delivered in time: {counts:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "not delivered in time: {counts:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -156,12 +168,19 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
 
     cluster.stop().unwrap();
     let db2 = db.clone();
-    ids.extend(tokio::task::spawn_blocking(move || record(&db2, 12)).await.unwrap());
+    ids.extend(
+        tokio::task::spawn_blocking(move || record(&db2, 12))
+            .await
+            .unwrap(),
+    );
     handle.report_queued();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let during = db.read(outbox::counts).unwrap();
     assert_eq!(during.rejected, 0, "a 503 is not a rejection");
-    assert!((during.delivered as usize) < ids.len(), "nothing can be stored while the database is down: {during:?}");
+    assert!(
+        (during.delivered as usize) < ids.len(),
+        "nothing can be stored while the database is down: {during:?}"
+    );
     let health = healthz_status(servers[1].addr).await;
     assert_eq!(health, 503);
 
@@ -171,14 +190,20 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
     handle.shutdown();
     assert_eq!((counts.queued, counts.sending, counts.rejected), (0, 0, 0));
     let store = PostgresStore::connect(&url, PgOptions::default()).unwrap();
-    assert_eq!(store.report_count(Some("C001")).unwrap(), ids.len() as u64, "each report exactly once");
+    assert_eq!(
+        store.report_count(Some("C001")).unwrap(),
+        ids.len() as u64,
+        "each report exactly once"
+    );
 }
 
 /// `GET /healthz` over a raw socket: the status code.
 async fn healthz_status(addr: std::net::SocketAddr) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     String::from_utf8_lossy(&buf[9..12]).parse().unwrap()

@@ -61,7 +61,11 @@ pub struct Random {
 
 impl Random {
     pub fn new(seed: u64, fault_rate: f64, max_delay_ms: u64) -> Self {
-        Self { rng: Mutex::new(fastrand::Rng::with_seed(seed)), fault_rate, max_delay_ms }
+        Self {
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            fault_rate,
+            max_delay_ms,
+        }
     }
 }
 
@@ -98,15 +102,31 @@ impl Schedule for Always {
 pub struct FailNth(pub Vec<u64>, pub Fault);
 impl Schedule for FailNth {
     fn next(&self, conn: u64) -> Fault {
-        if self.0.contains(&conn) { self.1 } else { Fault::Pass }
+        if self.0.contains(&conn) {
+            self.1
+        } else {
+            Fault::Pass
+        }
     }
 }
 
 /// Faults injected by every proxy in this test binary, by kind, to show the
 /// schedules really exercised each one.
 pub static INJECTED: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
-pub const FAULT_NAMES: [&str; 12] =
-    ["pass", "drop", "delay", "respond", "reset", "lose", "hold", "html", "redirect", "truncated", "drip", "hide-batch"];
+pub const FAULT_NAMES: [&str; 12] = [
+    "pass",
+    "drop",
+    "delay",
+    "respond",
+    "reset",
+    "lose",
+    "hold",
+    "html",
+    "redirect",
+    "truncated",
+    "drip",
+    "hide-batch",
+];
 
 fn kind(f: Fault) -> usize {
     match f {
@@ -161,7 +181,11 @@ pub async fn start_proxy_on(listen: SocketAddr, upstream: SocketAddr) -> Proxy {
     serve_proxy(listener, vec![upstream], Arc::new(Always(Fault::Pass)))
 }
 
-fn serve_proxy(listener: TcpListener, upstreams: Vec<SocketAddr>, schedule: Arc<dyn Schedule>) -> Proxy {
+fn serve_proxy(
+    listener: TcpListener,
+    upstreams: Vec<SocketAddr>,
+    schedule: Arc<dyn Schedule>,
+) -> Proxy {
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicU64::new(0));
     let counter = connections.clone();
@@ -179,7 +203,11 @@ fn serve_proxy(listener: TcpListener, upstreams: Vec<SocketAddr>, schedule: Arc<
             });
         }
     });
-    Proxy { addr, connections, task }
+    Proxy {
+        addr,
+        connections,
+        task,
+    }
 }
 
 /// Reads one HTTP/1.1 request (head and a Content-Length body) from `s`.
@@ -189,8 +217,13 @@ async fn read_request(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len =
-                head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = s.read(&mut chunk).await?;
                 if n == 0 {
@@ -290,7 +323,9 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) -> st
                 .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:") && !l.is_empty())
                 .map(|l| format!("{l}\r\n"))
                 .collect();
-            client.write_all(format!("{head}content-length: {}\r\n\r\n", cut.len()).as_bytes()).await?;
+            client
+                .write_all(format!("{head}content-length: {}\r\n\r\n", cut.len()).as_bytes())
+                .await?;
             client.write_all(cut).await?;
             client.shutdown().await
         }
@@ -331,7 +366,9 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) -> st
 
 async fn pass(mut client: TcpStream, upstream: SocketAddr) -> std::io::Result<()> {
     let mut server = TcpStream::connect(upstream).await?;
-    tokio::io::copy_bidirectional(&mut client, &mut server).await.map(|_| ())
+    tokio::io::copy_bidirectional(&mut client, &mut server)
+        .await
+        .map(|_| ())
 }
 
 pub const PATIENT: &str = "P0000001";
@@ -369,7 +406,8 @@ pub fn record(db: &Database, n: usize) -> Vec<String> {
                 "N001",
                 "test-device",
             );
-            db.write(|c| outbox::record_report(c, &r, Utc::now())).unwrap()
+            db.write(|c| outbox::record_report(c, &r, Utc::now()))
+                .unwrap()
         })
         .collect()
 }
@@ -380,12 +418,20 @@ pub fn server_copies(central_db: &Path, clinic: &str, ids: &[String]) -> Vec<i64
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     ids.iter()
         .map(|id| {
-            conn.query_row("SELECT count(*) FROM reports WHERE clinic_id = ?1 AND report_id = ?2", [clinic, id], |r| r.get(0)).unwrap()
+            conn.query_row(
+                "SELECT count(*) FROM reports WHERE clinic_id = ?1 AND report_id = ?2",
+                [clinic, id],
+                |r| r.get(0),
+            )
+            .unwrap()
         })
         .collect()
 }
 
 pub fn central(dir: &Path, compat: bool) -> (clinic_central::TestServer, PathBuf) {
     let path = dir.join("central.sqlite3");
-    (clinic_central::spawn_for_tests(&path, compat).unwrap(), path)
+    (
+        clinic_central::spawn_for_tests(&path, compat).unwrap(),
+        path,
+    )
 }
