@@ -648,7 +648,7 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
         "{}",
         reason("appointments", "A2")
     );
-    assert!(reason("appointments", "A3").contains("ends before"));
+    assert!(reason("appointments", "A3").contains("end after it starts"));
     assert!(reason("appointments", "A4").contains("not on this device"));
     assert!(!reason("appointments", "A5").is_empty());
     let status = engine.status();
