@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::engine::SyncEngine;
+use crate::context::Context;
 use crate::{SyncError, Trace};
 
 /// Rounds of patients → staff → appointments per run: an appointment may send us
@@ -154,130 +154,125 @@ pub(crate) struct Pulled {
     pub set_aside: u64,
 }
 
-impl SyncEngine {
-    /// Pulls every stream to its end. Pages already applied stay applied if a later
-    /// one fails; the next run continues from the last committed cursor.
-    pub(crate) async fn pull(&self, trace: &Trace) -> Result<Pulled, SyncError> {
-        let mut total = Pulled::default();
-        for round in 0..REFERENCE_ROUNDS {
-            let last_round = round + 1 == REFERENCE_ROUNDS;
-            let patients = match self
-                .pull_stream(
-                    pull::STREAM_PATIENTS,
-                    paths::FEED_PATIENTS,
-                    trace,
-                    patient,
-                    |c, p, n| {
-                        pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside))
-                    },
-                )
-                .await
-            {
-                Err(SyncError::NotOffered { status }) if round == 0 => {
-                    return self.feeds_missing(status).await;
-                }
-                other => other?,
-            };
-            self.set_upload_only(false);
-            let staff = self
-                .pull_stream(
-                    pull::STREAM_STAFF,
-                    paths::FEED_STAFF,
-                    trace,
-                    staff,
-                    |c, p, n| pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside)),
-                )
-                .await?;
-            let appointments = self
-                .pull_stream(
-                    pull::STREAM_APPOINTMENTS,
-                    paths::FEED_APPOINTMENTS,
-                    trace,
-                    appointment,
-                    move |c, p, n| {
-                        pull::apply_appointments(c, p, n, last_round)
-                            .map(|a| (a.applied, a.set_aside))
-                    },
-                )
-                .await?;
-            for (p, _) in [patients, staff, appointments] {
-                total.applied += p.applied;
-                total.set_aside += p.set_aside;
+/// Pulls every stream to its end. Pages already applied stay applied if a later
+/// one fails; the next run continues from the last committed cursor.
+pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncError> {
+    let mut total = Pulled::default();
+    for round in 0..REFERENCE_ROUNDS {
+        let last_round = round + 1 == REFERENCE_ROUNDS;
+        let patients = match pull_stream(
+            ctx,
+            pull::STREAM_PATIENTS,
+            paths::FEED_PATIENTS,
+            trace,
+            patient,
+            |c, p, n| pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside)),
+        )
+        .await
+        {
+            Err(SyncError::NotOffered { status }) if round == 0 => {
+                return feeds_missing(ctx, status).await;
             }
-            if appointments.1 == Applied::All {
-                return Ok(total);
-            }
+            other => other?,
+        };
+        ctx.set_upload_only(false);
+        let staff = pull_stream(
+            ctx,
+            pull::STREAM_STAFF,
+            paths::FEED_STAFF,
+            trace,
+            staff,
+            |c, p, n| pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside)),
+        )
+        .await?;
+        let appointments = pull_stream(
+            ctx,
+            pull::STREAM_APPOINTMENTS,
+            paths::FEED_APPOINTMENTS,
+            trace,
+            appointment,
+            move |c, p, n| {
+                pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside))
+            },
+        )
+        .await?;
+        for (p, _) in [patients, staff, appointments] {
+            total.applied += p.applied;
+            total.set_aside += p.set_aside;
         }
-        Err(SyncError::Protocol(
-            "an appointment refers to a patient or doctor the server has not sent".into(),
-        ))
-    }
-
-    /// The feeds are missing. With uploads proven, this is the hospital's original
-    /// API (it takes reports and sends nothing): upload-only, not a failure.
-    /// Without that proof it may be any web server: a failure the status names.
-    async fn feeds_missing(&self, status: u16) -> Result<Pulled, SyncError> {
-        if self.uploads_proven().await? {
-            if !self.upload_only() {
-                tracing::info!(
-                    status,
-                    "the server has no feeds: upload-only (it does not send patients or schedules)"
-                );
-            }
-            self.set_upload_only(true);
-            Ok(Pulled::default())
-        } else {
-            Err(SyncError::FeedsMissing { status })
+        if appointments.1 == Applied::All {
+            return Ok(total);
         }
     }
+    Err(SyncError::Protocol(
+        "an appointment refers to a patient or doctor the server has not sent".into(),
+    ))
+}
 
-    async fn pull_stream<T, U>(
-        &self,
-        stream: &'static str,
-        path: &'static str,
-        trace: &Trace,
-        convert: fn(&str, T) -> Result<U, String>,
-        apply: impl Fn(
-            &mut clinic_store::Connection,
-            &[PulledItem<U>],
-            i64,
-        ) -> Result<(Applied, usize), clinic_store::StoreError>
-        + Send
-        + Sync
-        + Copy
-        + 'static,
-    ) -> Result<(Pulled, Applied), SyncError>
-    where
-        T: DeserializeOwned + Send + 'static,
-        U: Send + 'static,
-    {
-        let mut done = Pulled::default();
-        loop {
-            let after = self
-                .store(move |db| db.read(|c| pull::cursor(c, stream)))
-                .await?;
-            let page = self
-                .client
-                .feed(path, after, self.config.feed_page_limit, trace)
-                .await?;
-            let has_more = page.has_more;
-            let next = page.next_cursor;
-            let items: Vec<PulledItem<U>> = page
-                .items
-                .iter()
-                .map(|raw| read_item(raw, convert))
-                .collect();
-            let (outcome, set_aside) = self
-                .store(move |db| db.write(|c| apply(c, &items, next)))
-                .await?;
-            done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
-            done.set_aside += set_aside as u64;
-            if outcome != Applied::All {
-                return Ok((done, outcome));
-            }
-            if !has_more || next <= after {
-                return Ok((done, Applied::All));
-            }
+/// The feeds are missing. With uploads proven, this is the hospital's original
+/// API (it takes reports and sends nothing): upload-only, not a failure.
+/// Without that proof it may be any web server: a failure the status names.
+async fn feeds_missing(ctx: &Context, status: u16) -> Result<Pulled, SyncError> {
+    if ctx.uploads_proven().await? {
+        if !ctx.upload_only() {
+            tracing::info!(
+                status,
+                "the server has no feeds: upload-only (it does not send patients or schedules)"
+            );
+        }
+        ctx.set_upload_only(true);
+        Ok(Pulled::default())
+    } else {
+        Err(SyncError::FeedsMissing { status })
+    }
+}
+
+async fn pull_stream<T, U>(
+    ctx: &Context,
+    stream: &'static str,
+    path: &'static str,
+    trace: &Trace,
+    convert: fn(&str, T) -> Result<U, String>,
+    apply: impl Fn(
+        &mut clinic_store::Connection,
+        &[PulledItem<U>],
+        i64,
+    ) -> Result<(Applied, usize), clinic_store::StoreError>
+    + Send
+    + Sync
+    + Copy
+    + 'static,
+) -> Result<(Pulled, Applied), SyncError>
+where
+    T: DeserializeOwned + Send + 'static,
+    U: Send + 'static,
+{
+    let mut done = Pulled::default();
+    loop {
+        let after = ctx
+            .store(move |db| db.read(|c| pull::cursor(c, stream)))
+            .await?;
+        let page = ctx
+            .client
+            .feed(path, after, ctx.config.feed_page_limit, trace)
+            .await?;
+        let has_more = page.has_more;
+        let next = page.next_cursor;
+        let items: Vec<PulledItem<U>> = page
+            .items
+            .iter()
+            .map(|raw| read_item(raw, convert))
+            .collect();
+        let (outcome, set_aside) = ctx
+            .store(move |db| db.write(|c| apply(c, &items, next)))
+            .await?;
+        done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
+        done.set_aside += set_aside as u64;
+        if outcome != Applied::All {
+            return Ok((done, outcome));
+        }
+        if !has_more || next <= after {
+            return Ok((done, Applied::All));
         }
     }
 }
