@@ -158,8 +158,6 @@ impl Planner {
                 self.stopped_for_auth = true;
                 self.retry_at = None;
                 self.offline = false;
-                // A saved report does not restart a stopped sync; "Sync now" does.
-                self.want = self.forced;
             }
             Outcome::Failed {
                 retry_after,
