@@ -6,8 +6,8 @@
 //!
 //! The rules: one run at a time; anything asked for during a run becomes exactly
 //! one more run after it (coalesced, never lost); a failure backs off (capped,
-//! jittered, `Retry-After` as a floor up to the cap) and the ticker, the reports
-//! and the deadline wait for it; while offline, a probe that reaches the server
+//! jittered, `Retry-After` as a floor up to the cap), and the ticker and saved
+//! reports then wait for its deadline; while offline, a probe that reaches the server
 //! ends the backoff; refused credentials stop sync until a person asks ("Sync
 //! now"), which overrides the backoff too; an upload-only server is a success.
 
