@@ -142,6 +142,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             telemetry::observe,
         ))
+        .layer(axum::middleware::map_response(serve::close_if_body_unread))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

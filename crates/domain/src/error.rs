@@ -42,7 +42,7 @@ pub enum DomainError {
     ControlCharacter { field: &'static str },
     #[error("the {field} must not be empty")]
     TextRequired { field: &'static str },
-    #[error("the {field} may contain only letters, digits, spaces and · - ' . ( )")]
+    #[error("the {field} may contain only letters, digits, spaces and · - ' . , ( )")]
     NameCharacter { field: &'static str },
     #[error(
         "a phone number has at least one digit, at most {max} characters, and only digits, spaces and + - ( )"
