@@ -435,3 +435,69 @@ pub fn central(dir: &Path, compat: bool) -> (clinic_central::TestServer, PathBuf
         path,
     )
 }
+
+/// The engine settings of the fault-schedule tests: batches of one to four, a fast
+/// capped backoff, client timeouts shorter than the proxy's delays, no pull.
+pub fn fault_config(url: String, token: String, seed: u64) -> clinic_sync::SyncConfig {
+    let mut c = clinic_sync::SyncConfig::new(url, Some(token));
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    c.batch_size = rng.usize(1..=4);
+    c.single_chunk = 3;
+    c.pull = false;
+    c.reuse_connections = false;
+    c.backoff_base = Duration::from_millis(1);
+    c.backoff_cap = Duration::from_millis(25);
+    c.probe_interval = Duration::from_millis(20);
+    c.interval = Duration::from_millis(200);
+    c.connect_timeout = Duration::from_millis(500);
+    c.request_timeout = Duration::from_millis(250);
+    c
+}
+
+/// Runs one fault schedule's engine over `db` through `proxy_url`: `ids` were
+/// recorded before it starts, `rng` decides a few more recorded while it runs.
+/// Returns every ID recorded once the outbox is drained (all delivered, nothing
+/// queued, sending or rejected), failing the test after 60 s.
+pub async fn drain_while_recording(
+    seed: u64,
+    db: &Arc<Database>,
+    config: clinic_sync::SyncConfig,
+    rng: &mut fastrand::Rng,
+    mut ids: Vec<String>,
+) -> Vec<String> {
+    let engine = clinic_sync::SyncEngine::new(db.clone(), config).unwrap();
+    let handle = engine.spawn(&tokio::runtime::Handle::current());
+    for _ in 0..rng.usize(0..3) {
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..60))).await;
+        let more = rng.usize(1..=3);
+        let db2 = db.clone();
+        ids.extend(
+            tokio::task::spawn_blocking(move || record(&db2, more))
+                .await
+                .unwrap(),
+        );
+        handle.report_queued();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut status = handle.subscribe();
+    loop {
+        let counts = db.read(outbox::counts).unwrap();
+        if counts.delivered as usize == ids.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "schedule {seed}: not drained: {counts:?} {:?}",
+            handle.status()
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), status.changed()).await;
+    }
+    handle.shutdown();
+    let counts = db.read(outbox::counts).unwrap();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.rejected),
+        (0, 0, 0),
+        "schedule {seed}"
+    );
+    ids
+}
