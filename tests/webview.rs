@@ -35,6 +35,24 @@ fn sign_in(s: &support::Session<'_>, staff_id: &str, pin: &str) -> Result<()> {
     })
 }
 
+/// Opens a patient as a wristband scan does (the ID, then Enter) and signs the demo
+/// nurse N001 in over the open record.
+fn open_patient_signed_in(s: &support::Session<'_>, patient_id: &str) -> Result<()> {
+    s.type_text(
+        &s.find("[data-testid=patient-search]")?,
+        &format!("{patient_id}\u{E007}"),
+    )?;
+    sign_in(s, "N001", "1234")
+}
+
+/// Records an NRS `score` for the open patient.
+fn record_score(s: &support::Session<'_>, score: u8) -> Result<()> {
+    s.click(&s.find(&format!(
+        "[data-testid=pain-form] [data-testid=score-{score}]"
+    ))?)?;
+    s.click(&s.find("[data-testid=report-record]")?)
+}
+
 /// Sets a form field the way typing would (WebKit's date-time field takes no typed text over WebDriver).
 fn set_field(s: &support::Session<'_>, css: &str, value: &str) -> Result<()> {
     s.find(css)?;
@@ -210,11 +228,7 @@ fn the_bedside_form_fits_the_screens_clinics_have() -> Result<()> {
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
     let s = launch_demo(&driver, &dir)?;
-    s.type_text(
-        &s.find("[data-testid=patient-search]")?,
-        &format!("{}\u{E007}", patient.id),
-    )?;
-    sign_in(&s, "N001", "1234")?;
+    open_patient_signed_in(&s, patient.id.as_str())?;
     s.find("[data-testid=pain-form] [data-testid=score-10]")?;
 
     for lang in ["zh-CN", "en"] {
@@ -653,11 +667,8 @@ fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so
             .is_empty()
     );
 
-    let search = s.find("[data-testid=patient-search]")?;
-    s.type_text(&search, &format!("{}\u{E007}", patient.id))?;
-    sign_in(&s, "N001", "1234")?;
-    s.click(&s.find("[data-testid=score-7]")?)?;
-    s.click(&s.find("[data-testid=report-record]")?)?;
+    open_patient_signed_in(&s, patient.id.as_str())?;
+    record_score(&s, 7)?;
     wait_until(std::time::Duration::from_secs(20), || {
         Ok(server.report_count(Some("C001"))? == 1)
     })?;
@@ -700,13 +711,8 @@ fn against_the_hospitals_upload_only_server_a_score_is_delivered_once_and_the_ba
     ])?;
     let wait = std::time::Duration::from_secs(20);
 
-    s.type_text(
-        &s.find("[data-testid=patient-search]")?,
-        &format!("{}\u{E007}", patient.id),
-    )?;
-    sign_in(&s, "N001", "1234")?;
-    s.click(&s.find("[data-testid=score-6]")?)?;
-    s.click(&s.find("[data-testid=report-record]")?)?;
+    open_patient_signed_in(&s, patient.id.as_str())?;
+    record_score(&s, 6)?;
     wait_until(wait, || Ok(server.report_count(None)? == 1))?;
     let report = s.find("[data-testid=report]")?;
     wait_until(wait, || {
