@@ -2,8 +2,9 @@
 //! its DTO or its `{code, message}` error. No logic lives here.
 
 use clinic_desk_core::{
-    ApiError, AppInfo, AssessmentInput, AuditEntryDto, CorrectionInput, DaySchedule, Desk, DoctorDto, ErrorCode,
-    ExportDto, PainReportDto, PatientDetail, PatientSearch, PendingReassessmentDto, SessionDto, StaffDto, SyncStatusDto,
+    ApiError, AppInfo, AssessmentInput, AuditEntryDto, CorrectionInput, DaySchedule, Desk,
+    DoctorDto, ErrorCode, ExportDto, PainReportDto, PatientDetail, PatientSearch,
+    PendingReassessmentDto, SessionDto, StaffDto, SyncStatusDto,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -28,12 +29,18 @@ pub async fn app_info(state: State<'_, DeskState>) -> Result<AppInfo, ApiError> 
 }
 
 #[tauri::command]
-pub async fn search_patients(state: State<'_, DeskState>, query: String) -> Result<PatientSearch, ApiError> {
+pub async fn search_patients(
+    state: State<'_, DeskState>,
+    query: String,
+) -> Result<PatientSearch, ApiError> {
     on_desk(state, move |d| d.search_patients(&query)).await
 }
 
 #[tauri::command]
-pub async fn get_patient(state: State<'_, DeskState>, id: String) -> Result<PatientDetail, ApiError> {
+pub async fn get_patient(
+    state: State<'_, DeskState>,
+    id: String,
+) -> Result<PatientDetail, ApiError> {
     on_desk(state, move |d| d.patient(&id)).await
 }
 
@@ -48,21 +55,33 @@ pub async fn day_schedule(
     date: Option<String>,
     doctor_id: Option<String>,
 ) -> Result<DaySchedule, ApiError> {
-    on_desk(state, move |d| d.day_schedule(date.as_deref(), doctor_id.as_deref())).await
+    on_desk(state, move |d| {
+        d.day_schedule(date.as_deref(), doctor_id.as_deref())
+    })
+    .await
 }
 
 #[tauri::command]
-pub async fn record_pain_report(state: State<'_, DeskState>, input: AssessmentInput) -> Result<PainReportDto, ApiError> {
+pub async fn record_pain_report(
+    state: State<'_, DeskState>,
+    input: AssessmentInput,
+) -> Result<PainReportDto, ApiError> {
     on_desk(state, move |d| d.record_assessment(&input)).await
 }
 
 #[tauri::command]
-pub async fn patient_reports(state: State<'_, DeskState>, patient_id: String) -> Result<Vec<PainReportDto>, ApiError> {
+pub async fn patient_reports(
+    state: State<'_, DeskState>,
+    patient_id: String,
+) -> Result<Vec<PainReportDto>, ApiError> {
     on_desk(state, move |d| d.patient_reports(&patient_id)).await
 }
 
 #[tauri::command]
-pub async fn retry_rejected_report(state: State<'_, DeskState>, report_id: String) -> Result<PainReportDto, ApiError> {
+pub async fn retry_rejected_report(
+    state: State<'_, DeskState>,
+    report_id: String,
+) -> Result<PainReportDto, ApiError> {
     on_desk(state, move |d| d.retry_rejected_report(&report_id)).await
 }
 
@@ -76,17 +95,25 @@ pub async fn correct_report(
 }
 
 #[tauri::command]
-pub async fn report_history(state: State<'_, DeskState>, report_id: String) -> Result<Vec<AuditEntryDto>, ApiError> {
+pub async fn report_history(
+    state: State<'_, DeskState>,
+    report_id: String,
+) -> Result<Vec<AuditEntryDto>, ApiError> {
     on_desk(state, move |d| d.report_history(&report_id)).await
 }
 
 #[tauri::command]
-pub async fn pending_reassessments(state: State<'_, DeskState>) -> Result<Vec<PendingReassessmentDto>, ApiError> {
+pub async fn pending_reassessments(
+    state: State<'_, DeskState>,
+) -> Result<Vec<PendingReassessmentDto>, ApiError> {
     on_desk(state, |d| d.pending_reassessments()).await
 }
 
 #[tauri::command]
-pub async fn export_fhir(state: State<'_, DeskState>, patient_id: Option<String>) -> Result<ExportDto, ApiError> {
+pub async fn export_fhir(
+    state: State<'_, DeskState>,
+    patient_id: Option<String>,
+) -> Result<ExportDto, ApiError> {
     on_desk(state, move |d| d.export_fhir(patient_id.as_deref())).await
 }
 
@@ -96,12 +123,19 @@ pub async fn list_staff(state: State<'_, DeskState>) -> Result<Vec<StaffDto>, Ap
 }
 
 #[tauri::command]
-pub async fn staff_session(state: State<'_, DeskState>, active: bool) -> Result<SessionDto, ApiError> {
+pub async fn staff_session(
+    state: State<'_, DeskState>,
+    active: bool,
+) -> Result<SessionDto, ApiError> {
     on_desk(state, move |d| d.staff_session(active)).await
 }
 
 #[tauri::command]
-pub async fn sign_in(state: State<'_, DeskState>, staff_id: String, pin: String) -> Result<SessionDto, ApiError> {
+pub async fn sign_in(
+    state: State<'_, DeskState>,
+    staff_id: String,
+    pin: String,
+) -> Result<SessionDto, ApiError> {
     on_desk(state, move |d| d.sign_in(&staff_id, &pin)).await
 }
 
@@ -123,7 +157,10 @@ pub async fn sync_now(state: State<'_, DeskState>) -> Result<(), ApiError> {
 /// Pushes the sync status down `channel` now and on every change, until the
 /// window goes away (a failed send ends the task). No polling.
 #[tauri::command]
-pub async fn subscribe_sync_status(state: State<'_, DeskState>, channel: Channel<SyncStatusDto>) -> Result<(), ApiError> {
+pub async fn subscribe_sync_status(
+    state: State<'_, DeskState>,
+    channel: Channel<SyncStatusDto>,
+) -> Result<(), ApiError> {
     let desk = state.0.clone()?;
     let first = on_desk(state, |d| d.sync_status()).await?;
     if channel.send(first).is_err() {

@@ -3,7 +3,9 @@
 
 use std::sync::RwLock;
 
-use clinic_desk_core::{ApiError, ConnectionTestDto, DiagnosticsDto, ErrorCode, ProvisionOutcomeDto, SupportBundleDto};
+use clinic_desk_core::{
+    ApiError, ConnectionTestDto, DiagnosticsDto, ErrorCode, ProvisionOutcomeDto, SupportBundleDto,
+};
 use clinic_install::Setup;
 use tauri::State;
 
@@ -23,7 +25,10 @@ fn desk(state: &State<'_, DeskState>) -> Result<clinic_desk_core::Desk, ApiError
 }
 
 #[tauri::command]
-pub async fn diagnostics(state: State<'_, DeskState>, setup: State<'_, SetupState>) -> Result<DiagnosticsDto, ApiError> {
+pub async fn diagnostics(
+    state: State<'_, DeskState>,
+    setup: State<'_, SetupState>,
+) -> Result<DiagnosticsDto, ApiError> {
     let (desk, setup) = (desk(&state)?, setup.get());
     blocking(move || desk.diagnostics(&setup)).await
 }
@@ -35,7 +40,10 @@ pub async fn test_connection(setup: State<'_, SetupState>) -> Result<ConnectionT
 }
 
 #[tauri::command]
-pub async fn export_support_bundle(state: State<'_, DeskState>, setup: State<'_, SetupState>) -> Result<SupportBundleDto, ApiError> {
+pub async fn export_support_bundle(
+    state: State<'_, DeskState>,
+    setup: State<'_, SetupState>,
+) -> Result<SupportBundleDto, ApiError> {
     let (desk, setup) = (desk(&state)?, setup.get());
     blocking(move || {
         let out = clinic_install::paths::bundle_dir(&setup.data_dir);
@@ -66,7 +74,9 @@ pub async fn provision_device(
     Ok(outcome)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tauri::async_runtime::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("command panicked: {e}")))?

@@ -59,7 +59,9 @@ impl LaunchOptions {
     /// (`clinic_install::Setup`), so these fields hold the flags alone.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut options = LaunchOptions {
-            data_dir: std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
+            data_dir: std::env::var_os(DATA_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             demo_seed: None,
             server_url: None,
             token: None,
@@ -72,19 +74,29 @@ impl LaunchOptions {
                 None => (arg.clone(), None),
             };
             let mut value = |name: &str| {
-                inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
             };
             match flag.as_str() {
                 "--data-dir" => options.data_dir = Some(PathBuf::from(value("--data-dir")?)),
-                "--demo" => options.demo_seed = options.demo_seed.or(Some(clinic_desk_core::DEMO_SEED)),
+                "--demo" => {
+                    options.demo_seed = options.demo_seed.or(Some(clinic_desk_core::DEMO_SEED))
+                }
                 "--demo-seed" => {
                     let raw = value("--demo-seed")?;
-                    options.demo_seed = Some(raw.parse().map_err(|_| format!("--demo-seed takes a number, not '{raw}'"))?);
+                    options.demo_seed = Some(
+                        raw.parse()
+                            .map_err(|_| format!("--demo-seed takes a number, not '{raw}'"))?,
+                    );
                 }
                 "--server" => {
                     let raw = value("--server")?;
                     if !(raw.starts_with("http://") || raw.starts_with("https://")) {
-                        return Err(format!("--server takes an http:// or https:// URL, not '{raw}'"));
+                        return Err(format!(
+                            "--server takes an http:// or https:// URL, not '{raw}'"
+                        ));
                     }
                     options.server_url = Some(raw);
                 }
@@ -107,16 +119,46 @@ mod tests {
 
     #[test]
     fn flags_are_understood_and_mistakes_explained() {
-        assert_eq!(parse(&["--data-dir", "/x", "--demo"]).unwrap().data_dir, Some(PathBuf::from("/x")));
-        assert_eq!(parse(&["--data-dir=/y"]).unwrap().data_dir, Some(PathBuf::from("/y")));
+        assert_eq!(
+            parse(&["--data-dir", "/x", "--demo"]).unwrap().data_dir,
+            Some(PathBuf::from("/x"))
+        );
+        assert_eq!(
+            parse(&["--data-dir=/y"]).unwrap().data_dir,
+            Some(PathBuf::from("/y"))
+        );
         assert_eq!(parse(&["--demo-seed", "9"]).unwrap().demo_seed, Some(9));
-        assert_eq!(parse(&["--demo"]).unwrap().demo_seed, Some(clinic_desk_core::DEMO_SEED));
-        assert_eq!(parse(&["--data-dir"]).unwrap_err(), "--data-dir needs a value");
-        assert!(parse(&["--demo-seed", "x"]).unwrap_err().contains("takes a number"));
-        assert!(parse(&["--frobnicate"]).unwrap_err().contains("unknown argument"));
+        assert_eq!(
+            parse(&["--demo"]).unwrap().demo_seed,
+            Some(clinic_desk_core::DEMO_SEED)
+        );
+        assert_eq!(
+            parse(&["--data-dir"]).unwrap_err(),
+            "--data-dir needs a value"
+        );
+        assert!(
+            parse(&["--demo-seed", "x"])
+                .unwrap_err()
+                .contains("takes a number")
+        );
+        assert!(
+            parse(&["--frobnicate"])
+                .unwrap_err()
+                .contains("unknown argument")
+        );
         let o = parse(&["--server", "http://127.0.0.1:9", "--token=cct_x"]).unwrap();
-        assert_eq!((o.server_url.as_deref(), o.token.as_deref()), (Some("http://127.0.0.1:9"), Some("cct_x")));
-        assert!(!format!("{o:?}").contains("cct_x"), "the token never shows in Debug");
-        assert!(parse(&["--server", "ftp://x"]).unwrap_err().contains("http://"));
+        assert_eq!(
+            (o.server_url.as_deref(), o.token.as_deref()),
+            (Some("http://127.0.0.1:9"), Some("cct_x"))
+        );
+        assert!(
+            !format!("{o:?}").contains("cct_x"),
+            "the token never shows in Debug"
+        );
+        assert!(
+            parse(&["--server", "ftp://x"])
+                .unwrap_err()
+                .contains("http://")
+        );
     }
 }

@@ -21,7 +21,11 @@ pub const DATABASE_FILE: &str = "clinic-desk.sqlite3";
 pub fn run(options: LaunchOptions) {
     // The same directory Tauri's app_data_dir gives, known before Tauri starts so
     // the instance lock is taken before anything opens the database.
-    let Some(dir) = options.data_dir.clone().or_else(clinic_install::paths::default_data_dir) else {
+    let Some(dir) = options
+        .data_dir
+        .clone()
+        .or_else(clinic_install::paths::default_data_dir)
+    else {
         eprintln!("clinic-desk: no data directory (no home directory?): pass --data-dir");
         std::process::exit(2);
     };
@@ -36,8 +40,19 @@ pub fn run(options: LaunchOptions) {
         Ok(Some(lock)) => Some(lock),
         Ok(None) => {
             let heard = single_instance::ask_running_instance_to_focus(&dir);
-            tracing::info!(heard, "Clinic Desk is already running on this data directory; not opening it twice");
-            eprintln!("clinic-desk: already running on {}{}", dir.display(), if heard { "; brought its window forward" } else { "" });
+            tracing::info!(
+                heard,
+                "Clinic Desk is already running on this data directory; not opening it twice"
+            );
+            eprintln!(
+                "clinic-desk: already running on {}{}",
+                dir.display(),
+                if heard {
+                    "; brought its window forward"
+                } else {
+                    ""
+                }
+            );
             return;
         }
         Err(e) => {
@@ -107,7 +122,8 @@ pub fn run(options: LaunchOptions) {
 }
 
 fn open_desk(path: PathBuf, demo_seed: Option<u64>) -> Result<Desk, clinic_desk_core::ApiError> {
-    let desk = Desk::open(&path).inspect_err(|e| tracing::error!(error = %e, "cannot open the local store"))?;
+    let desk = Desk::open(&path)
+        .inspect_err(|e| tracing::error!(error = %e, "cannot open the local store"))?;
     tracing::info!(path = %path.display(), "local store open");
     if let Some(seed) = demo_seed {
         if desk.load_demo(seed, None)? {
@@ -146,14 +162,23 @@ fn init_logging(log_dir: &std::path::Path) {
     use clinic_install::logfile::{DEFAULT_KEEP, DEFAULT_MAX_BYTES, RotatingFile};
     use tracing_subscriber::fmt::writer::MakeWriterExt as _;
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_env("CLINIC_DESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("CLINIC_DESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     match RotatingFile::open(log_dir, DEFAULT_MAX_BYTES, DEFAULT_KEEP) {
         Ok(file) => {
             let writer = std::io::stderr.and(std::sync::Mutex::new(file));
-            let _ = fmt().json().with_env_filter(filter).with_writer(writer).try_init();
+            let _ = fmt()
+                .json()
+                .with_env_filter(filter)
+                .with_writer(writer)
+                .try_init();
         }
         Err(e) => {
-            let _ = fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+            let _ = fmt()
+                .json()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
             tracing::warn!(error = %e, dir = %log_dir.display(), "cannot write log files; logging to stderr only");
         }
     }

@@ -53,16 +53,24 @@ struct Args {
 fn parse(args: &[String]) -> Result<Args, Failure> {
     let mut out = Args {
         positional: vec![],
-        data_dir: std::env::var_os(crate::DATA_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
+        data_dir: std::env::var_os(crate::DATA_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
         config_dir: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| Failure::Usage(format!("{name} needs a value")));
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Failure::Usage(format!("{name} needs a value")))
+        };
         match a.as_str() {
             "--data-dir" => out.data_dir = Some(PathBuf::from(value("--data-dir")?)),
             "--config-dir" => out.config_dir = Some(PathBuf::from(value("--config-dir")?)),
-            s if s.starts_with("--") => return Err(Failure::Usage(format!("unknown argument '{s}'"))),
+            s if s.starts_with("--") => {
+                return Err(Failure::Usage(format!("unknown argument '{s}'")));
+            }
             s => out.positional.push(s.to_owned()),
         }
     }
@@ -87,8 +95,12 @@ fn provision(args: &[String]) -> Result<(), Failure> {
     let args = parse(args)?;
     let source = one(&args, "profile file or enrolment code")?;
     let profile = Profile::load(&source).map_err(|e| Failure::Refused(e.to_string()))?;
-    let data_dir = args.data_dir.or_else(paths::default_data_dir).ok_or_else(|| Failure::Refused("no data directory".into()))?;
-    let config_dir = paths::config_dir(args.config_dir).ok_or_else(|| Failure::Refused("no config directory".into()))?;
+    let data_dir = args
+        .data_dir
+        .or_else(paths::default_data_dir)
+        .ok_or_else(|| Failure::Refused("no data directory".into()))?;
+    let config_dir = paths::config_dir(args.config_dir)
+        .ok_or_else(|| Failure::Refused("no config directory".into()))?;
     let installed = match paths::installed_profile() {
         Some(p) => Profile::from_file(&p).map_err(|e| Failure::Refused(e.to_string()))?,
         None => None,
@@ -96,10 +108,20 @@ fn provision(args: &[String]) -> Result<(), Failure> {
     // The app must not have the store open while we bind it to another profile.
     let _lock = instance::acquire(&data_dir)
         .map_err(|e| Failure::Refused(format!("cannot use {}: {e}", data_dir.display())))?
-        .ok_or_else(|| Failure::Refused("Clinic Desk is running on this device: close it, then provision again".into()))?;
+        .ok_or_else(|| {
+            Failure::Refused(
+                "Clinic Desk is running on this device: close it, then provision again".into(),
+            )
+        })?;
     let db_path = data_dir.join(DATABASE_FILE);
     let done = runtime()?
-        .block_on(clinic_install::provision(profile, installed, &config_dir, StoreAt::Path(&db_path), TIMEOUT))
+        .block_on(clinic_install::provision(
+            profile,
+            installed,
+            &config_dir,
+            StoreAt::Path(&db_path),
+            TIMEOUT,
+        ))
         .map_err(|e| match e {
             ProvisionError::Connection(c) => Failure::Refused(format!("nothing was saved: {c}")),
             ProvisionError::Invalid(i) => Failure::Refused(format!("nothing was saved: {i}")),
@@ -109,15 +131,22 @@ fn provision(args: &[String]) -> Result<(), Failure> {
         done.clinic_id,
         done.server_url,
         done.profile_path.display(),
-        if done.cursors_reset { "\nthe new server's data will be pulled from the start" } else { "" }
+        if done.cursors_reset {
+            "\nthe new server's data will be pulled from the start"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
 
 fn enrolment_code(args: &[String]) -> Result<(), Failure> {
     let args = parse(args)?;
-    let profile = Profile::load(&one(&args, "profile file")?).map_err(|e| Failure::Refused(e.to_string()))?;
-    profile.validate(true).map_err(|e| Failure::Refused(e.to_string()))?;
+    let profile =
+        Profile::load(&one(&args, "profile file")?).map_err(|e| Failure::Refused(e.to_string()))?;
+    profile
+        .validate(true)
+        .map_err(|e| Failure::Refused(e.to_string()))?;
     println!("{}", profile.enrolment_code());
     Ok(())
 }
@@ -125,15 +154,28 @@ fn enrolment_code(args: &[String]) -> Result<(), Failure> {
 fn check(args: &[String]) -> Result<(), Failure> {
     let args = parse(args)?;
     if !args.positional.is_empty() {
-        return Err(Failure::Usage("check takes no profile; it tests the one the app would use".into()));
+        return Err(Failure::Usage(
+            "check takes no profile; it tests the one the app would use".into(),
+        ));
     }
-    let data_dir = args.data_dir.or_else(paths::default_data_dir).unwrap_or_default();
-    let setup = Setup::load(Profile::default(), data_dir, paths::config_dir(args.config_dir));
+    let data_dir = args
+        .data_dir
+        .or_else(paths::default_data_dir)
+        .unwrap_or_default();
+    let setup = Setup::load(
+        Profile::default(),
+        data_dir,
+        paths::config_dir(args.config_dir),
+    );
     for p in &setup.problems {
         eprintln!("warning: {p}");
     }
     let profile = setup.profile();
-    println!("server: {} (from {:?})", profile.server.url.as_deref().unwrap_or("none"), setup.layers.server_source());
+    println!(
+        "server: {} (from {:?})",
+        profile.server.url.as_deref().unwrap_or("none"),
+        setup.layers.server_source()
+    );
     let result = runtime()?.block_on(clinic_desk_core::test_connection(&profile));
     if result.ok {
         println!("ok: {}", result.detail);

@@ -22,7 +22,11 @@ fn central() -> Result<Central> {
     let server = clinic_central::spawn_for_tests(&dir.path().join("central.sqlite3"), false)?;
     server.load_demo("C001", 1)?;
     let token = server.issue_token("C001")?;
-    Ok(Central { _dir: dir, server, token })
+    Ok(Central {
+        _dir: dir,
+        server,
+        token,
+    })
 }
 
 fn profile_toml(url: &str, token: &str) -> String {
@@ -36,7 +40,10 @@ fn app(home: &Path) -> Command {
     let mut c = Command::new(APP);
     c.env("CLINIC_DESK_CONFIG_DIR", home.join("config"))
         .env("CLINIC_DESK_DATA_DIR", home.join("data"))
-        .env("CLINIC_DESK_INSTALLED_PROFILE", home.join("no-installed-profile.toml"))
+        .env(
+            "CLINIC_DESK_INSTALLED_PROFILE",
+            home.join("no-installed-profile.toml"),
+        )
         .env_remove("CLINIC_DESK_SERVER_URL")
         .env_remove("CLINIC_DESK_TOKEN")
         .stdin(Stdio::null());
@@ -44,7 +51,11 @@ fn app(home: &Path) -> Command {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -52,27 +63,51 @@ fn the_provision_subcommand_saves_a_good_profile_and_explains_each_refusal() -> 
     let c = central()?;
     let home = tempfile::tempdir()?;
     let url = c.server.base_url();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let cases = [
-        (format!("{url}/elsewhere"), c.token.clone(), "not a Clinic Desk central server"),
-        (url.clone(), "cct_wrong".to_owned(), "refused this device's credential"),
-        (format!("http://127.0.0.1:{closed}"), c.token.clone(), "refused the connection"),
+        (
+            format!("{url}/elsewhere"),
+            c.token.clone(),
+            "not a Clinic Desk central server",
+        ),
+        (
+            url.clone(),
+            "cct_wrong".to_owned(),
+            "refused this device's credential",
+        ),
+        (
+            format!("http://127.0.0.1:{closed}"),
+            c.token.clone(),
+            "refused the connection",
+        ),
     ];
     for (bad_url, token, says) in cases {
         let file = home.path().join("bad.toml");
         std::fs::write(&file, profile_toml(&bad_url, &token))?;
-        let out = app(home.path()).args(["provision", file.to_str().unwrap()]).output()?;
+        let out = app(home.path())
+            .args(["provision", file.to_str().unwrap()])
+            .output()?;
         let said = text(&out);
         assert_eq!(out.status.code(), Some(1), "{said}");
-        assert!(said.contains(says) && said.contains("nothing was saved"), "{bad_url}: {said}");
+        assert!(
+            said.contains(says) && said.contains("nothing was saved"),
+            "{bad_url}: {said}"
+        );
         assert!(!said.contains(&c.token), "no token in the message");
-        assert!(!home.path().join("config/profile.toml").exists() && !home.path().join("data/clinic-desk.sqlite3").exists());
+        assert!(
+            !home.path().join("config/profile.toml").exists()
+                && !home.path().join("data/clinic-desk.sqlite3").exists()
+        );
     }
 
     // The good profile, given as the enrolment code the installer would paste.
     let file = home.path().join("good.toml");
     std::fs::write(&file, profile_toml(&url, &c.token))?;
-    let out = app(home.path()).args(["enrolment-code", file.to_str().unwrap()]).output()?;
+    let out = app(home.path())
+        .args(["enrolment-code", file.to_str().unwrap()])
+        .output()?;
     assert!(out.status.success(), "{}", text(&out));
     let code = String::from_utf8(out.stdout)?.trim().to_owned();
     assert!(code.starts_with("CDP1-"));
@@ -83,15 +118,29 @@ fn the_provision_subcommand_saves_a_good_profile_and_explains_each_refusal() -> 
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&saved)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&saved)?.permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     // `check` tests what the app would use: the provisioned profile, unless the environment overrides it.
     let out = app(home.path()).arg("check").output()?;
-    assert!(out.status.success() && text(&out).contains("(from Provisioned)"), "{}", text(&out));
-    let out = app(home.path()).arg("check").env("CLINIC_DESK_TOKEN", "cct_overridden").output()?;
+    assert!(
+        out.status.success() && text(&out).contains("(from Provisioned)"),
+        "{}",
+        text(&out)
+    );
+    let out = app(home.path())
+        .arg("check")
+        .env("CLINIC_DESK_TOKEN", "cct_overridden")
+        .output()?;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("refused this device's credential"), "{}", text(&out));
+    assert!(
+        text(&out).contains("refused this device's credential"),
+        "{}",
+        text(&out)
+    );
     Ok(())
 }
 
@@ -105,7 +154,9 @@ fn output_within(cmd: &mut Command, limit: Duration) -> Result<Output> {
     while !waiter.is_finished() {
         if started.elapsed() > limit {
             let _ = Command::new("kill").arg(id.to_string()).status();
-            anyhow::bail!("still running after {limit:?}: a second instance opened instead of deferring to the first");
+            anyhow::bail!(
+                "still running after {limit:?}: a second instance opened instead of deferring to the first"
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -129,15 +180,38 @@ fn a_second_launch_on_the_same_data_directory_focuses_the_first_and_exits() -> R
             .stderr(Stdio::null())
             .spawn()?,
     );
-    wait_until(Duration::from_secs(60), || Ok(log_says(&data, "local store open")))?;
-    assert!(log_says(&data, "not provisioned"), "an app without a profile says so");
+    wait_until(Duration::from_secs(60), || {
+        Ok(log_says(&data, "local store open"))
+    })?;
+    assert!(
+        log_says(&data, "not provisioned"),
+        "an app without a profile says so"
+    );
 
-    let second = output_within(app(home.path()).env("DISPLAY", &display), Duration::from_secs(20))?;
+    let second = output_within(
+        app(home.path()).env("DISPLAY", &display),
+        Duration::from_secs(20),
+    )?;
     assert!(second.status.success(), "{}", text(&second));
-    assert!(text(&second).contains("already running") && text(&second).contains("brought its window forward"), "{}", text(&second));
-    assert!(first.0.try_wait()?.is_none(), "the first instance keeps running");
-    wait_until(Duration::from_secs(5), || Ok(log_says(&data, "second launch: bringing the window forward")))?;
-    let opened = std::fs::read_to_string(data.join("logs/clinic-desk.jsonl"))?.matches("local store open").count();
+    assert!(
+        text(&second).contains("already running")
+            && text(&second).contains("brought its window forward"),
+        "{}",
+        text(&second)
+    );
+    assert!(
+        first.0.try_wait()?.is_none(),
+        "the first instance keeps running"
+    );
+    wait_until(Duration::from_secs(5), || {
+        Ok(log_says(
+            &data,
+            "second launch: bringing the window forward",
+        ))
+    })?;
+    let opened = std::fs::read_to_string(data.join("logs/clinic-desk.jsonl"))?
+        .matches("local store open")
+        .count();
     assert_eq!(opened, 1, "the database was opened once");
     Ok(())
 }
@@ -148,36 +222,56 @@ fn an_unprovisioned_app_says_so_and_is_enrolled_from_the_diagnostics_screen() ->
     let home = tempfile::tempdir()?;
     let (data, config) = (home.path().join("data"), home.path().join("config"));
     let driver = Driver::start()?;
-    let s = driver.launch(&["--data-dir", data.to_str().unwrap(), "--config-dir", config.to_str().unwrap()])?;
+    let s = driver.launch(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--config-dir",
+        config.to_str().unwrap(),
+    ])?;
 
     let badge = s.find("[data-testid=unprovisioned]")?;
-    wait_until(Duration::from_secs(10), || Ok(s.attr(&badge, "data-shown")?.as_deref() == Some("true")))?;
+    wait_until(Duration::from_secs(10), || {
+        Ok(s.attr(&badge, "data-shown")?.as_deref() == Some("true"))
+    })?;
     s.click(&badge)?;
     s.find("[data-testid=not-provisioned]")?;
     s.click(&s.find("[data-testid=test-connection]")?)?;
     let result = s.find("[data-testid=connection-result]")?;
-    assert_eq!(s.attr(&result, "data-failure")?.as_deref(), Some("not_configured"));
+    assert_eq!(
+        s.attr(&result, "data-failure")?.as_deref(),
+        Some("not_configured")
+    );
 
     // A code with a wrong credential: refused in plain words, nothing saved.
-    let wrong = clinic_install::Profile::from_toml(&profile_toml(&c.server.base_url(), "cct_wrong"))?.enrolment_code();
+    let wrong =
+        clinic_install::Profile::from_toml(&profile_toml(&c.server.base_url(), "cct_wrong"))?
+            .enrolment_code();
     s.type_text(&s.find("[data-testid=enrolment-code]")?, &wrong)?;
     s.click(&s.find("[data-testid=enrol]")?)?;
     let outcome = s.find("[data-testid=enrol-result]")?;
-    wait_until(Duration::from_secs(15), || Ok(s.attr(&outcome, "data-failure")?.as_deref() == Some("credential_rejected")))?;
+    wait_until(Duration::from_secs(15), || {
+        Ok(s.attr(&outcome, "data-failure")?.as_deref() == Some("credential_rejected"))
+    })?;
     assert!(!s.text(&outcome)?.contains("cct_wrong"));
     assert!(!config.join("profile.toml").exists());
 
-    let good = clinic_install::Profile::from_toml(&profile_toml(&c.server.base_url(), &c.token))?.enrolment_code();
+    let good = clinic_install::Profile::from_toml(&profile_toml(&c.server.base_url(), &c.token))?
+        .enrolment_code();
     let field = s.find("[data-testid=enrolment-code]")?;
     s.clear(&field)?;
     s.type_text(&field, &good)?;
     s.click(&s.find("[data-testid=enrol]")?)?;
     wait_until(Duration::from_secs(15), || {
-        Ok(config.join("profile.toml").exists() && s.attr(&badge, "data-shown")?.as_deref() == Some("false"))
+        Ok(config.join("profile.toml").exists()
+            && s.attr(&badge, "data-shown")?.as_deref() == Some("false"))
     })?;
     let clinic = s.find("[data-testid=diag-clinic]")?;
-    wait_until(Duration::from_secs(10), || Ok(s.text(&clinic)?.contains("C001")))?;
+    wait_until(Duration::from_secs(10), || {
+        Ok(s.text(&clinic)?.contains("C001"))
+    })?;
     // Sync started with the new profile: the clinic's patients arrive.
-    wait_until(Duration::from_secs(30), || Ok(log_says(&data, "sync started")))?;
+    wait_until(Duration::from_secs(30), || {
+        Ok(log_says(&data, "sync started"))
+    })?;
     Ok(())
 }

@@ -23,12 +23,34 @@ fn launch_demo<'d>(driver: &'d Driver, dir: &tempfile::TempDir) -> Result<suppor
 /// Signs a demo nurse in through the header's dialog, as a person would.
 fn sign_in(s: &support::Session<'_>, staff_id: &str, pin: &str) -> Result<()> {
     s.click(&s.find("[data-testid=session-signin]")?)?;
-    s.find(&format!("[data-testid=signin-staff] option[value=\"{staff_id}\"]"))?;
+    s.find(&format!(
+        "[data-testid=signin-staff] option[value=\"{staff_id}\"]"
+    ))?;
     s.select_value("[data-testid=signin-staff]", staff_id)?;
     s.type_text(&s.find("[data-testid=signin-pin]")?, pin)?;
     s.click(&s.find("[data-testid=signin-submit]")?)?;
     let name = s.find("[data-testid=session-name]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&name, "data-state")?.as_deref() == Some("active")))
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&name, "data-state")?.as_deref() == Some("active"))
+    })
+}
+
+/// Opens a patient as a wristband scan does (the ID, then Enter) and signs the demo
+/// nurse N001 in over the open record.
+fn open_patient_signed_in(s: &support::Session<'_>, patient_id: &str) -> Result<()> {
+    s.type_text(
+        &s.find("[data-testid=patient-search]")?,
+        &format!("{patient_id}\u{E007}"),
+    )?;
+    sign_in(s, "N001", "1234")
+}
+
+/// Records an NRS `score` for the open patient.
+fn record_score(s: &support::Session<'_>, score: u8) -> Result<()> {
+    s.click(&s.find(&format!(
+        "[data-testid=pain-form] [data-testid=score-{score}]"
+    ))?)?;
+    s.click(&s.find("[data-testid=report-record]")?)
 }
 
 /// Sets a form field the way typing would (WebKit's date-time field takes no typed text over WebDriver).
@@ -55,9 +77,16 @@ fn a_nurse_signs_in_records_reviews_and_corrects_a_pain_score() -> Result<()> {
     let s = launch_demo(&driver, &dir)?;
     let wait = std::time::Duration::from_secs(10);
 
-    s.type_text(&s.find("[data-testid=patient-search]")?, &format!("{}\u{E007}", patient.id))?;
+    s.type_text(
+        &s.find("[data-testid=patient-search]")?,
+        &format!("{}\u{E007}", patient.id),
+    )?;
     s.find("[data-testid=sign-in-first]")?;
-    assert_eq!(count(&s, "[data-testid=pain-form]")?, 0, "no form before someone signs in");
+    assert_eq!(
+        count(&s, "[data-testid=pain-form]")?,
+        0,
+        "no form before someone signs in"
+    );
 
     // A wrong PIN is refused in the dialog; the right one signs the nurse in.
     s.click(&s.find("[data-testid=session-signin]")?)?;
@@ -66,17 +95,28 @@ fn a_nurse_signs_in_records_reviews_and_corrects_a_pain_score() -> Result<()> {
     s.type_text(&s.find("[data-testid=signin-pin]")?, "9999")?;
     s.click(&s.find("[data-testid=signin-submit]")?)?;
     let refused = s.find("[data-testid=signin-error] [data-error-code]")?;
-    assert_eq!(s.attr(&refused, "data-error-code")?.as_deref(), Some("wrong_pin"));
+    assert_eq!(
+        s.attr(&refused, "data-error-code")?.as_deref(),
+        Some("wrong_pin")
+    );
     s.type_text(&s.find("[data-testid=signin-pin]")?, "1234")?;
     s.click(&s.find("[data-testid=signin-submit]")?)?;
     let name = s.find("[data-testid=session-name]")?;
-    wait_until(wait, || Ok(s.attr(&name, "data-state")?.as_deref() == Some("active")))?;
+    wait_until(wait, || {
+        Ok(s.attr(&name, "data-state")?.as_deref() == Some("active"))
+    })?;
 
     // Record 7 with a body site and an intervention: saved at once, queued (no server), charted, reassessment due.
     s.click(&s.find("[data-testid=pain-form] [data-testid=score-7]")?)?;
     s.click(&s.find("[data-testid=pain-form] [data-testid=details-toggle]")?)?;
-    s.type_text(&s.find("[data-testid=pain-form] [data-testid=body-site]")?, "右膝")?;
-    s.type_text(&s.find("[data-testid=pain-form] [data-testid=intervention]")?, "布洛芬 400mg")?;
+    s.type_text(
+        &s.find("[data-testid=pain-form] [data-testid=body-site]")?,
+        "右膝",
+    )?;
+    s.type_text(
+        &s.find("[data-testid=pain-form] [data-testid=intervention]")?,
+        "布洛芬 400mg",
+    )?;
     s.click(&s.find("[data-testid=report-record]")?)?;
     let first = s.find("[data-testid=report]")?;
     assert_eq!(s.attr(&first, "data-state")?.as_deref(), Some("queued"));
@@ -89,41 +129,69 @@ fn a_nurse_signs_in_records_reviews_and_corrects_a_pain_score() -> Result<()> {
     s.click(&s.find("[data-testid=pain-form] [data-testid=score-5]")?)?;
     s.click(&s.find("[data-testid=pain-form] [data-testid=when-earlier]")?)?;
     let future = (chrono::Utc::now() + chrono::Duration::hours(2)).with_timezone(&clinic.zone.tz());
-    set_field(&s, "[data-testid=pain-form] [data-testid=assessed-at]", &future.format("%Y-%m-%dT%H:%M").to_string())?;
+    set_field(
+        &s,
+        "[data-testid=pain-form] [data-testid=assessed-at]",
+        &future.format("%Y-%m-%dT%H:%M").to_string(),
+    )?;
     s.click(&s.find("[data-testid=report-record]")?)?;
     let error = s.find("[data-testid=pain-form-error] [data-error-code]")?;
-    assert_eq!(s.attr(&error, "data-error-code")?.as_deref(), Some("assessment_in_future"));
+    assert_eq!(
+        s.attr(&error, "data-error-code")?.as_deref(),
+        Some("assessment_in_future")
+    );
     assert_eq!(count(&s, "[data-testid=report]")?, 1, "nothing saved");
 
     // Correct the 7 to a 4 with a reason: both records listed, the first marked superseded, the chart shows the 4.
     s.click(&s.find("[data-testid=report] [data-testid=report-correct]")?)?;
     s.click(&s.find("[data-testid=correction-form] [data-testid=score-4]")?)?;
-    s.type_text(&s.find("[data-testid=correction-reason]")?, "患者重新表述为 4 分")?;
+    s.type_text(
+        &s.find("[data-testid=correction-reason]")?,
+        "患者重新表述为 4 分",
+    )?;
     s.click(&s.find("[data-testid=correction-save]")?)?;
     wait_until(wait, || Ok(count(&s, "[data-testid=report]")? == 2))?;
     let old = s.find("[data-testid=report][data-superseded=true]")?;
     assert!(s.text(&old)?.contains('7'));
     let new = s.find("[data-testid=report][data-superseded=false]")?;
-    assert!(s.text(&s.find("[data-testid=report][data-superseded=false] [data-testid=report-corrects]")?)?.contains("患者重新表述为 4 分"));
-    assert_eq!(s.attr(&new, "data-state")?.as_deref(), Some("queued"), "the correction is synced too");
+    assert!(
+        s.text(
+            &s.find("[data-testid=report][data-superseded=false] [data-testid=report-corrects]")?
+        )?
+        .contains("患者重新表述为 4 分")
+    );
+    assert_eq!(
+        s.attr(&new, "data-state")?.as_deref(),
+        Some("queued"),
+        "the correction is synced too"
+    );
     wait_until(wait, || {
         let points = s.find_all("[data-testid=chart-point]")?;
         Ok(points.len() == 1 && s.attr(&points[0], "data-score")?.as_deref() == Some("4"))
     })?;
     // The superseded record's trail says so.
-    s.click(&s.find("[data-testid=report][data-superseded=true] [data-testid=report-history-toggle]")?)?;
+    s.click(
+        &s.find("[data-testid=report][data-superseded=true] [data-testid=report-history-toggle]")?,
+    )?;
     s.find("[data-testid=report][data-superseded=true] [data-testid=report-history] [data-action=superseded]")?;
 
     // The correction kept the intervention, so its reassessment is owed on this device's list.
     s.click(&s.find("[data-testid=nav-reassess]")?)?;
     let item = s.find("[data-testid=reassess-item]")?;
-    assert_eq!(s.attr(&item, "data-patient-id")?.as_deref(), Some(patient.id.as_str()));
+    assert_eq!(
+        s.attr(&item, "data-patient-id")?.as_deref(),
+        Some(patient.id.as_str())
+    );
 
     // A FHIR export of the patient: both records, keyed by their IDs.
     s.click(&s.find("[data-testid=nav-patients]")?)?;
     s.click(&s.find("[data-testid=export-fhir]")?)?;
     let result = s.text(&s.find("[data-testid=export-result]")?)?;
-    let path = result.split_whitespace().find(|w| w.contains("fhir-")).unwrap_or_default().to_owned();
+    let path = result
+        .split_whitespace()
+        .find(|w| w.contains("fhir-"))
+        .unwrap_or_default()
+        .to_owned();
     let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     assert_eq!(bundle["entry"].as_array().map(Vec::len), Some(2), "{path}");
     assert!(bundle.to_string().contains("72514-3"));
@@ -160,53 +228,99 @@ fn the_bedside_form_fits_the_screens_clinics_have() -> Result<()> {
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
     let s = launch_demo(&driver, &dir)?;
-    s.type_text(&s.find("[data-testid=patient-search]")?, &format!("{}\u{E007}", patient.id))?;
-    sign_in(&s, "N001", "1234")?;
+    open_patient_signed_in(&s, patient.id.as_str())?;
     s.find("[data-testid=pain-form] [data-testid=score-10]")?;
 
     for lang in ["zh-CN", "en"] {
         let toggle = s.find("[data-testid=lang-toggle]")?;
         if s.attr(&toggle, "data-lang")?.as_deref() != Some(lang) {
             s.click(&toggle)?;
-            wait_until(std::time::Duration::from_secs(5), || Ok(s.attr(&toggle, "data-lang")?.as_deref() == Some(lang)))?;
+            wait_until(std::time::Duration::from_secs(5), || {
+                Ok(s.attr(&toggle, "data-lang")?.as_deref() == Some(lang))
+            })?;
         }
         for (width, height) in CLINIC_SCREENS {
             s.set_window_size(width, height)?;
             // The window may be a few pixels wider than its viewport (a border), never narrower.
             wait_until(std::time::Duration::from_secs(5), || {
                 let v = s.script_async("arguments[0](window.innerWidth)", serde_json::json!([]))?;
-                Ok(v.as_u64().is_some_and(|w| w <= u64::from(width) && w + 16 >= u64::from(width)))
+                Ok(v.as_u64()
+                    .is_some_and(|w| w <= u64::from(width) && w + 16 >= u64::from(width)))
             })?;
             for (scale, count) in [("nrs", 11), ("wong_baker_faces", 6)] {
-                s.click(&s.find(&format!("[data-testid=pain-form] [data-testid=scale-{scale}]"))?)?;
+                s.click(&s.find(&format!(
+                    "[data-testid=pain-form] [data-testid=scale-{scale}]"
+                ))?)?;
                 let at = format!("{lang} {width}×{height} {scale}");
                 let probe = s.script_async(
                     LAYOUT_PROBE,
-                    serde_json::json!(["[data-testid=pain-form] button[data-testid^=score-]", "[data-testid=pain-form]"]),
+                    serde_json::json!([
+                        "[data-testid=pain-form] button[data-testid^=score-]",
+                        "[data-testid=pain-form]"
+                    ]),
                 )?;
                 let viewport = probe["viewport"].as_f64().unwrap_or_default();
                 assert!(
-                    probe["scrollWidth"].as_f64().unwrap_or(f64::MAX) <= viewport && probe["scrollX"].as_f64() == Some(0.0),
+                    probe["scrollWidth"].as_f64().unwrap_or(f64::MAX) <= viewport
+                        && probe["scrollX"].as_f64() == Some(0.0),
                     "{at}: the page scrolls sideways: {probe}"
                 );
                 let targets = probe["targets"].as_array().context("targets")?;
                 assert_eq!(targets.len(), count, "{at}: {probe}");
-                let (form_left, form_right) = (probe["box"]["left"].as_f64().unwrap_or_default(), probe["box"]["right"].as_f64().unwrap_or_default());
+                let (form_left, form_right) = (
+                    probe["box"]["left"].as_f64().unwrap_or_default(),
+                    probe["box"]["right"].as_f64().unwrap_or_default(),
+                );
                 for t in targets {
-                    let (left, right) = (t["left"].as_f64().unwrap_or(-1.0), t["right"].as_f64().unwrap_or(f64::MAX));
-                    assert!(left >= form_left && right <= form_right && right <= viewport, "{at}: {} is cut off: {t} in {probe}", t["id"]);
+                    let (left, right) = (
+                        t["left"].as_f64().unwrap_or(-1.0),
+                        t["right"].as_f64().unwrap_or(f64::MAX),
+                    );
+                    assert!(
+                        left >= form_left && right <= form_right && right <= viewport,
+                        "{at}: {} is cut off: {t} in {probe}",
+                        t["id"]
+                    );
                     // WCAG 2.2's minimum target is 24 CSS px; ours stay well above it.
-                    assert!(t["width"].as_f64().unwrap_or_default() >= 32.0 && t["height"].as_f64().unwrap_or_default() >= 44.0, "{at}: {} is too small: {t}", t["id"]);
-                    assert_eq!(t["tappable"].as_bool(), Some(true), "{at}: a tap on {} lands elsewhere: {t}", t["id"]);
+                    assert!(
+                        t["width"].as_f64().unwrap_or_default() >= 32.0
+                            && t["height"].as_f64().unwrap_or_default() >= 44.0,
+                        "{at}: {} is too small: {t}",
+                        t["id"]
+                    );
+                    assert_eq!(
+                        t["tappable"].as_bool(),
+                        Some(true),
+                        "{at}: a tap on {} lands elsewhere: {t}",
+                        t["id"]
+                    );
                 }
                 // One line of header buttons: they all share one row.
                 let header = probe["header"].as_array().context("header")?;
-                let top = header.iter().filter_map(|b| b["top"].as_f64()).fold(f64::MAX, f64::min);
-                let bottom = header.iter().filter_map(|b| b["bottom"].as_f64()).fold(f64::MIN, f64::max);
-                let tallest = header.iter().filter_map(|b| Some(b["bottom"].as_f64()? - b["top"].as_f64()?)).fold(0.0, f64::max);
-                assert!(bottom - top <= tallest + 1.0, "{at}: the header wraps its buttons: {header:?}");
-                let shortest = header.iter().filter_map(|b| Some(b["bottom"].as_f64()? - b["top"].as_f64()?)).fold(f64::MAX, f64::min);
-                assert!(tallest - shortest <= 1.0, "{at}: a header button breaks its label over two lines: {header:?}");
+                let top = header
+                    .iter()
+                    .filter_map(|b| b["top"].as_f64())
+                    .fold(f64::MAX, f64::min);
+                let bottom = header
+                    .iter()
+                    .filter_map(|b| b["bottom"].as_f64())
+                    .fold(f64::MIN, f64::max);
+                let tallest = header
+                    .iter()
+                    .filter_map(|b| Some(b["bottom"].as_f64()? - b["top"].as_f64()?))
+                    .fold(0.0, f64::max);
+                assert!(
+                    bottom - top <= tallest + 1.0,
+                    "{at}: the header wraps its buttons: {header:?}"
+                );
+                let shortest = header
+                    .iter()
+                    .filter_map(|b| Some(b["bottom"].as_f64()? - b["top"].as_f64()?))
+                    .fold(f64::MAX, f64::min);
+                assert!(
+                    tallest - shortest <= 1.0,
+                    "{at}: a header button breaks its label over two lines: {header:?}"
+                );
             }
         }
     }
@@ -221,7 +335,12 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     for p in &clinic.patients {
         *names.entry(p.name.as_str()).or_default() += 1;
     }
-    let patient = clinic.patients.iter().rev().find(|p| names[p.name.as_str()] == 1 && p.name.chars().count() == 3).unwrap();
+    let patient = clinic
+        .patients
+        .iter()
+        .rev()
+        .find(|p| names[p.name.as_str()] == 1 && p.name.chars().count() == 3)
+        .unwrap();
 
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
@@ -229,12 +348,17 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
 
     let search = s.find("[data-testid=patient-search]")?;
     s.type_text(&search, &patient.name)?;
-    let selector = format!("[data-testid=patient-result][data-patient-id=\"{}\"]", patient.id);
+    let selector = format!(
+        "[data-testid=patient-result][data-patient-id=\"{}\"]",
+        patient.id
+    );
     let row = s.find(&selector)?;
     assert!(s.text(&row)?.contains(&patient.name));
     s.click(&row)?;
     let name = s.find("[data-testid=patient-name]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.text(&name)? == patient.name))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.text(&name)? == patient.name)
+    })?;
 
     // Full pinyin finds the same patient, and the result says it matched by pinyin.
     let pinyin = clinic_domain::lookup::patient_keys(patient)
@@ -259,7 +383,9 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     s.clear(&search)?;
     s.type_text(&search, &two)?;
     wait_until(std::time::Duration::from_secs(10), || {
-        Ok(s.find_all("[data-testid=patient-result] mark")?.iter().any(|m| s.text(m).map(|t| t == two).unwrap_or(false)))
+        Ok(s.find_all("[data-testid=patient-result] mark")?
+            .iter()
+            .any(|m| s.text(m).map(|t| t == two).unwrap_or(false)))
     })?;
 
     // A wristband scanner types the ID and Enter: the patient opens directly.
@@ -316,8 +442,14 @@ fn by_doctor(
     keep: impl Fn(&clinic_domain::Appointment) -> bool,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for a in clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == day && keep(a)) {
-        m.entry(a.doctor_id.as_str().to_owned()).or_default().insert(a.id.clone());
+    for a in clinic
+        .appointments
+        .iter()
+        .filter(|a| clinic.zone.date_of(a.starts_at) == day && keep(a))
+    {
+        m.entry(a.doctor_id.as_str().to_owned())
+            .or_default()
+            .insert(a.id.clone());
     }
     m
 }
@@ -325,7 +457,10 @@ fn by_doctor(
 /// Waits until the board has one column per doctor of `expected`, each counting that
 /// doctor's visits and drawing that doctor's visits only (at least one of them when the
 /// column is in view).
-fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeSet<String>>) -> Result<Vec<BoardColumn>> {
+fn wait_for_columns(
+    s: &support::Session<'_>,
+    expected: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<Vec<BoardColumn>> {
     let mut seen = Vec::new();
     let matches = |cols: &[BoardColumn]| {
         cols.len() == expected.len()
@@ -333,7 +468,9 @@ fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeS
                 expected.get(&c.doctor).is_some_and(|ids| {
                     c.count == ids.len()
                         && (!c.in_view || !c.rows.is_empty())
-                        && c.rows.iter().all(|r| r.doctor == c.doctor && ids.contains(&r.id))
+                        && c.rows
+                            .iter()
+                            .all(|r| r.doctor == c.doctor && ids.contains(&r.id))
                 })
             })
     };
@@ -341,8 +478,13 @@ fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeS
         seen = board(s)?;
         Ok(matches(&seen))
     });
-    let summary: Vec<_> = seen.iter().map(|c| (c.doctor.as_str(), c.count, c.rows.len())).collect();
-    waited.with_context(|| format!("board (doctor, count, rows drawn) {summary:?}, expected {expected:?}"))?;
+    let summary: Vec<_> = seen
+        .iter()
+        .map(|c| (c.doctor.as_str(), c.count, c.rows.len()))
+        .collect();
+    waited.with_context(|| {
+        format!("board (doctor, count, rows drawn) {summary:?}, expected {expected:?}")
+    })?;
     assert!(seen.iter().any(|c| c.in_view), "a column is in view");
     Ok(seen)
 }
@@ -351,7 +493,11 @@ fn wait_for_columns(s: &support::Session<'_>, expected: &BTreeMap<String, BTreeS
 fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()> {
     let clinic = demo_clinic();
     let today = clinic.zone.today();
-    let todays: Vec<_> = clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == today).collect();
+    let todays: Vec<_> = clinic
+        .appointments
+        .iter()
+        .filter(|a| clinic.zone.date_of(a.starts_at) == today)
+        .collect();
     let doctor = &clinic.doctors[3];
     let doctors_today = todays.iter().filter(|a| a.doctor_id == doctor.id).count();
     assert!(doctors_today > 0);
@@ -362,9 +508,13 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
 
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     let date = s.find("[data-testid=schedule-date]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&date, "data-date")?.as_deref() == Some(&today.to_string())))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&date, "data-date")?.as_deref() == Some(&today.to_string()))
+    })?;
     let total = s.find("[data-testid=status-count-total]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&total, "data-count")?.as_deref() == Some(&todays.len().to_string())))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&total, "data-count")?.as_deref() == Some(&todays.len().to_string()))
+    })?;
 
     // All doctors side by side: one column per doctor with visits today, holding that
     // doctor's visits only.
@@ -378,13 +528,29 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     s.find(&format!("[data-testid=doctor-column][data-doctor-id=\"{}\"] [data-testid=appointment-row][data-appointment-id=\"{}\"]", first.doctor_id.as_str(), first.id))?;
 
     // Hiding cancelled visits leaves the others; showing them again brings them back.
-    let cancelled = todays.iter().filter(|a| a.status == clinic_domain::AppointmentStatus::Cancelled).count();
+    let cancelled = todays
+        .iter()
+        .filter(|a| a.status == clinic_domain::AppointmentStatus::Cancelled)
+        .count();
     assert!(cancelled > 0);
     let chip = s.find("[data-testid=status-filter][data-status=cancelled]")?;
     s.click(&chip)?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&total, "data-count")?.as_deref() == Some(&(todays.len() - cancelled).to_string())))?;
-    let shown = wait_for_columns(&s, &by_doctor(&clinic, today, |a| a.status != clinic_domain::AppointmentStatus::Cancelled))?;
-    assert!(shown.iter().flat_map(|c| &c.rows).all(|r| r.status != "cancelled"));
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&total, "data-count")?.as_deref()
+            == Some(&(todays.len() - cancelled).to_string()))
+    })?;
+    let shown = wait_for_columns(
+        &s,
+        &by_doctor(&clinic, today, |a| {
+            a.status != clinic_domain::AppointmentStatus::Cancelled
+        }),
+    )?;
+    assert!(
+        shown
+            .iter()
+            .flat_map(|c| &c.rows)
+            .all(|r| r.status != "cancelled")
+    );
     s.click(&chip)?;
     wait_for_columns(&s, &all)?;
 
@@ -399,30 +565,51 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
         serde_json::json!([]),
     )?;
     let printed: Vec<(String, usize, String)> = serde_json::from_value(printed)?;
-    assert_eq!(printed.iter().map(|p| p.0.clone()).collect::<BTreeSet<_>>(), all.keys().cloned().collect());
+    assert_eq!(
+        printed.iter().map(|p| p.0.clone()).collect::<BTreeSet<_>>(),
+        all.keys().cloned().collect()
+    );
     for (id, rows, title) in &printed {
         let d = clinic.doctors.iter().find(|d| d.id.as_str() == id).unwrap();
         assert_eq!(*rows, all[id].len(), "printed rows of {id}");
         assert!(title.contains(&d.name), "{title:?} names {}", d.name);
     }
-    assert!(s.find_all("[data-testid=print-doctor]")?.is_empty(), "the print copy is dropped after printing");
+    assert!(
+        s.find_all("[data-testid=print-doctor]")?.is_empty(),
+        "the print copy is dropped after printing"
+    );
 
     // Keyboard: arrows move down a column and across to the next doctor, Enter opens the patient.
-    s.type_text(&s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"0\"]")?, "\u{E015}")?;
-    let focused = s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"1\"]:focus")?;
+    s.type_text(
+        &s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"0\"]")?,
+        "\u{E015}",
+    )?;
+    let focused =
+        s.find("[data-testid=appointment-row][data-col=\"0\"][data-index=\"1\"]:focus")?;
     s.type_text(&focused, "\u{E014}")?;
-    let focused = s.find("[data-testid=appointment-row][data-col=\"1\"][data-index=\"1\"]:focus")?;
-    assert_eq!(s.attr(&focused, "data-doctor-id")?.as_deref(), Some(columns[1].doctor.as_str()));
+    let focused =
+        s.find("[data-testid=appointment-row][data-col=\"1\"][data-index=\"1\"]:focus")?;
+    assert_eq!(
+        s.attr(&focused, "data-doctor-id")?.as_deref(),
+        Some(columns[1].doctor.as_str())
+    );
     let patient = s.attr(&focused, "data-patient-id")?.unwrap();
     s.type_text(&focused, "\u{E007}")?;
     let detail = s.find("[data-testid=patient-detail]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&detail, "data-patient-id")?.as_deref() == Some(patient.as_str())))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&detail, "data-patient-id")?.as_deref() == Some(patient.as_str()))
+    })?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
 
     // One department: only its doctors' columns.
     let in_department: BTreeMap<_, _> = all
         .iter()
-        .filter(|(id, _)| clinic.doctors.iter().any(|d| d.id.as_str() == *id && d.department == doctor.department))
+        .filter(|(id, _)| {
+            clinic
+                .doctors
+                .iter()
+                .any(|d| d.id.as_str() == *id && d.department == doctor.department)
+        })
         .map(|(id, ids)| (id.clone(), ids.clone()))
         .collect();
     s.select_value("[data-testid=department-filter]", &doctor.department)?;
@@ -437,7 +624,9 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     // Tomorrow for the same doctor.
     s.click(&s.find("[data-testid=day-next]")?)?;
     let tomorrow = today.succ_opt().unwrap();
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&date, "data-date")?.as_deref() == Some(&tomorrow.to_string())))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&date, "data-date")?.as_deref() == Some(&tomorrow.to_string()))
+    })?;
     let expected = by_doctor(&clinic, tomorrow, |a| a.doctor_id == doctor.id);
     if expected.is_empty() {
         s.find("[data-testid=schedule-empty]")?;
@@ -450,31 +639,48 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
 #[test]
 fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so() -> Result<()> {
     let central_dir = tempfile::tempdir()?;
-    let server = clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), false)?;
+    let server =
+        clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), false)?;
     let token = server.issue_token("C001")?;
     let url = server.base_url();
     let patient = &demo_clinic().patients[7];
 
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
-    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo", "--server", &url, "--token", &token])?;
+    let s = driver.launch(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--demo",
+        "--server",
+        &url,
+        "--token",
+        &token,
+    ])?;
 
     // The bar is there on every screen and turns online after the first sync.
     let bar = s.find("[data-testid=sync-status]")?;
-    wait_until(std::time::Duration::from_secs(20), || Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online")))?;
-    assert!(!s.text(&s.find("[data-testid=sync-last-success]")?)?.is_empty());
+    wait_until(std::time::Duration::from_secs(20), || {
+        Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
+    })?;
+    assert!(
+        !s.text(&s.find("[data-testid=sync-last-success]")?)?
+            .is_empty()
+    );
 
-    let search = s.find("[data-testid=patient-search]")?;
-    s.type_text(&search, &format!("{}\u{E007}", patient.id))?;
-    sign_in(&s, "N001", "1234")?;
-    s.click(&s.find("[data-testid=score-7]")?)?;
-    s.click(&s.find("[data-testid=report-record]")?)?;
-    wait_until(std::time::Duration::from_secs(20), || Ok(server.report_count(Some("C001"))? == 1))?;
+    open_patient_signed_in(&s, patient.id.as_str())?;
+    record_score(&s, 7)?;
+    wait_until(std::time::Duration::from_secs(20), || {
+        Ok(server.report_count(Some("C001"))? == 1)
+    })?;
     let report = s.find("[data-testid=report]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&report, "data-state")?.as_deref() == Some("delivered")))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&report, "data-state")?.as_deref() == Some("delivered"))
+    })?;
     // The bar is pushed the new count without anyone asking.
     let pending = s.find("[data-testid=sync-pending]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&pending, "data-count")?.as_deref() == Some("0")))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&pending, "data-count")?.as_deref() == Some("0"))
+    })?;
     // Sync now works from any screen.
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     s.click(&s.find("[data-testid=sync-now]")?)?;
@@ -486,39 +692,65 @@ fn a_score_recorded_at_the_bedside_reaches_the_server_and_the_status_bar_says_so
 /// no feeds, no batch, no auth. clinic-central's compat mode is that contract, so it
 /// stands in for it. A score must get there once, and the bar must not cry wolf.
 #[test]
-fn against_the_hospitals_upload_only_server_a_score_is_delivered_once_and_the_bar_stays_calm() -> Result<()> {
+fn against_the_hospitals_upload_only_server_a_score_is_delivered_once_and_the_bar_stays_calm()
+-> Result<()> {
     let central_dir = tempfile::tempdir()?;
-    let server = clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), true)?;
+    let server =
+        clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), true)?;
     let url = server.base_url();
     let patient = &demo_clinic().patients[5];
 
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
-    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo", "--server", &url])?;
+    let s = driver.launch(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--demo",
+        "--server",
+        &url,
+    ])?;
     let wait = std::time::Duration::from_secs(20);
 
-    s.type_text(&s.find("[data-testid=patient-search]")?, &format!("{}\u{E007}", patient.id))?;
-    sign_in(&s, "N001", "1234")?;
-    s.click(&s.find("[data-testid=score-6]")?)?;
-    s.click(&s.find("[data-testid=report-record]")?)?;
+    open_patient_signed_in(&s, patient.id.as_str())?;
+    record_score(&s, 6)?;
     wait_until(wait, || Ok(server.report_count(None)? == 1))?;
     let report = s.find("[data-testid=report]")?;
-    wait_until(wait, || Ok(s.attr(&report, "data-state")?.as_deref() == Some("delivered")))?;
+    wait_until(wait, || {
+        Ok(s.attr(&report, "data-state")?.as_deref() == Some("delivered"))
+    })?;
 
     // Several more runs: still one report, no error line, and the bar says what this server is.
     let bar = s.find("[data-testid=sync-status]")?;
     for _ in 0..3 {
-        wait_until(wait, || Ok(s.attr(&s.find("[data-testid=sync-now]")?, "disabled")?.is_none()))?;
+        wait_until(wait, || {
+            Ok(s.attr(&s.find("[data-testid=sync-now]")?, "disabled")?
+                .is_none())
+        })?;
         s.click(&s.find("[data-testid=sync-now]")?)?;
-        wait_until(wait, || Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online")))?;
+        wait_until(wait, || {
+            Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
+        })?;
     }
-    wait_until(wait, || Ok(s.attr(&s.find("[data-testid=sync-now]")?, "disabled")?.is_none()))?;
+    wait_until(wait, || {
+        Ok(s.attr(&s.find("[data-testid=sync-now]")?, "disabled")?
+            .is_none())
+    })?;
     assert_eq!(server.report_count(None)?, 1, "delivered exactly once");
-    assert_eq!(count(&s, "[data-testid=sync-error]")?, 0, "no error line: {}", s.text(&bar)?);
+    assert_eq!(
+        count(&s, "[data-testid=sync-error]")?,
+        0,
+        "no error line: {}",
+        s.text(&bar)?
+    );
     s.find("[data-testid=sync-upload-only]")?;
     // The last sync shown is the last upload, not "never".
     let last = s.find("[data-testid=sync-last-success]")?;
-    assert_eq!(s.attr(&last, "data-synced")?.as_deref(), Some("true"), "{}", s.text(&last)?);
+    assert_eq!(
+        s.attr(&last, "data-synced")?.as_deref(),
+        Some("true"),
+        "{}",
+        s.text(&last)?
+    );
     Ok(())
 }
 
@@ -526,14 +758,19 @@ fn against_the_hospitals_upload_only_server_a_score_is_delivered_once_and_the_ba
 fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Result<()> {
     let clinic = demo_clinic();
     let today = clinic.zone.today();
-    let todays: Vec<_> = clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == today).collect();
+    let todays: Vec<_> = clinic
+        .appointments
+        .iter()
+        .filter(|a| clinic.zone.date_of(a.starts_at) == today)
+        .collect();
     let target = todays
         .iter()
         .find(|a| a.status == clinic_domain::AppointmentStatus::Booked)
         .expect("a booked visit today");
 
     let central_dir = tempfile::tempdir()?;
-    let server = clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), false)?;
+    let server =
+        clinic_central::spawn_for_tests(&central_dir.path().join("central.sqlite3"), false)?;
     server.load_demo("C001", DEMO_SEED)?;
     let token = server.issue_token("C001")?;
     let url = server.base_url();
@@ -541,12 +778,23 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
     // An empty device: everything on screen comes from the server.
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
-    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--server", &url, "--token", &token])?;
+    let s = driver.launch(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--server",
+        &url,
+        "--token",
+        &token,
+    ])?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     let total = s.find("[data-testid=status-count-total]")?;
-    wait_until(std::time::Duration::from_secs(30), || Ok(s.attr(&total, "data-count")?.as_deref() == Some(&todays.len().to_string())))?;
+    wait_until(std::time::Duration::from_secs(30), || {
+        Ok(s.attr(&total, "data-count")?.as_deref() == Some(&todays.len().to_string()))
+    })?;
     let freshness = s.find("[data-testid=schedule-freshness]")?;
-    wait_until(std::time::Duration::from_secs(10), || Ok(s.attr(&freshness, "data-state")?.as_deref() == Some("fresh")))?;
+    wait_until(std::time::Duration::from_secs(10), || {
+        Ok(s.attr(&freshness, "data-state")?.as_deref() == Some("fresh"))
+    })?;
 
     // The front desk of the server's clinic cancels a visit.
     let http = reqwest::blocking::Client::new();
@@ -566,7 +814,10 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
     // The next sync pulls it; the open schedule updates itself and marks the row, and the
     // doctor's column header says a row changed (the row may be scrolled out of view).
     s.click(&s.find("[data-testid=sync-now]")?)?;
-    let column = format!("[data-testid=doctor-column][data-doctor-id=\"{}\"]", target.doctor_id.as_str());
+    let column = format!(
+        "[data-testid=doctor-column][data-doctor-id=\"{}\"]",
+        target.doctor_id.as_str()
+    );
     let mark = s.find(&format!("{column} [data-testid=doctor-column-changed]"))?;
     assert_eq!(s.attr(&mark, "data-count")?.as_deref(), Some("1"));
     // Scrolled to, the row itself is cancelled and marked.
@@ -584,7 +835,13 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
           requestAnimationFrame(() => requestAnimationFrame(step));
         };
         requestAnimationFrame(step);"#;
-    let row = s.script_async(REVEAL, serde_json::json!([target.id, target.doctor_id.as_str()]))?;
-    assert_eq!(row, serde_json::json!([target.doctor_id.as_str(), "cancelled", "true"]));
+    let row = s.script_async(
+        REVEAL,
+        serde_json::json!([target.id, target.doctor_id.as_str()]),
+    )?;
+    assert_eq!(
+        row,
+        serde_json::json!([target.doctor_id.as_str(), "cancelled", "true"])
+    );
     Ok(())
 }

@@ -39,8 +39,10 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench_mode { 1_000_000 } else { 5_000 });
-    let rounds: usize =
-        std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(if bench_mode { 60 } else { 6 });
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench_mode { 60 } else { 6 });
 
     let dir = tempfile::tempdir()?;
     let start = Instant::now();
@@ -57,7 +59,10 @@ fn main() -> Result<()> {
             Ok(())
         })?;
     }
-    println!("directory of {count} patients built in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "directory of {count} patients built in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 
     // What each query must show first, asked of the same file the app opens.
     let desk = Desk::open(&dir.path().join(clinic_desk::DATABASE_FILE))?;
@@ -67,10 +72,19 @@ fn main() -> Result<()> {
     let mut bursts = Vec::new();
     while bursts.len() < rounds / 3 {
         let p = demo::patient(DEMO_SEED, 1 + rng.below(count), today);
-        let pinyin = patient_keys(&p).into_iter().find(|(k, _)| *k == KeyKind::Pinyin).unwrap().1;
+        let pinyin = patient_keys(&p)
+            .into_iter()
+            .find(|(k, _)| *k == KeyKind::Pinyin)
+            .unwrap()
+            .1;
         if pinyin.len() >= BURST {
             let typed: Vec<String> = (1..=BURST).map(|n| pinyin[..n].to_owned()).collect();
-            let first = desk.search_patients(&typed[BURST - 1])?.patients.first().map(|s| s.id.clone()).unwrap();
+            let first = desk
+                .search_patients(&typed[BURST - 1])?
+                .patients
+                .first()
+                .map(|s| s.id.clone())
+                .unwrap();
             bursts.push((typed, first));
         }
     }
@@ -79,9 +93,20 @@ fn main() -> Result<()> {
         let q = match i % 3 {
             0 => p.id.to_string(),
             1 => p.name.clone(),
-            _ => patient_keys(&p).into_iter().find(|(k, _)| *k == KeyKind::Pinyin).unwrap().1,
+            _ => {
+                patient_keys(&p)
+                    .into_iter()
+                    .find(|(k, _)| *k == KeyKind::Pinyin)
+                    .unwrap()
+                    .1
+            }
         };
-        let first = desk.search_patients(&q)?.patients.first().map(|s| s.id.clone()).unwrap();
+        let first = desk
+            .search_patients(&q)?
+            .patients
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap();
         queries.push((q, first));
     }
     drop(desk);
@@ -177,13 +202,26 @@ fn main() -> Result<()> {
         let painted = v["painted"].as_array().cloned().unwrap_or_default();
         let last = &typed[BURST - 1];
         assert_eq!(sent, BURST as u64, "every keystroke searches: {v}");
-        assert!(painted.iter().all(|p| p["current"] == true), "a stale answer was painted over a newer query: {v}");
-        assert_eq!(painted.last().and_then(|p| p["q"].as_str()), Some(last.as_str()), "{v}");
-        let earlier = painted.iter().filter(|p| p["q"].as_str() != Some(last)).count();
+        assert!(
+            painted.iter().all(|p| p["current"] == true),
+            "a stale answer was painted over a newer query: {v}"
+        );
+        assert_eq!(
+            painted.last().and_then(|p| p["q"].as_str()),
+            Some(last.as_str()),
+            "{v}"
+        );
+        let earlier = painted
+            .iter()
+            .filter(|p| p["q"].as_str() != Some(last))
+            .count();
         if own_tasks {
             intermediate_paints += earlier;
         } else {
-            assert_eq!(earlier, 0, "keystrokes faster than the answers paint only the last query's: {v}");
+            assert_eq!(
+                earlier, 0,
+                "keystrokes faster than the answers paint only the last query's: {v}"
+            );
             same_task_paints += painted.len();
         }
         // The burst's own duration is in here: first keystroke to the last query's results.

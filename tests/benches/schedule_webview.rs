@@ -50,7 +50,8 @@ fn main() -> Result<()> {
     desk.database().write(|c| {
         let tx = c.transaction()?;
         for i in 0..500u32 {
-            let start = zone.at(today, NaiveTime::from_hms_opt(7, 0, 0).unwrap()) + Duration::seconds(i64::from(i) * 72);
+            let start = zone.at(today, NaiveTime::from_hms_opt(7, 0, 0).unwrap())
+                + Duration::seconds(i64::from(i) * 72);
             clinic_store::schedule::upsert_appointment(
                 &tx,
                 &Appointment {
@@ -59,7 +60,11 @@ fn main() -> Result<()> {
                     patient_id: demo::patient_id(1 + u64::from(i)),
                     starts_at: start,
                     ends_at: start + Duration::minutes(10),
-                    status: if i % 7 == 0 { AppointmentStatus::Cancelled } else { AppointmentStatus::Booked },
+                    status: if i % 7 == 0 {
+                        AppointmentStatus::Cancelled
+                    } else {
+                        AppointmentStatus::Booked
+                    },
                 },
             )?;
         }
@@ -68,9 +73,17 @@ fn main() -> Result<()> {
     })?;
     let day = desk.day_schedule(None, None)?;
     let tomorrow = desk.day_schedule(Some(&(today + Duration::days(1)).to_string()), None)?;
-    let cancelled = day.appointments.iter().filter(|a| a.status == AppointmentStatusDto::Cancelled).count();
+    let cancelled = day
+        .appointments
+        .iter()
+        .filter(|a| a.status == AppointmentStatusDto::Cancelled)
+        .count();
     let n_today = day.appointments.len();
-    let (today_cols, tomorrow_cols, filtered_cols) = (per_doctor(&day, false), per_doctor(&tomorrow, false), per_doctor(&day, true));
+    let (today_cols, tomorrow_cols, filtered_cols) = (
+        per_doctor(&day, false),
+        per_doctor(&tomorrow, false),
+        per_doctor(&day, true),
+    );
     drop(desk);
     println!(
         "today: {n_today} visits ({cancelled} cancelled, {} for the busy doctor) in {} columns; tomorrow: {}",
@@ -79,10 +92,15 @@ fn main() -> Result<()> {
         tomorrow.appointments.len()
     );
 
-    let compositing = std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none_or(|v| v.is_empty() || v == "0");
+    let compositing = std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE")
+        .is_none_or(|v| v.is_empty() || v == "0");
     println!(
         "WebKitGTK compositing: {}",
-        if compositing { "on (GL; under Xvfb that is llvmpipe on the CPU)" } else { "off (software painting, as scripts/test runs it)" }
+        if compositing {
+            "on (GL; under Xvfb that is llvmpipe on the CPU)"
+        } else {
+            "off (software painting, as scripts/test runs it)"
+        }
     );
     let driver = support::Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
@@ -135,10 +153,22 @@ fn main() -> Result<()> {
     let chip = "[data-testid=status-filter][data-status=cancelled]";
     for _ in 0..rounds {
         s.script_async(MEASURE, json!(["[data-testid=day-next]", tomorrow_cols]))?;
-        load.push(s.script_async(MEASURE, json!(["[data-testid=day-prev]", today_cols]))?.as_f64().unwrap_or(f64::NAN));
-        filter.push(s.script_async(MEASURE, json!([chip, filtered_cols]))?.as_f64().unwrap_or(f64::NAN));
+        load.push(
+            s.script_async(MEASURE, json!(["[data-testid=day-prev]", today_cols]))?
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
+        filter.push(
+            s.script_async(MEASURE, json!([chip, filtered_cols]))?
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
         s.script_async(MEASURE, json!([chip, today_cols]))?;
-        jump.push(s.script_async(MEASURE, json!(["scroll:end", today_cols]))?.as_f64().unwrap_or(f64::NAN));
+        jump.push(
+            s.script_async(MEASURE, json!(["scroll:end", today_cols]))?
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
         s.script_async(MEASURE, json!(["scroll:top", today_cols]))?;
     }
     let rendered = s.script_async(
@@ -149,11 +179,19 @@ fn main() -> Result<()> {
     for (label, times) in [
         ("day command to painted board", &mut load),
         ("status filter to repainted board", &mut filter),
-        ("jump to the end of the busy column to painted rows", &mut jump),
+        (
+            "jump to the end of the busy column to painted rows",
+            &mut jump,
+        ),
     ] {
         times.sort_by(f64::total_cmp);
         let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-        println!("{label} ({n_today} visits, {} runs): median {:.1} ms, p95 {:.1} ms", times.len(), pct(0.5), pct(0.95));
+        println!(
+            "{label} ({n_today} visits, {} runs): median {:.1} ms, p95 {:.1} ms",
+            times.len(),
+            pct(0.5),
+            pct(0.95)
+        );
     }
     Ok(())
 }

@@ -5,8 +5,8 @@
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 pub const APP: &str = env!("CARGO_BIN_EXE_clinic-desk");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process that is killed when the test ends, pass or fail.
@@ -47,7 +51,15 @@ impl Drop for ReapedGroup {
 /// Starts Xvfb on a display it picks itself (`-displayfd`), so parallel tests never collide.
 pub fn xvfb() -> Result<(Reaped, String)> {
     let mut child = Command::new("Xvfb")
-        .args(["-displayfd", "1", "-screen", "0", "1366x900x24", "-nolisten", "tcp"])
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1366x900x24",
+            "-nolisten",
+            "tcp",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -78,11 +90,19 @@ impl Driver {
         // developer's provisioned one, or one an installed package put in /etc).
         let config = tempfile::tempdir()?;
         let driver = Command::new(tauri_driver())
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
             .env("DISPLAY", &display)
             .process_group(0)
             .env("CLINIC_DESK_CONFIG_DIR", config.path())
-            .env("CLINIC_DESK_INSTALLED_PROFILE", config.path().join("none.toml"))
+            .env(
+                "CLINIC_DESK_INSTALLED_PROFILE",
+                config.path().join("none.toml"),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -92,9 +112,13 @@ impl Driver {
             _config: config,
             _driver: ReapedGroup(driver),
             base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
         };
-        wait_until(Duration::from_secs(20), || Ok(d.http.get(format!("{}/status", d.base)).send().is_ok()))?;
+        wait_until(Duration::from_secs(20), || {
+            Ok(d.http.get(format!("{}/status", d.base)).send().is_ok())
+        })?;
         Ok(d)
     }
 
@@ -104,19 +128,33 @@ impl Driver {
             "tauri:options": {"application": APP, "args": args},
             "browserName": "wry",
         }}});
-        let resp: Value = self.http.post(format!("{}/session", self.base)).json(&body).send()?.json()?;
+        let resp: Value = self
+            .http
+            .post(format!("{}/session", self.base))
+            .json(&body)
+            .send()?
+            .json()?;
         let id = resp["value"]["sessionId"]
             .as_str()
             .ok_or_else(|| anyhow!("no session: {resp}"))?
             .to_owned();
-        Ok(Session { driver: self, url: format!("{}/session/{id}", self.base) })
+        Ok(Session {
+            driver: self,
+            url: format!("{}/session/{id}", self.base),
+        })
     }
 }
 
 fn tauri_driver() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let installed = home.join(".cargo/bin/tauri-driver");
-    if installed.exists() { installed } else { PathBuf::from("tauri-driver") }
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("tauri-driver")
+    }
 }
 
 pub fn wait_until(limit: Duration, mut ok: impl FnMut() -> Result<bool>) -> Result<()> {
@@ -130,7 +168,10 @@ pub fn wait_until(limit: Duration, mut ok: impl FnMut() -> Result<bool>) -> Resu
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("gave up after {limit:?}{}", last_err.map(|e| format!(": {e:#}")).unwrap_or_default())
+    bail!(
+        "gave up after {limit:?}{}",
+        last_err.map(|e| format!(": {e:#}")).unwrap_or_default()
+    )
 }
 
 pub struct Session<'d> {
@@ -145,7 +186,10 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Session<'_> {
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut req = self.driver.http.request(method, format!("{}{path}", self.url));
+        let mut req = self
+            .driver
+            .http
+            .request(method, format!("{}{path}", self.url));
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -157,9 +201,17 @@ impl Session<'_> {
     }
 
     pub fn find_all(&self, css: &str) -> Result<Vec<Element>> {
-        let v = self.call(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})))?;
+        let v = self.call(
+            reqwest::Method::POST,
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        )?;
         Ok(v.as_array()
-            .map(|a| a.iter().filter_map(|e| e[ELEMENT_KEY].as_str().map(|s| Element(s.to_owned()))).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT_KEY].as_str().map(|s| Element(s.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -175,23 +227,53 @@ impl Session<'_> {
     }
 
     pub fn click(&self, e: &Element) -> Result<()> {
-        self.call(reqwest::Method::POST, &format!("/element/{}/click", e.0), Some(json!({}))).map(drop)
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/click", e.0),
+            Some(json!({})),
+        )
+        .map(drop)
     }
 
     pub fn type_text(&self, e: &Element, text: &str) -> Result<()> {
-        self.call(reqwest::Method::POST, &format!("/element/{}/value", e.0), Some(json!({"text": text}))).map(drop)
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            Some(json!({"text": text})),
+        )
+        .map(drop)
     }
 
     pub fn clear(&self, e: &Element) -> Result<()> {
-        self.call(reqwest::Method::POST, &format!("/element/{}/clear", e.0), Some(json!({}))).map(drop)
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", e.0),
+            Some(json!({})),
+        )
+        .map(drop)
     }
 
     pub fn text(&self, e: &Element) -> Result<String> {
-        Ok(self.call(reqwest::Method::GET, &format!("/element/{}/text", e.0), None)?.as_str().unwrap_or_default().to_owned())
+        Ok(self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/text", e.0),
+                None,
+            )?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     pub fn attr(&self, e: &Element, name: &str) -> Result<Option<String>> {
-        Ok(self.call(reqwest::Method::GET, &format!("/element/{}/attribute/{name}", e.0), None)?.as_str().map(str::to_owned))
+        Ok(self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/attribute/{name}", e.0),
+                None,
+            )?
+            .as_str()
+            .map(str::to_owned))
     }
 
     pub fn select_value(&self, select_css: &str, value: &str) -> Result<()> {
@@ -201,12 +283,21 @@ impl Session<'_> {
 
     /// Sets the window's outer size, as a clinic PC's screen would.
     pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
-        self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).map(drop)
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .map(drop)
     }
 
     /// Runs an async script; it finishes by calling its last argument with the result.
     pub fn script_async(&self, js: &str, args: Value) -> Result<Value> {
-        self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": js, "args": args})))
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": js, "args": args})),
+        )
     }
 }
 

@@ -142,6 +142,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             telemetry::observe,
         ))
+        .layer(axum::middleware::map_response(serve::close_if_body_unread))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
@@ -238,14 +239,21 @@ pub fn spawn_for_tests(db_path: &Path, compat: bool) -> Result<TestServer, Start
 }
 
 /// [`spawn_for_tests`] with other [`Limits`] (short timeouts, a small connection cap).
-pub fn spawn_for_tests_with(db_path: &Path, compat: bool, limits: Limits) -> Result<TestServer, StartError> {
+pub fn spawn_for_tests_with(
+    db_path: &Path,
+    compat: bool,
+    limits: Limits,
+) -> Result<TestServer, StartError> {
     let store = Arc::new(SqliteStore::open(db_path, Durability::Full)?);
     spawn_store_for_tests_with(store, compat, limits)
 }
 
 /// Like [`spawn_for_tests`] over any store: a PostgreSQL one, or a second replica's
 /// view of a database another server already uses.
-pub fn spawn_store_for_tests(store: Arc<dyn CentralStore>, compat: bool) -> Result<TestServer, StartError> {
+pub fn spawn_store_for_tests(
+    store: Arc<dyn CentralStore>,
+    compat: bool,
+) -> Result<TestServer, StartError> {
     spawn_store_for_tests_with(store, compat, Limits::default())
 }
 

@@ -134,6 +134,33 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// Answers that may leave the request's body unread (refused before the handler
+/// read it: no route, wrong method, no credential, too large, wrong type, too
+/// many tries) close their connection and say so. hyper cannot reuse a connection
+/// with unread body bytes and closes it, but without `Connection: close` the
+/// client may already have pooled it and send its next request into the closing
+/// socket (a sync run's first single POST after the batch route's 404 failed so).
+pub(crate) async fn close_if_body_unread(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    if matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED
+            | StatusCode::FORBIDDEN
+            | StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// When a connection last moved a byte, and how many of its requests are being handled.
 struct Activity {
     start: Instant,

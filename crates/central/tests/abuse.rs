@@ -475,3 +475,42 @@ async fn a_poisoned_report_fails_alone_and_the_rest_of_its_group_is_stored() {
     assert!(status >= 500, "{status}");
     assert_eq!(env.healthz().await.0, 200, "the writer lives on");
 }
+
+/// A request refused before its body was read leaves bytes on the connection that
+/// hyper will not reuse; the answer says `Connection: close` so no client pools it
+/// (a sync run's next POST went into the closing socket after the batch route's 404).
+#[rstest::rstest]
+#[case::no_such_route(reqwest::Method::POST, "/v1/no-such-route", None, 404)]
+#[case::wrong_method(reqwest::Method::PATCH, "/v1/reports", Some("token"), 405)]
+#[case::no_credential(reqwest::Method::POST, "/v1/reports/batch", None, 401)]
+#[case::bad_credential(reqwest::Method::POST, "/v1/reports", Some("cct_not_a_token"), 401)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_leaves_the_body_unread_closes_the_connection(
+    #[case] method: reqwest::Method,
+    #[case] path: &str,
+    #[case] token: Option<&str>,
+    #[case] status: u16,
+) {
+    let env = env(Limits::default());
+    let real = env.server.issue_token("C001").unwrap();
+    let mut req = env
+        .client
+        .request(method, env.url(path))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 1024 * 1024]);
+    if let Some(token) = token {
+        req = req.bearer_auth(if token == "token" { &real } else { token });
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), status);
+    assert_eq!(
+        resp.headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
+    // The client opens a fresh connection and is served.
+    assert_eq!(env.healthz().await.0, 200);
+    let (status, body) = env.post_report(&real, "P1").await;
+    assert_ne!(status, 500, "{body}");
+}

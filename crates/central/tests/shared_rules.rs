@@ -235,12 +235,15 @@ async fn every_patient_the_server_accepts_a_device_stores(
         );
         let patient = wire_patient(&item.id, record).expect("wire types convert");
         let d = device();
-        let set_aside = d
-            .db
-            .write(|c| {
+        let set_aside =
+            d.db.write(|c| {
                 pull::apply_patients(
                     c,
-                    &[PulledItem::upsert(item.seq, item.id.clone(), patient.clone())],
+                    &[PulledItem::upsert(
+                        item.seq,
+                        item.id.clone(),
+                        patient.clone(),
+                    )],
                     item.seq,
                 )
             })
@@ -304,9 +307,8 @@ async fn every_staff_member_the_server_accepts_a_device_stores(
         assert!(StaffMember::new(&item.id, &record.name, &record.role, &record.department).is_ok());
         let staff = wire_staff(&item.id, record).expect("wire types convert");
         let d = device();
-        let set_aside = d
-            .db
-            .write(|c| {
+        let set_aside =
+            d.db.write(|c| {
                 pull::apply_staff(
                     c,
                     &[PulledItem::upsert(item.seq, item.id.clone(), staff.clone())],
@@ -390,14 +392,22 @@ async fn every_appointment_the_server_accepts_a_device_stores(
         .items
         .into_iter()
         .map(|i| {
-            PulledItem::upsert(i.seq, i.id.clone(), wire_patient(&i.id, i.data.unwrap()).unwrap())
+            PulledItem::upsert(
+                i.seq,
+                i.id.clone(),
+                wire_patient(&i.id, i.data.unwrap()).unwrap(),
+            )
         })
         .collect();
     let staff_changes: Vec<_> = staff
         .items
         .into_iter()
         .map(|i| {
-            PulledItem::upsert(i.seq, i.id.clone(), wire_staff(&i.id, i.data.unwrap()).unwrap())
+            PulledItem::upsert(
+                i.seq,
+                i.id.clone(),
+                wire_staff(&i.id, i.data.unwrap()).unwrap(),
+            )
         })
         .collect();
     d.db.write(|c| pull::apply_patients(c, &patient_changes, patients.next_cursor))
@@ -457,7 +467,11 @@ async fn every_appointment_the_server_accepts_a_device_stores(
             d.db.write(|c| {
                 pull::apply_appointments(
                     c,
-                    &[PulledItem::upsert(item.seq, item.id.clone(), appointment.clone())],
+                    &[PulledItem::upsert(
+                        item.seq,
+                        item.id.clone(),
+                        appointment.clone(),
+                    )],
                     item.seq,
                     false,
                 )

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use clinic_domain::assessment::{
-    self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES, DEFAULT_REASSESS_INTERVAL_MINUTES,
-    FollowUpTarget, TimeWindow,
+    self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES,
+    DEFAULT_REASSESS_INTERVAL_MINUTES, FollowUpTarget, TimeWindow,
 };
 use clinic_domain::{AssessmentDetails, ClinicZone, DomainError, PainScale, PainScore, PatientId};
 use clinic_store::audit::{self, AuditAction, NewAuditEntry};
@@ -17,8 +17,9 @@ use clinic_store::{Connection, StoreError, patients, settings, staff};
 
 use crate::session::{SessionState, SignedIn, verify_pin};
 use crate::{
-    ApiError, AssessmentInput, AuditEntryDto, CorrectionInput, Desk, ErrorCode, ExportDto, PainReportDto,
-    PendingReassessmentDto, SessionDto, SessionStateDto, StaffDto, device_id, fhir, rfc3339,
+    ApiError, AssessmentInput, AuditEntryDto, CorrectionInput, Desk, ErrorCode, ExportDto,
+    PainReportDto, PendingReassessmentDto, SessionDto, SessionStateDto, StaffDto, device_id, fhir,
+    rfc3339,
 };
 
 /// Most reassessments listed (a ward's worth).
@@ -35,11 +36,20 @@ pub(crate) struct BedsideRules {
 impl BedsideRules {
     fn read(c: &Connection) -> Result<Self, StoreError> {
         let minutes = |key: &str, default: u32| -> Result<u32, StoreError> {
-            Ok(settings::get(c, key)?.and_then(|v| v.trim().parse().ok()).filter(|m| *m > 0).unwrap_or(default))
+            Ok(settings::get(c, key)?
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|m| *m > 0)
+                .unwrap_or(default))
         };
         Ok(Self {
-            backdate_window_minutes: minutes(settings::BACKDATE_WINDOW_MINUTES, DEFAULT_BACKDATE_WINDOW_MINUTES)?,
-            reassess_interval_minutes: minutes(settings::REASSESS_INTERVAL_MINUTES, DEFAULT_REASSESS_INTERVAL_MINUTES)?,
+            backdate_window_minutes: minutes(
+                settings::BACKDATE_WINDOW_MINUTES,
+                DEFAULT_BACKDATE_WINDOW_MINUTES,
+            )?,
+            reassess_interval_minutes: minutes(
+                settings::REASSESS_INTERVAL_MINUTES,
+                DEFAULT_REASSESS_INTERVAL_MINUTES,
+            )?,
             lock_after_minutes: minutes(settings::LOCK_AFTER_MINUTES, DEFAULT_LOCK_AFTER_MINUTES)?,
         })
     }
@@ -55,15 +65,20 @@ fn domain_error(e: DomainError) -> ApiError {
         DomainError::AssessmentInFuture => ErrorCode::AssessmentInFuture,
         DomainError::AssessmentTooOld { .. } => ErrorCode::AssessmentTooOld,
         DomainError::ReasonRequired => ErrorCode::InvalidCorrectionReason,
-        DomainError::TextTooLong { field: "reason", .. } | DomainError::ControlCharacter { field: "reason" } => {
-            ErrorCode::InvalidCorrectionReason
+        DomainError::TextTooLong {
+            field: "reason", ..
         }
-        DomainError::TextTooLong { .. } | DomainError::ControlCharacter { .. } | DomainError::UnknownActivity(_) => {
-            ErrorCode::InvalidAssessmentDetails
-        }
+        | DomainError::ControlCharacter { field: "reason" } => ErrorCode::InvalidCorrectionReason,
+        DomainError::TextTooLong { .. }
+        | DomainError::ControlCharacter { .. }
+        | DomainError::UnknownActivity(_) => ErrorCode::InvalidAssessmentDetails,
         DomainError::AlreadySuperseded => ErrorCode::ReportAlreadyCorrected,
-        DomainError::InvalidFollowUp | DomainError::CorrectionForOtherPatient => ErrorCode::InvalidFollowUp,
-        DomainError::EmptyId | DomainError::IdTooLong { .. } | DomainError::IdInvalidCharacter => ErrorCode::InvalidPatientId,
+        DomainError::InvalidFollowUp | DomainError::CorrectionForOtherPatient => {
+            ErrorCode::InvalidFollowUp
+        }
+        DomainError::EmptyId | DomainError::IdTooLong { .. } | DomainError::IdInvalidCharacter => {
+            ErrorCode::InvalidPatientId
+        }
         _ => ErrorCode::Internal,
     };
     ApiError::new(code, e.to_string())
@@ -78,7 +93,14 @@ struct Checked {
 
 impl Checked {
     /// The row to write: by `who` on `device`, due for reassessment when it records an intervention.
-    fn report(&self, patient: &PatientId, follows_up: Option<String>, who: &SignedIn, device: &str, rules: BedsideRules) -> NewReport {
+    fn report(
+        &self,
+        patient: &PatientId,
+        follows_up: Option<String>,
+        who: &SignedIn,
+        device: &str,
+        rules: BedsideRules,
+    ) -> NewReport {
         NewReport {
             reassess_due_at: assessment::reassessment_due(
                 self.assessed_at,
@@ -87,7 +109,13 @@ impl Checked {
             ),
             details: self.details.clone(),
             follows_up,
-            ..NewReport::score(patient.clone(), self.score, self.assessed_at, &who.staff_id, device)
+            ..NewReport::score(
+                patient.clone(),
+                self.score,
+                self.assessed_at,
+                &who.staff_id,
+                device,
+            )
         }
     }
 }
@@ -111,11 +139,18 @@ fn check_values(
     // the window limits late entries, not fixing old mistakes.
     let assessed_at = match (requested, keep) {
         (Some(t), Some(original)) if t == original => original,
-        _ => TimeWindow::minutes(rules.backdate_window_minutes).assessment_time(requested, now).map_err(domain_error)?,
+        _ => TimeWindow::minutes(rules.backdate_window_minutes)
+            .assessment_time(requested, now)
+            .map_err(domain_error)?,
     };
     let [site, activity, note, intervention] = details;
-    let details = AssessmentDetails::new(site, activity, note, intervention).map_err(domain_error)?;
-    Ok(Checked { score, assessed_at, details })
+    let details =
+        AssessmentDetails::new(site, activity, note, intervention).map_err(domain_error)?;
+    Ok(Checked {
+        score,
+        assessed_at,
+        details,
+    })
 }
 
 /// RFC 3339 with an offset, or a wall-clock time (`YYYY-MM-DDTHH:MM[:SS]`, what a
@@ -124,13 +159,22 @@ fn parse_time(raw: &str, zone: ClinicZone) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc));
     }
-    let invalid = || ApiError::new(ErrorCode::InvalidAssessmentTime, format!("not a time: {raw:?}"));
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidAssessmentTime,
+            format!("not a time: {raw:?}"),
+        )
+    };
     let local = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M"))
         .map_err(|_| invalid())?;
     // In a daylight-saving fall-back hour the earlier reading is taken; a time in
     // the spring-forward gap never happened on the clinic's clock.
-    local.and_local_timezone(zone.tz()).earliest().map(|t| t.with_timezone(&Utc)).ok_or_else(invalid)
+    local
+        .and_local_timezone(zone.tz())
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(invalid)
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -168,7 +212,10 @@ impl Desk {
         let now = Utc::now();
         if active {
             let lock_after = self.rules()?.lock_after();
-            self.sessions.lock().unwrap_or_else(|p| p.into_inner()).touch(now, lock_after);
+            self.sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .touch(now, lock_after);
         }
         self.session_dto(now)
     }
@@ -197,38 +244,86 @@ impl Desk {
             .db
             .read(|c| staff::get(c, staff_id))?
             .filter(|s| s.active)
-            .ok_or_else(|| ApiError::new(ErrorCode::UnknownStaff, "no active staff member with that ID"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::UnknownStaff,
+                    "no active staff member with that ID",
+                )
+            })?;
         let Some(verifier) = member.pin_verifier.clone() else {
-            return Err(ApiError::new(ErrorCode::PinNotSet, "the clinic has not set a PIN for this member"));
+            return Err(ApiError::new(
+                ErrorCode::PinNotSet,
+                "the clinic has not set a PIN for this member",
+            ));
         };
-        if let Some(wait) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).wait_before_attempt(&member.id, now) {
-            return Err(ApiError::new(ErrorCode::PinAttemptsExceeded, format!("too many wrong PINs; try again in {wait} s")));
+        if let Some(wait) = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .wait_before_attempt(&member.id, now)
+        {
+            return Err(ApiError::new(
+                ErrorCode::PinAttemptsExceeded,
+                format!("too many wrong PINs; try again in {wait} s"),
+            ));
         }
         // Slow on purpose (argon2id); never under the sessions lock.
         let ok = verify_pin(pin, &verifier);
         let audit_entry = |c: &Connection, action: AuditAction| -> Result<(), StoreError> {
             let device = device_id(c)?;
-            audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &member.id, device_id: &device, action, report_id: None, detail: None })
+            audit::append(
+                c,
+                &NewAuditEntry {
+                    at: now.timestamp(),
+                    actor: &member.id,
+                    device_id: &device,
+                    action,
+                    report_id: None,
+                    detail: None,
+                },
+            )
         };
         if !ok {
-            let started_wait = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).record_failure(&member.id, now);
-            self.db.write(|c| audit_entry(c, AuditAction::SignInFailed))?;
+            let started_wait = self
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record_failure(&member.id, now);
+            self.db
+                .write(|c| audit_entry(c, AuditAction::SignInFailed))?;
             return Err(if started_wait {
-                ApiError::new(ErrorCode::PinAttemptsExceeded, "too many wrong PINs; try again in a minute")
+                ApiError::new(
+                    ErrorCode::PinAttemptsExceeded,
+                    "too many wrong PINs; try again in a minute",
+                )
             } else {
                 ApiError::new(ErrorCode::WrongPin, "wrong PIN")
             });
         }
-        let previous = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).sign_in(SignedIn {
-            staff_id: member.id.clone(),
-            name: member.name.clone(),
-            role: member.role.clone(),
-            last_active: now,
-        });
+        let previous = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sign_in(SignedIn {
+                staff_id: member.id.clone(),
+                name: member.name.clone(),
+                role: member.role.clone(),
+                last_active: now,
+            });
         self.db.write(|c| {
             if let Some(p) = previous.filter(|p| p.staff_id != member.id) {
                 let device = device_id(c)?;
-                audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &p.staff_id, device_id: &device, action: AuditAction::SignedOut, report_id: None, detail: None })?;
+                audit::append(
+                    c,
+                    &NewAuditEntry {
+                        at: now.timestamp(),
+                        actor: &p.staff_id,
+                        device_id: &device,
+                        action: AuditAction::SignedOut,
+                        report_id: None,
+                        detail: None,
+                    },
+                )?;
             }
             audit_entry(c, AuditAction::SignedIn)
         })?;
@@ -238,10 +333,25 @@ impl Desk {
 
     pub fn sign_out(&self) -> Result<SessionDto, ApiError> {
         let now = Utc::now();
-        if let Some(was) = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).sign_out() {
+        if let Some(was) = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sign_out()
+        {
             self.db.write(|c| {
                 let device = device_id(c)?;
-                audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &was.staff_id, device_id: &device, action: AuditAction::SignedOut, report_id: None, detail: None })
+                audit::append(
+                    c,
+                    &NewAuditEntry {
+                        at: now.timestamp(),
+                        actor: &was.staff_id,
+                        device_id: &device,
+                        action: AuditAction::SignedOut,
+                        report_id: None,
+                        detail: None,
+                    },
+                )
             })?;
         }
         self.session_dto(now)
@@ -251,8 +361,18 @@ impl Desk {
     fn acting(&self, now: DateTime<Utc>, rules: BedsideRules) -> Result<SignedIn, ApiError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let who = match sessions.state(now, rules.lock_after()) {
-            SessionState::SignedOut => return Err(ApiError::new(ErrorCode::NotSignedIn, "sign in to record or change assessments")),
-            SessionState::Locked(_) => return Err(ApiError::new(ErrorCode::SessionLocked, "the session is locked; enter the PIN")),
+            SessionState::SignedOut => {
+                return Err(ApiError::new(
+                    ErrorCode::NotSignedIn,
+                    "sign in to record or change assessments",
+                ));
+            }
+            SessionState::Locked(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::SessionLocked,
+                    "the session is locked; enter the PIN",
+                ));
+            }
             SessionState::Active(s) => s.clone(),
         };
         sessions.touch(now, rules.lock_after());
@@ -264,12 +384,18 @@ impl Desk {
     pub fn record_assessment(&self, input: &AssessmentInput) -> Result<PainReportDto, ApiError> {
         let now = Utc::now();
         let rules = self.rules()?;
-        let patient = PatientId::parse(&input.patient_id).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        let patient = PatientId::parse(&input.patient_id)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
         let checked = check_values(
             &input.scale,
             input.score,
             input.assessed_at.as_deref(),
-            [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
+            [
+                input.body_site.as_deref(),
+                input.activity.as_deref(),
+                input.note.as_deref(),
+                input.intervention.as_deref(),
+            ],
             rules,
             self.zone()?,
             None,
@@ -278,7 +404,10 @@ impl Desk {
         let who = self.acting(now, rules)?;
         let id = self.db.write(|c| {
             if patients::get(c, &patient)?.is_none() {
-                return Ok(Err(ApiError::new(ErrorCode::PatientNotFound, format!("no patient with ID {patient}"))));
+                return Ok(Err(ApiError::new(
+                    ErrorCode::PatientNotFound,
+                    format!("no patient with ID {patient}"),
+                )));
             }
             if let Some(first) = &input.follows_up {
                 let target = outbox::get(c, first)?;
@@ -286,7 +415,8 @@ impl Desk {
                     assessment::check_follow_up(
                         FollowUpTarget {
                             patient_id: &t.patient_id,
-                            assessed_at: DateTime::from_timestamp(t.assessed_at, 0).unwrap_or_default(),
+                            assessed_at: DateTime::from_timestamp(t.assessed_at, 0)
+                                .unwrap_or_default(),
                             had_intervention: t.details.intervention.is_some(),
                             superseded: t.superseded_by.is_some(),
                         },
@@ -299,7 +429,13 @@ impl Desk {
                     return Ok(Err(domain_error(DomainError::InvalidFollowUp)));
                 }
             }
-            let report = checked.report(&patient, input.follows_up.clone(), &who, &device_id(c)?, rules);
+            let report = checked.report(
+                &patient,
+                input.follows_up.clone(),
+                &who,
+                &device_id(c)?,
+                rules,
+            );
             outbox::record_report(c, &report, now).map(Ok)
         })??;
         self.report_queued();
@@ -308,12 +444,22 @@ impl Desk {
 
     /// Replaces any current record by a corrected one that names it and `reason`.
     /// The original is kept, unchanged, shown as superseded; both are synced.
-    pub fn correct_report(&self, report_id: &str, input: &CorrectionInput) -> Result<PainReportDto, ApiError> {
+    pub fn correct_report(
+        &self,
+        report_id: &str,
+        input: &CorrectionInput,
+    ) -> Result<PainReportDto, ApiError> {
         let now = Utc::now();
         let rules = self.rules()?;
-        let old = self.db.read(|c| outbox::get(c, report_id))?.ok_or_else(|| not_found(report_id))?;
+        let old = self
+            .db
+            .read(|c| outbox::get(c, report_id))?
+            .ok_or_else(|| not_found(report_id))?;
         assessment::check_correction(
-            CorrectionTarget { patient_id: &old.patient_id, superseded: old.superseded_by.is_some() },
+            CorrectionTarget {
+                patient_id: &old.patient_id,
+                superseded: old.superseded_by.is_some(),
+            },
             &old.patient_id,
         )
         .map_err(domain_error)?;
@@ -322,16 +468,28 @@ impl Desk {
             &input.scale,
             input.score,
             input.assessed_at.as_deref(),
-            [input.body_site.as_deref(), input.activity.as_deref(), input.note.as_deref(), input.intervention.as_deref()],
+            [
+                input.body_site.as_deref(),
+                input.activity.as_deref(),
+                input.note.as_deref(),
+                input.intervention.as_deref(),
+            ],
             rules,
             self.zone()?,
             DateTime::from_timestamp(old.assessed_at, 0),
             now,
         )?;
         let who = self.acting(now, rules)?;
-        let patient = PatientId::parse(&old.patient_id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        let patient = PatientId::parse(&old.patient_id)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         let id = self.db.write(|c| {
-            let report = checked.report(&patient, old.follows_up.clone(), &who, &device_id(c)?, rules);
+            let report = checked.report(
+                &patient,
+                old.follows_up.clone(),
+                &who,
+                &device_id(c)?,
+                rules,
+            );
             outbox::correct(c, report_id, &report, &reason, now)
         })?;
         let id = id.ok_or_else(|| domain_error(DomainError::AlreadySuperseded))?;
@@ -343,16 +501,32 @@ impl Desk {
     /// server objected to has been put right. Attributed to the signed-in member.
     pub fn retry_rejected_report(&self, report_id: &str) -> Result<PainReportDto, ApiError> {
         let now = Utc::now();
-        let current = self.db.read(|c| outbox::get(c, report_id))?.ok_or_else(|| not_found(report_id))?;
+        let current = self
+            .db
+            .read(|c| outbox::get(c, report_id))?
+            .ok_or_else(|| not_found(report_id))?;
         if current.state != outbox::OutboxState::Rejected {
-            return Err(ApiError::new(ErrorCode::ReportNotRejected, "only a report the server refused can be retried"));
+            return Err(ApiError::new(
+                ErrorCode::ReportNotRejected,
+                "only a report the server refused can be retried",
+            ));
         }
         let who = self.acting(now, self.rules()?)?;
         self.db.write(|c| {
             let tx = c.transaction()?;
             if outbox::requeue_rejected(&tx, report_id)? {
                 let device = device_id(&tx)?;
-                audit::append(&tx, &NewAuditEntry { at: now.timestamp(), actor: &who.staff_id, device_id: &device, action: AuditAction::Retried, report_id: Some(report_id), detail: None })?;
+                audit::append(
+                    &tx,
+                    &NewAuditEntry {
+                        at: now.timestamp(),
+                        actor: &who.staff_id,
+                        device_id: &device,
+                        action: AuditAction::Retried,
+                        report_id: Some(report_id),
+                        detail: None,
+                    },
+                )?;
             }
             tx.commit()?;
             Ok(())
@@ -378,15 +552,26 @@ impl Desk {
     }
 
     pub(crate) fn report(&self, id: &str) -> Result<PainReportDto, ApiError> {
-        let (entry, names) = self.db.read(|c| Ok((outbox::get(c, id)?, Self::staff_names(c)?)))?;
-        Ok(Self::dto(&entry.ok_or_else(|| not_found(id))?, &names, Utc::now()))
+        let (entry, names) = self
+            .db
+            .read(|c| Ok((outbox::get(c, id)?, Self::staff_names(c)?)))?;
+        Ok(Self::dto(
+            &entry.ok_or_else(|| not_found(id))?,
+            &names,
+            Utc::now(),
+        ))
     }
 
     /// A patient's assessments, newest first, superseded ones included (marked).
     pub fn patient_reports(&self, patient_id: &str) -> Result<Vec<PainReportDto>, ApiError> {
-        let patient = PatientId::parse(patient_id).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
-        let (entries, names) =
-            self.db.read(|c| Ok((outbox::for_patient(c, &patient, crate::PATIENT_REPORTS_LIMIT)?, Self::staff_names(c)?)))?;
+        let patient = PatientId::parse(patient_id)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        let (entries, names) = self.db.read(|c| {
+            Ok((
+                outbox::for_patient(c, &patient, crate::PATIENT_REPORTS_LIMIT)?,
+                Self::staff_names(c)?,
+            ))
+        })?;
         let now = Utc::now();
         Ok(entries.iter().map(|e| Self::dto(e, &names, now)).collect())
     }
@@ -397,7 +582,9 @@ impl Desk {
         // sync batch. A device without an ID yet has recorded nothing, so owes nothing.
         let (pending, names) = self.db.read(|c| {
             let pending = match settings::get(c, crate::DEVICE_ID_KEY)? {
-                Some(device) => outbox::pending_reassessments(c, &device, PENDING_REASSESSMENTS_LIMIT)?,
+                Some(device) => {
+                    outbox::pending_reassessments(c, &device, PENDING_REASSESSMENTS_LIMIT)?
+                }
                 None => Vec::new(),
             };
             Ok((pending, Self::staff_names(c)?))
@@ -405,13 +592,18 @@ impl Desk {
         let now = Utc::now();
         Ok(pending
             .iter()
-            .map(|(e, name)| PendingReassessmentDto { report: Self::dto(e, &names, now), patient_name: name.clone() })
+            .map(|(e, name)| PendingReassessmentDto {
+                report: Self::dto(e, &names, now),
+                patient_name: name.clone(),
+            })
             .collect())
     }
 
     /// The audit trail of one record, oldest first.
     pub fn report_history(&self, report_id: &str) -> Result<Vec<AuditEntryDto>, ApiError> {
-        let (entries, names) = self.db.read(|c| Ok((audit::for_report(c, report_id)?, Self::staff_names(c)?)))?;
+        let (entries, names) = self
+            .db
+            .read(|c| Ok((audit::for_report(c, report_id)?, Self::staff_names(c)?)))?;
         Ok(entries
             .into_iter()
             .map(|e| AuditEntryDto {
@@ -427,20 +619,26 @@ impl Desk {
 
     /// A FHIR R4 Bundle of Observations: one patient's assessments, or every one
     /// on this device when `patient_id` is `None`.
-    pub fn fhir_bundle(&self, patient_id: Option<&str>) -> Result<(serde_json::Value, usize), ApiError> {
+    pub fn fhir_bundle(
+        &self,
+        patient_id: Option<&str>,
+    ) -> Result<(serde_json::Value, usize), ApiError> {
         let zone = self.zone()?;
         let (entries, names) = self.db.read(|c| {
             let entries = match patient_id {
                 Some(p) => {
-                    let p = PatientId::parse(p).map_err(|e| StoreError::CorruptRow(e.to_string()))?;
+                    let p =
+                        PatientId::parse(p).map_err(|e| StoreError::CorruptRow(e.to_string()))?;
                     outbox::for_patient(c, &p, usize::MAX >> 1)?
                 }
                 None => outbox::all(c)?,
             };
             Ok((entries, Self::staff_names(c)?))
         })?;
-        let observations: Vec<_> =
-            entries.iter().map(|e| fhir::observation(e, names.get(&e.recorded_by).map(String::as_str), zone)).collect();
+        let observations: Vec<_> = entries
+            .iter()
+            .map(|e| fhir::observation(e, names.get(&e.recorded_by).map(String::as_str), zone))
+            .collect();
         let n = observations.len();
         Ok((fhir::bundle(observations, Utc::now().timestamp(), zone), n))
     }
@@ -450,30 +648,65 @@ impl Desk {
     pub fn export_fhir(&self, patient_id: Option<&str>) -> Result<ExportDto, ApiError> {
         let now = Utc::now();
         if let Some(p) = patient_id {
-            PatientId::parse(p).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+            PatientId::parse(p)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
         }
         let who = self.acting(now, self.rules()?)?;
         let (bundle, n) = self.fhir_bundle(patient_id)?;
         let dir = self.exports_dir();
-        let path = dir.join(format!("fhir-{}-{}.json", patient_id.unwrap_or("all"), now.format("%Y%m%dT%H%M%SZ")));
-        write_private(&dir, &path, &serde_json::to_vec_pretty(&bundle).unwrap_or_default()).map_err(|e| {
+        let path = dir.join(format!(
+            "fhir-{}-{}.json",
+            patient_id.unwrap_or("all"),
+            now.format("%Y%m%dT%H%M%SZ")
+        ));
+        write_private(
+            &dir,
+            &path,
+            &serde_json::to_vec_pretty(&bundle).unwrap_or_default(),
+        )
+        .map_err(|e| {
             tracing::error!(error = %e, "export failed");
-            ApiError::new(ErrorCode::ExportFailed, format!("could not write the export: {e}"))
+            ApiError::new(
+                ErrorCode::ExportFailed,
+                format!("could not write the export: {e}"),
+            )
         })?;
-        let detail = serde_json::json!({ "scope": patient_id.unwrap_or("all"), "observations": n }).to_string();
+        let detail = serde_json::json!({ "scope": patient_id.unwrap_or("all"), "observations": n })
+            .to_string();
         self.db.write(|c| {
             let device = device_id(c)?;
-            audit::append(c, &NewAuditEntry { at: now.timestamp(), actor: &who.staff_id, device_id: &device, action: AuditAction::Exported, report_id: None, detail: Some(&detail) })
+            audit::append(
+                c,
+                &NewAuditEntry {
+                    at: now.timestamp(),
+                    actor: &who.staff_id,
+                    device_id: &device,
+                    action: AuditAction::Exported,
+                    report_id: None,
+                    detail: Some(&detail),
+                },
+            )
         })?;
-        Ok(ExportDto { path: path.display().to_string(), observations: n.min(u32::MAX as usize) as u32 })
+        Ok(ExportDto {
+            path: path.display().to_string(),
+            observations: n.min(u32::MAX as usize) as u32,
+        })
     }
 
     fn exports_dir(&self) -> PathBuf {
-        self.db.path().parent().map(|p| p.join("exports")).unwrap_or_else(|| PathBuf::from("exports"))
+        self.db
+            .path()
+            .parent()
+            .map(|p| p.join("exports"))
+            .unwrap_or_else(|| PathBuf::from("exports"))
     }
 }
 
-fn write_private(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let mut options = std::fs::OpenOptions::new();

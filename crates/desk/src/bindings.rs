@@ -47,8 +47,9 @@ pub fn typescript() -> String {
         ProvisionOutcomeDto::decl(&cfg),
         SupportBundleDto::decl(&cfg),
     ];
-    let mut out =
-        String::from("// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n");
+    let mut out = String::from(
+        "// Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.\n\n",
+    );
     for decl in decls {
         out.push_str("export ");
         out.push_str(&decl);

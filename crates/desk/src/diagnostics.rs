@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clinic_install::{Failure, InstallError, Profile, ProvisionError, Setup, Source, StoreAt, bundle};
+use clinic_install::{
+    Failure, InstallError, Profile, ProvisionError, Setup, Source, StoreAt, bundle,
+};
 use clinic_store::{SCHEMA_VERSION, pull};
 use serde::Serialize;
 use ts_rs::TS;
@@ -138,8 +140,12 @@ pub struct SupportBundleDto {
 impl From<InstallError> for ApiError {
     fn from(e: InstallError) -> Self {
         match e {
-            InstallError::InvalidProfile(_) => ApiError::new(ErrorCode::InvalidProfile, e.to_string()),
-            InstallError::OtherClinic { .. } => ApiError::new(ErrorCode::OtherClinicData, e.to_string()),
+            InstallError::InvalidProfile(_) => {
+                ApiError::new(ErrorCode::InvalidProfile, e.to_string())
+            }
+            InstallError::OtherClinic { .. } => {
+                ApiError::new(ErrorCode::OtherClinicData, e.to_string())
+            }
             InstallError::Store(s) => s.into(),
             InstallError::Io(_) => ApiError::new(ErrorCode::StorageFailed, e.to_string()),
         }
@@ -158,7 +164,10 @@ fn source(s: Source) -> SettingsSourceDto {
 
 /// Checks the server and credential of `profile`, as the diagnostics button does.
 pub async fn test_connection(profile: &Profile) -> ConnectionTestDto {
-    let (Some(url), Some(token)) = (profile.server.url.as_deref(), profile.server.token.as_deref()) else {
+    let (Some(url), Some(token)) = (
+        profile.server.url.as_deref(),
+        profile.server.token.as_deref(),
+    ) else {
         return ConnectionTestDto {
             ok: false,
             failure: Some(ConnectionFailureDto::NotConfigured),
@@ -166,8 +175,16 @@ pub async fn test_connection(profile: &Profile) -> ConnectionTestDto {
         };
     };
     match clinic_install::check_connection(url, token, CHECK_TIMEOUT).await {
-        Ok(()) => ConnectionTestDto { ok: true, failure: None, detail: "the server answered and accepted the credential".into() },
-        Err(e) => ConnectionTestDto { ok: false, failure: Some(e.failure.into()), detail: e.to_string() },
+        Ok(()) => ConnectionTestDto {
+            ok: true,
+            failure: None,
+            detail: "the server answered and accepted the credential".into(),
+        },
+        Err(e) => ConnectionTestDto {
+            ok: false,
+            failure: Some(e.failure.into()),
+            detail: e.to_string(),
+        },
     }
 }
 
@@ -178,7 +195,10 @@ impl Desk {
         // Recent writes sit in the WAL until a checkpoint: count it, or a fresh store looks empty.
         let path = self.database().path();
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let wal = path.with_file_name(format!("{}-wal", path.file_name().unwrap_or_default().to_string_lossy()));
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
         let database_kib = (size(path) + size(&wal)) / 1024;
         let set_aside = self
             .database()
@@ -191,7 +211,13 @@ impl Desk {
                     pull::STREAM_APPOINTMENTS => PulledStreamDto::Appointments,
                     _ => return None,
                 };
-                Some(SetAsideDto { stream, id: s.item_id, seq: s.seq, reason: s.reason, at: rfc3339(s.set_aside_at) })
+                Some(SetAsideDto {
+                    stream,
+                    id: s.item_id,
+                    seq: s.seq,
+                    reason: s.reason,
+                    at: rfc3339(s.set_aside_at),
+                })
             })
             .collect();
         Ok(DiagnosticsDto {
@@ -215,7 +241,11 @@ impl Desk {
     /// Writes the support bundle into `out_dir`: diagnostics, the profile without
     /// its credential, the log files; every token and every patient and staff name
     /// on this device scrubbed from all of it.
-    pub fn export_support_bundle(&self, setup: &Setup, out_dir: &Path) -> Result<SupportBundleDto, ApiError> {
+    pub fn export_support_bundle(
+        &self,
+        setup: &Setup,
+        out_dir: &Path,
+    ) -> Result<SupportBundleDto, ApiError> {
         let diagnostics = self.diagnostics(setup)?;
         let names = self.database().read(|c| {
             let mut names = Vec::new();
@@ -240,12 +270,18 @@ impl Desk {
         )
         .map_err(|e| ApiError::new(ErrorCode::SupportBundleFailed, e.to_string()))?;
         tracing::info!(path = %path.display(), "support bundle written");
-        Ok(SupportBundleDto { path: path.display().to_string() })
+        Ok(SupportBundleDto {
+            path: path.display().to_string(),
+        })
     }
 
     /// Provisions this running app from an enrolment code (or a profile's text):
     /// checks the server first and saves nothing when that fails.
-    pub async fn provision_from_code(&self, setup: &Setup, code: &str) -> Result<(ProvisionOutcomeDto, Option<Profile>), ApiError> {
+    pub async fn provision_from_code(
+        &self,
+        setup: &Setup,
+        code: &str,
+    ) -> Result<(ProvisionOutcomeDto, Option<Profile>), ApiError> {
         let text = code.trim();
         let profile = if text.starts_with(clinic_install::profile::ENROLMENT_PREFIX) {
             Profile::from_enrolment_code(text)?
@@ -253,7 +289,10 @@ impl Desk {
             Profile::from_toml(text)?
         };
         let Some(config_dir) = setup.config_dir.as_deref() else {
-            return Err(ApiError::new(ErrorCode::StorageFailed, "this system has no configuration directory"));
+            return Err(ApiError::new(
+                ErrorCode::StorageFailed,
+                "this system has no configuration directory",
+            ));
         };
         let restart_needed = self.sync_handle().is_some();
         match clinic_install::provision(

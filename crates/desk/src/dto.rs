@@ -146,7 +146,11 @@ pub struct DoctorDto {
 
 impl From<&Doctor> for DoctorDto {
     fn from(d: &Doctor) -> Self {
-        Self { id: d.id.to_string(), name: d.name.clone(), department: d.department.clone() }
+        Self {
+            id: d.id.to_string(),
+            name: d.name.clone(),
+            department: d.department.clone(),
+        }
     }
 }
 
@@ -190,7 +194,9 @@ pub struct AppointmentDto {
 impl AppointmentDto {
     pub fn new(v: &ScheduledVisit, zone: ClinicZone, day: NaiveDate) -> Self {
         let a = &v.appointment;
-        let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone.tz()).format("%H:%M").to_string();
+        let local = |t: chrono::DateTime<chrono::Utc>| {
+            t.with_timezone(&zone.tz()).format("%H:%M").to_string()
+        };
         Self {
             id: a.id.clone(),
             doctor_id: a.doctor_id.to_string(),
@@ -304,16 +310,27 @@ pub struct PainReportDto {
 }
 
 pub(crate) fn rfc3339(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
 }
 
 impl PainReportDto {
-    pub fn new(e: &clinic_store::outbox::ReportEntry, recorded_by_name: Option<String>, now: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn new(
+        e: &clinic_store::outbox::ReportEntry,
+        recorded_by_name: Option<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
         use clinic_domain::assessment::{Reassessment, reassessment_state};
         use clinic_store::outbox::OutboxState;
-        let band = clinic_domain::PainScore::new(e.scale, e.score).map(|s| s.band()).unwrap_or(clinic_domain::pain::PainBand::Severe);
+        let band = clinic_domain::PainScore::new(e.scale, e.score)
+            .map(|s| s.band())
+            .unwrap_or(clinic_domain::pain::PainBand::Severe);
         // A superseded record is not waiting for anything: its correction is.
-        let due = e.reassess_due_at.filter(|_| e.superseded_by.is_none()).and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+        let due = e
+            .reassess_due_at
+            .filter(|_| e.superseded_by.is_none())
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0));
         Self {
             id: e.id.clone(),
             patient_id: e.patient_id.clone(),

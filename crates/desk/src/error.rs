@@ -68,7 +68,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -79,7 +82,10 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidQuery(_) => ApiError::new(ErrorCode::QueryTooLong, e.to_string()),
             other => {
                 tracing::error!(error = %other, "local store failed");
-                ApiError::new(ErrorCode::StorageFailed, "the local database could not complete the request")
+                ApiError::new(
+                    ErrorCode::StorageFailed,
+                    "the local database could not complete the request",
+                )
             }
         }
     }

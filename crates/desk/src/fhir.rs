@@ -26,8 +26,14 @@ fn instant(secs: i64, zone: ClinicZone) -> Value {
 /// One Observation. `performer_name` is the recorder's name when this device knows it.
 pub fn observation(e: &ReportEntry, performer_name: Option<&str>, zone: ClinicZone) -> Value {
     let (code, display) = match e.scale {
-        PainScale::Nrs => (LOINC_NRS, "Pain severity - 0-10 verbal numeric rating [Score] - Reported"),
-        PainScale::WongBakerFaces => (LOINC_FACES, "Pain severity Wong-Baker FACES pain rating scale"),
+        PainScale::Nrs => (
+            LOINC_NRS,
+            "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+        ),
+        PainScale::WongBakerFaces => (
+            LOINC_FACES,
+            "Pain severity Wong-Baker FACES pain rating scale",
+        ),
     };
     let status = if e.superseded_by.is_some() {
         "entered-in-error"
@@ -74,10 +80,12 @@ pub fn observation(e: &ReportEntry, performer_name: Option<&str>, zone: ClinicZo
     }
     let mut extensions = Vec::new();
     if let Some(activity) = e.details.activity {
-        extensions.push(json!({ "url": format!("{EXTENSION_BASE}/pain-activity"), "valueCode": match activity {
+        extensions.push(
+            json!({ "url": format!("{EXTENSION_BASE}/pain-activity"), "valueCode": match activity {
             Activity::Rest => "rest",
             Activity::Movement => "movement",
-        } }));
+        } }),
+        );
     }
     if let Some(old) = &e.supersedes {
         extensions.push(json!({ "url": format!("{EXTENSION_BASE}/replaces"),

@@ -73,7 +73,9 @@ impl Desk {
         match self.sync.get() {
             Some(h) => Ok(SyncStatusDto::from(&h.status())),
             None => {
-                let (counts, set_aside) = self.db.read(|c| Ok((outbox::counts(c)?, clinic_store::pull::set_aside_count(c)?)))?;
+                let (counts, set_aside) = self
+                    .db
+                    .read(|c| Ok((outbox::counts(c)?, clinic_store::pull::set_aside_count(c)?)))?;
                 Ok(SyncStatusDto::unconfigured(counts, set_aside))
             }
         }
@@ -86,7 +88,10 @@ impl Desk {
                 h.sync_now();
                 Ok(())
             }
-            None => Err(ApiError::new(ErrorCode::SyncNotConfigured, "no central server is configured for this device")),
+            None => Err(ApiError::new(
+                ErrorCode::SyncNotConfigured,
+                "no central server is configured for this device",
+            )),
         }
     }
 
@@ -100,7 +105,8 @@ impl Desk {
         let zone = ClinicZone::default();
         let clinic = demo::clinic("DEMO", seed, zone, today.unwrap_or_else(|| zone.today()));
         // One verifier for everyone: argon2 is slow on purpose, and this is the demo.
-        let verifier = session::pin_verifier(DEMO_PIN).map_err(|e| ApiError::new(ErrorCode::Internal, e))?;
+        let verifier =
+            session::pin_verifier(DEMO_PIN).map_err(|e| ApiError::new(ErrorCode::Internal, e))?;
         Ok(self.db.write(|c| {
             let loaded = clinic_store::demo::load_if_empty(c, &clinic)?;
             if loaded {
@@ -135,53 +141,85 @@ impl Desk {
     /// phone tail), best first. A blank query finds nobody rather than everybody.
     pub fn search_patients(&self, query: &str) -> Result<PatientSearch, ApiError> {
         let today = self.zone()?.today();
-        let mut found = self.db.read(|c| patients::search(c, query, SEARCH_LIMIT + 1))?;
+        let mut found = self
+            .db
+            .read(|c| patients::search(c, query, SEARCH_LIMIT + 1))?;
         let truncated = found.len() > SEARCH_LIMIT;
         found.truncate(SEARCH_LIMIT);
         Ok(PatientSearch {
-            patients: found.iter().map(|f| PatientSummary::new(&f.patient, f.matched, today)).collect(),
+            patients: found
+                .iter()
+                .map(|f| PatientSummary::new(&f.patient, f.matched, today))
+                .collect(),
             truncated,
         })
     }
 
     pub fn patient(&self, id: &str) -> Result<PatientDetail, ApiError> {
-        let id = PatientId::parse(id).map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        let id = PatientId::parse(id)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
         let today = self.zone()?.today();
         match self.db.read(|c| patients::get(c, &id))? {
             Some(p) => Ok(PatientDetail::new(&p, today)),
-            None => Err(ApiError::new(ErrorCode::PatientNotFound, format!("no patient with ID {id}"))),
+            None => Err(ApiError::new(
+                ErrorCode::PatientNotFound,
+                format!("no patient with ID {id}"),
+            )),
         }
     }
 
     pub fn doctors(&self) -> Result<Vec<DoctorDto>, ApiError> {
-        Ok(self.db.read(schedule::doctors)?.iter().map(DoctorDto::from).collect())
+        Ok(self
+            .db
+            .read(schedule::doctors)?
+            .iter()
+            .map(DoctorDto::from)
+            .collect())
     }
 
     /// The clinic's setting for when the schedule counts as out of date (15 minutes unless set).
     fn stale_after_minutes(&self) -> Result<u32, ApiError> {
-        let raw = self.db.read(|c| settings::get(c, settings::SCHEDULE_STALE_AFTER_MINUTES))?;
-        Ok(raw.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_STALE_AFTER_MINUTES))
+        let raw = self
+            .db
+            .read(|c| settings::get(c, settings::SCHEDULE_STALE_AFTER_MINUTES))?;
+        Ok(raw
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_STALE_AFTER_MINUTES))
     }
 
     /// The clinic's day (today when `date` is `None`) in its own zone, for one doctor or all.
-    pub fn day_schedule(&self, date: Option<&str>, doctor_id: Option<&str>) -> Result<DaySchedule, ApiError> {
+    pub fn day_schedule(
+        &self,
+        date: Option<&str>,
+        doctor_id: Option<&str>,
+    ) -> Result<DaySchedule, ApiError> {
         let zone = self.zone()?;
         let date = match date {
-            Some(raw) => parse_date(raw).map_err(|e| ApiError::new(ErrorCode::InvalidDate, e.to_string()))?,
+            Some(raw) => {
+                parse_date(raw).map_err(|e| ApiError::new(ErrorCode::InvalidDate, e.to_string()))?
+            }
             None => zone.today(),
         };
         let doctor = doctor_id
-            .map(|d| DoctorId::parse(d).map_err(|e| ApiError::new(ErrorCode::InvalidDoctorId, e.to_string())))
+            .map(|d| {
+                DoctorId::parse(d)
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidDoctorId, e.to_string()))
+            })
             .transpose()?;
         let (from, to) = zone.day_bounds(date);
-        let visits = self.db.read(|c| schedule::visits_between(c, from, to, doctor.as_ref()))?;
+        let visits = self
+            .db
+            .read(|c| schedule::visits_between(c, from, to, doctor.as_ref()))?;
         Ok(DaySchedule {
             date: date.to_string(),
             time_zone: zone.name().to_owned(),
             is_today: date == zone.today(),
             stale_after_minutes: self.stale_after_minutes()?,
             doctors: self.doctors()?,
-            appointments: visits.iter().map(|v| AppointmentDto::new(v, zone, date)).collect(),
+            appointments: visits
+                .iter()
+                .map(|v| AppointmentDto::new(v, zone, date))
+                .collect(),
         })
     }
 }
@@ -197,4 +235,3 @@ pub(crate) fn device_id(c: &clinic_store::Connection) -> Result<String, clinic_s
         }
     }
 }
-

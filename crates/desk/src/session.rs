@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 
 /// Wrong PINs in a row before a staff member must wait.
@@ -97,7 +97,11 @@ impl Sessions {
 
 /// Whether `pin` matches the PHC `verifier` (a malformed verifier matches nothing).
 pub fn verify_pin(pin: &str, verifier: &str) -> bool {
-    PasswordHash::new(verifier).is_ok_and(|h| Argon2::default().verify_password(pin.as_bytes(), &h).is_ok())
+    PasswordHash::new(verifier).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(pin.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A fresh argon2id verifier (the demo clinic's; real ones come from the server).
@@ -105,7 +109,10 @@ pub fn pin_verifier(pin: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default().hash_password(pin.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -120,7 +127,12 @@ mod tests {
     }
 
     fn nurse(at: DateTime<Utc>) -> SignedIn {
-        SignedIn { staff_id: "N001".into(), name: "王芳".into(), role: "nurse".into(), last_active: at }
+        SignedIn {
+            staff_id: "N001".into(),
+            name: "王芳".into(),
+            role: "nurse".into(),
+            last_active: at,
+        }
     }
 
     #[rstest]
@@ -129,7 +141,11 @@ mod tests {
     #[case::idle_past_the_limit(&[], 301, "locked")]
     #[case::kept_alive_by_use(&[240, 480], 700, "active")]
     #[case::use_after_locking_does_not_unlock(&[400], 500, "locked")]
-    fn a_session_locks_after_idle_minutes(#[case] touches: &[i64], #[case] at: i64, #[case] expected: &str) {
+    fn a_session_locks_after_idle_minutes(
+        #[case] touches: &[i64],
+        #[case] at: i64,
+        #[case] expected: &str,
+    ) {
         let lock_after = Duration::minutes(5);
         let mut s = Sessions::default();
         s.sign_in(nurse(t0()));
@@ -154,11 +170,21 @@ mod tests {
             assert_eq!(s.wait_before_attempt("N001", t0()), None);
         }
         assert!(s.record_failure("N001", t0()));
-        assert_eq!(s.wait_before_attempt("N001", t0() + Duration::seconds(10)), Some(50));
-        assert_eq!(s.wait_before_attempt("N002", t0()), None, "others are not affected");
+        assert_eq!(
+            s.wait_before_attempt("N001", t0() + Duration::seconds(10)),
+            Some(50)
+        );
+        assert_eq!(
+            s.wait_before_attempt("N002", t0()),
+            None,
+            "others are not affected"
+        );
         let later = t0() + PIN_LOCKOUT;
         assert_eq!(s.wait_before_attempt("N001", later), None);
-        assert!(!s.record_failure("N001", later), "the count starts again after the wait");
+        assert!(
+            !s.record_failure("N001", later),
+            "the count starts again after the wait"
+        );
         s.sign_in(nurse(later));
         assert_eq!(s.failures.get("N001").map(|f| f.count), None);
     }

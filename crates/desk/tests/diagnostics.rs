@@ -27,7 +27,12 @@ fn set_aside_records_are_listed_with_stream_id_and_reason() {
         PulledItem::upsert(2, "P2", patient("P2", "名".repeat(100))),
         PulledItem::refused(3, "P3", "unknown sex 'robot'"),
     ];
-    assert_eq!(desk.database().write(|c| pull::apply_patients(c, &page, 3)).unwrap(), 2);
+    assert_eq!(
+        desk.database()
+            .write(|c| pull::apply_patients(c, &page, 3))
+            .unwrap(),
+        2
+    );
     let setup = Setup {
         data_dir: dir.path().to_owned(),
         config_dir: None,
@@ -37,13 +42,43 @@ fn set_aside_records_are_listed_with_stream_id_and_reason() {
         problems: vec![],
     };
     let info = desk.diagnostics(&setup).unwrap();
-    let mut listed: Vec<(PulledStreamDto, &str, i64)> = info.set_aside.iter().map(|s| (s.stream, s.id.as_str(), s.seq)).collect();
+    let mut listed: Vec<(PulledStreamDto, &str, i64)> = info
+        .set_aside
+        .iter()
+        .map(|s| (s.stream, s.id.as_str(), s.seq))
+        .collect();
     listed.sort_by_key(|(_, _, seq)| *seq);
-    assert_eq!(listed, [(PulledStreamDto::Patients, "P2", 2), (PulledStreamDto::Patients, "P3", 3)]);
-    assert!(info.set_aside.iter().find(|s| s.id == "P2").unwrap().reason.contains("name"));
-    assert_eq!(info.set_aside.iter().find(|s| s.id == "P3").unwrap().reason, "unknown sex 'robot'");
-    assert!(info.set_aside.iter().all(|s| chrono::DateTime::parse_from_rfc3339(&s.at).is_ok()));
-    assert_eq!(info.sync.set_aside, 2, "counted in the status too, even without a server");
+    assert_eq!(
+        listed,
+        [
+            (PulledStreamDto::Patients, "P2", 2),
+            (PulledStreamDto::Patients, "P3", 3)
+        ]
+    );
+    assert!(
+        info.set_aside
+            .iter()
+            .find(|s| s.id == "P2")
+            .unwrap()
+            .reason
+            .contains("name")
+    );
+    assert_eq!(
+        info.set_aside.iter().find(|s| s.id == "P3").unwrap().reason,
+        "unknown sex 'robot'"
+    );
+    assert!(
+        info.set_aside
+            .iter()
+            .all(|s| chrono::DateTime::parse_from_rfc3339(&s.at).is_ok())
+    );
+    assert_eq!(
+        info.sync.set_aside, 2,
+        "counted in the status too, even without a server"
+    );
     let json = serde_json::to_value(&info).unwrap();
-    assert_eq!(json["setAside"][0]["stream"], "patients", "camelCase fields, snake_case kinds, as the UI reads them");
+    assert_eq!(
+        json["setAside"][0]["stream"], "patients",
+        "camelCase fields, snake_case kinds, as the UI reads them"
+    );
 }

@@ -18,8 +18,14 @@ fn clinic() -> Clinic {
     let dir = tempfile::tempdir().unwrap();
     let desk = Desk::open(&dir.path().join("desk.sqlite3")).unwrap();
     let today = NaiveDate::from_ymd_opt(TODAY.0, TODAY.1, TODAY.2).unwrap();
-    desk.load_demo(clinic_desk_core::DEMO_SEED, Some(today)).unwrap();
-    let extra = [("Z0001", "曾丽"), ("Z0002", "单伟"), ("Z0003", "解明"), ("Z0004", "欧阳娜娜")];
+    desk.load_demo(clinic_desk_core::DEMO_SEED, Some(today))
+        .unwrap();
+    let extra = [
+        ("Z0001", "曾丽"),
+        ("Z0002", "单伟"),
+        ("Z0003", "解明"),
+        ("Z0004", "欧阳娜娜"),
+    ];
     desk.database()
         .write(|c| {
             for (id, name) in extra {
@@ -36,8 +42,17 @@ fn clinic() -> Clinic {
             Ok(())
         })
         .unwrap();
-    let demo = demo::clinic("DEMO", clinic_desk_core::DEMO_SEED, ClinicZone::default(), today);
-    Clinic { _dir: dir, desk, demo }
+    let demo = demo::clinic(
+        "DEMO",
+        clinic_desk_core::DEMO_SEED,
+        ClinicZone::default(),
+        today,
+    );
+    Clinic {
+        _dir: dir,
+        desk,
+        demo,
+    }
 }
 
 fn ids(found: &PatientSearch) -> Vec<&str> {
@@ -63,9 +78,18 @@ fn ids(found: &PatientSearch) -> Vec<&str> {
 #[case::substring_one_char("娜娜", "Z0004", MatchKindDto::NameSubstring)]
 #[case::phone_tail("0000003", "Z0003", MatchKindDto::PhoneTail)]
 #[case::full_width("ｚｅｎｇｌｉ", "Z0001", MatchKindDto::Pinyin)]
-fn every_handle_finds_the_patient(clinic: Clinic, #[case] query: &str, #[case] id: &str, #[case] kind: MatchKindDto) {
+fn every_handle_finds_the_patient(
+    clinic: Clinic,
+    #[case] query: &str,
+    #[case] id: &str,
+    #[case] kind: MatchKindDto,
+) {
     let found = clinic.desk.search_patients(query).unwrap();
-    let hit = found.patients.iter().find(|p| p.id == id).unwrap_or_else(|| panic!("{query}: {:?}", ids(&found)));
+    let hit = found
+        .patients
+        .iter()
+        .find(|p| p.id == id)
+        .unwrap_or_else(|| panic!("{query}: {:?}", ids(&found)));
     assert_eq!(hit.matched, kind, "{query}");
 }
 
@@ -78,12 +102,26 @@ fn demo_patients_are_found_by_name_pinyin_and_phone(clinic: Clinic) {
             "{} by name",
             p.id
         );
-        let pinyin = lookup::patient_keys(p).into_iter().find(|(k, _)| *k == lookup::KeyKind::Pinyin).unwrap().1;
+        let pinyin = lookup::patient_keys(p)
+            .into_iter()
+            .find(|(k, _)| *k == lookup::KeyKind::Pinyin)
+            .unwrap()
+            .1;
         let by_pinyin = clinic.desk.search_patients(&pinyin).unwrap();
-        assert!(by_pinyin.patients.iter().any(|s| s.id == p.id.as_str()) || by_pinyin.truncated, "{pinyin}");
+        assert!(
+            by_pinyin.patients.iter().any(|s| s.id == p.id.as_str()) || by_pinyin.truncated,
+            "{pinyin}"
+        );
         if let Some(phone) = &p.phone {
-            let by_phone = clinic.desk.search_patients(&phone[phone.len() - 8..]).unwrap();
-            assert!(by_phone.patients.iter().any(|s| s.id == p.id.as_str()), "{} by phone", p.id);
+            let by_phone = clinic
+                .desk
+                .search_patients(&phone[phone.len() - 8..])
+                .unwrap();
+            assert!(
+                by_phone.patients.iter().any(|s| s.id == p.id.as_str()),
+                "{} by phone",
+                p.id
+            );
         }
     }
 }
@@ -96,7 +134,10 @@ fn results_are_ranked_by_kind_of_match(clinic: Clinic) {
     let mut sorted = kinds.clone();
     sorted.sort_by_key(|k| *k as u8);
     assert_eq!(kinds, sorted);
-    assert!(found.patients.iter().all(|p| p.name.starts_with('张')), "surname matches come before substrings");
+    assert!(
+        found.patients.iter().all(|p| p.name.starts_with('张')),
+        "surname matches come before substrings"
+    );
 
     // An exact ID beats every prefix of it.
     let id = clinic.demo.patients[9].id.as_str();
@@ -127,7 +168,10 @@ fn results_are_ranked_by_kind_of_match(clinic: Clinic) {
 fn hostile_queries_are_searched_literally(clinic: Clinic, #[case] query: &str) {
     let found = clinic.desk.search_patients(query).unwrap();
     assert!(found.patients.len() <= clinic_desk_core::SEARCH_LIMIT);
-    assert!(clinic.desk.search_patients("Z0001").unwrap().patients.len() == 1, "the store is intact");
+    assert!(
+        clinic.desk.search_patients("Z0001").unwrap().patients.len() == 1,
+        "the store is intact"
+    );
 }
 
 #[rstest]
@@ -142,10 +186,53 @@ fn overlong_queries_get_a_clear_error(clinic: Clinic, #[case] query: &str) {
 /// compound surnames, and given names with characters that have rare readings. The
 /// IDs follow this order, so a tie in a key is broken by it.
 const NAMES: &[&str] = &[
-    "曾丽", "张三", "张思朝", "朱俊", "周俊飞", "赵丽", "王伟", "李娜", "刘洋", "陈静", "杨帆", "黄磊", "孙丽",
-    "单伟", "解明", "谢娜", "区嘉怡", "仇亮", "邱红", "朴智勇", "查海生", "盖军", "缪斌", "乐嘉", "秘红", "繁钦",
-    "覃海", "黑立新", "员建", "召平", "隗嚣", "种师道", "折可适", "翟志刚", "冼星海", "纪晓岚", "卜凡", "尉迟恭",
-    "万俟卨", "长孙无忌", "欧阳娜娜", "澹台灭明", "令狐冲", "诸葛亮", "李乐", "刘行", "尚明",
+    "曾丽",
+    "张三",
+    "张思朝",
+    "朱俊",
+    "周俊飞",
+    "赵丽",
+    "王伟",
+    "李娜",
+    "刘洋",
+    "陈静",
+    "杨帆",
+    "黄磊",
+    "孙丽",
+    "单伟",
+    "解明",
+    "谢娜",
+    "区嘉怡",
+    "仇亮",
+    "邱红",
+    "朴智勇",
+    "查海生",
+    "盖军",
+    "缪斌",
+    "乐嘉",
+    "秘红",
+    "繁钦",
+    "覃海",
+    "黑立新",
+    "员建",
+    "召平",
+    "隗嚣",
+    "种师道",
+    "折可适",
+    "翟志刚",
+    "冼星海",
+    "纪晓岚",
+    "卜凡",
+    "尉迟恭",
+    "万俟卨",
+    "长孙无忌",
+    "欧阳娜娜",
+    "澹台灭明",
+    "令狐冲",
+    "诸葛亮",
+    "李乐",
+    "刘行",
+    "尚明",
 ];
 
 #[fixture]
@@ -230,8 +317,18 @@ fn directory() -> (tempfile::TempDir, Desk) {
 #[case::zhuge("zgl", &["诸葛亮"])]
 #[case::xing_in_a_given_name("liuxing", &["刘行"])]
 #[case::hang_is_a_rare_reading_here("liuhang", &[])]
-fn pinyin_reads_names_like_a_clerk(directory: (tempfile::TempDir, Desk), #[case] query: &str, #[case] found: &[&str]) {
+fn pinyin_reads_names_like_a_clerk(
+    directory: (tempfile::TempDir, Desk),
+    #[case] query: &str,
+    #[case] found: &[&str],
+) {
     let (_dir, desk) = directory;
-    let names: Vec<_> = desk.search_patients(query).unwrap().patients.into_iter().map(|p| p.name).collect();
+    let names: Vec<_> = desk
+        .search_patients(query)
+        .unwrap()
+        .patients
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     assert_eq!(names, found, "{query}");
 }

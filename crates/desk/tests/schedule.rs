@@ -3,7 +3,9 @@
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use clinic_desk_core::Desk;
-use clinic_domain::{Appointment, AppointmentStatus, ClinicZone, Doctor, DoctorId, Patient, PatientId, Sex};
+use clinic_domain::{
+    Appointment, AppointmentStatus, ClinicZone, Doctor, DoctorId, Patient, PatientId, Sex,
+};
 use clinic_store::{patients, schedule, settings};
 use rstest::rstest;
 
@@ -24,7 +26,11 @@ fn clinic_with_visit(zone: &str, local_date: &str, local_time: &str) -> (tempfil
     desk.database()
         .write(|c| {
             settings::set(c, settings::TIME_ZONE, zone)?;
-            let doctor = Doctor { id: DoctorId::parse("D1").unwrap(), name: "王医生".into(), department: "内科".into() };
+            let doctor = Doctor {
+                id: DoctorId::parse("D1").unwrap(),
+                name: "王医生".into(),
+                department: "内科".into(),
+            };
             schedule::upsert_doctor(c, &doctor)?;
             patients::upsert(
                 c,
@@ -79,9 +85,16 @@ fn a_visit_is_on_the_clinics_day(
     let (_dir, desk) = clinic_with_visit(zone, date, time);
     let day = desk.day_schedule(Some(shown_on), None).unwrap();
     assert_eq!(day.time_zone, zone);
-    assert_eq!(day.appointments.len(), usize::from(expected), "{zone} {date} {time} on {shown_on}");
+    assert_eq!(
+        day.appointments.len(),
+        usize::from(expected),
+        "{zone} {date} {time} on {shown_on}"
+    );
     if expected {
-        assert_eq!(day.appointments[0].start_local, time, "shown in the clinic's wall-clock time");
+        assert_eq!(
+            day.appointments[0].start_local, time,
+            "shown in the clinic's wall-clock time"
+        );
     }
 }
 
@@ -98,7 +111,19 @@ fn a_bad_date_is_refused_clearly(#[case] date: &str) {
 #[test]
 fn the_stale_age_is_the_clinics_setting() {
     let (_dir, desk) = clinic_with_visit("Asia/Shanghai", "2026-11-28", "09:00");
-    assert_eq!(desk.day_schedule(Some("2026-11-28"), None).unwrap().stale_after_minutes, 15);
-    desk.database().write(|c| settings::set(c, settings::SCHEDULE_STALE_AFTER_MINUTES, "5")).unwrap();
-    assert_eq!(desk.day_schedule(Some("2026-11-28"), None).unwrap().stale_after_minutes, 5);
+    assert_eq!(
+        desk.day_schedule(Some("2026-11-28"), None)
+            .unwrap()
+            .stale_after_minutes,
+        15
+    );
+    desk.database()
+        .write(|c| settings::set(c, settings::SCHEDULE_STALE_AFTER_MINUTES, "5"))
+        .unwrap();
+    assert_eq!(
+        desk.day_schedule(Some("2026-11-28"), None)
+            .unwrap()
+            .stale_after_minutes,
+        5
+    );
 }

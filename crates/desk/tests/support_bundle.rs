@@ -29,14 +29,35 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
     let mut log = RotatingFile::open(&log_dir, 1 << 20, 2).unwrap();
     writeln!(log, r#"{{"level":"INFO","fields":{{"message":"sync started","server":"http://central.example"}}}}"#).unwrap();
     // Lines that break the logging rules, as a careless future change might.
-    writeln!(log, r#"{{"level":"WARN","fields":{{"message":"refused","token":"{TOKEN}"}}}}"#).unwrap();
-    writeln!(log, r#"{{"level":"DEBUG","fields":{{"message":"search","query":"{}"}}}}"#, names[0]).unwrap();
-    writeln!(log, r#"{{"level":"DEBUG","fields":{{"message":"opened {} then {}"}}}}"#, names[1], names[names.len() - 1]).unwrap();
+    writeln!(
+        log,
+        r#"{{"level":"WARN","fields":{{"message":"refused","token":"{TOKEN}"}}}}"#
+    )
+    .unwrap();
+    writeln!(
+        log,
+        r#"{{"level":"DEBUG","fields":{{"message":"search","query":"{}"}}}}"#,
+        names[0]
+    )
+    .unwrap();
+    writeln!(
+        log,
+        r#"{{"level":"DEBUG","fields":{{"message":"opened {} then {}"}}}}"#,
+        names[1],
+        names[names.len() - 1]
+    )
+    .unwrap();
     drop(log);
 
     let profile = Profile {
-        clinic: ClinicSection { id: Some("C001".into()), ..Default::default() },
-        server: ServerSection { url: Some("http://central.example".into()), token: Some(TOKEN.into()) },
+        clinic: ClinicSection {
+            id: Some("C001".into()),
+            ..Default::default()
+        },
+        server: ServerSection {
+            url: Some("http://central.example".into()),
+            token: Some(TOKEN.into()),
+        },
         ..Default::default()
     };
     let setup = Setup {
@@ -44,13 +65,21 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
         config_dir: None,
         log_dir,
         installed_profile: None,
-        layers: Layers { provisioned: Some(profile), ..Default::default() },
+        layers: Layers {
+            provisioned: Some(profile),
+            ..Default::default()
+        },
         problems: vec![],
     };
-    let out = desk.export_support_bundle(&setup, &dir.path().join("out")).unwrap();
+    let out = desk
+        .export_support_bundle(&setup, &dir.path().join("out"))
+        .unwrap();
     let text = std::fs::read_to_string(&out.path).unwrap();
 
-    assert!(!text.contains(TOKEN) && !text.contains("9f8e7d6c5b4a"), "no token in the bundle");
+    assert!(
+        !text.contains(TOKEN) && !text.contains("9f8e7d6c5b4a"),
+        "no token in the bundle"
+    );
     let leaked: Vec<&String> = names.iter().filter(|n| text.contains(n.as_str())).collect();
     assert!(leaked.is_empty(), "patient names in the bundle: {leaked:?}");
     // And it is still useful: the harmless log line, the server, the clinic, the schema.
@@ -61,6 +90,10 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
     assert_eq!(bundle["diagnostics"]["serverUrl"], "http://central.example");
     assert!(bundle["diagnostics"]["schemaVersion"].as_u64().unwrap() >= 1);
     // 2,000 patients just written: most of them still in the WAL, which counts.
-    assert!(bundle["diagnostics"]["databaseKib"].as_u64().unwrap() > 100, "{}", bundle["diagnostics"]);
+    assert!(
+        bundle["diagnostics"]["databaseKib"].as_u64().unwrap() > 100,
+        "{}",
+        bundle["diagnostics"]
+    );
     assert!(bundle["profile"].as_str().unwrap().contains("C001"));
 }

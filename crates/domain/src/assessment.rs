@@ -32,18 +32,26 @@ pub struct TimeWindow {
 
 impl TimeWindow {
     pub fn minutes(backdate_minutes: u32) -> Self {
-        Self { backdate: Duration::minutes(i64::from(backdate_minutes)) }
+        Self {
+            backdate: Duration::minutes(i64::from(backdate_minutes)),
+        }
     }
 
     /// `None` (the usual case) is now. A time in the future or earlier than the
     /// window allows is refused, whichever zone the caller wrote it in.
-    pub fn assessment_time(self, requested: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, DomainError> {
+    pub fn assessment_time(
+        self,
+        requested: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, DomainError> {
         let Some(at) = requested else { return Ok(now) };
         if at > now + FUTURE_TOLERANCE {
             return Err(DomainError::AssessmentInFuture);
         }
         if at < now - self.backdate {
-            return Err(DomainError::AssessmentTooOld { window_minutes: self.backdate.num_minutes() });
+            return Err(DomainError::AssessmentTooOld {
+                window_minutes: self.backdate.num_minutes(),
+            });
         }
         Ok(at)
     }
@@ -93,7 +101,11 @@ impl AssessmentDetails {
     ) -> Result<Self, DomainError> {
         Ok(Self {
             body_site: free_text("body site", body_site, MAX_BODY_SITE_CHARS, false)?,
-            activity: activity.map(str::trim).filter(|a| !a.is_empty()).map(Activity::parse).transpose()?,
+            activity: activity
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(Activity::parse)
+                .transpose()?,
             note: free_text("note", note, MAX_NOTE_CHARS, true)?,
             intervention: free_text("intervention", intervention, MAX_INTERVENTION_CHARS, false)?,
         })
@@ -102,8 +114,15 @@ impl AssessmentDetails {
 
 /// Blank is absent; otherwise trimmed, at most `max` characters (not bytes: 汉字
 /// count as one), and free of control characters other than line breaks where allowed.
-pub fn free_text(field: &'static str, raw: Option<&str>, max: usize, multiline: bool) -> Result<Option<String>, DomainError> {
-    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
+pub fn free_text(
+    field: &'static str,
+    raw: Option<&str>,
+    max: usize,
+    multiline: bool,
+) -> Result<Option<String>, DomainError> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
     // A note keeps its line breaks (as `\n`, which is what a text area gives and what the
     // server accepts); nothing else invisible gets in, bidirectional overrides and
     // zero-width characters included.
@@ -137,7 +156,11 @@ pub fn check_correction(target: CorrectionTarget<'_>, patient_id: &str) -> Resul
 }
 
 /// When the reassessment after an intervention falls due; none without one.
-pub fn reassessment_due(assessed_at: DateTime<Utc>, intervention: Option<&str>, interval_minutes: u32) -> Option<DateTime<Utc>> {
+pub fn reassessment_due(
+    assessed_at: DateTime<Utc>,
+    intervention: Option<&str>,
+    interval_minutes: u32,
+) -> Option<DateTime<Utc>> {
     intervention.map(|_| assessed_at + Duration::minutes(i64::from(interval_minutes)))
 }
 
@@ -152,7 +175,11 @@ pub enum Reassessment {
     Overdue,
 }
 
-pub fn reassessment_state(due_at: Option<DateTime<Utc>>, followed_up: bool, now: DateTime<Utc>) -> Reassessment {
+pub fn reassessment_state(
+    due_at: Option<DateTime<Utc>>,
+    followed_up: bool,
+    now: DateTime<Utc>,
+) -> Reassessment {
     match due_at {
         None => Reassessment::NotNeeded,
         Some(_) if followed_up => Reassessment::Done,
@@ -171,8 +198,16 @@ pub struct FollowUpTarget<'a> {
     pub superseded: bool,
 }
 
-pub fn check_follow_up(target: FollowUpTarget<'_>, patient_id: &str, assessed_at: DateTime<Utc>) -> Result<(), DomainError> {
-    if target.patient_id != patient_id || !target.had_intervention || target.superseded || assessed_at < target.assessed_at {
+pub fn check_follow_up(
+    target: FollowUpTarget<'_>,
+    patient_id: &str,
+    assessed_at: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if target.patient_id != patient_id
+        || !target.had_intervention
+        || target.superseded
+        || assessed_at < target.assessed_at
+    {
         return Err(DomainError::InvalidFollowUp);
     }
     Ok(())
@@ -197,10 +232,15 @@ mod tests {
     #[case::clock_skew_tolerated(Some(2), Ok(2))]
     #[case::future(Some(3), Err(DomainError::AssessmentInFuture))]
     #[case::far_future(Some(60 * 24 * 365), Err(DomainError::AssessmentInFuture))]
-    fn assessment_times_stay_within_the_window(#[case] offset_min: Option<i64>, #[case] expected: Result<i64, DomainError>) {
+    fn assessment_times_stay_within_the_window(
+        #[case] offset_min: Option<i64>,
+        #[case] expected: Result<i64, DomainError>,
+    ) {
         let window = TimeWindow::minutes(DEFAULT_BACKDATE_WINDOW_MINUTES);
         let requested = offset_min.map(|m| now() + Duration::minutes(m));
-        let got = window.assessment_time(requested, now()).map(|t| (t - now()).num_minutes());
+        let got = window
+            .assessment_time(requested, now())
+            .map(|t| (t - now()).num_minutes());
         assert_eq!(got, expected);
     }
 
@@ -229,7 +269,10 @@ mod tests {
         #[case] intervention: Option<&str>,
         #[case] expected: Result<AssessmentDetails, DomainError>,
     ) {
-        assert_eq!(AssessmentDetails::new(site, activity, note, intervention), expected);
+        assert_eq!(
+            AssessmentDetails::new(site, activity, note, intervention),
+            expected
+        );
     }
 
     #[rstest]
@@ -243,7 +286,10 @@ mod tests {
     #[case::right_to_left_override("entered \u{202E}6", Err(DomainError::ControlCharacter { field: "reason" }))]
     #[case::zero_width_space("entered\u{200B} 6", Err(DomainError::ControlCharacter { field: "reason" }))]
     #[case::hanzi_at_limit(&"错".repeat(200), Ok("错".repeat(200)))]
-    fn a_correction_needs_a_reason(#[case] raw: &str, #[case] expected: Result<String, DomainError>) {
+    fn a_correction_needs_a_reason(
+        #[case] raw: &str,
+        #[case] expected: Result<String, DomainError>,
+    ) {
         assert_eq!(correction_reason(raw), expected);
     }
 
@@ -257,7 +303,16 @@ mod tests {
         #[case] patient: &str,
         #[case] expected: Result<(), DomainError>,
     ) {
-        assert_eq!(check_correction(CorrectionTarget { patient_id: target_patient, superseded }, patient), expected);
+        assert_eq!(
+            check_correction(
+                CorrectionTarget {
+                    patient_id: target_patient,
+                    superseded
+                },
+                patient
+            ),
+            expected
+        );
     }
 
     #[rstest]
@@ -278,7 +333,10 @@ mod tests {
         if let Some(due) = due {
             assert_eq!(due - now(), Duration::minutes(i64::from(interval)));
         }
-        assert_eq!(reassessment_state(due, followed_up, now() + Duration::minutes(minutes_later)), expected);
+        assert_eq!(
+            reassessment_state(due, followed_up, now() + Duration::minutes(minutes_later)),
+            expected
+        );
     }
 
     #[rstest]
@@ -294,7 +352,15 @@ mod tests {
         #[case] minutes_after: i64,
         #[case] expected: Result<(), DomainError>,
     ) {
-        let target = FollowUpTarget { patient_id: target_patient, assessed_at: now(), had_intervention, superseded };
-        assert_eq!(check_follow_up(target, "P1", now() + Duration::minutes(minutes_after)), expected);
+        let target = FollowUpTarget {
+            patient_id: target_patient,
+            assessed_at: now(),
+            had_intervention,
+            superseded,
+        };
+        assert_eq!(
+            check_follow_up(target, "P1", now() + Duration::minutes(minutes_after)),
+            expected
+        );
     }
 }

@@ -42,31 +42,34 @@ impl DemoRng {
 /// Surnames weighted roughly by frequency (the first ones are the commonest), with the
 /// polyphonic ones a lookup must find by either reading (曾 zeng/ceng, 单 shan/dan, 解 xie/jie).
 pub const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡",
-    "郭", "何", "林", "高", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
-    "彭", "曾", "肖", "田", "董", "潘", "袁", "蔡", "蒋", "余", "于", "杜", "叶", "程", "魏",
-    "苏", "吕", "丁", "任", "卢", "姚", "沈", "钟", "姜", "崔", "谭", "陆", "范", "汪", "廖",
-    "石", "金", "韦", "贾", "夏", "付", "方", "邹", "熊", "白", "孟", "秦", "邱", "侯", "江",
-    "尹", "薛", "闫", "段", "雷", "龙", "黎", "史", "陶", "贺", "毛", "郝", "顾", "龚", "邵",
-    "万", "覃", "武", "钱", "戴", "严", "欧阳", "单", "解", "查", "区", "诸葛", "司马",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "高", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+    "肖", "田", "董", "潘", "袁", "蔡", "蒋", "余", "于", "杜", "叶", "程", "魏", "苏", "吕", "丁",
+    "任", "卢", "姚", "沈", "钟", "姜", "崔", "谭", "陆", "范", "汪", "廖", "石", "金", "韦", "贾",
+    "夏", "付", "方", "邹", "熊", "白", "孟", "秦", "邱", "侯", "江", "尹", "薛", "闫", "段", "雷",
+    "龙", "黎", "史", "陶", "贺", "毛", "郝", "顾", "龚", "邵", "万", "覃", "武", "钱", "戴", "严",
+    "欧阳", "单", "解", "查", "区", "诸葛", "司马",
 ];
 
 /// Characters common in given names.
 pub const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
-    "明", "超", "秀", "霞", "平", "刚", "桂", "英", "华", "玉", "萍", "红", "建", "文", "辉",
-    "力", "鹏", "宇", "浩", "凯", "婷", "雪", "琳", "晨", "欣", "佳", "怡", "子", "涵", "梓",
-    "轩", "博", "思", "雨", "梦", "俊", "志", "国", "海", "峰", "兰", "凤", "春", "燕", "玲",
-    "龙", "林", "波", "斌", "飞", "亮", "东", "晓", "倩", "颖", "慧", "嘉", "一", "诺", "悦",
-    "安", "乐", "瑞", "泽", "宁", "航", "天", "昊", "然", "彤", "薇", "蕾", "荣", "德", "成",
-    "长", "重", "朝", "行", "乐", "和",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀", "霞", "平", "刚", "桂", "英", "华", "玉", "萍", "红", "建", "文", "辉", "力", "鹏",
+    "宇", "浩", "凯", "婷", "雪", "琳", "晨", "欣", "佳", "怡", "子", "涵", "梓", "轩", "博", "思",
+    "雨", "梦", "俊", "志", "国", "海", "峰", "兰", "凤", "春", "燕", "玲", "龙", "林", "波", "斌",
+    "飞", "亮", "东", "晓", "倩", "颖", "慧", "嘉", "一", "诺", "悦", "安", "乐", "瑞", "泽", "宁",
+    "航", "天", "昊", "然", "彤", "薇", "蕾", "荣", "德", "成", "长", "重", "朝", "行", "乐", "和",
 ];
 
 pub const DEPARTMENTS: &[&str] = &["内科", "外科", "儿科", "骨科", "疼痛科"];
 
 pub fn random_name(rng: &mut DemoRng) -> String {
     // Skew towards common surnames: half the draws come from the top twenty.
-    let surname = if rng.chance(50) { SURNAMES[rng.below(20) as usize] } else { *rng.pick(SURNAMES) };
+    let surname = if rng.chance(50) {
+        SURNAMES[rng.below(20) as usize]
+    } else {
+        *rng.pick(SURNAMES)
+    };
     let mut name = String::from(surname);
     name.push_str(rng.pick::<&str>(GIVEN));
     if rng.chance(70) {
@@ -76,7 +79,10 @@ pub fn random_name(rng: &mut DemoRng) -> String {
 }
 
 pub fn random_phone(rng: &mut DemoRng) -> String {
-    const PREFIXES: &[&str] = &["130", "131", "135", "136", "138", "139", "150", "152", "158", "159", "176", "180", "186", "188", "199"];
+    const PREFIXES: &[&str] = &[
+        "130", "131", "135", "136", "138", "139", "150", "152", "158", "159", "176", "180", "186",
+        "188", "199",
+    ];
     format!("{}{:08}", *rng.pick(PREFIXES), rng.below(100_000_000))
 }
 
@@ -91,7 +97,11 @@ pub fn patient_id(n: u64) -> PatientId {
 pub fn patient(seed: u64, n: u64, today: NaiveDate) -> Patient {
     let mut rng = DemoRng::new(seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407));
     let name = random_name(&mut rng);
-    let sex = if rng.chance(50) { Sex::Female } else { Sex::Male };
+    let sex = if rng.chance(50) {
+        Sex::Female
+    } else {
+        Sex::Male
+    };
     let age_days = rng.below(95 * 365) as i64;
     let birth_date = today - Duration::days(age_days + 1);
     Patient {
@@ -160,12 +170,17 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
         let date = today + Duration::days(day);
         for doctor in &doctors {
             // Morning 08:00–12:00 and afternoon 13:30–17:00 in 15-minute slots, most of them booked.
-            let slots = (0..16).map(|i| (8 * 60) + i * 15).chain((0..14).map(|i| (13 * 60 + 30) + i * 15));
+            let slots = (0..16)
+                .map(|i| (8 * 60) + i * 15)
+                .chain((0..14).map(|i| (13 * 60 + 30) + i * 15));
             for minute in slots {
                 if !rng.chance(55) {
                     continue;
                 }
-                let start = zone.at(date, NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap());
+                let start = zone.at(
+                    date,
+                    NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap(),
+                );
                 let patient = rng.pick(&patients);
                 let status = demo_status(&mut rng, day);
                 appointments.push(Appointment {
@@ -182,7 +197,12 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
     DemoClinic {
         clinic_id: clinic_id.to_owned(),
         clinic_name: format!("演示诊所 {clinic_id}"),
-        zone, patients, doctors, staff, appointments }
+        zone,
+        patients,
+        doctors,
+        staff,
+        appointments,
+    }
 }
 
 fn demo_status(rng: &mut DemoRng, day: i64) -> AppointmentStatus {
@@ -224,14 +244,32 @@ mod tests {
         let ids: HashSet<_> = c.patients.iter().map(|p| &p.id).collect();
         assert_eq!(ids.len(), c.patients.len(), "patient IDs are unique");
         let appt_ids: HashSet<_> = c.appointments.iter().map(|a| &a.id).collect();
-        assert_eq!(appt_ids.len(), c.appointments.len(), "appointment IDs are unique");
-        assert!(c.patients.iter().all(|p| (2..=4).contains(&p.name.chars().count())));
+        assert_eq!(
+            appt_ids.len(),
+            c.appointments.len(),
+            "appointment IDs are unique"
+        );
+        assert!(
+            c.patients
+                .iter()
+                .all(|p| (2..=4).contains(&p.name.chars().count()))
+        );
         assert!(c.patients.iter().all(|p| p.age_on(today()) < 96));
-        let today_count = c.appointments.iter().filter(|a| c.zone.date_of(a.starts_at) == today()).count();
+        let today_count = c
+            .appointments
+            .iter()
+            .filter(|a| c.zone.date_of(a.starts_at) == today())
+            .count();
         assert!(today_count > 100, "a busy clinic day, got {today_count}");
         let departments: HashSet<_> = c.doctors.iter().map(|d| &d.department).collect();
         assert!(departments.len() >= 3);
-        assert_eq!(c.staff.iter().filter(|s| s.role == StaffRole::Nurse).count(), DEMO_NURSES);
+        assert_eq!(
+            c.staff
+                .iter()
+                .filter(|s| s.role == StaffRole::Nurse)
+                .count(),
+            DEMO_NURSES
+        );
     }
 
     #[test]

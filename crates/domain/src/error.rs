@@ -42,9 +42,11 @@ pub enum DomainError {
     ControlCharacter { field: &'static str },
     #[error("the {field} must not be empty")]
     TextRequired { field: &'static str },
-    #[error("the {field} may contain only letters, digits, spaces and · - ' . ( )")]
+    #[error("the {field} may contain only letters, digits, spaces and · - ' . , ( )")]
     NameCharacter { field: &'static str },
-    #[error("a phone number has at least one digit, at most {max} characters, and only digits, spaces and + - ( )")]
+    #[error(
+        "a phone number has at least one digit, at most {max} characters, and only digits, spaces and + - ( )"
+    )]
     InvalidPhone { max: usize },
     #[error("birth date {0} is before {min}", min = crate::patient::MIN_BIRTH_DATE)]
     BirthDateTooEarly(chrono::NaiveDate),
@@ -58,6 +60,8 @@ pub enum DomainError {
     AlreadySuperseded,
     #[error("a correction must be for the same patient")]
     CorrectionForOtherPatient,
-    #[error("a reassessment must follow a current assessment of the same patient with an intervention, and come after it")]
+    #[error(
+        "a reassessment must follow a current assessment of the same patient with an intervention, and come after it"
+    )]
     InvalidFollowUp,
 }

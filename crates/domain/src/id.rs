@@ -19,7 +19,10 @@ fn validate_id(raw: &str) -> Result<String, DomainError> {
     if id.chars().count() > MAX_ID_LEN {
         return Err(DomainError::IdTooLong { max: MAX_ID_LEN });
     }
-    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(DomainError::IdInvalidCharacter);
     }
     Ok(id.to_owned())
@@ -92,7 +95,10 @@ mod tests {
     #[case("%", Err(DomainError::IdInvalidCharacter))]
     #[case(&"9".repeat(33), Err(DomainError::IdTooLong { max: 32 }))]
     fn patient_ids_are_validated(#[case] raw: &str, #[case] expected: Result<&str, DomainError>) {
-        assert_eq!(PatientId::parse(raw).as_ref().map(PatientId::as_str), expected.as_deref());
+        assert_eq!(
+            PatientId::parse(raw).as_ref().map(PatientId::as_str),
+            expected.as_deref()
+        );
     }
 
     #[test]

@@ -93,18 +93,30 @@ pub fn normalize(raw: &str) -> String {
 /// keys as values and compares them, so any text is safe to search.
 pub fn plan(raw: &str) -> Result<Vec<Probe>, DomainError> {
     if raw.chars().count() > MAX_QUERY_CHARS {
-        return Err(DomainError::QueryTooLong { max: MAX_QUERY_CHARS });
+        return Err(DomainError::QueryTooLong {
+            max: MAX_QUERY_CHARS,
+        });
     }
     let q = normalize(raw);
     if q.is_empty() {
         return Ok(vec![]);
     }
-    let probe = |kind, key: String, prefix, matched| Probe { kind, key, prefix, matched };
+    let probe = |kind, key: String, prefix, matched| Probe {
+        kind,
+        key,
+        prefix,
+        matched,
+    };
     let mut probes = Vec::new();
     if q.chars().any(is_han) {
         probes.push(probe(KeyKind::Name, q.clone(), false, MatchKind::NameExact));
         probes.push(probe(KeyKind::Name, q.clone(), true, MatchKind::NamePrefix));
-        probes.push(probe(KeyKind::NameSuffix, q, true, MatchKind::NameSubstring));
+        probes.push(probe(
+            KeyKind::NameSuffix,
+            q,
+            true,
+            MatchKind::NameSubstring,
+        ));
         return Ok(probes);
     }
     let upper = q.to_uppercase();
@@ -114,12 +126,37 @@ pub fn plan(raw: &str) -> Result<Vec<Probe>, DomainError> {
     if lower.chars().all(|c| c.is_ascii_lowercase()) {
         // Within each kind, names read the everyday way come before names that only
         // match through a surname reading.
-        probes.push(probe(KeyKind::Initials, lower.clone(), true, MatchKind::Initials));
-        probes.push(probe(KeyKind::SurnameInitials, lower.clone(), true, MatchKind::Initials));
-        probes.push(probe(KeyKind::Pinyin, lower.clone(), true, MatchKind::Pinyin));
-        probes.push(probe(KeyKind::SurnamePinyin, lower, true, MatchKind::Pinyin));
+        probes.push(probe(
+            KeyKind::Initials,
+            lower.clone(),
+            true,
+            MatchKind::Initials,
+        ));
+        probes.push(probe(
+            KeyKind::SurnameInitials,
+            lower.clone(),
+            true,
+            MatchKind::Initials,
+        ));
+        probes.push(probe(
+            KeyKind::Pinyin,
+            lower.clone(),
+            true,
+            MatchKind::Pinyin,
+        ));
+        probes.push(probe(
+            KeyKind::SurnamePinyin,
+            lower,
+            true,
+            MatchKind::Pinyin,
+        ));
     } else if q.chars().all(|c| c.is_ascii_digit()) && q.len() >= MIN_PHONE_TAIL {
-        probes.push(probe(KeyKind::PhoneReversed, q.chars().rev().collect(), true, MatchKind::PhoneTail));
+        probes.push(probe(
+            KeyKind::PhoneReversed,
+            q.chars().rev().collect(),
+            true,
+            MatchKind::PhoneTail,
+        ));
     }
     Ok(probes)
 }
@@ -185,7 +222,12 @@ fn combinations(readings: &[Vec<String>], part: impl Fn(&str) -> String) -> Vec<
 }
 
 /// Pushes the common-reading key as `common` and every other reading as `surname`.
-fn push_readings(keys: &mut Vec<(KeyKind, String)>, mut all: Vec<String>, common: KeyKind, surname: KeyKind) {
+fn push_readings(
+    keys: &mut Vec<(KeyKind, String)>,
+    mut all: Vec<String>,
+    common: KeyKind,
+    surname: KeyKind,
+) {
     if all.is_empty() {
         return;
     }
@@ -209,9 +251,21 @@ pub fn patient_keys(patient: &Patient) -> Vec<(KeyKind, String)> {
             keys.push((KeyKind::NameSuffix, chars[start..].iter().collect()));
         }
         let readings = readings(&chars);
-        let initials = combinations(&readings, |r| r.chars().next().map(String::from).unwrap_or_default());
-        push_readings(&mut keys, initials, KeyKind::Initials, KeyKind::SurnameInitials);
-        push_readings(&mut keys, combinations(&readings, str::to_owned), KeyKind::Pinyin, KeyKind::SurnamePinyin);
+        let initials = combinations(&readings, |r| {
+            r.chars().next().map(String::from).unwrap_or_default()
+        });
+        push_readings(
+            &mut keys,
+            initials,
+            KeyKind::Initials,
+            KeyKind::SurnameInitials,
+        );
+        push_readings(
+            &mut keys,
+            combinations(&readings, str::to_owned),
+            KeyKind::Pinyin,
+            KeyKind::SurnamePinyin,
+        );
     }
     if let Some(phone) = &patient.phone {
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
@@ -244,7 +298,11 @@ mod tests {
     }
 
     fn keys_of(name: &str, kind: KeyKind) -> Vec<String> {
-        patient_keys(&patient(name)).into_iter().filter(|(k, _)| *k == kind).map(|(_, v)| v).collect()
+        patient_keys(&patient(name))
+            .into_iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+            .collect()
     }
 
     #[rstest]
@@ -253,7 +311,11 @@ mod tests {
     #[case("张三丰", KeyKind::NameSuffix, &["三丰", "丰"])]
     #[case("欧阳娜娜", KeyKind::Initials, &["oynn"])]
     #[case("吕丽", KeyKind::Pinyin, &["lvli"])]
-    fn names_are_indexed_by_every_handle(#[case] name: &str, #[case] kind: KeyKind, #[case] expected: &[&str]) {
+    fn names_are_indexed_by_every_handle(
+        #[case] name: &str,
+        #[case] kind: KeyKind,
+        #[case] expected: &[&str],
+    ) {
         assert_eq!(keys_of(name, kind), expected);
     }
 
@@ -276,8 +338,16 @@ mod tests {
     ) {
         assert_eq!(keys_of(name, KeyKind::Initials), initials, "{name}");
         assert_eq!(keys_of(name, KeyKind::Pinyin), pinyin, "{name}");
-        assert_eq!(keys_of(name, KeyKind::SurnameInitials), surname_initials, "{name}");
-        assert_eq!(keys_of(name, KeyKind::SurnamePinyin), surname_pinyin, "{name}");
+        assert_eq!(
+            keys_of(name, KeyKind::SurnameInitials),
+            surname_initials,
+            "{name}"
+        );
+        assert_eq!(
+            keys_of(name, KeyKind::SurnamePinyin),
+            surname_pinyin,
+            "{name}"
+        );
     }
 
     #[test]
@@ -307,7 +377,12 @@ mod tests {
 
     #[test]
     fn very_long_queries_are_refused() {
-        assert_eq!(plan(&"张".repeat(65)), Err(DomainError::QueryTooLong { max: MAX_QUERY_CHARS }));
+        assert_eq!(
+            plan(&"张".repeat(65)),
+            Err(DomainError::QueryTooLong {
+                max: MAX_QUERY_CHARS
+            })
+        );
         assert!(plan(&"张".repeat(64)).is_ok());
     }
 

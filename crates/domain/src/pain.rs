@@ -54,9 +54,15 @@ impl PainScore {
             PainScale::WongBakerFaces => (0..=10).contains(&value) && value % 2 == 0,
         };
         if !valid {
-            return Err(DomainError::ScoreOutOfRange { score: value, scale: scale.as_str() });
+            return Err(DomainError::ScoreOutOfRange {
+                score: value,
+                scale: scale.as_str(),
+            });
         }
-        Ok(Self { scale, value: value as u8 })
+        Ok(Self {
+            scale,
+            value: value as u8,
+        })
     }
     pub fn scale(self) -> PainScale {
         self.scale

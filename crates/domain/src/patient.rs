@@ -96,8 +96,7 @@ pub fn age_on(birth: NaiveDate, today: NaiveDate) -> u32 {
         return 0;
     }
     let mut years = today.year() - birth.year();
-    let birthday_passed =
-        (today.month(), today.day()) >= (birth.month(), birth.day());
+    let birthday_passed = (today.month(), today.day()) >= (birth.month(), birth.day());
     if !birthday_passed {
         years -= 1;
     }
@@ -146,14 +145,20 @@ mod tests {
     #[case("28/11/2026")]
     #[case("")]
     fn bad_dates_are_refused(#[case] raw: &str) {
-        assert_eq!(parse_date(raw), Err(DomainError::InvalidDate(raw.to_owned())));
+        assert_eq!(
+            parse_date(raw),
+            Err(DomainError::InvalidDate(raw.to_owned()))
+        );
     }
 
     #[rstest]
     #[case::ordinary("1980-06-15", Ok(()))]
     #[case::first_accepted("1900-01-01", Ok(()))]
     #[case::born_today("2026-11-28", Ok(()))]
-    #[case::day_before_the_first("1899-12-31", Err(DomainError::BirthDateTooEarly(d("1899-12-31"))))]
+    #[case::day_before_the_first(
+        "1899-12-31",
+        Err(DomainError::BirthDateTooEarly(d("1899-12-31")))
+    )]
     #[case::year_one("0001-01-01", Err(DomainError::BirthDateTooEarly(d("0001-01-01"))))]
     #[case::tomorrow("2026-11-29", Err(DomainError::BirthDateInFuture(d("2026-11-29"))))]
     fn birth_dates_are_in_range(#[case] raw: &str, #[case] expected: Result<(), DomainError>) {
@@ -164,9 +169,15 @@ mod tests {
     fn dates_outside_four_digit_years_are_refused() {
         let before_year_zero = NaiveDate::from_ymd_opt(-1, 1, 1).unwrap();
         assert_eq!(before_year_zero.to_string(), "-0001-01-01");
-        assert_eq!(birth_date(before_year_zero, d("2026-11-28")), Err(DomainError::BirthDateTooEarly(before_year_zero)));
+        assert_eq!(
+            birth_date(before_year_zero, d("2026-11-28")),
+            Err(DomainError::BirthDateTooEarly(before_year_zero))
+        );
         let far = NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
-        assert_eq!(birth_date(far, d("2026-11-28")), Err(DomainError::BirthDateInFuture(far)));
+        assert_eq!(
+            birth_date(far, d("2026-11-28")),
+            Err(DomainError::BirthDateInFuture(far))
+        );
     }
 
     #[rstest]
@@ -200,7 +211,10 @@ mod tests {
         #[case] department: &str,
         #[case] expected: Result<(), DomainError>,
     ) {
-        assert_eq!(StaffMember::new(id, name, role, department).map(|_| ()), expected);
+        assert_eq!(
+            StaffMember::new(id, name, role, department).map(|_| ()),
+            expected
+        );
     }
 
     #[rstest]

@@ -25,9 +25,10 @@ pub const MAX_PHONE_CHARS: usize = 32;
 
 /// Punctuation a name may carry besides letters, marks, digits and spaces: the
 /// middle dots of transcribed names (阿沛·阿旺晋美), hyphens, apostrophes, the
-/// initials' full stop and the brackets a clinic adds to tell namesakes apart.
+/// initials' full stop, the brackets a clinic adds to tell namesakes apart, and
+/// the comma of "Family, Given" as hospital systems export foreign names.
 pub const NAME_PUNCTUATION: &[char] = &[
-    '·', '・', '•', '-', '‐', '\'', '’', '.', '(', ')', '（', '）',
+    '·', '・', '•', '-', '‐', '\'', '’', '.', ',', '(', ')', '（', '）',
 ];
 
 /// Characters that draw nothing or change how their neighbours are drawn.
@@ -137,6 +138,7 @@ mod tests {
     #[case::trimmed("  欧阳娜娜 ", Ok("欧阳娜娜"))]
     #[case::transcribed_with_middle_dot("阿沛·阿旺晋美", Ok("阿沛·阿旺晋美"))]
     #[case::latin_with_apostrophe_and_hyphen("Anne-Marie O'Neil", Ok("Anne-Marie O'Neil"))]
+    #[case::family_comma_given("SMITH, Ann", Ok("SMITH, Ann"))]
     #[case::combining_accent("Zoe\u{0308}", Ok("Zoe\u{0308}"))]
     #[case::namesakes_told_apart("王芳（大）2", Ok("王芳（大）2"))]
     #[case::at_limit_in_hanzi(&"张".repeat(64), Ok(&*"张".repeat(64)))]

@@ -20,11 +20,21 @@ pub struct Scrubber {
 impl Scrubber {
     /// `names`: every patient name on this device (shorter than 2 characters ignored,
     /// a single character would blank ordinary words).
-    pub fn new(secrets: impl IntoIterator<Item = String>, names: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(
+        secrets: impl IntoIterator<Item = String>,
+        names: impl IntoIterator<Item = String>,
+    ) -> Self {
         let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
-        let names: HashSet<String> = names.into_iter().filter(|n| n.chars().count() >= 2).collect();
+        let names: HashSet<String> = names
+            .into_iter()
+            .filter(|n| n.chars().count() >= 2)
+            .collect();
         let longest_name = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-        Self { secrets, names, longest_name }
+        Self {
+            secrets,
+            names,
+            longest_name,
+        }
     }
 
     pub fn scrub(&self, text: &str) -> String {
@@ -71,7 +81,9 @@ fn redact_after(s: &str, marker: &str) -> String {
     while let Some(pos) = rest.find(marker) {
         out.push_str(&rest[..pos + marker.len()]);
         rest = &rest[pos + marker.len()..];
-        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .unwrap_or(rest.len());
         if end > 0 {
             out.push_str(REDACTED);
         }
@@ -95,22 +107,34 @@ pub fn write_bundle(out_dir: &Path, input: BundleInput<'_>) -> Result<PathBuf, I
     let mut logs = serde_json::Map::new();
     for file in logfile::log_files(input.log_dir) {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| format!("(unreadable: {e})"));
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::Value::String(scrub(l))).collect();
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::Value::String(scrub(l)))
+            .collect();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         logs.insert(name, serde_json::Value::Array(lines));
     }
     let diagnostics: serde_json::Value =
-        serde_json::from_str(&scrub(&input.diagnostics.to_string())).unwrap_or(serde_json::Value::Null);
+        serde_json::from_str(&scrub(&input.diagnostics.to_string()))
+            .unwrap_or(serde_json::Value::Null);
     let bundle = serde_json::json!({
         "generated_at": chrono::Utc::now().to_rfc3339(),
         "diagnostics": diagnostics,
         "profile": input.profile.map(|p| scrub(&p.redacted().to_toml())),
         "logs": logs,
     });
-    std::fs::create_dir_all(out_dir).map_err(|e| InstallError::Io(format!("cannot create {}: {e}", out_dir.display())))?;
-    let path = out_dir.join(format!("clinic-desk-support-{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| InstallError::Io(format!("cannot create {}: {e}", out_dir.display())))?;
+    let path = out_dir.join(format!(
+        "clinic-desk-support-{}.json",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
     let text = serde_json::to_string_pretty(&bundle).expect("JSON values serialise");
-    std::fs::write(&path, text).map_err(|e| InstallError::Io(format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(&path, text)
+        .map_err(|e| InstallError::Io(format!("cannot write {}: {e}", path.display())))?;
     Ok(path)
 }
 

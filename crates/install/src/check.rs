@@ -35,13 +35,27 @@ impl Failure {
     pub fn advice(self) -> &'static str {
         match self {
             Failure::BadUrl => "the server address is not a valid http:// or https:// URL",
-            Failure::Dns => "the server's name could not be found (DNS): check the address for typos and the machine's DNS settings",
-            Failure::Refused => "the server machine refused the connection: nothing is listening on that port, or the service is stopped",
-            Failure::Timeout => "the server did not answer in time: the machine may be off, or a firewall is dropping the traffic",
-            Failure::Tls => "the secure (TLS) connection failed: the certificate is not trusted or has the wrong name, or the port does not speak https",
-            Failure::NotClinicCentral => "something answered at that address, but it is not a Clinic Desk central server: check the URL and port",
-            Failure::CredentialRejected => "the server refused this device's credential: ask for a new token or enrolment code",
-            Failure::ServerError => "the server is running but reported an error: ask its administrator to check its logs",
+            Failure::Dns => {
+                "the server's name could not be found (DNS): check the address for typos and the machine's DNS settings"
+            }
+            Failure::Refused => {
+                "the server machine refused the connection: nothing is listening on that port, or the service is stopped"
+            }
+            Failure::Timeout => {
+                "the server did not answer in time: the machine may be off, or a firewall is dropping the traffic"
+            }
+            Failure::Tls => {
+                "the secure (TLS) connection failed: the certificate is not trusted or has the wrong name, or the port does not speak https"
+            }
+            Failure::NotClinicCentral => {
+                "something answered at that address, but it is not a Clinic Desk central server: check the URL and port"
+            }
+            Failure::CredentialRejected => {
+                "the server refused this device's credential: ask for a new token or enrolment code"
+            }
+            Failure::ServerError => {
+                "the server is running but reported an error: ask its administrator to check its logs"
+            }
             Failure::Network => "the connection broke off: check the network",
         }
     }
@@ -63,7 +77,10 @@ impl std::fmt::Display for CheckError {
 impl std::error::Error for CheckError {}
 
 fn fail(failure: Failure, detail: impl Into<String>) -> CheckError {
-    CheckError { failure, detail: detail.into() }
+    CheckError {
+        failure,
+        detail: detail.into(),
+    }
 }
 
 /// Route that needs the device credential and changes nothing: one item of the patients feed.
@@ -71,7 +88,11 @@ const AUTHENTICATED_PROBE: &str = "/v1/feeds/patients?after=0&limit=1";
 
 /// Checks `base_url` with `token` in two steps: `GET /healthz` (reachable, and a
 /// `clinic-central` answering `ok`), then an authenticated read.
-pub async fn check_connection(base_url: &str, token: &str, timeout: Duration) -> Result<(), CheckError> {
+pub async fn check_connection(
+    base_url: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<(), CheckError> {
     let base = base_url.trim_end_matches('/');
     let url = reqwest::Url::parse(base).map_err(|e| fail(Failure::BadUrl, e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -84,29 +105,58 @@ pub async fn check_connection(base_url: &str, token: &str, timeout: Duration) ->
         .build()
         .map_err(|e| fail(Failure::Network, e.to_string()))?;
 
-    let health = http.get(format!("{base}/healthz")).send().await.map_err(classify)?;
+    let health = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map_err(classify)?;
     let status = health.status();
     if status.is_server_error() {
         let body = health.text().await.unwrap_or_default();
         // clinic-central answers 503 "database unavailable" when its store fails.
-        return Err(fail(Failure::ServerError, format!("/healthz answered HTTP {}: {}", status.as_u16(), first_line(&body))));
+        return Err(fail(
+            Failure::ServerError,
+            format!(
+                "/healthz answered HTTP {}: {}",
+                status.as_u16(),
+                first_line(&body)
+            ),
+        ));
     }
     let body = health.text().await.map_err(classify)?;
     if !status.is_success() || body.trim() != "ok" {
         return Err(fail(
             Failure::NotClinicCentral,
-            format!("/healthz answered HTTP {} with {:?}", status.as_u16(), first_line(&body)),
+            format!(
+                "/healthz answered HTTP {} with {:?}",
+                status.as_u16(),
+                first_line(&body)
+            ),
         ));
     }
 
-    let resp = http.get(format!("{base}{AUTHENTICATED_PROBE}")).bearer_auth(token).send().await.map_err(classify)?;
+    let resp = http
+        .get(format!("{base}{AUTHENTICATED_PROBE}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(classify)?;
     let status = resp.status();
     match status.as_u16() {
         200..=299 => Ok(()),
-        401 | 403 => Err(fail(Failure::CredentialRejected, format!("HTTP {}", status.as_u16()))),
-        500..=599 => Err(fail(Failure::ServerError, format!("the feed answered HTTP {}", status.as_u16()))),
+        401 | 403 => Err(fail(
+            Failure::CredentialRejected,
+            format!("HTTP {}", status.as_u16()),
+        )),
+        500..=599 => Err(fail(
+            Failure::ServerError,
+            format!("the feed answered HTTP {}", status.as_u16()),
+        )),
         // A server in the hospital's original (compat) mode has no feeds: it cannot sync a device.
-        code => Err(fail(Failure::NotClinicCentral, format!("the sync feed answered HTTP {code}"))),
+        code => Err(fail(
+            Failure::NotClinicCentral,
+            format!("the sync feed answered HTTP {code}"),
+        )),
     }
 }
 
@@ -135,9 +185,17 @@ fn classify(e: reqwest::Error) -> CheckError {
         Failure::Timeout
     } else if refused || lower.contains("connection refused") {
         Failure::Refused
-    } else if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") {
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+    {
         Failure::Dns
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") || lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+    {
         Failure::Tls
     } else {
         Failure::Network

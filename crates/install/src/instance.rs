@@ -20,7 +20,11 @@ pub struct InstanceLock {
 pub fn acquire(data_dir: &Path) -> std::io::Result<Option<InstanceLock>> {
     std::fs::create_dir_all(data_dir)?;
     let path = data_dir.join(LOCK_FILE);
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(InstanceLock { _file: file, path })),
         Err(TryLockError::WouldBlock) => Ok(None),
@@ -33,9 +37,17 @@ mod tests {
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        let first = super::acquire(dir.path()).unwrap().expect("first instance gets the lock");
-        assert!(super::acquire(dir.path()).unwrap().is_none(), "second instance is refused");
+        let first = super::acquire(dir.path())
+            .unwrap()
+            .expect("first instance gets the lock");
+        assert!(
+            super::acquire(dir.path()).unwrap().is_none(),
+            "second instance is refused"
+        );
         drop(first);
-        assert!(super::acquire(dir.path()).unwrap().is_some(), "free again once the first is gone");
+        assert!(
+            super::acquire(dir.path()).unwrap().is_some(),
+            "free again once the first is gone"
+        );
     }
 }

@@ -23,7 +23,9 @@ pub enum InstallError {
     InvalidProfile(String),
     #[error("{0}")]
     Io(String),
-    #[error("this device holds data of clinic {stored}; it cannot be provisioned for clinic {wanted} (install on a clean data directory, or move the old one away first)")]
+    #[error(
+        "this device holds data of clinic {stored}; it cannot be provisioned for clinic {wanted} (install on a clean data directory, or move the old one away first)"
+    )]
     OtherClinic { stored: String, wanted: String },
     #[error("the local database failed: {0}")]
     Store(#[from] clinic_store::StoreError),

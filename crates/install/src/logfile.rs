@@ -31,7 +31,13 @@ impl RotatingFile {
         let path = dir.join(LOG_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let written = file.metadata()?.len();
-        Ok(Self { dir: dir.to_owned(), file, written, max_bytes, keep })
+        Ok(Self {
+            dir: dir.to_owned(),
+            file,
+            written,
+            max_bytes,
+            keep,
+        })
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -46,7 +52,11 @@ impl RotatingFile {
         if self.keep > 0 {
             std::fs::rename(&current, rotated(&self.dir, 1))?;
         }
-        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&current)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&current)?;
         self.written = 0;
         Ok(())
     }
@@ -71,7 +81,11 @@ impl Write for RotatingFile {
 
 /// The log files in `dir`, oldest first.
 pub fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = (1..=64).rev().map(|n| rotated(dir, n)).filter(|p| p.exists()).collect();
+    let mut files: Vec<PathBuf> = (1..=64)
+        .rev()
+        .map(|n| rotated(dir, n))
+        .filter(|p| p.exists())
+        .collect();
     let current = dir.join(LOG_FILE);
     if current.exists() {
         files.push(current);
@@ -97,13 +111,22 @@ mod tests {
         assert!(total <= 3_000, "capped: {total}");
         for f in &files {
             assert!(f.metadata().unwrap().len() <= 1_000);
-            assert!(std::fs::read_to_string(f).unwrap().lines().all(|l| l == line.trim_end()), "whole lines only");
+            assert!(
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .all(|l| l == line.trim_end()),
+                "whole lines only"
+            );
         }
         // Reopening appends to the current file rather than truncating it.
         drop(log);
         let before = std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
         let mut log = RotatingFile::open(dir.path(), 1_000, 2).unwrap();
         log.write_all(b"{}\n").unwrap();
-        assert_eq!(std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(), before + 3);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(),
+            before + 3
+        );
     }
 }

@@ -14,12 +14,15 @@ pub const INSTALLED_PROFILE_ENV: &str = "CLINIC_DESK_INSTALLED_PROFILE";
 pub const INSTALLED_PROFILE_UNIX: &str = "/etc/clinic-desk/profile.toml";
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The per-user config directory that holds the provisioned profile.
 pub fn config_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
-    flag.or_else(|| env_path(CONFIG_DIR_ENV)).or_else(|| dirs::config_dir().map(|d| d.join(IDENTIFIER)))
+    flag.or_else(|| env_path(CONFIG_DIR_ENV))
+        .or_else(|| dirs::config_dir().map(|d| d.join(IDENTIFIER)))
 }
 
 /// The data directory when neither `--data-dir` nor `CLINIC_DESK_DATA_DIR` names one.
@@ -43,12 +46,16 @@ pub fn installed_profile() -> Option<PathBuf> {
     if cfg!(target_os = "linux") {
         Some(PathBuf::from(INSTALLED_PROFILE_UNIX))
     } else {
-        std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(PROFILE_FILE)))
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(PROFILE_FILE)))
     }
 }
 
 /// Where "export support bundle" writes: the user's Downloads folder when there
 /// is one (where an installer looks first), else `<data dir>/support`.
 pub fn bundle_dir(data_dir: &std::path::Path) -> PathBuf {
-    dirs::download_dir().filter(|d| d.is_dir()).unwrap_or_else(|| data_dir.join("support"))
+    dirs::download_dir()
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(|| data_dir.join("support"))
 }

@@ -34,8 +34,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("server.url", "CLINIC_DESK_SERVER_URL"),
     ("server.token", "CLINIC_DESK_TOKEN"),
     ("sync.interval_seconds", "CLINIC_DESK_SYNC_INTERVAL_SECONDS"),
-    ("sync.offline_probe_seconds", "CLINIC_DESK_SYNC_PROBE_SECONDS"),
-    ("assessment.reassess_interval_minutes", "CLINIC_DESK_REASSESS_INTERVAL_MINUTES"),
+    (
+        "sync.offline_probe_seconds",
+        "CLINIC_DESK_SYNC_PROBE_SECONDS",
+    ),
+    (
+        "assessment.reassess_interval_minutes",
+        "CLINIC_DESK_REASSESS_INTERVAL_MINUTES",
+    ),
 ];
 
 /// One layer of configuration: every field optional, so layers can be merged field by field.
@@ -125,7 +131,9 @@ impl std::fmt::Debug for Profile {
 }
 
 fn parse_num<T: std::str::FromStr>(var: &str, raw: &str) -> Result<T, InstallError> {
-    raw.trim().parse().map_err(|_| InstallError::InvalidProfile(format!("{var} must be a whole number, not '{raw}'")))
+    raw.trim().parse().map_err(|_| {
+        InstallError::InvalidProfile(format!("{var} must be a whole number, not '{raw}'"))
+    })
 }
 
 impl Profile {
@@ -143,7 +151,8 @@ impl Profile {
         if trimmed.starts_with(ENROLMENT_PREFIX) {
             return Self::from_enrolment_code(trimmed);
         }
-        Self::from_file(Path::new(trimmed))?.ok_or_else(|| InstallError::InvalidProfile(format!("no profile file at {trimmed}")))
+        Self::from_file(Path::new(trimmed))?
+            .ok_or_else(|| InstallError::InvalidProfile(format!("no profile file at {trimmed}")))
     }
 
     /// `None` when there is no file; an error when it exists and cannot be read or parsed.
@@ -153,30 +162,49 @@ impl Profile {
                 .map(Some)
                 .map_err(|e| InstallError::InvalidProfile(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(InstallError::Io(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(InstallError::Io(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     /// The profile as one line an installer can paste: `CDP1-` and the TOML in
     /// unpadded base64url (it survives e-mail, chat and QR codes unchanged).
     pub fn enrolment_code(&self) -> String {
-        format!("{ENROLMENT_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.to_toml()))
+        format!(
+            "{ENROLMENT_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.to_toml())
+        )
     }
 
     pub fn from_enrolment_code(code: &str) -> Result<Self, InstallError> {
-        let body: String = code.trim().trim_start_matches(ENROLMENT_PREFIX).split_whitespace().collect();
+        let body: String = code
+            .trim()
+            .trim_start_matches(ENROLMENT_PREFIX)
+            .split_whitespace()
+            .collect();
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(body.trim_end_matches('='))
-            .map_err(|_| InstallError::InvalidProfile("the enrolment code is damaged (not base64url); copy it again".into()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| InstallError::InvalidProfile("the enrolment code is damaged (not text); copy it again".into()))?;
+            .map_err(|_| {
+                InstallError::InvalidProfile(
+                    "the enrolment code is damaged (not base64url); copy it again".into(),
+                )
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            InstallError::InvalidProfile(
+                "the enrolment code is damaged (not text); copy it again".into(),
+            )
+        })?;
         Self::from_toml(&text)
     }
 
     /// The layer the environment gives (variables in [`ENV_VARS`]; blank ones ignored).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, InstallError> {
         let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let num = |name: &str| -> Result<Option<u64>, InstallError> { var(name).map(|v| parse_num(name, &v)).transpose() };
+        let num = |name: &str| -> Result<Option<u64>, InstallError> {
+            var(name).map(|v| parse_num(name, &v)).transpose()
+        };
         Ok(Profile {
             clinic: ClinicSection {
                 id: var("CLINIC_DESK_CLINIC_ID"),
@@ -184,7 +212,10 @@ impl Profile {
                 time_zone: var("CLINIC_DESK_TIME_ZONE"),
                 language: var("CLINIC_DESK_LANGUAGE"),
             },
-            server: ServerSection { url: var("CLINIC_DESK_SERVER_URL"), token: var("CLINIC_DESK_TOKEN") },
+            server: ServerSection {
+                url: var("CLINIC_DESK_SERVER_URL"),
+                token: var("CLINIC_DESK_TOKEN"),
+            },
             sync: SyncSection {
                 interval_seconds: num("CLINIC_DESK_SYNC_INTERVAL_SECONDS")?,
                 offline_probe_seconds: num("CLINIC_DESK_SYNC_PROBE_SECONDS")?,
@@ -212,7 +243,10 @@ impl Profile {
             },
             sync: SyncSection {
                 interval_seconds: self.sync.interval_seconds.or(lower.sync.interval_seconds),
-                offline_probe_seconds: self.sync.offline_probe_seconds.or(lower.sync.offline_probe_seconds),
+                offline_probe_seconds: self
+                    .sync
+                    .offline_probe_seconds
+                    .or(lower.sync.offline_probe_seconds),
             },
             assessment: AssessmentSection {
                 reassess_interval_minutes: self
@@ -228,26 +262,45 @@ impl Profile {
     pub fn validate(&self, complete: bool) -> Result<(), InstallError> {
         let bad = |m: String| Err(InstallError::InvalidProfile(m));
         if let Some(id) = &self.clinic.id
-            && (id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
-                return bad(format!("clinic.id must be 1–32 letters, digits, '-' or '_', not '{id}'"));
-            }
+            && (id.is_empty()
+                || id.len() > 32
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return bad(format!(
+                "clinic.id must be 1–32 letters, digits, '-' or '_', not '{id}'"
+            ));
+        }
         if let Some(zone) = &self.clinic.time_zone
-            && let Err(e) = ClinicZone::parse(zone) {
-                return bad(format!("clinic.time_zone: {e}"));
-            }
+            && let Err(e) = ClinicZone::parse(zone)
+        {
+            return bad(format!("clinic.time_zone: {e}"));
+        }
         if let Some(lang) = &self.clinic.language
-            && lang != "zh-CN" && lang != "en" {
-                return bad(format!("clinic.language must be \"zh-CN\" or \"en\", not '{lang}'"));
-            }
+            && lang != "zh-CN"
+            && lang != "en"
+        {
+            return bad(format!(
+                "clinic.language must be \"zh-CN\" or \"en\", not '{lang}'"
+            ));
+        }
         if let Some(url) = &self.server.url
-            && (!(url.starts_with("http://") || url.starts_with("https://")) || reqwest::Url::parse(url).is_err()) {
-                return bad(format!("server.url must be an http:// or https:// URL, not '{url}'"));
-            }
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || reqwest::Url::parse(url).is_err())
+        {
+            return bad(format!(
+                "server.url must be an http:// or https:// URL, not '{url}'"
+            ));
+        }
         if let Some(token) = &self.server.token
-            && (token.trim().is_empty() || token.chars().any(char::is_whitespace)) {
-                return bad("server.token must be one word without spaces".into());
-            }
-        if matches!(self.sync.interval_seconds, Some(0)) || matches!(self.sync.offline_probe_seconds, Some(0)) {
+            && (token.trim().is_empty() || token.chars().any(char::is_whitespace))
+        {
+            return bad("server.token must be one word without spaces".into());
+        }
+        if matches!(self.sync.interval_seconds, Some(0))
+            || matches!(self.sync.offline_probe_seconds, Some(0))
+        {
             return bad("sync intervals must be at least 1 second".into());
         }
         if matches!(self.assessment.reassess_interval_minutes, Some(0)) {
@@ -277,11 +330,19 @@ impl Profile {
     }
 
     pub fn sync_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.sync.interval_seconds.unwrap_or(DEFAULT_SYNC_INTERVAL_SECONDS))
+        std::time::Duration::from_secs(
+            self.sync
+                .interval_seconds
+                .unwrap_or(DEFAULT_SYNC_INTERVAL_SECONDS),
+        )
     }
 
     pub fn probe_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.sync.offline_probe_seconds.unwrap_or(DEFAULT_PROBE_INTERVAL_SECONDS))
+        std::time::Duration::from_secs(
+            self.sync
+                .offline_probe_seconds
+                .unwrap_or(DEFAULT_PROBE_INTERVAL_SECONDS),
+        )
     }
 }
 
@@ -308,7 +369,11 @@ pub struct Layers {
 impl Layers {
     /// flag > environment > provisioned > installed; defaults are applied by the readers.
     pub fn resolve(&self) -> Profile {
-        let lower = self.provisioned.clone().unwrap_or_default().over(self.installed.clone().unwrap_or_default());
+        let lower = self
+            .provisioned
+            .clone()
+            .unwrap_or_default()
+            .over(self.installed.clone().unwrap_or_default());
         self.flags.clone().over(self.env.clone().over(lower))
     }
 
@@ -337,17 +402,51 @@ mod tests {
 
     fn layer(url: Option<&str>, zone: Option<&str>) -> Profile {
         Profile {
-            server: ServerSection { url: url.map(str::to_owned), token: None },
-            clinic: ClinicSection { time_zone: zone.map(str::to_owned), ..Default::default() },
+            server: ServerSection {
+                url: url.map(str::to_owned),
+                token: None,
+            },
+            clinic: ClinicSection {
+                time_zone: zone.map(str::to_owned),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
 
     #[rstest]
-    #[case::flag_wins(Some("http://flag"), Some("http://env"), Some("http://prov"), Some("http://inst"), Some("http://flag"), Source::Flag)]
-    #[case::env_beats_files(None, Some("http://env"), Some("http://prov"), Some("http://inst"), Some("http://env"), Source::Environment)]
-    #[case::provisioned_beats_installed(None, None, Some("http://prov"), Some("http://inst"), Some("http://prov"), Source::Provisioned)]
-    #[case::installed_alone(None, None, None, Some("http://inst"), Some("http://inst"), Source::Installed)]
+    #[case::flag_wins(
+        Some("http://flag"),
+        Some("http://env"),
+        Some("http://prov"),
+        Some("http://inst"),
+        Some("http://flag"),
+        Source::Flag
+    )]
+    #[case::env_beats_files(
+        None,
+        Some("http://env"),
+        Some("http://prov"),
+        Some("http://inst"),
+        Some("http://env"),
+        Source::Environment
+    )]
+    #[case::provisioned_beats_installed(
+        None,
+        None,
+        Some("http://prov"),
+        Some("http://inst"),
+        Some("http://prov"),
+        Source::Provisioned
+    )]
+    #[case::installed_alone(
+        None,
+        None,
+        None,
+        Some("http://inst"),
+        Some("http://inst"),
+        Source::Installed
+    )]
     #[case::nothing(None, None, None, None, None, Source::Default)]
     fn precedence_is_flag_env_provisioned_installed(
         #[case] flag: Option<&str>,
@@ -410,9 +509,15 @@ reassess_interval_minutes = 45
     #[case::bad_url("[server]\nurl = \"ftp://x\"", "server.url")]
     #[case::bad_id("[clinic]\nid = \"C 001\"", "clinic.id")]
     #[case::zero_interval("[sync]\ninterval_seconds = 0", "at least")]
-    #[case::missing_token("[clinic]\nid = \"C001\"\n[server]\nurl = \"http://x\"", "server.token")]
+    #[case::missing_token(
+        "[clinic]\nid = \"C001\"\n[server]\nurl = \"http://x\"",
+        "server.token"
+    )]
     fn mistakes_in_a_profile_are_named(#[case] text: &str, #[case] names: &str) {
-        let err = Profile::from_toml(text).and_then(|p| p.validate(true)).unwrap_err().to_string();
+        let err = Profile::from_toml(text)
+            .and_then(|p| p.validate(true))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(names), "{err}");
     }
 
@@ -434,7 +539,10 @@ reassess_interval_minutes = 45
         assert_eq!(p.clinic.id.as_deref(), Some("C009"));
         assert_eq!(p.server.url, None);
         assert_eq!(p.assessment.reassess_interval_minutes, Some(30));
-        let err = Profile::from_env(|n| (n == "CLINIC_DESK_SYNC_INTERVAL_SECONDS").then(|| "soon".to_owned())).unwrap_err();
+        let err = Profile::from_env(|n| {
+            (n == "CLINIC_DESK_SYNC_INTERVAL_SECONDS").then(|| "soon".to_owned())
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("whole number"));
         assert_eq!(ENV_VARS.len(), 9, "every field has its variable");
     }

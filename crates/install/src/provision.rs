@@ -72,7 +72,10 @@ pub async fn provision(
         }
     };
     // Refuse before saving: this check only reads.
-    if let Some(e) = db.read(|c| Ok(other_clinic(c, &effective))).map_err(InstallError::from)? {
+    if let Some(e) = db
+        .read(|c| Ok(other_clinic(c, &effective)))
+        .map_err(InstallError::from)?
+    {
         return Err(e.into());
     }
     let path = save_profile(config_dir, &profile)?;
@@ -99,7 +102,10 @@ fn other_clinic(conn: &Connection, profile: &Profile) -> Option<InstallError> {
         let c = outbox::counts(conn).ok()?;
         c.queued + c.sending + c.delivered + c.rejected > 0
     };
-    has_data.then(|| InstallError::OtherClinic { stored, wanted: wanted.to_owned() })
+    has_data.then(|| InstallError::OtherClinic {
+        stored,
+        wanted: wanted.to_owned(),
+    })
 }
 
 #[derive(Debug)]
@@ -141,9 +147,10 @@ pub fn bind_store(conn: &mut Connection, profile: &Profile) -> Result<bool, Bind
     let mut reset = false;
     if let Some(url) = profile.server.url.as_deref() {
         let previous = pull::state(&tx, CURSORS_SERVER_KEY)?;
-        let has_cursors: i64 = tx.query_row("SELECT count(*) FROM sync_cursors", [], |r| r.get(0))?;
-        let clinic_changed =
-            profile.clinic.id.is_some() && settings::get(&tx, settings::CLINIC_ID)?.as_deref() != profile.clinic.id.as_deref();
+        let has_cursors: i64 =
+            tx.query_row("SELECT count(*) FROM sync_cursors", [], |r| r.get(0))?;
+        let clinic_changed = profile.clinic.id.is_some()
+            && settings::get(&tx, settings::CLINIC_ID)?.as_deref() != profile.clinic.id.as_deref();
         if previous.as_deref() != Some(url) || clinic_changed {
             if has_cursors > 0 {
                 tx.execute("DELETE FROM sync_cursors", [])?;
@@ -155,7 +162,10 @@ pub fn bind_store(conn: &mut Connection, profile: &Profile) -> Result<bool, Bind
         }
     }
     let c = &profile.clinic;
-    let reassess = profile.assessment.reassess_interval_minutes.map(|m| m.to_string());
+    let reassess = profile
+        .assessment
+        .reassess_interval_minutes
+        .map(|m| m.to_string());
     for (key, value) in [
         (settings::CLINIC_ID, c.id.as_deref()),
         (settings::CLINIC_NAME, c.name.as_deref()),
@@ -174,7 +184,9 @@ pub fn bind_store(conn: &mut Connection, profile: &Profile) -> Result<bool, Bind
 /// Writes `<dir>/profile.toml` readable by its owner only (the file holds the
 /// device credential): the directory 0700, the file 0600, replaced atomically.
 pub fn save_profile(dir: &Path, profile: &Profile) -> Result<PathBuf, InstallError> {
-    let io = |what: &str, e: std::io::Error| InstallError::Io(format!("cannot {what} in {}: {e}", dir.display()));
+    let io = |what: &str, e: std::io::Error| {
+        InstallError::Io(format!("cannot {what} in {}: {e}", dir.display()))
+    };
     std::fs::create_dir_all(dir).map_err(|e| io("create the config directory", e))?;
     let path = dir.join(PROFILE_FILE);
     let tmp = dir.join(format!(".{PROFILE_FILE}.tmp"));
@@ -184,16 +196,19 @@ pub fn save_profile(dir: &Path, profile: &Profile) -> Result<PathBuf, InstallErr
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
         options.mode(0o600);
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io("restrict the directory", e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io("restrict the directory", e))?;
     }
     let mut file = options.open(&tmp).map_err(|e| io("write the profile", e))?;
     #[cfg(unix)]
     {
         // A leftover temp file may have had wider permissions; mode() applies only on create.
         use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| io("restrict the profile", e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("restrict the profile", e))?;
     }
-    file.write_all(profile.to_toml().as_bytes()).map_err(|e| io("write the profile", e))?;
+    file.write_all(profile.to_toml().as_bytes())
+        .map_err(|e| io("write the profile", e))?;
     file.sync_all().map_err(|e| io("write the profile", e))?;
     std::fs::rename(&tmp, &path).map_err(|e| io("save the profile", e))?;
     Ok(path)

@@ -32,13 +32,29 @@ impl Setup {
         };
         let env = keep(Profile::from_env(|n| std::env::var(n).ok()).map(Some)).unwrap_or_default();
         let installed_profile = paths::installed_profile();
-        let installed = installed_profile.as_deref().and_then(|p| keep(Profile::from_file(p)));
-        let provisioned = config_dir.as_deref().and_then(|d| keep(Profile::from_file(&d.join(PROFILE_FILE))));
-        let layers = Layers { flags, env, provisioned, installed };
+        let installed = installed_profile
+            .as_deref()
+            .and_then(|p| keep(Profile::from_file(p)));
+        let provisioned = config_dir
+            .as_deref()
+            .and_then(|d| keep(Profile::from_file(&d.join(PROFILE_FILE))));
+        let layers = Layers {
+            flags,
+            env,
+            provisioned,
+            installed,
+        };
         if let Err(e) = layers.resolve().validate(false) {
             problems.push(e.to_string());
         }
-        Self { log_dir: paths::log_dir(&data_dir), data_dir, config_dir, installed_profile, layers, problems }
+        Self {
+            log_dir: paths::log_dir(&data_dir),
+            data_dir,
+            config_dir,
+            installed_profile,
+            layers,
+            problems,
+        }
     }
 
     pub fn profile(&self) -> Profile {
@@ -53,10 +69,15 @@ impl Setup {
     /// Every credential any layer holds, for scrubbing.
     pub fn secrets(&self) -> Vec<String> {
         let l = &self.layers;
-        [Some(&l.flags), Some(&l.env), l.provisioned.as_ref(), l.installed.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.server.token.clone())
-            .collect()
+        [
+            Some(&l.flags),
+            Some(&l.env),
+            l.provisioned.as_ref(),
+            l.installed.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.server.token.clone())
+        .collect()
     }
 }

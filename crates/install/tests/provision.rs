@@ -23,8 +23,13 @@ fn profile(url: &str, token: &str) -> Profile {
             time_zone: Some("Europe/London".into()),
             language: Some("en".into()),
         },
-        server: ServerSection { url: Some(url.into()), token: Some(token.into()) },
-        assessment: clinic_install::profile::AssessmentSection { reassess_interval_minutes: Some(45) },
+        server: ServerSection {
+            url: Some(url.into()),
+            token: Some(token.into()),
+        },
+        assessment: clinic_install::profile::AssessmentSection {
+            reassess_interval_minutes: Some(45),
+        },
         ..Default::default()
     }
 }
@@ -38,47 +43,98 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let server_dir = tempfile::tempdir().unwrap();
-    let server = clinic_central::spawn_for_tests(&server_dir.path().join("central.db"), false).unwrap();
+    let server =
+        clinic_central::spawn_for_tests(&server_dir.path().join("central.db"), false).unwrap();
     server.load_demo("C001", 1).unwrap();
     let token = server.issue_token("C001").unwrap();
-    Fixture { _server_dir: server_dir, server, token, dir: tempfile::tempdir().unwrap() }
+    Fixture {
+        _server_dir: server_dir,
+        server,
+        token,
+        dir: tempfile::tempdir().unwrap(),
+    }
 }
 
-async fn run(f: &Fixture, p: Profile) -> Result<clinic_install::provision::Provisioned, ProvisionError> {
-    provision(p, None, &f.dir.path().join("config"), StoreAt::Path(&f.dir.path().join("data/desk.sqlite3")), TIMEOUT).await
+async fn run(
+    f: &Fixture,
+    p: Profile,
+) -> Result<clinic_install::provision::Provisioned, ProvisionError> {
+    provision(
+        p,
+        None,
+        &f.dir.path().join("config"),
+        StoreAt::Path(&f.dir.path().join("data/desk.sqlite3")),
+        TIMEOUT,
+    )
+    .await
 }
 
 fn nothing_saved(dir: &Path) {
-    assert!(!dir.join("config/profile.toml").exists(), "no profile saved");
-    assert!(!dir.join("data/desk.sqlite3").exists(), "no database created");
+    assert!(
+        !dir.join("config/profile.toml").exists(),
+        "no profile saved"
+    );
+    assert!(
+        !dir.join("data/desk.sqlite3").exists(),
+        "no database created"
+    );
 }
 
 #[tokio::test]
 async fn a_good_profile_is_checked_saved_owner_only_and_bound_to_the_store() {
     let f = fixture();
-    let done = run(&f, profile(&f.server.base_url(), &f.token)).await.unwrap();
+    let done = run(&f, profile(&f.server.base_url(), &f.token))
+        .await
+        .unwrap();
     assert_eq!(done.clinic_id, "C001");
     let saved = Profile::from_file(&done.profile_path).unwrap().unwrap();
     assert_eq!(saved.server.token.as_deref(), Some(f.token.as_str()));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&done.profile_path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(f.dir.path().join("config")).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&done.profile_path)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(f.dir.path().join("config"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
     }
     let db = Database::open(&f.dir.path().join("data/desk.sqlite3")).unwrap();
     let got = db
         .read(|c| {
-            Ok([settings::CLINIC_ID, settings::CLINIC_NAME, settings::TIME_ZONE, settings::LANGUAGE, settings::REASSESS_INTERVAL_MINUTES]
-                .map(|k| settings::get(c, k).unwrap()))
+            Ok([
+                settings::CLINIC_ID,
+                settings::CLINIC_NAME,
+                settings::TIME_ZONE,
+                settings::LANGUAGE,
+                settings::REASSESS_INTERVAL_MINUTES,
+            ]
+            .map(|k| settings::get(c, k).unwrap()))
         })
         .unwrap();
-    assert_eq!(got.map(|v| v.unwrap_or_default()), ["C001", "和平诊所", "Europe/London", "en", "45"].map(String::from));
+    assert_eq!(
+        got.map(|v| v.unwrap_or_default()),
+        ["C001", "和平诊所", "Europe/London", "en", "45"].map(String::from)
+    );
 }
 
 /// A port that refuses connections: bound once, then released.
 fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[rstest]
@@ -88,7 +144,10 @@ fn closed_port() -> u16 {
 #[case::https_to_a_plain_port("tls", Failure::Tls)]
 #[case::no_answer("silent", Failure::Timeout)]
 #[tokio::test]
-async fn each_failure_has_its_own_answer_and_saves_nothing(#[case] what: &str, #[case] want: Failure) {
+async fn each_failure_has_its_own_answer_and_saves_nothing(
+    #[case] what: &str,
+    #[case] want: Failure,
+) {
     let f = fixture();
     let base = f.server.base_url();
     // A listener that accepts and never answers: a machine behind a black-holing firewall.
@@ -96,9 +155,15 @@ async fn each_failure_has_its_own_answer_and_saves_nothing(#[case] what: &str, #
     let (url, token) = match what {
         "wrong_path" => (format!("{base}/not-the-api"), f.token.clone()),
         "wrong_token" => (base.clone(), "cct_not-a-real-token".to_owned()),
-        "refused" => (format!("http://127.0.0.1:{}", closed_port()), f.token.clone()),
+        "refused" => (
+            format!("http://127.0.0.1:{}", closed_port()),
+            f.token.clone(),
+        ),
         "tls" => (base.replace("http://", "https://"), f.token.clone()),
-        "silent" => (format!("http://{}", silent.local_addr().unwrap()), f.token.clone()),
+        "silent" => (
+            format!("http://{}", silent.local_addr().unwrap()),
+            f.token.clone(),
+        ),
         _ => unreachable!(),
     };
     let err = run(&f, profile(&url, &token)).await.unwrap_err();
@@ -106,7 +171,10 @@ async fn each_failure_has_its_own_answer_and_saves_nothing(#[case] what: &str, #
         ProvisionError::Connection(e) => assert_eq!(e.failure, want, "{e}"),
         other => panic!("expected a connection failure, got {other}"),
     }
-    assert!(!err.to_string().contains(&f.token), "the message never carries the token");
+    assert!(
+        !err.to_string().contains(&f.token),
+        "the message never carries the token"
+    );
     nothing_saved(f.dir.path());
 }
 
@@ -116,7 +184,10 @@ async fn an_incomplete_profile_is_refused_before_any_connection() {
     let mut p = profile(&f.server.base_url(), &f.token);
     p.server.token = None;
     let err = run(&f, p).await.unwrap_err();
-    assert!(matches!(err, ProvisionError::Invalid(_)) && err.to_string().contains("server.token"), "{err}");
+    assert!(
+        matches!(err, ProvisionError::Invalid(_)) && err.to_string().contains("server.token"),
+        "{err}"
+    );
     nothing_saved(f.dir.path());
 }
 
@@ -125,10 +196,18 @@ async fn a_device_holding_another_clinics_data_is_not_reprovisioned() {
     let f = fixture();
     let path = f.dir.path().join("data/desk.sqlite3");
     let desk = clinic_desk_core::Desk::open(&path).unwrap();
-    assert!(desk.load_demo(1, None).unwrap(), "the demo clinic (ID DEMO) fills the store");
+    assert!(
+        desk.load_demo(1, None).unwrap(),
+        "the demo clinic (ID DEMO) fills the store"
+    );
     drop(desk);
-    let err = run(&f, profile(&f.server.base_url(), &f.token)).await.unwrap_err();
-    assert!(err.to_string().contains("holds data of clinic DEMO"), "{err}");
+    let err = run(&f, profile(&f.server.base_url(), &f.token))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("holds data of clinic DEMO"),
+        "{err}"
+    );
     assert!(!f.dir.path().join("config/profile.toml").exists());
 }
 
@@ -137,18 +216,52 @@ fn a_new_server_for_the_same_clinic_resets_the_pull_cursors_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("desk.sqlite3")).unwrap();
     let first = profile("http://one.example", "cct_x");
-    assert!(!db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(), "no cursors yet, nothing to reset");
+    assert!(
+        !db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(),
+        "no cursors yet, nothing to reset"
+    );
     db.write(|c| {
-        c.execute("INSERT INTO sync_cursors (stream, cursor) VALUES (?1, 500)", [pull::STREAM_PATIENTS])?;
+        c.execute(
+            "INSERT INTO sync_cursors (stream, cursor) VALUES (?1, 500)",
+            [pull::STREAM_PATIENTS],
+        )?;
         Ok(())
     })
     .unwrap();
-    assert!(!db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(), "same server: cursors kept");
-    assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(), 500);
-    db.write(|c| pull::apply_patients(c, &[pull::PulledItem::refused(501, "P1", "unknown sex 'x'")], 501)).unwrap();
+    assert!(
+        !db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(),
+        "same server: cursors kept"
+    );
+    assert_eq!(
+        db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(),
+        500
+    );
+    db.write(|c| {
+        pull::apply_patients(
+            c,
+            &[pull::PulledItem::refused(501, "P1", "unknown sex 'x'")],
+            501,
+        )
+    })
+    .unwrap();
     let moved = profile("http://two.example", "cct_x");
-    assert!(db.write(|c| Ok(bind_store(c, &moved))).unwrap().unwrap(), "new server: cursors reset");
-    assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(), 0);
-    assert_eq!(db.read(pull::set_aside_count).unwrap(), 0, "the old server's set-aside records go with its cursors");
-    assert_eq!(db.read(|c| pull::state(c, CURSORS_SERVER_KEY)).unwrap().as_deref(), Some("http://two.example"));
+    assert!(
+        db.write(|c| Ok(bind_store(c, &moved))).unwrap().unwrap(),
+        "new server: cursors reset"
+    );
+    assert_eq!(
+        db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(),
+        0
+    );
+    assert_eq!(
+        db.read(pull::set_aside_count).unwrap(),
+        0,
+        "the old server's set-aside records go with its cursors"
+    );
+    assert_eq!(
+        db.read(|c| pull::state(c, CURSORS_SERVER_KEY))
+            .unwrap()
+            .as_deref(),
+        Some("http://two.example")
+    );
 }

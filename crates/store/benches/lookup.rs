@@ -35,7 +35,9 @@ fn naive(conn: &rusqlite::Connection, q: &str) -> usize {
              LIMIT 51",
         )
         .unwrap();
-    stmt.query_map(params![q], |r| r.get::<_, String>(0)).unwrap().count()
+    stmt.query_map(params![q], |r| r.get::<_, String>(0))
+        .unwrap()
+        .count()
 }
 
 fn timed(samples: &[String], mut f: impl FnMut(&str) -> usize) -> (Vec<Duration>, usize) {
@@ -62,7 +64,9 @@ fn main() {
     let path = dir.path().join("lookup.sqlite3");
     let db = Database::open(&path).unwrap();
 
-    println!("patient lookup benchmark: {count} patients, {fast_samples} queries per kind (naive: {naive_samples})");
+    println!(
+        "patient lookup benchmark: {count} patients, {fast_samples} queries per kind (naive: {naive_samples})"
+    );
     let start = Instant::now();
     db.write(|c| {
         let tx = c.transaction()?;
@@ -76,13 +80,22 @@ fn main() {
     let load = start.elapsed();
 
     // Rebuilding the index alone, as a store does once after an upgrade.
-    db.write(|c| Ok(c.execute("DELETE FROM clinic_settings WHERE key = 'search_index_version'", [])?)).unwrap();
+    db.write(|c| {
+        Ok(c.execute(
+            "DELETE FROM clinic_settings WHERE key = 'search_index_version'",
+            [],
+        )?)
+    })
+    .unwrap();
     let start = Instant::now();
     db.write(patients::ensure_search_index).unwrap();
     let rebuild = start.elapsed();
-    db.write(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?)).unwrap();
+    db.write(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?))
+        .unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
-    let keys: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM patient_search_keys", [], |r| r.get(0))?)).unwrap();
+    let keys: i64 = db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM patient_search_keys", [], |r| r.get(0))?))
+        .unwrap();
     println!(
         "load with index: {:.1} s; index rebuild alone: {:.1} s; database: {:.0} MiB, {keys} keys ({:.1} per patient)",
         load.as_secs_f64(),
@@ -96,30 +109,66 @@ fn main() {
     let sample: Vec<Patient> = (0..fast_samples)
         .map(|_| demo::patient(SEED, 1 + rng.below(count), today))
         .collect();
-    let key = |p: &Patient, kind| patient_keys(p).into_iter().find(|(k, _)| *k == kind).unwrap().1;
+    let key = |p: &Patient, kind| {
+        patient_keys(p)
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap()
+            .1
+    };
     let chars = |p: &Patient, n: usize| p.name.chars().take(n).collect::<String>();
     type Make<'a> = Box<dyn Fn(&Patient) -> String + 'a>;
     let kinds: Vec<(&str, Make)> = vec![
-        ("ID prefix", Box::new(|p: &Patient| p.id.as_str()[..6].to_owned())),
+        (
+            "ID prefix",
+            Box::new(|p: &Patient| p.id.as_str()[..6].to_owned()),
+        ),
         ("exact ID (scan)", Box::new(|p: &Patient| p.id.to_string())),
         ("1-char name", Box::new(move |p: &Patient| chars(p, 1))),
         ("2-char name", Box::new(move |p: &Patient| chars(p, 2))),
         ("3-char name", Box::new(move |p: &Patient| chars(p, 3))),
-        ("name substring", Box::new(|p: &Patient| p.name.chars().skip(1).collect())),
-        ("initials", Box::new(move |p: &Patient| key(p, KeyKind::Initials))),
-        ("full pinyin", Box::new(move |p: &Patient| key(p, KeyKind::Pinyin))),
+        (
+            "name substring",
+            Box::new(|p: &Patient| p.name.chars().skip(1).collect()),
+        ),
+        (
+            "initials",
+            Box::new(move |p: &Patient| key(p, KeyKind::Initials)),
+        ),
+        (
+            "full pinyin",
+            Box::new(move |p: &Patient| key(p, KeyKind::Pinyin)),
+        ),
         // The patient's own surname reading when it has one, else a surname-reading
         // query from a fixed list: either way the plan runs all four pinyin probes.
-        ("surname reading", Box::new(move |p: &Patient| {
-            const READ_AS_SURNAME: [&str; 8] = ["zengl", "shanw", "xiem", "qiul", "piaoz", "zhah", "miaob", "gej"];
-            patient_keys(p)
-                .into_iter()
-                .find(|(k, _)| *k == KeyKind::SurnamePinyin)
-                .map(|(_, v)| v)
-                .unwrap_or_else(|| READ_AS_SURNAME[p.name.len() % READ_AS_SURNAME.len()].to_owned())
-        })),
-        ("phone tail", Box::new(|p: &Patient| p.phone.as_deref().map(|ph| ph[ph.len() - 4..].to_owned()).unwrap_or("0000".into()))),
-        ("no match", Box::new(|p: &Patient| format!("龘{}", &p.id.as_str()[1..]))),
+        (
+            "surname reading",
+            Box::new(move |p: &Patient| {
+                const READ_AS_SURNAME: [&str; 8] = [
+                    "zengl", "shanw", "xiem", "qiul", "piaoz", "zhah", "miaob", "gej",
+                ];
+                patient_keys(p)
+                    .into_iter()
+                    .find(|(k, _)| *k == KeyKind::SurnamePinyin)
+                    .map(|(_, v)| v)
+                    .unwrap_or_else(|| {
+                        READ_AS_SURNAME[p.name.len() % READ_AS_SURNAME.len()].to_owned()
+                    })
+            }),
+        ),
+        (
+            "phone tail",
+            Box::new(|p: &Patient| {
+                p.phone
+                    .as_deref()
+                    .map(|ph| ph[ph.len() - 4..].to_owned())
+                    .unwrap_or("0000".into())
+            }),
+        ),
+        (
+            "no match",
+            Box::new(|p: &Patient| format!("龘{}", &p.id.as_str()[1..])),
+        ),
     ];
 
     println!(
@@ -131,9 +180,15 @@ fn main() {
     for (name, make) in &kinds {
         let queries: Vec<String> = sample.iter().map(make).collect();
         let (fast, hits) = db
-            .read(|c| Ok(timed(&queries, |q| patients::search(c, q, 51).unwrap().len())))
+            .read(|c| {
+                Ok(timed(&queries, |q| {
+                    patients::search(c, q, 51).unwrap().len()
+                }))
+            })
             .unwrap();
-        let (slow, _) = db.read(|c| Ok(timed(&queries[..naive_samples], |q| naive(c, q)))).unwrap();
+        let (slow, _) = db
+            .read(|c| Ok(timed(&queries[..naive_samples], |q| naive(c, q))))
+            .unwrap();
         let ratio = ms(percentile(&slow, 0.5)) / ms(percentile(&fast, 0.5));
         worst_ratio = worst_ratio.min(ratio);
         worst_p99 = worst_p99.max(percentile(&fast, 0.99));
@@ -148,7 +203,10 @@ fn main() {
             hits as f64 / queries.len() as f64
         );
     }
-    println!("worst p99: {:.3} ms (goal < 2 ms); smallest speed-up: {worst_ratio:.0}x (goal >= 100x)", ms(worst_p99));
+    println!(
+        "worst p99: {:.3} ms (goal < 2 ms); smallest speed-up: {worst_ratio:.0}x (goal >= 100x)",
+        ms(worst_p99)
+    );
 
     // A pulled page: 1,000 new patients and 1,000 changed ones, each page one durable transaction.
     let page_new: Vec<Patient> = demo::patients(SEED ^ 1, 1_000, today)
@@ -174,6 +232,9 @@ fn main() {
             Ok(())
         })
         .unwrap();
-        println!("apply a pulled page of 1,000 {label} patients: {:.1} ms", ms(start.elapsed()));
+        println!(
+            "apply a pulled page of 1,000 {label} patients: {:.1} ms",
+            ms(start.elapsed())
+        );
     }
 }

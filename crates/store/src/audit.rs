@@ -80,7 +80,11 @@ pub fn append(conn: &Connection, e: &NewAuditEntry<'_>) -> Result<(), StoreError
     Ok(())
 }
 
-fn entries(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<AuditEntry>, StoreError> {
+fn entries(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<AuditEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(p, |r| {
         Ok((
@@ -98,7 +102,10 @@ fn entries(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec
     })?;
     rows.map(|row| {
         let (entry, action) = row?;
-        Ok(AuditEntry { action: AuditAction::parse(&action)?, ..entry })
+        Ok(AuditEntry {
+            action: AuditAction::parse(&action)?,
+            ..entry
+        })
     })
     .collect()
 }

@@ -42,8 +42,10 @@ impl Database {
 
     pub(crate) fn open_with(path: &Path, sql: &[&'static str]) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
         }
         migrate::refuse_newer(path, sql)?;
         let mut writer = open_connection(path)?;
@@ -51,7 +53,12 @@ impl Database {
         let readers = (0..READERS)
             .map(|_| open_connection(path).map(Mutex::new))
             .collect::<Result<_, _>>()?;
-        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -59,7 +66,10 @@ impl Database {
     }
 
     /// Runs `f` on a reader connection. Readers see the last committed state.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         // Take the first idle reader; wait on one only if all are busy.
         for i in 0..self.readers.len() {
@@ -72,7 +82,10 @@ impl Database {
     }
 
     /// Runs `f` on the single writer connection; callers open their own transaction.
-    pub fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = lock(&self.writer);
         f(&mut conn)
     }
@@ -92,7 +105,8 @@ mod tests {
     use crate::migrate::{SCHEMA_VERSION, backup_path, stored_version};
 
     fn pragma<T: rusqlite::types::FromSql>(db: &Database, name: &str) -> T {
-        db.read(|c| Ok(c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?)).unwrap()
+        db.read(|c| Ok(c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?))
+            .unwrap()
     }
 
     #[test]
@@ -104,7 +118,10 @@ mod tests {
         assert_eq!(pragma::<String>(&db, "journal_mode"), "wal");
         assert_eq!(pragma::<i64>(&db, "synchronous"), 2, "FULL");
         assert_eq!(pragma::<i64>(&db, "foreign_keys"), 1);
-        assert!(!backup_path(&path, 0).exists(), "a new file needs no backup");
+        assert!(
+            !backup_path(&path, 0).exists(),
+            "a new file needs no backup"
+        );
     }
 
     #[test]
@@ -113,12 +130,24 @@ mod tests {
         let path = dir.path().join("desk.sqlite3");
         drop(Database::open(&path).unwrap());
         let db = Database::open(&path).unwrap();
-        db.write(|c| Ok(c.execute("INSERT INTO clinic_settings VALUES ('k', 'v')", [])?)).unwrap();
+        db.write(|c| Ok(c.execute("INSERT INTO clinic_settings VALUES ('k', 'v')", [])?))
+            .unwrap();
         drop(db);
         let db = Database::open(&path).unwrap();
-        let v: String = db.read(|c| Ok(c.query_row("SELECT value FROM clinic_settings WHERE key = 'k'", [], |r| r.get(0))?)).unwrap();
+        let v: String = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT value FROM clinic_settings WHERE key = 'k'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
         assert_eq!(v, "v");
-        assert!(!backup_path(&path, *SCHEMA_VERSION).exists(), "nothing migrated, nothing backed up");
+        assert!(
+            !backup_path(&path, *SCHEMA_VERSION).exists(),
+            "nothing migrated, nothing backed up"
+        );
     }
 
     #[rstest]
@@ -129,15 +158,23 @@ mod tests {
         let path = dir.path().join("desk.sqlite3");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);").unwrap();
-            conn.pragma_update(None, "user_version", *SCHEMA_VERSION + ahead).unwrap();
+            conn.execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);")
+                .unwrap();
+            conn.pragma_update(None, "user_version", *SCHEMA_VERSION + ahead)
+                .unwrap();
         }
         let before = std::fs::read(&path).unwrap();
         let err = Database::open(&path).err().expect("refused");
-        assert!(matches!(err, StoreError::TooNew { found, .. } if found == *SCHEMA_VERSION + ahead), "{err}");
+        assert!(
+            matches!(err, StoreError::TooNew { found, .. } if found == *SCHEMA_VERSION + ahead),
+            "{err}"
+        );
         assert!(err.to_string().contains("newer Clinic Desk"));
         assert_eq!(std::fs::read(&path).unwrap(), before, "file unchanged");
-        assert!(!dir.path().join("desk.sqlite3-wal").exists(), "not even switched to WAL");
+        assert!(
+            !dir.path().join("desk.sqlite3-wal").exists(),
+            "not even switched to WAL"
+        );
     }
 
     #[test]
@@ -147,7 +184,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("desk.sqlite3");
         let db = Database::open_with(&path, &[V1]).unwrap();
-        db.write(|c| Ok(c.execute("INSERT INTO notes (body) VALUES ('before upgrade')", [])?)).unwrap();
+        db.write(|c| Ok(c.execute("INSERT INTO notes (body) VALUES ('before upgrade')", [])?))
+            .unwrap();
         drop(db);
 
         let db = Database::open_with(&path, &[V1, V2]).unwrap();
@@ -155,7 +193,9 @@ mod tests {
         let backup = backup_path(&path, 1);
         assert_eq!(stored_version(&backup).unwrap(), Some(1));
         let old = Connection::open(&backup).unwrap();
-        let body: String = old.query_row("SELECT body FROM notes", [], |r| r.get(0)).unwrap();
+        let body: String = old
+            .query_row("SELECT body FROM notes", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(body, "before upgrade");
     }
 
@@ -168,10 +208,20 @@ mod tests {
         drop(Database::open_with(&path, &[V1]).unwrap());
         assert!(Database::open_with(&path, &[V1, BAD]).is_err());
         let conn = Connection::open(&path).unwrap();
-        let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        let half: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'half'", [], |r| r.get(0))
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!((v, half), (1, 0), "the failed migration was rolled back whole");
+        let half: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'half'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            (v, half),
+            (1, 0),
+            "the failed migration was rolled back whole"
+        );
     }
 }

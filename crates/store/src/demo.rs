@@ -52,15 +52,30 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
         let clinic = demo::clinic("C001", 42, ClinicZone::default(), today);
         assert!(db.write(|c| load_if_empty(c, &clinic)).unwrap());
-        assert!(!db.write(|c| load_if_empty(c, &clinic)).unwrap(), "second load is refused");
+        assert!(
+            !db.write(|c| load_if_empty(c, &clinic)).unwrap(),
+            "second load is refused"
+        );
         assert_eq!(db.read(patients::count).unwrap(), 2_000);
         let (from, to) = clinic.zone.day_bounds(today);
-        let visits = db.read(|c| schedule::visits_between(c, from, to, None)).unwrap();
-        let expected = clinic.appointments.iter().filter(|a| clinic.zone.date_of(a.starts_at) == today).count();
+        let visits = db
+            .read(|c| schedule::visits_between(c, from, to, None))
+            .unwrap();
+        let expected = clinic
+            .appointments
+            .iter()
+            .filter(|a| clinic.zone.date_of(a.starts_at) == today)
+            .count();
         assert_eq!(visits.len(), expected);
-        assert!(visits.windows(2).all(|w| w[0].appointment.starts_at <= w[1].appointment.starts_at));
+        assert!(
+            visits
+                .windows(2)
+                .all(|w| w[0].appointment.starts_at <= w[1].appointment.starts_at)
+        );
         let d = &clinic.doctors[0].id;
-        let one = db.read(|c| schedule::visits_between(c, from, to, Some(d))).unwrap();
+        let one = db
+            .read(|c| schedule::visits_between(c, from, to, Some(d)))
+            .unwrap();
         assert!(!one.is_empty() && one.iter().all(|v| &v.appointment.doctor_id == d));
     }
 }

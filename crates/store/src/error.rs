@@ -7,11 +7,21 @@ pub enum StoreError {
     #[error(
         "the database {path} was written by a newer Clinic Desk (schema {found}, this version knows up to {supported}); it was left untouched"
     )]
-    TooNew { path: PathBuf, found: u32, supported: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("could not back up {path} before migrating it: {source}")]
-    Backup { path: PathBuf, source: rusqlite::Error },
+    Backup {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("could not create the data directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("migrating the database failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("{0}")]

@@ -19,7 +19,10 @@ static SQL: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
         .collect();
     files.sort_by_key(|f| f.path().to_owned());
-    files.iter().map(|f| f.contents_utf8().expect("migrations are UTF-8")).collect()
+    files
+        .iter()
+        .map(|f| f.contents_utf8().expect("migrations are UTF-8"))
+        .collect()
 });
 
 /// The embedded migrations in order; index `i` brings the schema to version `i + 1`.
@@ -35,7 +38,10 @@ pub fn stored_version(path: &Path) -> Result<Option<u32>, StoreError> {
     if !path.exists() {
         return Ok(None);
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok(Some(version))
 }
@@ -45,9 +51,11 @@ pub fn refuse_newer(path: &Path, sql: &[&str]) -> Result<Option<u32>, StoreError
     let found = stored_version(path)?;
     let supported = sql.len() as u32;
     match found {
-        Some(found) if found > supported => {
-            Err(StoreError::TooNew { path: path.to_owned(), found, supported })
-        }
+        Some(found) if found > supported => Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            supported,
+        }),
         other => Ok(other),
     }
 }
@@ -55,11 +63,19 @@ pub fn refuse_newer(path: &Path, sql: &[&str]) -> Result<Option<u32>, StoreError
 /// Brings `conn` (opened on `path`) to the latest of `sql`. An existing database is
 /// copied first with `VACUUM INTO` to `<file>.v<old>.bak`, a consistent snapshot even
 /// while WAL holds recent commits, so a failed upgrade can be undone by hand.
-pub fn migrate(conn: &mut Connection, path: &Path, sql: &[&'static str]) -> Result<Option<PathBuf>, StoreError> {
+pub fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    sql: &[&'static str],
+) -> Result<Option<PathBuf>, StoreError> {
     let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let target = sql.len() as u32;
     if current > target {
-        return Err(StoreError::TooNew { path: path.to_owned(), found: current, supported: target });
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            supported: target,
+        });
     }
     if current == target {
         return Ok(None);
@@ -67,10 +83,16 @@ pub fn migrate(conn: &mut Connection, path: &Path, sql: &[&'static str]) -> Resu
     let backup = if current > 0 {
         let backup = backup_path(path, current);
         if backup.exists() {
-            std::fs::remove_file(&backup).map_err(|e| StoreError::CreateDir { path: backup.clone(), source: e })?;
+            std::fs::remove_file(&backup).map_err(|e| StoreError::CreateDir {
+                path: backup.clone(),
+                source: e,
+            })?;
         }
         conn.execute("VACUUM INTO ?1", [backup.to_string_lossy()])
-            .map_err(|source| StoreError::Backup { path: backup.clone(), source })?;
+            .map_err(|source| StoreError::Backup {
+                path: backup.clone(),
+                source,
+            })?;
         tracing::info!(from = current, to = target, backup = %backup.display(), "migrating local store");
         Some(backup)
     } else {
@@ -95,7 +117,9 @@ mod tests {
     fn embedded_migrations_are_valid_and_ordered() {
         assert!(!migrations_sql().is_empty());
         let migrations = Migrations::new(migrations_sql().iter().map(|s| M::up(s)).collect());
-        migrations.validate().expect("every migration applies cleanly from empty");
+        migrations
+            .validate()
+            .expect("every migration applies cleanly from empty");
     }
 
     /// A device upgraded with reports already saved: each gets its trail's first
@@ -115,7 +139,10 @@ mod tests {
         )
         .unwrap();
         let backup = migrate(&mut conn, &path, migrations_sql()).unwrap();
-        assert!(backup.is_some_and(|b| b.exists()), "a backup before the upgrade");
+        assert!(
+            backup.is_some_and(|b| b.exists()),
+            "a backup before the upgrade"
+        );
         let trail: Vec<(String, String, String)> = conn
             .prepare("SELECT report_id, action, detail FROM audit_log ORDER BY seq")
             .unwrap()
@@ -126,11 +153,21 @@ mod tests {
         assert_eq!(
             trail,
             [
-                ("r1".to_owned(), "created".to_owned(), r#"{"backfilled":true}"#.to_owned()),
-                ("r2".to_owned(), "corrected".to_owned(), r#"{"backfilled":true}"#.to_owned()),
+                (
+                    "r1".to_owned(),
+                    "created".to_owned(),
+                    r#"{"backfilled":true}"#.to_owned()
+                ),
+                (
+                    "r2".to_owned(),
+                    "corrected".to_owned(),
+                    r#"{"backfilled":true}"#.to_owned()
+                ),
             ]
         );
-        let err = conn.execute("UPDATE pain_reports SET score = 0 WHERE id = 'r1'", []).unwrap_err();
+        let err = conn
+            .execute("UPDATE pain_reports SET score = 0 WHERE id = 'r1'", [])
+            .unwrap_err();
         assert!(err.to_string().contains("append-only"), "{err}");
     }
 }

@@ -28,7 +28,13 @@ pub struct NewReport {
 
 impl NewReport {
     /// A bare score: no details, no follow-up, nothing due.
-    pub fn score(patient_id: PatientId, score: PainScore, assessed_at: DateTime<Utc>, recorded_by: &str, device_id: &str) -> Self {
+    pub fn score(
+        patient_id: PatientId,
+        score: PainScore,
+        assessed_at: DateTime<Utc>,
+        recorded_by: &str,
+        device_id: &str,
+    ) -> Self {
         Self {
             patient_id,
             score,
@@ -163,7 +169,10 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ReportEntry, StoreErro
         Ok(ReportEntry {
             scale: PainScale::parse(&scale).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
             state: OutboxState::parse(&state)?,
-            details: AssessmentDetails { activity, ..entry.details.clone() },
+            details: AssessmentDetails {
+                activity,
+                ..entry.details.clone()
+            },
             ..entry
         })
     })())
@@ -171,7 +180,11 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ReportEntry, StoreErro
 
 /// Writes the report and its outbox entry in one transaction and returns the new
 /// report's ID (a UUIDv7, so IDs sort by creation time and the oldest go first).
-pub fn record_report(conn: &mut Connection, report: &NewReport, now: DateTime<Utc>) -> Result<String, StoreError> {
+pub fn record_report(
+    conn: &mut Connection,
+    report: &NewReport,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let id = insert_report(&tx, report, None, now)?;
     tx.commit()?;
@@ -212,8 +225,10 @@ fn insert_report(
         report.follows_up,
         report.reassess_due_at.map(|t| t.timestamp()),
     ])?;
-    tx.prepare_cached("INSERT INTO outbox (report_id, state, queued_at) VALUES (?1, 'queued', ?2)")?
-        .execute(params![id, now.timestamp()])?;
+    tx.prepare_cached(
+        "INSERT INTO outbox (report_id, state, queued_at) VALUES (?1, 'queued', ?2)",
+    )?
+    .execute(params![id, now.timestamp()])?;
     Ok(id)
 }
 
@@ -230,12 +245,18 @@ pub fn correct(
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let already: bool =
-        tx.query_row("SELECT EXISTS (SELECT 1 FROM pain_reports WHERE supersedes = ?1)", [old_id], |r| r.get(0))?;
+    let already: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pain_reports WHERE supersedes = ?1)",
+        [old_id],
+        |r| r.get(0),
+    )?;
     if already {
         return Ok(None);
     }
-    tx.execute("UPDATE outbox SET state = 'superseded' WHERE report_id = ?1 AND state = 'rejected'", [old_id])?;
+    tx.execute(
+        "UPDATE outbox SET state = 'superseded' WHERE report_id = ?1 AND state = 'rejected'",
+        [old_id],
+    )?;
     let id = insert_report(&tx, corrected, Some((old_id, reason)), now)?;
     tx.commit()?;
     Ok(Some(id))
@@ -244,12 +265,19 @@ pub fn correct(
 /// After a crash or restart, requests that were in flight have an unknown outcome:
 /// send them again under the same ID. Returns how many were reset.
 pub fn requeue_in_flight(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn.execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending'", [])?)
+    Ok(conn.execute(
+        "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
+        [],
+    )?)
 }
 
 /// Takes up to `limit` queued reports due by `now`, oldest first, and marks them
 /// `sending` (one attempt more) in the same transaction, before any byte leaves.
-pub fn claim_batch(conn: &mut Connection, now: i64, limit: usize) -> Result<Vec<ReportEntry>, StoreError> {
+pub fn claim_batch(
+    conn: &mut Connection,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<ReportEntry>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let entries = {
         let mut stmt = tx.prepare_cached(&format!(
@@ -261,19 +289,31 @@ pub fn claim_batch(conn: &mut Connection, now: i64, limit: usize) -> Result<Vec<
         rows.map(|r| r?).collect::<Result<Vec<_>, _>>()?
     };
     {
-        let mut mark =
-            tx.prepare_cached("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE report_id = ?1")?;
+        let mut mark = tx.prepare_cached(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE report_id = ?1",
+        )?;
         for e in &entries {
             mark.execute([&e.id])?;
         }
     }
     tx.commit()?;
-    Ok(entries.into_iter().map(|e| ReportEntry { state: OutboxState::Sending, attempts: e.attempts + 1, ..e }).collect())
+    Ok(entries
+        .into_iter()
+        .map(|e| ReportEntry {
+            state: OutboxState::Sending,
+            attempts: e.attempts + 1,
+            ..e
+        })
+        .collect())
 }
 
 /// The server acknowledged these (accepted or duplicate). `server_id` is set when the
 /// server stored the report under an ID other than ours.
-pub fn mark_delivered(conn: &mut Connection, delivered: &[(String, Option<String>)], now: i64) -> Result<(), StoreError> {
+pub fn mark_delivered(
+    conn: &mut Connection,
+    delivered: &[(String, Option<String>)],
+    now: i64,
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(
@@ -290,7 +330,10 @@ pub fn mark_delivered(conn: &mut Connection, delivered: &[(String, Option<String
 
 /// The server refused these for good: set aside with its reason, never deleted,
 /// never in the way of the rest.
-pub fn mark_rejected(conn: &mut Connection, rejected: &[(String, String)]) -> Result<(), StoreError> {
+pub fn mark_rejected(
+    conn: &mut Connection,
+    rejected: &[(String, String)],
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(
@@ -305,7 +348,12 @@ pub fn mark_rejected(conn: &mut Connection, rejected: &[(String, String)]) -> Re
 }
 
 /// The attempt failed in a way worth retrying: back to `queued`, due at `next_attempt_at`.
-pub fn release(conn: &mut Connection, ids: &[String], error: &str, next_attempt_at: i64) -> Result<(), StoreError> {
+pub fn release(
+    conn: &mut Connection,
+    ids: &[String],
+    error: &str,
+    next_attempt_at: i64,
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut stmt = tx.prepare_cached(
@@ -373,7 +421,11 @@ pub fn get(conn: &Connection, report_id: &str) -> Result<Option<ReportEntry>, St
 }
 
 /// A patient's reports, newest assessment first, each with its delivery state.
-pub fn for_patient(conn: &Connection, patient: &PatientId, limit: usize) -> Result<Vec<ReportEntry>, StoreError> {
+pub fn for_patient(
+    conn: &Connection,
+    patient: &PatientId,
+    limit: usize,
+) -> Result<Vec<ReportEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
          WHERE r.patient_id = ?1 ORDER BY r.assessed_at DESC, r.id DESC LIMIT ?2"
@@ -385,7 +437,11 @@ pub fn for_patient(conn: &Connection, patient: &PatientId, limit: usize) -> Resu
 /// Assessments recorded on this device with an intervention whose reassessment is
 /// still to be recorded, soonest due first, with the patient's name. A follow-up of
 /// the record a correction replaced still counts (the nurse reassessed the patient).
-pub fn pending_reassessments(conn: &Connection, device_id: &str, limit: usize) -> Result<Vec<(ReportEntry, String)>, StoreError> {
+pub fn pending_reassessments(
+    conn: &Connection,
+    device_id: &str,
+    limit: usize,
+) -> Result<Vec<(ReportEntry, String)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS}, p.name FROM pain_reports r
          JOIN outbox o ON o.report_id = r.id JOIN patients p ON p.id = r.patient_id
@@ -461,20 +517,38 @@ mod tests {
     }
 
     pub(crate) fn report(score: i64) -> NewReport {
-        NewReport::score(PatientId::parse("P0001").unwrap(), PainScore::new(PainScale::Nrs, score).unwrap(), Utc::now(), "N01", "dev")
+        NewReport::score(
+            PatientId::parse("P0001").unwrap(),
+            PainScore::new(PainScale::Nrs, score).unwrap(),
+            Utc::now(),
+            "N01",
+            "dev",
+        )
     }
 
     #[test]
     fn a_report_and_its_entry_are_written_together_with_a_v7_id() {
         let (_d, db) = store_with_patient();
-        let id = db.write(|c| record_report(c, &report(5), Utc::now())).unwrap();
+        let id = db
+            .write(|c| record_report(c, &report(5), Utc::now()))
+            .unwrap();
         assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
         let e = db.read(|c| get(c, &id)).unwrap().unwrap();
         assert_eq!((e.state, e.score, e.attempts), (OutboxState::Queued, 5, 0));
         let mut bad = report(5);
         bad.patient_id = PatientId::parse("NOBODY").unwrap();
-        assert!(db.write(|c| record_report(c, &bad, Utc::now())).is_err(), "unknown patient refused");
-        assert_eq!(db.read(counts).unwrap(), OutboxCounts { queued: 1, ..Default::default() }, "nothing half-written");
+        assert!(
+            db.write(|c| record_report(c, &bad, Utc::now())).is_err(),
+            "unknown patient refused"
+        );
+        assert_eq!(
+            db.read(counts).unwrap(),
+            OutboxCounts {
+                queued: 1,
+                ..Default::default()
+            },
+            "nothing half-written"
+        );
     }
 
     #[rstest]
@@ -483,17 +557,43 @@ mod tests {
     #[case::released(OutboxState::Queued)]
     fn claimed_entries_end_in_one_state_and_keep_their_id(#[case] end: OutboxState) {
         let (_d, db) = store_with_patient();
-        let ids: Vec<String> = (0..3).map(|i| db.write(|c| record_report(c, &report(i), Utc::now())).unwrap()).collect();
+        let ids: Vec<String> = (0..3)
+            .map(|i| {
+                db.write(|c| record_report(c, &report(i), Utc::now()))
+                    .unwrap()
+            })
+            .collect();
         let batch = db.write(|c| claim_batch(c, 0, 2)).unwrap();
-        assert_eq!(batch.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids[..2], "oldest first");
+        assert_eq!(
+            batch.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+            ids[..2],
+            "oldest first"
+        );
         assert_eq!(db.read(counts).unwrap().sending, 2);
         let claimed: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
         match end {
-            OutboxState::Delivered => {
-                db.write(|c| mark_delivered(c, &claimed.iter().map(|i| (i.clone(), None)).collect::<Vec<_>>(), 9)).unwrap()
-            }
+            OutboxState::Delivered => db
+                .write(|c| {
+                    mark_delivered(
+                        c,
+                        &claimed
+                            .iter()
+                            .map(|i| (i.clone(), None))
+                            .collect::<Vec<_>>(),
+                        9,
+                    )
+                })
+                .unwrap(),
             OutboxState::Rejected => db
-                .write(|c| mark_rejected(c, &claimed.iter().map(|i| (i.clone(), "bad".to_owned())).collect::<Vec<_>>()))
+                .write(|c| {
+                    mark_rejected(
+                        c,
+                        &claimed
+                            .iter()
+                            .map(|i| (i.clone(), "bad".to_owned()))
+                            .collect::<Vec<_>>(),
+                    )
+                })
                 .unwrap(),
             _ => db.write(|c| release(c, &claimed, "timeout", 0)).unwrap(),
         }
@@ -501,21 +601,37 @@ mod tests {
             assert_eq!(db.read(|c| get(c, id)).unwrap().unwrap().state, end);
         }
         assert_eq!(db.read(counts).unwrap().sending, 0);
-        assert!(db.read(|c| patient_has_pending(c, "P0001")).unwrap(), "the third is still queued");
+        assert!(
+            db.read(|c| patient_has_pending(c, "P0001")).unwrap(),
+            "the third is still queued"
+        );
     }
 
     #[test]
     fn in_flight_entries_are_requeued_after_a_crash_and_rejected_ones_on_request() {
         let (_d, db) = store_with_patient();
-        let id = db.write(|c| record_report(c, &report(1), Utc::now())).unwrap();
+        let id = db
+            .write(|c| record_report(c, &report(1), Utc::now()))
+            .unwrap();
         db.write(|c| claim_batch(c, 0, 10)).unwrap();
         assert_eq!(db.write(|c| requeue_in_flight(c)).unwrap(), 1);
         let again = db.write(|c| claim_batch(c, 0, 10)).unwrap();
-        assert_eq!((again[0].id.as_str(), again[0].attempts), (id.as_str(), 2), "same ID, second attempt");
-        db.write(|c| mark_rejected(c, &[(id.clone(), "409".into())])).unwrap();
-        assert!(db.write(|c| claim_batch(c, 0, 10)).unwrap().is_empty(), "rejected entries are not sent");
+        assert_eq!(
+            (again[0].id.as_str(), again[0].attempts),
+            (id.as_str(), 2),
+            "same ID, second attempt"
+        );
+        db.write(|c| mark_rejected(c, &[(id.clone(), "409".into())]))
+            .unwrap();
+        assert!(
+            db.write(|c| claim_batch(c, 0, 10)).unwrap().is_empty(),
+            "rejected entries are not sent"
+        );
         assert!(db.write(|c| requeue_rejected(c, &id)).unwrap());
-        assert!(!db.write(|c| requeue_rejected(c, &id)).unwrap(), "only a rejected one");
+        assert!(
+            !db.write(|c| requeue_rejected(c, &id)).unwrap(),
+            "only a rejected one"
+        );
         assert_eq!(db.read(counts).unwrap().queued, 1);
     }
 
@@ -528,29 +644,80 @@ mod tests {
         #[case] old_state_after: OutboxState,
     ) {
         let (_d, db) = store_with_patient();
-        let old = db.write(|c| record_report(c, &report(3), Utc::now())).unwrap();
+        let old = db
+            .write(|c| record_report(c, &report(3), Utc::now()))
+            .unwrap();
         if let Some(state) = before {
             db.write(|c| claim_batch(c, 0, 10)).unwrap();
             match state {
-                OutboxState::Delivered => db.write(|c| mark_delivered(c, &[(old.clone(), None)], 1)).unwrap(),
-                _ => db.write(|c| mark_rejected(c, &[(old.clone(), "bad".into())])).unwrap(),
+                OutboxState::Delivered => db
+                    .write(|c| mark_delivered(c, &[(old.clone(), None)], 1))
+                    .unwrap(),
+                _ => db
+                    .write(|c| mark_rejected(c, &[(old.clone(), "bad".into())]))
+                    .unwrap(),
             }
         }
-        let new = db.write(|c| correct(c, &old, &report(4), "typo", Utc::now())).unwrap().unwrap();
-        let (o, n) = (db.read(|c| get(c, &old)).unwrap().unwrap(), db.read(|c| get(c, &new)).unwrap().unwrap());
-        assert_eq!((o.state, o.score, o.superseded_by.as_deref()), (old_state_after, 3, Some(new.as_str())), "original kept");
-        assert_eq!((n.state, n.score, n.superseded_by), (OutboxState::Queued, 4, None));
-        assert_eq!((n.supersedes.as_deref(), n.correction_reason.as_deref()), (Some(old.as_str()), Some("typo")));
-        assert_eq!(db.write(|c| correct(c, &old, &report(5), "again", Utc::now())).unwrap(), None, "corrected once");
-        let trail: Vec<AuditAction> = db.read(|c| audit::for_report(c, &old)).unwrap().iter().map(|e| e.action).collect();
-        let expected_sync = if before.is_some() { vec![AuditAction::SyncState] } else { vec![] };
-        let superseded_sync = if old_state_after == OutboxState::Superseded { vec![AuditAction::SyncState] } else { vec![] };
+        let new = db
+            .write(|c| correct(c, &old, &report(4), "typo", Utc::now()))
+            .unwrap()
+            .unwrap();
+        let (o, n) = (
+            db.read(|c| get(c, &old)).unwrap().unwrap(),
+            db.read(|c| get(c, &new)).unwrap().unwrap(),
+        );
+        assert_eq!(
+            (o.state, o.score, o.superseded_by.as_deref()),
+            (old_state_after, 3, Some(new.as_str())),
+            "original kept"
+        );
+        assert_eq!(
+            (n.state, n.score, n.superseded_by),
+            (OutboxState::Queued, 4, None)
+        );
+        assert_eq!(
+            (n.supersedes.as_deref(), n.correction_reason.as_deref()),
+            (Some(old.as_str()), Some("typo"))
+        );
+        assert_eq!(
+            db.write(|c| correct(c, &old, &report(5), "again", Utc::now()))
+                .unwrap(),
+            None,
+            "corrected once"
+        );
+        let trail: Vec<AuditAction> = db
+            .read(|c| audit::for_report(c, &old))
+            .unwrap()
+            .iter()
+            .map(|e| e.action)
+            .collect();
+        let expected_sync = if before.is_some() {
+            vec![AuditAction::SyncState]
+        } else {
+            vec![]
+        };
+        let superseded_sync = if old_state_after == OutboxState::Superseded {
+            vec![AuditAction::SyncState]
+        } else {
+            vec![]
+        };
         assert_eq!(
             trail,
-            [vec![AuditAction::Created], expected_sync, superseded_sync, vec![AuditAction::Superseded]].concat(),
+            [
+                vec![AuditAction::Created],
+                expected_sync,
+                superseded_sync,
+                vec![AuditAction::Superseded]
+            ]
+            .concat(),
             "the old record's trail"
         );
-        let trail: Vec<AuditAction> = db.read(|c| audit::for_report(c, &new)).unwrap().iter().map(|e| e.action).collect();
+        let trail: Vec<AuditAction> = db
+            .read(|c| audit::for_report(c, &new))
+            .unwrap()
+            .iter()
+            .map(|e| e.action)
+            .collect();
         assert_eq!(trail, [AuditAction::Corrected]);
     }
 
@@ -566,11 +733,17 @@ mod tests {
     #[case::erase_the_trail("DELETE FROM audit_log")]
     #[case::replace_a_report("INSERT OR REPLACE INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id)
                               SELECT id, patient_id, scale, 0, assessed_at, recorded_at, recorded_by, device_id FROM pain_reports")]
-    #[case::replace_a_trail_row("INSERT OR REPLACE INTO audit_log (seq, at, actor, device_id, action) SELECT seq, at, 'N999', device_id, action FROM audit_log")]
+    #[case::replace_a_trail_row(
+        "INSERT OR REPLACE INTO audit_log (seq, at, actor, device_id, action) SELECT seq, at, 'N999', device_id, action FROM audit_log"
+    )]
     fn the_database_refuses_to_change_saved_assessments_and_the_trail(#[case] sql: &str) {
         let (_d, db) = store_with_patient();
-        let old = db.write(|c| record_report(c, &report(7), Utc::now())).unwrap();
-        db.write(|c| correct(c, &old, &report(6), "typo", Utc::now())).unwrap().unwrap();
+        let old = db
+            .write(|c| record_report(c, &report(7), Utc::now()))
+            .unwrap();
+        db.write(|c| correct(c, &old, &report(6), "typo", Utc::now()))
+            .unwrap()
+            .unwrap();
         let snapshot = |c: &Connection| -> Result<String, StoreError> {
             Ok(c.query_row(
                 "SELECT (SELECT group_concat(id || score || assessed_at || recorded_by || coalesce(note, '') || coalesce(supersedes, ''), ';')
@@ -591,30 +764,82 @@ mod tests {
         let (_d, db) = store_with_patient();
         let due = Utc::now() - chrono::Duration::minutes(5);
         let with_intervention = |device: &str| NewReport {
-            details: AssessmentDetails { intervention: Some("ibuprofen 400mg".into()), ..Default::default() },
+            details: AssessmentDetails {
+                intervention: Some("ibuprofen 400mg".into()),
+                ..Default::default()
+            },
             reassess_due_at: Some(due),
             device_id: device.into(),
             ..report(8)
         };
-        let ours = db.write(|c| record_report(c, &with_intervention("dev"), Utc::now())).unwrap();
-        db.write(|c| record_report(c, &with_intervention("other-device"), Utc::now())).unwrap();
-        db.write(|c| record_report(c, &report(2), Utc::now())).unwrap();
+        let ours = db
+            .write(|c| record_report(c, &with_intervention("dev"), Utc::now()))
+            .unwrap();
+        db.write(|c| record_report(c, &with_intervention("other-device"), Utc::now()))
+            .unwrap();
+        db.write(|c| record_report(c, &report(2), Utc::now()))
+            .unwrap();
         let pending = |db: &Database| -> Vec<String> {
-            db.read(|c| pending_reassessments(c, "dev", 10)).unwrap().into_iter().map(|(e, _)| e.id).collect()
+            db.read(|c| pending_reassessments(c, "dev", 10))
+                .unwrap()
+                .into_iter()
+                .map(|(e, _)| e.id)
+                .collect()
         };
-        assert_eq!(pending(&db), std::slice::from_ref(&ours), "only ours, only with an intervention");
-        let follow = NewReport { follows_up: Some(ours.clone()), ..report(3) };
+        assert_eq!(
+            pending(&db),
+            std::slice::from_ref(&ours),
+            "only ours, only with an intervention"
+        );
+        let follow = NewReport {
+            follows_up: Some(ours.clone()),
+            ..report(3)
+        };
         let f = db.write(|c| record_report(c, &follow, Utc::now())).unwrap();
         assert!(pending(&db).is_empty());
-        assert_eq!(db.read(|c| get(c, &ours)).unwrap().unwrap().followed_up_by, Some(f.clone()));
+        assert_eq!(
+            db.read(|c| get(c, &ours)).unwrap().unwrap().followed_up_by,
+            Some(f.clone())
+        );
         // The follow-up itself corrected (same link): still done.
-        db.write(|c| correct(c, &f, &NewReport { follows_up: Some(ours.clone()), ..report(4) }, "typo", Utc::now()))
-            .unwrap()
-            .unwrap();
+        db.write(|c| {
+            correct(
+                c,
+                &f,
+                &NewReport {
+                    follows_up: Some(ours.clone()),
+                    ..report(4)
+                },
+                "typo",
+                Utc::now(),
+            )
+        })
+        .unwrap()
+        .unwrap();
         assert!(pending(&db).is_empty());
         // The original corrected: the reassessment already made still counts for the correction.
-        let fixed = db.write(|c| correct(c, &ours, &with_intervention("dev"), "wrong dose", Utc::now())).unwrap().unwrap();
-        assert!(pending(&db).is_empty(), "{:?}", db.read(|c| get(c, &fixed)).unwrap());
-        assert_eq!(db.read(|c| pending_reassessments(c, "other-device", 10)).unwrap().len(), 1);
+        let fixed = db
+            .write(|c| {
+                correct(
+                    c,
+                    &ours,
+                    &with_intervention("dev"),
+                    "wrong dose",
+                    Utc::now(),
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert!(
+            pending(&db).is_empty(),
+            "{:?}",
+            db.read(|c| get(c, &fixed)).unwrap()
+        );
+        assert_eq!(
+            db.read(|c| pending_reassessments(c, "other-device", 10))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

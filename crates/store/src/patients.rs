@@ -15,7 +15,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Patient, StoreError>> {
     let phone: Option<String> = row.get(5)?;
     Ok((|| {
         Ok(Patient {
-            id: PatientId::parse(&id).map_err(|e| StoreError::CorruptRow(format!("patient id: {e}")))?,
+            id: PatientId::parse(&id)
+                .map_err(|e| StoreError::CorruptRow(format!("patient id: {e}")))?,
             name,
             sex: Sex::parse(&sex).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
             birth_date: parse_date(&birth).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
@@ -53,16 +54,21 @@ pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
 /// are never deleted) still refer to keeps a row, hidden and without contact data.
 /// Returns whether there was such a patient.
 pub fn delete(conn: &Connection, id: &PatientId) -> Result<bool, StoreError> {
-    let Some(old) = get(conn, id)? else { return Ok(false) };
+    let Some(old) = get(conn, id)? else {
+        return Ok(false);
+    };
     remove_keys(conn, &old)?;
     let has_reports: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM pain_reports WHERE patient_id = ?1)")?
         .query_row([id.as_str()], |r| r.get(0))?;
     if has_reports {
-        conn.prepare_cached("UPDATE patients SET deleted_at = unixepoch(), phone = NULL WHERE id = ?1")?
-            .execute([id.as_str()])?;
+        conn.prepare_cached(
+            "UPDATE patients SET deleted_at = unixepoch(), phone = NULL WHERE id = ?1",
+        )?
+        .execute([id.as_str()])?;
     } else {
-        conn.prepare_cached("DELETE FROM patients WHERE id = ?1")?.execute([id.as_str()])?;
+        conn.prepare_cached("DELETE FROM patients WHERE id = ?1")?
+            .execute([id.as_str()])?;
     }
     Ok(true)
 }
@@ -80,8 +86,9 @@ fn add_keys(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
 // The keys are a pure function of the stored row, so recomputing them finds exactly
 // the rows to delete; this spares a second index on patient_id over millions of keys.
 fn remove_keys(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
-    let mut delete =
-        conn.prepare_cached("DELETE FROM patient_search_keys WHERE kind = ?1 AND key = ?2 AND patient_id = ?3")?;
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM patient_search_keys WHERE kind = ?1 AND key = ?2 AND patient_id = ?3",
+    )?;
     for (kind, key) in lookup::patient_keys(p) {
         delete.execute(params![kind as i64, key, p.id.as_str()])?;
     }
@@ -104,7 +111,9 @@ pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute("DELETE FROM patient_search_keys", [])?;
     {
-        let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM patients WHERE deleted_at IS NULL"))?;
+        let mut stmt = tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM patients WHERE deleted_at IS NULL"
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             add_keys(&tx, &from_row(row)??)?;
@@ -116,14 +125,20 @@ pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
 }
 
 pub fn get(conn: &Connection, id: &PatientId) -> Result<Option<Patient>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"))?
-        .query_row([id.as_str()], from_row)
-        .optional()?
-        .transpose()
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"
+    ))?
+    .query_row([id.as_str()], from_row)
+    .optional()?
+    .transpose()
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM patients WHERE deleted_at IS NULL", [], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT count(*) FROM patients WHERE deleted_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// A patient found by a search, and why.
@@ -160,10 +175,15 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>
         let want = limit as i64;
         let rows: Vec<String> = if probe.prefix {
             range
-                .query_map(params![probe.kind as i64, probe.key, prefix_end(&probe.key), want], |r| r.get(0))?
+                .query_map(
+                    params![probe.kind as i64, probe.key, prefix_end(&probe.key), want],
+                    |r| r.get(0),
+                )?
                 .collect::<Result<_, _>>()?
         } else {
-            exact.query_map(params![probe.kind as i64, probe.key, want], |r| r.get(0))?.collect::<Result<_, _>>()?
+            exact
+                .query_map(params![probe.kind as i64, probe.key, want], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
         };
         for id in rows {
             if ids.len() < limit && seen.insert(id.clone()) {
@@ -171,8 +191,9 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>
             }
         }
     }
-    let mut by_id =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"))?;
+    let mut by_id = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"
+    ))?;
     let mut found = Vec::with_capacity(ids.len());
     for (id, matched) in ids {
         if let Some(patient) = by_id.query_row([&id], from_row).optional()?.transpose()? {
@@ -205,7 +226,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("s.sqlite3")).unwrap();
         db.write(|c| {
-            for (id, name) in [("P1001", "张三"), ("P1002", "张三丰"), ("P2001", "李张"), ("X100_1", "王%五"), ("P10", "赵六")] {
+            for (id, name) in [
+                ("P1001", "张三"),
+                ("P1002", "张三丰"),
+                ("P2001", "李张"),
+                ("X100_1", "王%五"),
+                ("P10", "赵六"),
+            ] {
                 upsert(c, &patient(id, name))?;
             }
             Ok(())
@@ -230,7 +257,10 @@ mod tests {
     #[case("zs", &["P1001", "P1002"])]
     #[case("zhangsanf", &["P1002"])]
     #[case("1234", &["P10", "P1001", "P1002", "P2001", "X100_1"])]
-    fn search_ranks_ids_then_names_and_takes_queries_literally(#[case] q: &str, #[case] ids: &[&str]) {
+    fn search_ranks_ids_then_names_and_takes_queries_literally(
+        #[case] q: &str,
+        #[case] ids: &[&str],
+    ) {
         let (_dir, db) = store();
         let found = db.read(|c| search(c, q, 10)).unwrap();
         let found: Vec<_> = found.iter().map(|f| f.patient.id.as_str()).collect();
@@ -243,11 +273,20 @@ mod tests {
         // What the previous scheme indexed: every reading, so 张三 (zhang/chang) was
         // also `cs`. The rebuild must leave exactly the current scheme's keys.
         db.write(|c| {
-            c.execute("INSERT INTO patient_search_keys (kind, key, patient_id) VALUES (4, 'cs', 'P1001')", [])?;
+            c.execute(
+                "INSERT INTO patient_search_keys (kind, key, patient_id) VALUES (4, 'cs', 'P1001')",
+                [],
+            )?;
             settings::set(c, SEARCH_INDEX_SETTING, "1")
         })
         .unwrap();
-        let ids = |q: &str| db.read(|c| search(c, q, 10)).unwrap().into_iter().map(|f| f.patient.id.to_string()).collect::<Vec<_>>();
+        let ids = |q: &str| {
+            db.read(|c| search(c, q, 10))
+                .unwrap()
+                .into_iter()
+                .map(|f| f.patient.id.to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids("cs"), ["P1001"]);
         assert!(db.write(ensure_search_index).unwrap());
         assert!(ids("cs").is_empty());
@@ -266,12 +305,22 @@ mod tests {
         // The old phone no longer finds the patient; the new name does.
         p.name = "李四".into();
         db.write(|c| upsert(c, &p)).unwrap();
-        let ids = |q: &str| db.read(|c| search(c, q, 10)).unwrap().into_iter().map(|f| f.patient.id.to_string()).collect::<Vec<_>>();
+        let ids = |q: &str| {
+            db.read(|c| search(c, q, 10))
+                .unwrap()
+                .into_iter()
+                .map(|f| f.patient.id.to_string())
+                .collect::<Vec<_>>()
+        };
         assert!(!ids("zs").contains(&"P1001".to_owned()));
         assert_eq!(ids("ls"), ["P1001"]);
         assert!(db.write(|c| delete(c, &p.id)).unwrap());
         assert!(ids("ls").is_empty());
         assert_eq!(db.read(count).unwrap(), 4);
-        assert_eq!(db.read(|c| get(c, &PatientId::parse("NOPE").unwrap())).unwrap(), None);
+        assert_eq!(
+            db.read(|c| get(c, &PatientId::parse("NOPE").unwrap()))
+                .unwrap(),
+            None
+        );
     }
 }

@@ -37,14 +37,26 @@ pub struct PulledItem<T> {
 
 impl<T> PulledItem<T> {
     pub fn upsert(seq: i64, id: impl Into<String>, value: T) -> Self {
-        Self { seq, id: id.into(), change: Ok(Change::Upsert(value)) }
+        Self {
+            seq,
+            id: id.into(),
+            change: Ok(Change::Upsert(value)),
+        }
     }
     pub fn delete(seq: i64, id: impl Into<String>) -> Self {
         let id = id.into();
-        Self { seq, id: id.clone(), change: Ok(Change::Delete(id)) }
+        Self {
+            seq,
+            id: id.clone(),
+            change: Ok(Change::Delete(id)),
+        }
     }
     pub fn refused(seq: i64, id: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { seq, id: id.into(), change: Err(reason.into()) }
+        Self {
+            seq,
+            id: id.into(),
+            change: Err(reason.into()),
+        }
     }
 }
 
@@ -72,8 +84,18 @@ fn clip(s: &str, max: usize) -> String {
 }
 
 /// Sets `item` aside (or updates the reason of an earlier setting-aside).
-fn set_aside(conn: &Connection, stream: &str, seq: i64, id: &str, reason: &str) -> Result<(), StoreError> {
-    tracing::warn!(stream, seq, "a pulled record this device cannot store was set aside");
+fn set_aside(
+    conn: &Connection,
+    stream: &str,
+    seq: i64,
+    id: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tracing::warn!(
+        stream,
+        seq,
+        "a pulled record this device cannot store was set aside"
+    );
     conn.prepare_cached(
         "INSERT INTO pull_set_aside (stream, item_id, seq, reason, set_aside_at) VALUES (?1, ?2, ?3, ?4, unixepoch())
          ON CONFLICT (stream, item_id) DO UPDATE SET seq = excluded.seq, reason = excluded.reason,
@@ -84,7 +106,8 @@ fn set_aside(conn: &Connection, stream: &str, seq: i64, id: &str, reason: &str) 
 }
 
 fn clear_set_aside(conn: &Connection, stream: &str, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM pull_set_aside WHERE stream = ?1 AND item_id = ?2")?.execute(params![stream, id])?;
+    conn.prepare_cached("DELETE FROM pull_set_aside WHERE stream = ?1 AND item_id = ?2")?
+        .execute(params![stream, id])?;
     Ok(())
 }
 
@@ -95,7 +118,12 @@ fn is_refusal(e: &StoreError) -> bool {
     match e {
         StoreError::CorruptRow(_) | StoreError::InvalidQuery(_) => true,
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
-            matches!(f.code, rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::TypeMismatch)
+            matches!(
+                f.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TooBig
+                    | rusqlite::ErrorCode::TypeMismatch
+            )
         }
         StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(_)) => true,
         _ => false,
@@ -149,13 +177,23 @@ pub fn set_aside_items(conn: &Connection, limit: u32) -> Result<Vec<SetAside>, S
         "SELECT stream, item_id, seq, reason, set_aside_at FROM pull_set_aside ORDER BY set_aside_at DESC, seq DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
-        Ok(SetAside { stream: r.get(0)?, item_id: r.get(1)?, seq: r.get(2)?, reason: r.get(3)?, set_aside_at: r.get(4)? })
+        Ok(SetAside {
+            stream: r.get(0)?,
+            item_id: r.get(1)?,
+            seq: r.get(2)?,
+            reason: r.get(3)?,
+            set_aside_at: r.get(4)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn set_aside_count(conn: &Connection) -> Result<u64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM pull_set_aside", [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+    Ok(conn
+        .query_row("SELECT count(*) FROM pull_set_aside", [], |r| {
+            r.get::<_, i64>(0)
+        })?
+        .max(0) as u64)
 }
 
 const SET_ASIDE_RULES_KEY: &str = "set_aside_checked_by";
@@ -174,7 +212,8 @@ pub fn recheck_set_aside(conn: &mut Connection, rules: &str) -> Result<usize, St
     }
     let oldest: Vec<(String, i64)> = {
         let mut stmt = tx.prepare("SELECT stream, min(seq) FROM pull_set_aside GROUP BY stream")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
     };
     for (stream, seq) in &oldest {
         let back = (seq - 1).max(0);
@@ -209,7 +248,14 @@ pub enum Applied {
 }
 
 pub fn cursor(conn: &Connection, stream: &str) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT cursor FROM sync_cursors WHERE stream = ?1", [stream], |r| r.get(0)).optional()?.unwrap_or(0))
+    Ok(conn
+        .query_row(
+            "SELECT cursor FROM sync_cursors WHERE stream = ?1",
+            [stream],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 fn set_cursor(conn: &Connection, stream: &str, cursor: i64) -> Result<(), StoreError> {
@@ -222,7 +268,11 @@ fn set_cursor(conn: &Connection, stream: &str, cursor: i64) -> Result<(), StoreE
 }
 
 pub fn state(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 pub fn set_state(conn: &Connection, key: &str, value: Option<&str>) -> Result<(), StoreError> {
@@ -242,12 +292,19 @@ pub fn set_state(conn: &Connection, key: &str, value: Option<&str>) -> Result<()
 /// A deletion of a patient who still has reports the server has not acknowledged is
 /// deferred (the nurse's work stays reachable) and applied by
 /// [`apply_deferred_deletions`] once they are delivered.
-pub fn apply_patients(conn: &mut Connection, page: &[PulledItem<Patient>], next_cursor: i64) -> Result<usize, StoreError> {
+pub fn apply_patients(
+    conn: &mut Connection,
+    page: &[PulledItem<Patient>],
+    next_cursor: i64,
+) -> Result<usize, StoreError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (set_aside, _, _) = apply_items(&mut tx, STREAM_PATIENTS, page, |c, seq, change| {
         match change {
             Change::Upsert(p) => {
-                c.execute("DELETE FROM deferred_patient_deletions WHERE patient_id = ?1", [p.id.as_str()])?;
+                c.execute(
+                    "DELETE FROM deferred_patient_deletions WHERE patient_id = ?1",
+                    [p.id.as_str()],
+                )?;
                 patients::upsert(c, p)?;
             }
             Change::Delete(id) => {
@@ -274,7 +331,8 @@ pub fn apply_patients(conn: &mut Connection, page: &[PulledItem<Patient>], next_
 /// from search and stripped of contact data.
 fn delete_patient(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.execute("DELETE FROM appointments WHERE patient_id = ?1", [id])?;
-    let id = PatientId::parse(id).map_err(|e| StoreError::CorruptRow(format!("pulled patient id: {e}")))?;
+    let id = PatientId::parse(id)
+        .map_err(|e| StoreError::CorruptRow(format!("pulled patient id: {e}")))?;
     patients::delete(conn, &id)?;
     Ok(())
 }
@@ -285,13 +343,17 @@ pub fn apply_deferred_deletions(conn: &mut Connection) -> Result<usize, StoreErr
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let ids: Vec<String> = {
         let mut stmt = tx.prepare("SELECT patient_id FROM deferred_patient_deletions")?;
-        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     };
     let mut applied = 0;
     for id in ids {
         if !outbox::patient_has_pending(&tx, &id)? {
             delete_patient(&tx, &id)?;
-            tx.execute("DELETE FROM deferred_patient_deletions WHERE patient_id = ?1", [&id])?;
+            tx.execute(
+                "DELETE FROM deferred_patient_deletions WHERE patient_id = ?1",
+                [&id],
+            )?;
             applied += 1;
         }
     }
@@ -302,7 +364,11 @@ pub fn apply_deferred_deletions(conn: &mut Connection) -> Result<usize, StoreErr
 /// Applies a staff page (doctors also go into `doctors`, which the schedule uses)
 /// and advances the cursor, in one transaction; returns how many items were set
 /// aside. Staff are never tombstoned.
-pub fn apply_staff(conn: &mut Connection, page: &[PulledItem<PulledStaff>], next_cursor: i64) -> Result<usize, StoreError> {
+pub fn apply_staff(
+    conn: &mut Connection,
+    page: &[PulledItem<PulledStaff>],
+    next_cursor: i64,
+) -> Result<usize, StoreError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (set_aside, _, _) = apply_items(&mut tx, STREAM_STAFF, page, |c, _, change| {
         match change {
@@ -314,8 +380,16 @@ pub fn apply_staff(conn: &mut Connection, page: &[PulledItem<PulledStaff>], next
                 )?
                 .execute(params![s.id, s.name, s.role.as_str(), s.department, s.active, s.pin_verifier])?;
                 if s.role == StaffRole::Doctor {
-                    let id = clinic_domain::DoctorId::parse(&s.id).map_err(|e| StoreError::CorruptRow(e.to_string()))?;
-                    schedule::upsert_doctor(c, &clinic_domain::Doctor { id, name: s.name.clone(), department: s.department.clone() })?;
+                    let id = clinic_domain::DoctorId::parse(&s.id)
+                        .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
+                    schedule::upsert_doctor(
+                        c,
+                        &clinic_domain::Doctor {
+                            id,
+                            name: s.name.clone(),
+                            department: s.department.clone(),
+                        },
+                    )?;
                 }
             }
             // The server never sends these (a departed member is inactive); if one
@@ -355,29 +429,42 @@ pub fn apply_appointments(
 ) -> Result<AppointmentsApplied, StoreError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let start = cursor(&tx, STREAM_APPOINTMENTS)?;
-    let (set_aside, last_seq, stopped) = apply_items(&mut tx, STREAM_APPOINTMENTS, page, |c, _, change| {
-        match change {
-            Change::Upsert(a) => {
-                let known: bool = c.query_row(
+    let (set_aside, last_seq, stopped) = apply_items(
+        &mut tx,
+        STREAM_APPOINTMENTS,
+        page,
+        |c, _, change| {
+            match change {
+                Change::Upsert(a) => {
+                    let known: bool = c.query_row(
                     "SELECT EXISTS (SELECT 1 FROM patients WHERE id = ?1) AND EXISTS (SELECT 1 FROM doctors WHERE id = ?2)",
                     params![a.patient_id.as_str(), a.doctor_id.as_str()],
                     |r| r.get(0),
                 )?;
-                if !known && set_aside_unknown {
-                    return Err(StoreError::CorruptRow("its patient or doctor is not on this device".into()));
-                } else if !known {
-                    return Ok(false);
+                    if !known && set_aside_unknown {
+                        return Err(StoreError::CorruptRow(
+                            "its patient or doctor is not on this device".into(),
+                        ));
+                    } else if !known {
+                        return Ok(false);
+                    }
+                    schedule::upsert_appointment(c, a)?;
                 }
-                schedule::upsert_appointment(c, a)?;
+                Change::Delete(id) => {
+                    c.execute("DELETE FROM appointments WHERE id = ?1", [id])?;
+                }
             }
-            Change::Delete(id) => {
-                c.execute("DELETE FROM appointments WHERE id = ?1", [id])?;
-            }
-        }
-        Ok(true)
-    })?;
-    let (applied, next) =
-        if stopped { (Applied::StoppedAtUnknownReference, last_seq.unwrap_or(start)) } else { (Applied::All, next_cursor) };
+            Ok(true)
+        },
+    )?;
+    let (applied, next) = if stopped {
+        (
+            Applied::StoppedAtUnknownReference,
+            last_seq.unwrap_or(start),
+        )
+    } else {
+        (Applied::All, next_cursor)
+    };
     set_cursor(&tx, STREAM_APPOINTMENTS, next)?;
     tx.commit()?;
     Ok(AppointmentsApplied { applied, set_aside })
@@ -406,8 +493,17 @@ mod tests {
     fn a_deletion_waits_while_the_patient_has_undelivered_reports() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("p.sqlite3")).unwrap();
-        db.write(|c| apply_patients(c, &[PulledItem::upsert(1, "P1", patient("P1")), PulledItem::upsert(2, "P2", patient("P2"))], 2))
-            .unwrap();
+        db.write(|c| {
+            apply_patients(
+                c,
+                &[
+                    PulledItem::upsert(1, "P1", patient("P1")),
+                    PulledItem::upsert(2, "P2", patient("P2")),
+                ],
+                2,
+            )
+        })
+        .unwrap();
         let report = outbox::NewReport::score(
             PatientId::parse("P1").unwrap(),
             clinic_domain::PainScore::new(clinic_domain::PainScale::Nrs, 4).unwrap(),
@@ -415,16 +511,47 @@ mod tests {
             "N1",
             "d",
         );
-        let id = db.write(|c| outbox::record_report(c, &report, Utc::now())).unwrap();
-        db.write(|c| apply_patients(c, &[PulledItem::delete(3, "P1"), PulledItem::delete(4, "P2")], 4)).unwrap();
-        assert!(db.read(|c| patients::get(c, &PatientId::parse("P1").unwrap())).unwrap().is_some(), "kept: pending");
-        assert!(db.read(|c| patients::get(c, &PatientId::parse("P2").unwrap())).unwrap().is_none());
+        let id = db
+            .write(|c| outbox::record_report(c, &report, Utc::now()))
+            .unwrap();
+        db.write(|c| {
+            apply_patients(
+                c,
+                &[PulledItem::delete(3, "P1"), PulledItem::delete(4, "P2")],
+                4,
+            )
+        })
+        .unwrap();
+        assert!(
+            db.read(|c| patients::get(c, &PatientId::parse("P1").unwrap()))
+                .unwrap()
+                .is_some(),
+            "kept: pending"
+        );
+        assert!(
+            db.read(|c| patients::get(c, &PatientId::parse("P2").unwrap()))
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 4);
-        assert_eq!(db.write(apply_deferred_deletions).unwrap(), 0, "still pending");
-        db.write(|c| outbox::mark_delivered(c, &[(id.clone(), None)], 1)).unwrap();
+        assert_eq!(
+            db.write(apply_deferred_deletions).unwrap(),
+            0,
+            "still pending"
+        );
+        db.write(|c| outbox::mark_delivered(c, &[(id.clone(), None)], 1))
+            .unwrap();
         assert_eq!(db.write(apply_deferred_deletions).unwrap(), 1);
-        assert!(db.read(|c| patients::search(c, "李四", 10)).unwrap().is_empty(), "hidden once delivered");
-        assert!(db.read(|c| outbox::get(c, &id)).unwrap().is_some(), "the report itself stays");
+        assert!(
+            db.read(|c| patients::search(c, "李四", 10))
+                .unwrap()
+                .is_empty(),
+            "hidden once delivered"
+        );
+        assert!(
+            db.read(|c| outbox::get(c, &id)).unwrap().is_some(),
+            "the report itself stays"
+        );
     }
 
     fn staff(id: &str, role: StaffRole) -> PulledStaff {
@@ -441,7 +568,9 @@ mod tests {
     fn staff_ids(db: &Database) -> Vec<String> {
         db.read(|c| {
             let mut stmt = c.prepare("SELECT id FROM staff ORDER BY id")?;
-            Ok(stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?)
+            Ok(stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?)
         })
         .unwrap()
     }
@@ -461,17 +590,36 @@ mod tests {
             PulledItem::upsert(4, "N001", staff("N001", StaffRole::Nurse)),
         ];
         assert_eq!(db.write(|c| apply_staff(c, &page, 4)).unwrap(), 2);
-        assert_eq!(staff_ids(&db), ["D001", "N001"], "nothing of the refused doctor stays");
+        assert_eq!(
+            staff_ids(&db),
+            ["D001", "N001"],
+            "nothing of the refused doctor stays"
+        );
         assert_eq!(db.read(|c| cursor(c, STREAM_STAFF)).unwrap(), 4);
         let listed = db.read(|c| set_aside_items(c, 10)).unwrap();
         let mut ids: Vec<_> = listed.iter().map(|s| (s.item_id.as_str(), s.seq)).collect();
         ids.sort();
         assert_eq!(ids, [("N009", 3), ("bad id!", 2)]);
-        assert!(listed.iter().all(|s| !s.reason.is_empty() && s.stream == STREAM_STAFF));
+        assert!(
+            listed
+                .iter()
+                .all(|s| !s.reason.is_empty() && s.stream == STREAM_STAFF)
+        );
         assert_eq!(db.read(set_aside_count).unwrap(), 2);
 
         // A later good version of a set-aside record stores it and clears the entry.
-        db.write(|c| apply_staff(c, &[PulledItem::upsert(5, "N009", staff("N009", StaffRole::Nurse))], 5)).unwrap();
+        db.write(|c| {
+            apply_staff(
+                c,
+                &[PulledItem::upsert(
+                    5,
+                    "N009",
+                    staff("N009", StaffRole::Nurse),
+                )],
+                5,
+            )
+        })
+        .unwrap();
         assert_eq!(db.read(set_aside_count).unwrap(), 1);
     }
 
@@ -481,17 +629,36 @@ mod tests {
         let db = Database::open(&dir.path().join("p.sqlite3")).unwrap();
         let mut long = patient("P7");
         long.name = "名".repeat(100);
-        let page =
-            [PulledItem::upsert(6, "P6", patient("P6")), PulledItem::upsert(7, "P7", long), PulledItem::upsert(8, "P8", patient("P8"))];
+        let page = [
+            PulledItem::upsert(6, "P6", patient("P6")),
+            PulledItem::upsert(7, "P7", long),
+            PulledItem::upsert(8, "P8", patient("P8")),
+        ];
         assert_eq!(db.write(|c| apply_patients(c, &page, 9)).unwrap(), 1);
-        assert_eq!(db.write(|c| recheck_set_aside(c, "v1")).unwrap(), 1, "first start: nothing known, recheck");
+        assert_eq!(
+            db.write(|c| recheck_set_aside(c, "v1")).unwrap(),
+            1,
+            "first start: nothing known, recheck"
+        );
         assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 6);
         db.write(|c| set_cursor(c, STREAM_PATIENTS, 9)).unwrap();
-        assert_eq!(db.write(|c| recheck_set_aside(c, "v1")).unwrap(), 0, "same rules: nothing to do");
+        assert_eq!(
+            db.write(|c| recheck_set_aside(c, "v1")).unwrap(),
+            0,
+            "same rules: nothing to do"
+        );
         assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 9);
         assert_eq!(db.write(|c| recheck_set_aside(c, "v2")).unwrap(), 1);
         assert_eq!(db.read(|c| cursor(c, STREAM_PATIENTS)).unwrap(), 6);
-        assert_eq!(db.read(|c| cursor(c, STREAM_STAFF)).unwrap(), 0, "streams without set-aside records keep their place");
-        assert_eq!(db.read(set_aside_count).unwrap(), 1, "listed until a pull stores it");
+        assert_eq!(
+            db.read(|c| cursor(c, STREAM_STAFF)).unwrap(),
+            0,
+            "streams without set-aside records keep their place"
+        );
+        assert_eq!(
+            db.read(set_aside_count).unwrap(),
+            1,
+            "listed until a pull stores it"
+        );
     }
 }

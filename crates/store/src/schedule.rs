@@ -1,7 +1,9 @@
 //! Doctors and their appointments.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use clinic_domain::{Appointment, AppointmentStatus, Doctor, DoctorId, PatientId, patient::parse_date};
+use clinic_domain::{
+    Appointment, AppointmentStatus, Doctor, DoctorId, PatientId, patient::parse_date,
+};
 use rusqlite::{Connection, Row, params};
 
 use crate::StoreError;
@@ -16,11 +18,16 @@ pub fn upsert_doctor(conn: &Connection, d: &Doctor) -> Result<(), StoreError> {
 }
 
 pub fn doctors(conn: &Connection) -> Result<Vec<Doctor>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, department FROM doctors ORDER BY department, id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, department FROM doctors ORDER BY department, id")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
     rows.map(|r| {
         let (id, name, department) = r?;
-        Ok(Doctor { id: DoctorId::parse(&id).map_err(|e| StoreError::CorruptRow(e.to_string()))?, name, department })
+        Ok(Doctor {
+            id: DoctorId::parse(&id).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
+            name,
+            department,
+        })
     })
     .collect()
 }
@@ -52,14 +59,16 @@ pub struct ScheduledVisit {
 }
 
 fn instant(secs: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp(secs, 0).ok_or_else(|| StoreError::CorruptRow(format!("time {secs} out of range")))
+    DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| StoreError::CorruptRow(format!("time {secs} out of range")))
 }
 
 fn visit_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ScheduledVisit, StoreError>> {
     let (id, doctor, patient): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
     let (starts, ends): (i64, i64) = (r.get(3)?, r.get(4)?);
     let status: String = r.get(5)?;
-    let (patient_name, birth, patient_insured): (String, String, bool) = (r.get(6)?, r.get(7)?, r.get(8)?);
+    let (patient_name, birth, patient_insured): (String, String, bool) =
+        (r.get(6)?, r.get(7)?, r.get(8)?);
     let corrupt = |e: clinic_domain::DomainError| StoreError::CorruptRow(e.to_string());
     Ok((|| {
         Ok(ScheduledVisit {
@@ -92,6 +101,13 @@ pub fn visits_between(
          WHERE a.starts_at >= ?1 AND a.starts_at < ?2 AND (?3 IS NULL OR a.doctor_id = ?3)
          ORDER BY a.starts_at, a.doctor_id, a.id",
     )?;
-    let rows = stmt.query_map(params![from.timestamp(), to.timestamp(), doctor.map(DoctorId::as_str)], visit_from_row)?;
+    let rows = stmt.query_map(
+        params![
+            from.timestamp(),
+            to.timestamp(),
+            doctor.map(DoctorId::as_str)
+        ],
+        visit_from_row,
+    )?;
     rows.map(|r| r?).collect()
 }

@@ -39,12 +39,20 @@ pub fn active(conn: &Connection) -> Result<Vec<StaffRow>, StoreError> {
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<StaffRow>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT id, name, role, department, active, pin_verifier FROM staff WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT id, name, role, department, active, pin_verifier FROM staff WHERE id = ?1",
+        )?
         .query_row([id], row)
         .optional()?)
 }
 
 /// Demo only: the demo clinic's staff all share one PIN (real verifiers come from the server).
-pub fn set_pin_verifier_where_missing(conn: &Connection, verifier: &str) -> Result<usize, StoreError> {
-    Ok(conn.execute("UPDATE staff SET pin_verifier = ?1 WHERE pin_verifier IS NULL", [verifier])?)
+pub fn set_pin_verifier_where_missing(
+    conn: &Connection,
+    verifier: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE staff SET pin_verifier = ?1 WHERE pin_verifier IS NULL",
+        [verifier],
+    )?)
 }

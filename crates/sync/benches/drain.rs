@@ -49,22 +49,45 @@ fn fill(db_path: &std::path::Path, n: usize) {
 
 fn run(label: &str, compat: bool, n: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let server = clinic_central::spawn_for_tests(&dir.path().join("central.sqlite3"), compat).unwrap();
-    let token = if compat { None } else { Some(server.issue_token("C001").unwrap()) };
+    let server =
+        clinic_central::spawn_for_tests(&dir.path().join("central.sqlite3"), compat).unwrap();
+    let token = if compat {
+        None
+    } else {
+        Some(server.issue_token("C001").unwrap())
+    };
     let db_path = dir.path().join("desk.sqlite3");
     fill(&db_path, n);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-agent"));
-    cmd.args(["--db", db_path.to_str().unwrap(), "--server", &server.base_url(), "--until-drained"]);
+    cmd.args([
+        "--db",
+        db_path.to_str().unwrap(),
+        "--server",
+        &server.base_url(),
+        "--until-drained",
+    ]);
     if let Some(t) = &token {
         cmd.args(["--token", t]);
     }
     let started = Instant::now();
     let out = cmd.output().unwrap();
     let secs = started.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8_lossy(&out.stdout).to_string();
-    let kib: u64 = line.split_whitespace().nth(3).and_then(|v| v.parse().ok()).unwrap_or(0);
-    assert_eq!(server.report_count(Some("C001")).unwrap(), n as u64, "every report stored once");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(
+        server.report_count(Some("C001")).unwrap(),
+        n as u64,
+        "every report stored once"
+    );
     println!(
         "{label:>8}: {n} reports in {secs:.2} s = {:.0} reports/s; app peak RSS {:.1} MiB",
         n as f64 / secs,
@@ -73,7 +96,10 @@ fn run(label: &str, compat: bool, n: usize) {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_REPORTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("BENCH_REPORTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     run("batched", false, n);
     run("single", true, n);
 }

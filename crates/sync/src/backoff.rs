@@ -19,7 +19,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Self { base, cap, failures: 0 }
+        Self {
+            base,
+            cap,
+            failures: 0,
+        }
     }
 
     pub fn reset(&mut self) {
@@ -33,11 +37,18 @@ impl Backoff {
     /// The delay before the next attempt after one more failure, within `[0, cap]`.
     /// A server's `Retry-After` is a floor up to the cap: we do not come back
     /// sooner than it asked, unless it asked for longer than the cap.
-    pub fn next_delay(&mut self, retry_after: Option<Duration>, rng: &mut fastrand::Rng) -> Duration {
-        let exp = self.base.saturating_mul(1u32.checked_shl(self.failures.min(31)).unwrap_or(u32::MAX));
+    pub fn next_delay(
+        &mut self,
+        retry_after: Option<Duration>,
+        rng: &mut fastrand::Rng,
+    ) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(self.failures.min(31)).unwrap_or(u32::MAX));
         let ceiling = exp.min(self.cap);
         self.failures = self.failures.saturating_add(1);
-        let jittered = Duration::from_nanos(rng.u64(0..=ceiling.as_nanos().min(u64::MAX as u128) as u64));
+        let jittered =
+            Duration::from_nanos(rng.u64(0..=ceiling.as_nanos().min(u64::MAX as u128) as u64));
         match retry_after {
             Some(floor) => jittered.max(floor.min(self.cap)),
             None => jittered,
@@ -75,7 +86,8 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for failure in 0..40u32 {
             let d = b.next_delay(None, &mut rng);
-            let ceiling = Duration::from_secs(1u64 << failure.min(20)).min(Duration::from_secs(300));
+            let ceiling =
+                Duration::from_secs(1u64 << failure.min(20)).min(Duration::from_secs(300));
             assert!(d <= ceiling, "failure {failure}: {d:?} > {ceiling:?}");
         }
         assert_eq!(b.failures(), 40);
@@ -88,8 +100,15 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(1), Duration::from_secs(300));
         let mut rng = fastrand::Rng::with_seed(1);
         assert!(b.next_delay(Some(Duration::from_secs(7)), &mut rng) >= Duration::from_secs(7));
-        assert_eq!(b.next_delay(Some(Duration::from_secs(86_400)), &mut rng), Duration::from_secs(300), "a day is capped");
-        assert_eq!(b.next_delay(Some(Duration::from_secs(1 << 63)), &mut rng), Duration::from_secs(300));
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(86_400)), &mut rng),
+            Duration::from_secs(300),
+            "a day is capped"
+        );
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(1 << 63)), &mut rng),
+            Duration::from_secs(300)
+        );
     }
 
     proptest::proptest! {

@@ -29,7 +29,9 @@ pub struct Trace {
 
 impl Trace {
     pub fn new() -> Self {
-        Self { trace_id: random_hex(16) }
+        Self {
+            trace_id: random_hex(16),
+        }
     }
 
     /// `00-<32 hex trace id>-<16 hex span id>-01`
@@ -47,7 +49,9 @@ impl Default for Trace {
 /// Random lowercase hex of `bytes` bytes, never all zeros (W3C calls that invalid).
 fn random_hex(bytes: usize) -> String {
     loop {
-        let s: String = (0..bytes).map(|_| format!("{:02x}", fastrand::u8(..))).collect();
+        let s: String = (0..bytes)
+            .map(|_| format!("{:02x}", fastrand::u8(..)))
+            .collect();
         if s.bytes().any(|b| b != b'0') {
             return s;
         }
@@ -64,7 +68,10 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     // The token must never reach a log line, not even through `{:?}`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).field("token", &self.token.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
@@ -86,12 +93,26 @@ impl Client {
         if !reuse_connections {
             builder = builder.pool_max_idle_per_host(0);
         }
-        let http = builder.build().map_err(|e| SyncError::Internal(format!("HTTP client: {e}")))?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_owned(), token })
+        let http = builder
+            .build()
+            .map_err(|e| SyncError::Internal(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            token,
+        })
     }
 
-    fn request(&self, method: reqwest::Method, path: &str, trace: &Trace) -> reqwest::RequestBuilder {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path)).header("traceparent", trace.traceparent());
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        trace: &Trace,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("traceparent", trace.traceparent());
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
@@ -100,9 +121,19 @@ impl Client {
 
     /// `POST /v1/reports/batch`. The answer counts only if it is a batch answer
     /// naming at least one of the reports sent (see [`crate::proof`]).
-    pub async fn post_batch(&self, reports: &[ReportSubmission], trace: &Trace) -> Result<BatchResponse, SyncError> {
-        let body = BatchRequest { reports: reports.to_vec() };
-        let resp = self.request(reqwest::Method::POST, paths::REPORTS_BATCH, trace).json(&body).send().await;
+    pub async fn post_batch(
+        &self,
+        reports: &[ReportSubmission],
+        trace: &Trace,
+    ) -> Result<BatchResponse, SyncError> {
+        let body = BatchRequest {
+            reports: reports.to_vec(),
+        };
+        let resp = self
+            .request(reqwest::Method::POST, paths::REPORTS_BATCH, trace)
+            .json(&body)
+            .send()
+            .await;
         let resp = check(resp).await?;
         let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
         proof::batch_answer(reports, &bytes)
@@ -110,15 +141,29 @@ impl Client {
 
     /// `POST /v1/reports`: delivered only when the answer proves the server stored
     /// this report (see [`crate::proof`]); returns the server's ID for it.
-    pub async fn post_single(&self, report: &ReportSubmission, trace: &Trace) -> Result<proof::Stored, SyncError> {
-        let resp = self.request(reqwest::Method::POST, paths::REPORTS, trace).json(report).send().await;
+    pub async fn post_single(
+        &self,
+        report: &ReportSubmission,
+        trace: &Trace,
+    ) -> Result<proof::Stored, SyncError> {
+        let resp = self
+            .request(reqwest::Method::POST, paths::REPORTS, trace)
+            .json(report)
+            .send()
+            .await;
         let resp = check(resp).await?;
         // A body that broke off after a 2xx status line: outcome unknown, resend the same ID.
         let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
         proof::single_answer(report, &bytes)
     }
 
-    pub async fn feed(&self, path: &str, after: i64, limit: u32, trace: &Trace) -> Result<RawFeedPage, SyncError> {
+    pub async fn feed(
+        &self,
+        path: &str,
+        after: i64,
+        limit: u32,
+        trace: &Trace,
+    ) -> Result<RawFeedPage, SyncError> {
         let resp = self
             .request(reqwest::Method::GET, path, trace)
             .query(&[("after", after.to_string()), ("limit", limit.to_string())])
@@ -127,19 +172,25 @@ impl Client {
         let resp = check(resp).await?;
         let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
         // Items stay raw so one the device cannot read fails alone, not the page.
-        serde_json::from_slice(&bytes).map_err(|e| SyncError::UnexpectedAnswer(format!("not a feed page: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| SyncError::UnexpectedAnswer(format!("not a feed page: {e}")))
     }
 
     /// Is anything answering at the server's address? Any HTTP answer counts (the
     /// hospital's original server has no `/healthz`): this only ends an offline
     /// backoff early; the sync run that follows judges the answers.
     pub async fn reachable(&self, trace: &Trace) -> bool {
-        self.request(reqwest::Method::GET, paths::HEALTH, trace).send().await.is_ok()
+        self.request(reqwest::Method::GET, paths::HEALTH, trace)
+            .send()
+            .await
+            .is_ok()
     }
 }
 
 /// Sorts an answer into success or one of the error kinds the engine acts on.
-async fn check(resp: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response, SyncError> {
+async fn check(
+    resp: Result<reqwest::Response, reqwest::Error>,
+) -> Result<reqwest::Response, SyncError> {
     let resp = resp.map_err(SyncError::from_reqwest)?;
     let status = resp.status();
     if status.is_success() {
@@ -152,15 +203,27 @@ async fn check(resp: Result<reqwest::Response, reqwest::Error>) -> Result<reqwes
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let code = status.as_u16();
     if status.is_redirection() {
-        return Err(SyncError::UnexpectedAnswer(format!("a redirect (HTTP {code})")));
+        return Err(SyncError::UnexpectedAnswer(format!(
+            "a redirect (HTTP {code})"
+        )));
     }
     Err(match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => SyncError::CredentialsRefused { status: code },
-        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => SyncError::NotOffered { status: code },
-        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS => {
-            SyncError::Server { status: code, retry_after }
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            SyncError::CredentialsRefused { status: code }
         }
-        s if s.is_server_error() => SyncError::Server { status: code, retry_after },
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            SyncError::NotOffered { status: code }
+        }
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY | StatusCode::TOO_MANY_REQUESTS => {
+            SyncError::Server {
+                status: code,
+                retry_after,
+            }
+        }
+        s if s.is_server_error() => SyncError::Server {
+            status: code,
+            retry_after,
+        },
         s if s.is_client_error() => {
             // The server's reason is shown to staff next to the set-aside report.
             // Only a clinic server's error body (`{"error": "..."}`, which the
@@ -168,8 +231,13 @@ async fn check(resp: Result<reqwest::Response, reqwest::Error>) -> Result<reqwes
             // proxy's HTML 4xx must not set a nurse's report aside.
             let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
             match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(e) => SyncError::Refused { status: code, reason: e.error },
-                Err(_) => SyncError::UnexpectedAnswer(format!("HTTP {code} without a clinic server's error body")),
+                Ok(e) => SyncError::Refused {
+                    status: code,
+                    reason: e.error,
+                },
+                Err(_) => SyncError::UnexpectedAnswer(format!(
+                    "HTTP {code} without a clinic server's error body"
+                )),
             }
         }
         _ => SyncError::Protocol(format!("unexpected HTTP {code}")),

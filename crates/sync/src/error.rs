@@ -24,7 +24,10 @@ pub enum SyncError {
     #[error("the connection broke before the server's answer was complete (outcome unknown): {0}")]
     Interrupted(String),
     #[error("the server is having trouble (HTTP {status})")]
-    Server { status: u16, retry_after: Option<Duration> },
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     #[error("the server refused the clinic's credentials (HTTP {status})")]
     CredentialsRefused { status: u16 },
     #[error("the server refused the request (HTTP {status}): {reason}")]
@@ -33,14 +36,18 @@ pub enum SyncError {
     NotOffered { status: u16 },
     /// The feeds are missing and no report has been proven stored there yet: this
     /// may be the hospital's original API (upload-only) or no clinic server at all.
-    #[error("the server does not offer the clinic's patients and schedules (HTTP {status}) and has not yet confirmed storing a report")]
+    #[error(
+        "the server does not offer the clinic's patients and schedules (HTTP {status}) and has not yet confirmed storing a report"
+    )]
     FeedsMissing { status: u16 },
     #[error("the server's answer was not understood: {0}")]
     Protocol(String),
     /// Something answered, but not as a clinic server does: HTML, an empty body,
     /// JSON of another shape, a redirect, an echo of another report. Often a
     /// proxy, captive portal or maintenance page. Nothing is taken as delivered.
-    #[error("the server answered with something that is not a clinic server's answer ({0}); a proxy or login page?")]
+    #[error(
+        "the server answered with something that is not a clinic server's answer ({0}); a proxy or login page?"
+    )]
     UnexpectedAnswer(String),
     #[error("the local database failed: {0}")]
     Store(#[from] StoreError),

@@ -7,8 +7,12 @@
 
 mod backoff;
 mod client;
+mod config;
+mod context;
 mod engine;
 mod error;
+mod executor;
+mod planner;
 pub mod proof;
 mod pull;
 mod push;
@@ -16,6 +20,7 @@ mod status;
 
 pub use backoff::{Backoff, parse_retry_after};
 pub use client::{Client, RawFeedPage, Trace};
-pub use engine::{SyncConfig, SyncEngine, SyncHandle, SyncRun};
+pub use config::SyncConfig;
+pub use engine::{SyncEngine, SyncHandle, SyncRun};
 pub use error::{ErrorClass, SyncError};
 pub use status::{SyncProblem, SyncProblemKind, SyncStatus};

@@ -51,13 +51,20 @@ fn shape(body: &[u8]) -> String {
 
 /// Judges the 2xx answer to a single `POST /v1/reports` of `sent`.
 pub fn single_answer(sent: &ReportSubmission, body: &[u8]) -> Result<Stored, SyncError> {
-    let echo: ContractEcho = serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
+    let echo: ContractEcho =
+        serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
     if echo.report_id.trim().is_empty() {
-        return Err(SyncError::UnexpectedAnswer("an answer without a report ID".into()));
+        return Err(SyncError::UnexpectedAnswer(
+            "an answer without a report ID".into(),
+        ));
     }
-    if echo.report_id.eq_ignore_ascii_case(&sent.report_id.to_string()) {
+    if echo
+        .report_id
+        .eq_ignore_ascii_case(&sent.report_id.to_string())
+    {
         // Our ID: clinic-central, which keeps the whole report under it.
-        let stored: StoredReport = serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
+        let stored: StoredReport =
+            serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
         let same = stored.patient_id == sent.patient_id
             && stored.pain_score == sent.pain_score
             && stored.scale == sent.scale
@@ -68,24 +75,43 @@ pub fn single_answer(sent: &ReportSubmission, body: &[u8]) -> Result<Stored, Syn
             && stored.details.follows_up == sent.details.follows_up
             && stored.details.activity == sent.details.activity;
         return if same {
-            Ok(Stored { server_report_id: None })
+            Ok(Stored {
+                server_report_id: None,
+            })
         } else {
-            Err(SyncError::UnexpectedAnswer("the server's copy of this report differs from what was sent".into()))
+            Err(SyncError::UnexpectedAnswer(
+                "the server's copy of this report differs from what was sent".into(),
+            ))
         };
     }
     if echo.patient_id != sent.patient_id || echo.pain_score != sent.pain_score {
-        return Err(SyncError::UnexpectedAnswer("an echo of another patient or score".into()));
+        return Err(SyncError::UnexpectedAnswer(
+            "an echo of another patient or score".into(),
+        ));
     }
-    Ok(Stored { server_report_id: Some(echo.report_id) })
+    Ok(Stored {
+        server_report_id: Some(echo.report_id),
+    })
 }
 
 /// Judges the 2xx answer to a batch: it must be a batch answer and name at least
 /// one report of the batch (reports it leaves out stay queued, see `push`).
 pub fn batch_answer(sent: &[ReportSubmission], body: &[u8]) -> Result<BatchResponse, SyncError> {
-    let resp: BatchResponse = serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
-    let ours = |id: &str| sent.iter().any(|s| s.report_id.to_string().eq_ignore_ascii_case(id));
-    if !sent.is_empty() && !resp.results.iter().any(|r| r.report_id.as_deref().is_some_and(ours)) {
-        return Err(SyncError::UnexpectedAnswer("a batch answer about none of the reports sent".into()));
+    let resp: BatchResponse =
+        serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
+    let ours = |id: &str| {
+        sent.iter()
+            .any(|s| s.report_id.to_string().eq_ignore_ascii_case(id))
+    };
+    if !sent.is_empty()
+        && !resp
+            .results
+            .iter()
+            .any(|r| r.report_id.as_deref().is_some_and(ours))
+    {
+        return Err(SyncError::UnexpectedAnswer(
+            "a batch answer about none of the reports sent".into(),
+        ));
     }
     Ok(resp)
 }
@@ -135,11 +161,17 @@ mod tests {
     #[case::our_id_other_scale({ let mut v = stored(); v["scale"] = json!("wong_baker_faces"); v }, None)]
     #[case::other_json(json!({"ok": true}), None)]
     #[case::a_list(json!([stored()]), None)]
-    fn only_a_copy_of_this_report_proves_delivery(#[case] answer: serde_json::Value, #[case] expect: Option<Option<&str>>) {
+    fn only_a_copy_of_this_report_proves_delivery(
+        #[case] answer: serde_json::Value,
+        #[case] expect: Option<Option<&str>>,
+    ) {
         let got = single_answer(&sent(), answer.to_string().as_bytes());
         match expect {
             Some(theirs) => assert_eq!(got.unwrap().server_report_id.as_deref(), theirs),
-            None => assert!(matches!(got, Err(SyncError::UnexpectedAnswer(_))), "{got:?}"),
+            None => assert!(
+                matches!(got, Err(SyncError::UnexpectedAnswer(_))),
+                "{got:?}"
+            ),
         }
     }
 
@@ -151,7 +183,10 @@ mod tests {
     fn bodies_that_are_not_json_say_what_they_were(#[case] body: &[u8], #[case] words: &str) {
         let err = single_answer(&sent(), body).unwrap_err();
         assert!(err.to_string().contains(words), "{err}");
-        assert!(!err.to_string().contains("sign in"), "the body itself is never repeated");
+        assert!(
+            !err.to_string().contains("sign in"),
+            "the body itself is never repeated"
+        );
     }
 
     #[rstest]
@@ -159,7 +194,10 @@ mod tests {
     #[case::empty_results(json!({"results": []}), false)]
     #[case::someone_elses(json!({"results": [{"reportId": "0190f7a4-1c2b-7d3e-8f00-000000000009", "status": "accepted"}]}), false)]
     #[case::other_shape(json!({"status": "ok"}), false)]
-    fn a_batch_answer_must_be_about_our_reports(#[case] answer: serde_json::Value, #[case] ok: bool) {
+    fn a_batch_answer_must_be_about_our_reports(
+        #[case] answer: serde_json::Value,
+        #[case] ok: bool,
+    ) {
         let got = batch_answer(&[sent()], answer.to_string().as_bytes());
         assert_eq!(got.is_ok(), ok, "{got:?}");
     }

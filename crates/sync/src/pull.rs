@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::engine::SyncEngine;
+use crate::context::Context;
 use crate::{SyncError, Trace};
 
 /// Rounds of patients → staff → appointments per run: an appointment may send us
@@ -58,12 +58,19 @@ fn without_values(message: &str) -> String {
 /// Reads one raw feed item into what the store applies: its change, or the
 /// reason this device cannot use it (then it is set aside, never applied; an item
 /// without a readable seq or ID is listed under seq 0 or an empty ID).
-fn read_item<T: DeserializeOwned, U>(raw: &RawValue, convert: fn(&str, T) -> Result<U, String>) -> PulledItem<U> {
+fn read_item<T: DeserializeOwned, U>(
+    raw: &RawValue,
+    convert: fn(&str, T) -> Result<U, String>,
+) -> PulledItem<U> {
     let item: FeedItem<T> = match serde_json::from_str(raw.get()) {
         Ok(item) => item,
         Err(e) => {
             let key: ItemKey = serde_json::from_str(raw.get()).unwrap_or_default();
-            return PulledItem::refused(key.seq, key.id, format!("unreadable record: {}", without_values(&e.to_string())));
+            return PulledItem::refused(
+                key.seq,
+                key.id,
+                format!("unreadable record: {}", without_values(&e.to_string())),
+            );
         }
     };
     let (seq, id) = (item.seq, item.id);
@@ -101,7 +108,16 @@ fn latest_today() -> NaiveDate {
 }
 
 fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
-    Patient::new(id, &r.name, &r.sex, r.birth_date, r.is_insured, r.phone.as_deref(), latest_today()).map_err(refusal)
+    Patient::new(
+        id,
+        &r.name,
+        &r.sex,
+        r.birth_date,
+        r.is_insured,
+        r.phone.as_deref(),
+        latest_today(),
+    )
+    .map_err(refusal)
 }
 
 fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
@@ -120,7 +136,15 @@ fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
 }
 
 fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
-    Appointment::new(id, &r.doctor_id, &r.patient_id, r.starts_at, r.ends_at, &r.status).map_err(refusal)
+    Appointment::new(
+        id,
+        &r.doctor_id,
+        &r.patient_id,
+        r.starts_at,
+        r.ends_at,
+        &r.status,
+    )
+    .map_err(refusal)
 }
 
 /// What one pull did.
@@ -130,93 +154,125 @@ pub(crate) struct Pulled {
     pub set_aside: u64,
 }
 
-impl SyncEngine {
-    /// Pulls every stream to its end. Pages already applied stay applied if a later
-    /// one fails; the next run continues from the last committed cursor.
-    pub(crate) async fn pull(&self, trace: &Trace) -> Result<Pulled, SyncError> {
-        let mut total = Pulled::default();
-        for round in 0..REFERENCE_ROUNDS {
-            let last_round = round + 1 == REFERENCE_ROUNDS;
-            let patients = match self
-                .pull_stream(pull::STREAM_PATIENTS, paths::FEED_PATIENTS, trace, patient, |c, p, n| {
-                    pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside))
-                })
-                .await
-            {
-                Err(SyncError::NotOffered { status }) if round == 0 => {
-                    return self.feeds_missing(status).await;
-                }
-                other => other?,
-            };
-            self.set_upload_only(false);
-            let staff = self
-                .pull_stream(pull::STREAM_STAFF, paths::FEED_STAFF, trace, staff, |c, p, n| {
-                    pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside))
-                })
-                .await?;
-            let appointments = self
-                .pull_stream(pull::STREAM_APPOINTMENTS, paths::FEED_APPOINTMENTS, trace, appointment, move |c, p, n| {
-                    pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside))
-                })
-                .await?;
-            for (p, _) in [patients, staff, appointments] {
-                total.applied += p.applied;
-                total.set_aside += p.set_aside;
+/// Pulls every stream to its end. Pages already applied stay applied if a later
+/// one fails; the next run continues from the last committed cursor.
+pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncError> {
+    let mut total = Pulled::default();
+    for round in 0..REFERENCE_ROUNDS {
+        let last_round = round + 1 == REFERENCE_ROUNDS;
+        let patients = match pull_stream(
+            ctx,
+            pull::STREAM_PATIENTS,
+            paths::FEED_PATIENTS,
+            trace,
+            patient,
+            |c, p, n| pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside)),
+        )
+        .await
+        {
+            Err(SyncError::NotOffered { status }) if round == 0 => {
+                return feeds_missing(ctx, status).await;
             }
-            if appointments.1 == Applied::All {
-                return Ok(total);
-            }
+            other => other?,
+        };
+        ctx.set_upload_only(false);
+        let staff = pull_stream(
+            ctx,
+            pull::STREAM_STAFF,
+            paths::FEED_STAFF,
+            trace,
+            staff,
+            |c, p, n| pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside)),
+        )
+        .await?;
+        let appointments = pull_stream(
+            ctx,
+            pull::STREAM_APPOINTMENTS,
+            paths::FEED_APPOINTMENTS,
+            trace,
+            appointment,
+            move |c, p, n| {
+                pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside))
+            },
+        )
+        .await?;
+        for (p, _) in [patients, staff, appointments] {
+            total.applied += p.applied;
+            total.set_aside += p.set_aside;
         }
-        Err(SyncError::Protocol("an appointment refers to a patient or doctor the server has not sent".into()))
-    }
-
-    /// The feeds are missing. With uploads proven, this is the hospital's original
-    /// API (it takes reports and sends nothing): upload-only, not a failure.
-    /// Without that proof it may be any web server: a failure the status names.
-    async fn feeds_missing(&self, status: u16) -> Result<Pulled, SyncError> {
-        if self.uploads_proven().await? {
-            if !self.upload_only() {
-                tracing::info!(status, "the server has no feeds: upload-only (it does not send patients or schedules)");
-            }
-            self.set_upload_only(true);
-            Ok(Pulled::default())
-        } else {
-            Err(SyncError::FeedsMissing { status })
+        if appointments.1 == Applied::All {
+            return Ok(total);
         }
     }
+    Err(SyncError::Protocol(
+        "an appointment refers to a patient or doctor the server has not sent".into(),
+    ))
+}
 
-    async fn pull_stream<T, U>(
-        &self,
-        stream: &'static str,
-        path: &'static str,
-        trace: &Trace,
-        convert: fn(&str, T) -> Result<U, String>,
-        apply: impl Fn(&mut clinic_store::Connection, &[PulledItem<U>], i64) -> Result<(Applied, usize), clinic_store::StoreError>
-        + Send
-        + Sync
-        + Copy
-        + 'static,
-    ) -> Result<(Pulled, Applied), SyncError>
-    where
-        T: DeserializeOwned + Send + 'static,
-        U: Send + 'static,
-    {
-        let mut done = Pulled::default();
-        loop {
-            let after = self.store(move |db| db.read(|c| pull::cursor(c, stream))).await?;
-            let page = self.client.feed(path, after, self.config.feed_page_limit, trace).await?;
-            let has_more = page.has_more;
-            let next = page.next_cursor;
-            let items: Vec<PulledItem<U>> = page.items.iter().map(|raw| read_item(raw, convert)).collect();
-            let (outcome, set_aside) = self.store(move |db| db.write(|c| apply(c, &items, next))).await?;
-            done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
-            done.set_aside += set_aside as u64;
-            if outcome != Applied::All {
-                return Ok((done, outcome));
-            }
-            if !has_more || next <= after {
-                return Ok((done, Applied::All));
-            }
+/// The feeds are missing. With uploads proven, this is the hospital's original
+/// API (it takes reports and sends nothing): upload-only, not a failure.
+/// Without that proof it may be any web server: a failure the status names.
+async fn feeds_missing(ctx: &Context, status: u16) -> Result<Pulled, SyncError> {
+    if ctx.uploads_proven().await? {
+        if !ctx.upload_only() {
+            tracing::info!(
+                status,
+                "the server has no feeds: upload-only (it does not send patients or schedules)"
+            );
+        }
+        ctx.set_upload_only(true);
+        Ok(Pulled::default())
+    } else {
+        Err(SyncError::FeedsMissing { status })
+    }
+}
+
+async fn pull_stream<T, U>(
+    ctx: &Context,
+    stream: &'static str,
+    path: &'static str,
+    trace: &Trace,
+    convert: fn(&str, T) -> Result<U, String>,
+    apply: impl Fn(
+        &mut clinic_store::Connection,
+        &[PulledItem<U>],
+        i64,
+    ) -> Result<(Applied, usize), clinic_store::StoreError>
+    + Send
+    + Sync
+    + Copy
+    + 'static,
+) -> Result<(Pulled, Applied), SyncError>
+where
+    T: DeserializeOwned + Send + 'static,
+    U: Send + 'static,
+{
+    let mut done = Pulled::default();
+    loop {
+        let after = ctx
+            .store(move |db| db.read(|c| pull::cursor(c, stream)))
+            .await?;
+        let page = ctx
+            .client
+            .feed(path, after, ctx.config.feed_page_limit, trace)
+            .await?;
+        let has_more = page.has_more;
+        let next = page.next_cursor;
+        let items: Vec<PulledItem<U>> = page
+            .items
+            .iter()
+            .map(|raw| read_item(raw, convert))
+            .collect();
+        let (outcome, set_aside) = ctx
+            .store(move |db| db.write(|c| apply(c, &items, next)))
+            .await?;
+        done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
+        done.set_aside += set_aside as u64;
+        if outcome != Applied::All {
+            return Ok((done, outcome));
+        }
+        if !has_more || next <= after {
+            return Ok((done, Applied::All));
         }
     }
 }
@@ -232,9 +288,15 @@ mod tests {
         r#"invalid type: string "13900001111", expected a boolean at line 1 column 9"#,
         r#"invalid type: string "…", expected a boolean at line 1 column 9"#
     )]
-    #[case("invalid type: integer `13900001111`, expected a string", "invalid type: integer `…`, expected a string")]
+    #[case(
+        "invalid type: integer `13900001111`, expected a string",
+        "invalid type: integer `…`, expected a string"
+    )]
     #[case("missing field `birthDate`", "missing field `birthDate`")]
-    #[case("unknown variant `robot`, expected one of `female`, `male`", "unknown variant `robot`, expected one of `female`, `male`")]
+    #[case(
+        "unknown variant `robot`, expected one of `female`, `male`",
+        "unknown variant `robot`, expected one of `female`, `male`"
+    )]
     #[case(r#"unterminated "张三"#, r#"unterminated "…"#)]
     fn reasons_keep_field_names_but_not_values(#[case] message: &str, #[case] kept: &str) {
         assert_eq!(without_values(message), kept);
@@ -249,9 +311,13 @@ mod tests {
         let item = read_item::<PatientRecord, _>(&raw, patient);
         assert_eq!((item.seq, item.id.as_str()), (7, "P7"));
         assert!(item.change.unwrap_err().starts_with("unreadable record"));
-        let no_seq = read_item::<PatientRecord, _>(&RawValue::from_string(r#"{"id":"P8"}"#.into()).unwrap(), patient);
+        let no_seq = read_item::<PatientRecord, _>(
+            &RawValue::from_string(r#"{"id":"P8"}"#.into()).unwrap(),
+            patient,
+        );
         assert_eq!((no_seq.seq, no_seq.id.as_str()), (0, "P8"));
-        let not_an_object = read_item::<PatientRecord, _>(&RawValue::from_string("5".into()).unwrap(), patient);
+        let not_an_object =
+            read_item::<PatientRecord, _>(&RawValue::from_string("5".into()).unwrap(), patient);
         assert!(not_an_object.change.is_err());
     }
 }

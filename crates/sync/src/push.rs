@@ -11,7 +11,7 @@ use clinic_store::outbox::{self, ReportEntry};
 use futures_util::StreamExt;
 use futures_util::stream;
 
-use crate::engine::SyncEngine;
+use crate::context::Context;
 use crate::{ErrorClass, SyncError, Trace};
 
 /// What one push delivered and set aside.
@@ -23,7 +23,8 @@ pub struct PushCounts {
 
 pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError> {
     Ok(ReportSubmission {
-        report_id: uuid::Uuid::parse_str(&e.id).map_err(|err| SyncError::Internal(format!("stored report ID: {err}")))?,
+        report_id: uuid::Uuid::parse_str(&e.id)
+            .map_err(|err| SyncError::Internal(format!("stored report ID: {err}")))?,
         patient_id: e.patient_id.clone(),
         pain_score: e.score,
         // Fixed at recording time: every retry must carry identical content, or the
@@ -84,115 +85,146 @@ impl Verdicts {
     }
 }
 
-impl SyncEngine {
-    pub(crate) async fn push(&self, trace: &Trace) -> Result<PushCounts, SyncError> {
-        let mut counts = PushCounts::default();
-        loop {
-            let single = self.single_post_mode();
-            let limit = if single { self.config.single_chunk } else { self.config.batch_size };
-            let now = chrono::Utc::now().timestamp();
-            let batch = self.store(move |db| db.write(|c| outbox::claim_batch(c, now, limit))).await?;
-            if batch.is_empty() {
-                return Ok(counts);
-            }
-            let verdicts = if single {
-                self.send_singles(&batch, trace).await
-            } else {
-                match self.send_batch(&batch, trace).await {
-                    Ok(v) => v,
-                    Err(SyncError::NotOffered { status }) => {
-                        // A missing route alone proves nothing (a proxy answers 404
-                        // too): single POSTs become the mode only once one of them
-                        // brought back proof that the server stored the report.
-                        let v = self.send_singles(&batch, trace).await;
-                        if !v.delivered.is_empty() {
-                            tracing::info!(status, "the server has no batch route: sending reports one by one");
-                            self.learn_single_post_mode();
-                        }
-                        v
-                    }
-                    // The batch as a whole was refused (e.g. too large, malformed):
-                    // let each report get its own verdict instead of refusing all.
-                    Err(e) if e.class() == ErrorClass::Permanent => {
-                        tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
-                        self.send_singles(&batch, trace).await
-                    }
-                    Err(e) => Verdicts { retry: batch.iter().map(|b| b.id.clone()).collect(), error: Some(e), ..Default::default() },
-                }
-            };
-            counts.delivered += verdicts.delivered.len() as u64;
-            counts.rejected += verdicts.rejected.len() as u64;
-            let proven = !verdicts.delivered.is_empty();
-            let error = self.apply(verdicts).await?;
-            if proven {
-                self.remember_upload().await?;
-            }
-            if let Some(e) = error {
-                return Err(e);
-            }
-        }
-    }
-
-    async fn send_batch(&self, batch: &[ReportEntry], trace: &Trace) -> Result<Verdicts, SyncError> {
-        let subs = batch.iter().map(submission).collect::<Result<Vec<_>, _>>()?;
-        let resp = self.client.post_batch(&subs, trace).await?;
-        Ok(batch_verdicts(batch, resp))
-    }
-
-    /// The hospital's single-report route, a few requests in flight at once.
-    async fn send_singles(&self, batch: &[ReportEntry], trace: &Trace) -> Verdicts {
-        // Owned inputs: each request future must be `Send + 'static`-friendly for
-        // the runtime (borrowing across `buffer_unordered` trips a higher-ranked `Send`).
-        let jobs: Vec<_> = batch
-            .iter()
-            .map(|e| {
-                let (client, trace, id, sub) = (self.client.clone(), trace.clone(), e.id.clone(), submission(e));
-                async move {
-                    let r = match sub {
-                        Ok(s) => client.post_single(&s, &trace).await,
-                        Err(err) => Err(err),
-                    };
-                    (id, r)
-                }
-            })
-            .collect();
-        let results: Vec<(String, Result<crate::proof::Stored, SyncError>)> =
-            stream::iter(jobs).buffer_unordered(self.config.single_concurrency.max(1)).collect().await;
-        let mut v = Verdicts::default();
-        for (id, result) in results {
-            match result {
-                Ok(stored) => v.delivered.push((id, stored.server_report_id)),
-                Err(e) if e.class() == ErrorClass::Permanent => {
-                    let reason = e.to_string();
-                    v.rejected.push((id, reason));
-                }
-                Err(e) => v.fail(id, e),
-            }
-        }
-        v
-    }
-
-    async fn apply(&self, v: Verdicts) -> Result<Option<SyncError>, SyncError> {
+/// Sends the outbox until it is empty or a failure stops the run.
+pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<PushCounts, SyncError> {
+    let mut counts = PushCounts::default();
+    loop {
+        let single = ctx.single_post_mode();
+        let limit = if single {
+            ctx.config.single_chunk
+        } else {
+            ctx.config.batch_size
+        };
         let now = chrono::Utc::now().timestamp();
-        let detail = v.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        let Verdicts { delivered, rejected, retry, error } = v;
-        self.store(move |db| {
-            db.write(|c| {
-                if !delivered.is_empty() {
-                    outbox::mark_delivered(c, &delivered, now)?;
+        let batch = ctx
+            .store(move |db| db.write(|c| outbox::claim_batch(c, now, limit)))
+            .await?;
+        if batch.is_empty() {
+            return Ok(counts);
+        }
+        let verdicts = if single {
+            send_singles(ctx, &batch, trace).await
+        } else {
+            match send_batch(ctx, &batch, trace).await {
+                Ok(v) => v,
+                Err(SyncError::NotOffered { status }) => {
+                    // A missing route alone proves nothing (a proxy answers 404
+                    // too): single POSTs become the mode only once one of them
+                    // brought back proof that the server stored the report.
+                    let v = send_singles(ctx, &batch, trace).await;
+                    if !v.delivered.is_empty() {
+                        tracing::info!(
+                            status,
+                            "the server has no batch route: sending reports one by one"
+                        );
+                        ctx.learn_single_post_mode();
+                    }
+                    v
                 }
-                if !rejected.is_empty() {
-                    outbox::mark_rejected(c, &rejected)?;
+                // The batch as a whole was refused (e.g. too large, malformed):
+                // let each report get its own verdict instead of refusing all.
+                Err(e) if e.class() == ErrorClass::Permanent => {
+                    tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
+                    send_singles(ctx, &batch, trace).await
                 }
-                if !retry.is_empty() {
-                    outbox::release(c, &retry, &detail, 0)?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
-        Ok(error)
+                Err(e) => Verdicts {
+                    retry: batch.iter().map(|b| b.id.clone()).collect(),
+                    error: Some(e),
+                    ..Default::default()
+                },
+            }
+        };
+        counts.delivered += verdicts.delivered.len() as u64;
+        counts.rejected += verdicts.rejected.len() as u64;
+        let proven = !verdicts.delivered.is_empty();
+        let error = apply(ctx, verdicts).await?;
+        if proven {
+            ctx.remember_upload().await?;
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
     }
+}
+
+async fn send_batch(
+    ctx: &Context,
+    batch: &[ReportEntry],
+    trace: &Trace,
+) -> Result<Verdicts, SyncError> {
+    let subs = batch
+        .iter()
+        .map(submission)
+        .collect::<Result<Vec<_>, _>>()?;
+    let resp = ctx.client.post_batch(&subs, trace).await?;
+    Ok(batch_verdicts(batch, resp))
+}
+
+/// The hospital's single-report route, a few requests in flight at once.
+async fn send_singles(ctx: &Context, batch: &[ReportEntry], trace: &Trace) -> Verdicts {
+    // Owned inputs: each request future must be `Send + 'static`-friendly for
+    // the runtime (borrowing across `buffer_unordered` trips a higher-ranked `Send`).
+    let jobs: Vec<_> = batch
+        .iter()
+        .map(|e| {
+            let (client, trace, id, sub) = (
+                ctx.client.clone(),
+                trace.clone(),
+                e.id.clone(),
+                submission(e),
+            );
+            async move {
+                let r = match sub {
+                    Ok(s) => client.post_single(&s, &trace).await,
+                    Err(err) => Err(err),
+                };
+                (id, r)
+            }
+        })
+        .collect();
+    let results: Vec<(String, Result<crate::proof::Stored, SyncError>)> = stream::iter(jobs)
+        .buffer_unordered(ctx.config.single_concurrency.max(1))
+        .collect()
+        .await;
+    let mut v = Verdicts::default();
+    for (id, result) in results {
+        match result {
+            Ok(stored) => v.delivered.push((id, stored.server_report_id)),
+            Err(e) if e.class() == ErrorClass::Permanent => {
+                let reason = e.to_string();
+                v.rejected.push((id, reason));
+            }
+            Err(e) => v.fail(id, e),
+        }
+    }
+    v
+}
+
+async fn apply(ctx: &Context, v: Verdicts) -> Result<Option<SyncError>, SyncError> {
+    let now = chrono::Utc::now().timestamp();
+    let detail = v.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+    let Verdicts {
+        delivered,
+        rejected,
+        retry,
+        error,
+    } = v;
+    ctx.store(move |db| {
+        db.write(|c| {
+            if !delivered.is_empty() {
+                outbox::mark_delivered(c, &delivered, now)?;
+            }
+            if !rejected.is_empty() {
+                outbox::mark_rejected(c, &rejected)?;
+            }
+            if !retry.is_empty() {
+                outbox::release(c, &retry, &detail, 0)?;
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(error)
 }
 
 fn batch_verdicts(batch: &[ReportEntry], resp: BatchResponse) -> Verdicts {
@@ -205,12 +237,18 @@ fn batch_verdicts(batch: &[ReportEntry], resp: BatchResponse) -> Verdicts {
     let mut v = Verdicts::default();
     for e in batch {
         match by_id.remove(&e.id) {
-            Some((BatchItemStatus::Accepted | BatchItemStatus::Duplicate, _)) => v.delivered.push((e.id.clone(), None)),
-            Some((BatchItemStatus::Rejected, reason)) => {
-                v.rejected.push((e.id.clone(), reason.unwrap_or_else(|| "rejected by the server".to_owned())))
+            Some((BatchItemStatus::Accepted | BatchItemStatus::Duplicate, _)) => {
+                v.delivered.push((e.id.clone(), None))
             }
+            Some((BatchItemStatus::Rejected, reason)) => v.rejected.push((
+                e.id.clone(),
+                reason.unwrap_or_else(|| "rejected by the server".to_owned()),
+            )),
             // No verdict for it: not acknowledged, so it stays in the queue.
-            None => v.fail(e.id.clone(), SyncError::Protocol("the batch answer left a report out".into())),
+            None => v.fail(
+                e.id.clone(),
+                SyncError::Protocol("the batch answer left a report out".into()),
+            ),
         }
     }
     v

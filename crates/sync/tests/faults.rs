@@ -9,64 +9,42 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clinic_store::outbox::{self, OutboxState};
-use clinic_sync::{SyncConfig, SyncEngine};
 use futures_util::StreamExt;
 use support::*;
 
 const SCHEDULES: u64 = 208;
 const IN_PARALLEL: usize = 8;
 
-fn config(url: String, token: String, seed: u64) -> SyncConfig {
-    let mut c = SyncConfig::new(url, Some(token));
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
-    c.batch_size = rng.usize(1..=4);
-    c.single_chunk = 3;
-    c.pull = false;
-    c.reuse_connections = false;
-    c.backoff_base = Duration::from_millis(1);
-    c.backoff_cap = Duration::from_millis(25);
-    c.probe_interval = Duration::from_millis(20);
-    c.interval = Duration::from_millis(200);
-    c.connect_timeout = Duration::from_millis(500);
-    c.request_timeout = Duration::from_millis(250);
-    c
-}
-
 /// One schedule: some reports before the engine starts, more while it runs.
-async fn run_schedule(seed: u64, upstream: std::net::SocketAddr, token: String) -> (Vec<String>, u64) {
+async fn run_schedule(
+    seed: u64,
+    upstream: std::net::SocketAddr,
+    token: String,
+) -> (Vec<String>, u64) {
     let dir = tempfile::tempdir().unwrap();
     let db = local_store(dir.path());
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut ids = record(&db, rng.usize(1..=6));
+    let ids = record(&db, rng.usize(1..=6));
     // Ten fault kinds share the faulty connections: enough of each to mean something.
     let schedule = Arc::new(Random::new(seed, 0.15 + rng.f64() * 0.55, 400));
     let proxy = start_proxy(upstream, schedule).await;
-    let engine = SyncEngine::new(db.clone(), config(proxy.url(), token, seed)).unwrap();
-    let handle = engine.spawn(&tokio::runtime::Handle::current());
-    for _ in 0..rng.usize(0..3) {
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..60))).await;
-        let more = rng.usize(1..=3);
-        let db2 = db.clone();
-        ids.extend(tokio::task::spawn_blocking(move || record(&db2, more)).await.unwrap());
-        handle.report_queued();
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut status = handle.subscribe();
-    loop {
-        let counts = db.read(outbox::counts).unwrap();
-        if counts.delivered as usize == ids.len() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "schedule {seed}: not drained: {counts:?} {:?}", handle.status());
-        let _ = tokio::time::timeout(Duration::from_millis(100), status.changed()).await;
-    }
-    handle.shutdown();
-    let counts = db.read(outbox::counts).unwrap();
-    assert_eq!((counts.queued, counts.sending, counts.rejected), (0, 0, 0), "schedule {seed}");
-    assert!(db.read(|c| outbox::in_state(c, OutboxState::Delivered)).unwrap().iter().all(|e| e.attempts >= 1));
+    let ids = drain_while_recording(
+        seed,
+        &db,
+        fault_config(proxy.url(), token, seed),
+        &mut rng,
+        ids,
+    )
+    .await;
+    assert!(
+        db.read(|c| outbox::in_state(c, OutboxState::Delivered))
+            .unwrap()
+            .iter()
+            .all(|e| e.attempts >= 1)
+    );
     let connections = proxy.connections.load(std::sync::atomic::Ordering::SeqCst);
     (ids, connections)
 }
@@ -89,15 +67,28 @@ async fn every_report_arrives_exactly_once_whatever_the_network_does() {
         .await;
     let all: Vec<String> = results.iter().flat_map(|(ids, _)| ids.clone()).collect();
     let copies = server_copies(&central_db, "C001", &all);
-    assert!(copies.iter().all(|&n| n == 1), "some report is missing or stored twice");
+    assert!(
+        copies.iter().all(|&n| n == 1),
+        "some report is missing or stored twice"
+    );
     assert_eq!(server.report_count(Some("C001")).unwrap(), all.len() as u64);
     let requests: u64 = results.iter().map(|(_, c)| c).sum();
-    let injected: Vec<(&str, u64)> =
-        FAULT_NAMES.iter().zip(INJECTED.iter()).map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed))).collect();
+    let injected: Vec<(&str, u64)> = FAULT_NAMES
+        .iter()
+        .zip(INJECTED.iter())
+        .map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed)))
+        .collect();
     eprintln!("faults injected: {injected:?}");
     // Every kind the random schedule draws (not "pass", "hold" or "hide-batch", which other tests use).
     for (name, count) in injected[1..6].iter().chain(&injected[7..11]) {
-        assert!(*count >= 20, "too few '{name}' faults to mean anything: {count}");
+        assert!(
+            *count >= 20,
+            "too few '{name}' faults to mean anything: {count}"
+        );
     }
-    eprintln!("{SCHEDULES} schedules, {} reports, {requests} proxied connections, {:.1} s", all.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{SCHEDULES} schedules, {} reports, {requests} proxied connections, {:.1} s",
+        all.len(),
+        started.elapsed().as_secs_f64()
+    );
 }

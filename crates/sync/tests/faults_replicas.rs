@@ -11,28 +11,12 @@ use clinic_central::spawn_store_for_tests;
 use clinic_central::store::postgres::cluster::PgCluster;
 use clinic_central::store::{CentralStore, PgOptions, PostgresStore};
 use clinic_store::outbox;
-use clinic_sync::{SyncConfig, SyncEngine};
+use clinic_sync::SyncEngine;
 use futures_util::StreamExt;
 use support::*;
 
 const SCHEDULES: u64 = 100;
 const IN_PARALLEL: usize = 8;
-
-fn config(url: String, token: String, seed: u64) -> SyncConfig {
-    let mut c = SyncConfig::new(url, Some(token));
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
-    c.batch_size = rng.usize(1..=4);
-    c.single_chunk = 3;
-    c.pull = false;
-    c.reuse_connections = false;
-    c.backoff_base = Duration::from_millis(1);
-    c.backoff_cap = Duration::from_millis(25);
-    c.probe_interval = Duration::from_millis(20);
-    c.interval = Duration::from_millis(200);
-    c.connect_timeout = Duration::from_millis(500);
-    c.request_timeout = Duration::from_millis(250);
-    c
-}
 
 async fn run_schedule(
     seed: u64,
@@ -42,44 +26,17 @@ async fn run_schedule(
     let dir = tempfile::tempdir().unwrap();
     let db = local_store(dir.path());
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut ids = record(&db, rng.usize(1..=6));
+    let ids = record(&db, rng.usize(1..=6));
     let schedule = Arc::new(Random::new(seed, 0.1 + rng.f64() * 0.5, 400));
     let proxy = start_proxy_spread(replicas, schedule).await;
-    let engine = SyncEngine::new(db.clone(), config(proxy.url(), token, seed)).unwrap();
-    let handle = engine.spawn(&tokio::runtime::Handle::current());
-    for _ in 0..rng.usize(0..3) {
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..60))).await;
-        let more = rng.usize(1..=3);
-        let db2 = db.clone();
-        ids.extend(
-            tokio::task::spawn_blocking(move || record(&db2, more))
-                .await
-                .unwrap(),
-        );
-        handle.report_queued();
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut status = handle.subscribe();
-    loop {
-        let counts = db.read(outbox::counts).unwrap();
-        if counts.delivered as usize == ids.len() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "schedule {seed}: not drained: {counts:?} {:?}",
-            handle.status()
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(100), status.changed()).await;
-    }
-    handle.shutdown();
-    let counts = db.read(outbox::counts).unwrap();
-    assert_eq!(
-        (counts.queued, counts.sending, counts.rejected),
-        (0, 0, 0),
-        "schedule {seed}"
-    );
-    ids
+    drain_while_recording(
+        seed,
+        &db,
+        fault_config(proxy.url(), token, seed),
+        &mut rng,
+        ids,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,9 +80,18 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
     // Its own cluster: this test stops and starts it.
     let cluster = PgCluster::start().expect("PostgreSQL starts");
     let url = cluster.create_database().unwrap();
-    let options = PgOptions { pool_size: 4, timeout: Duration::from_secs(1) };
+    let options = PgOptions {
+        pool_size: 4,
+        timeout: Duration::from_secs(1),
+    };
     let servers: Vec<_> = (0..2)
-        .map(|_| spawn_store_for_tests(Arc::new(PostgresStore::connect(&url, options).unwrap()), false).unwrap())
+        .map(|_| {
+            spawn_store_for_tests(
+                Arc::new(PostgresStore::connect(&url, options).unwrap()),
+                false,
+            )
+            .unwrap()
+        })
         .collect();
     let token = servers[0].issue_token("C001").unwrap();
     let replicas: Vec<_> = servers.iter().map(|s| s.addr).collect();
@@ -134,7 +100,7 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
     let db = local_store(dir.path());
     let mut ids = record(&db, 5);
     let proxy = start_proxy_spread(replicas, Arc::new(Always(Fault::Pass))).await;
-    let mut cfg = config(proxy.url(), token, 1);
+    let mut cfg = fault_config(proxy.url(), token, 1);
     cfg.request_timeout = Duration::from_secs(5);
     let engine = SyncEngine::new(db.clone(), cfg).unwrap();
     let handle = engine.spawn(&tokio::runtime::Handle::current());
@@ -147,7 +113,10 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
                 if counts.delivered as usize >= n {
                     return counts;
                 }
-                assert!(Instant::now() < deadline, "not delivered in time: {counts:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "not delivered in time: {counts:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -156,12 +125,19 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
 
     cluster.stop().unwrap();
     let db2 = db.clone();
-    ids.extend(tokio::task::spawn_blocking(move || record(&db2, 12)).await.unwrap());
+    ids.extend(
+        tokio::task::spawn_blocking(move || record(&db2, 12))
+            .await
+            .unwrap(),
+    );
     handle.report_queued();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let during = db.read(outbox::counts).unwrap();
     assert_eq!(during.rejected, 0, "a 503 is not a rejection");
-    assert!((during.delivered as usize) < ids.len(), "nothing can be stored while the database is down: {during:?}");
+    assert!(
+        (during.delivered as usize) < ids.len(),
+        "nothing can be stored while the database is down: {during:?}"
+    );
     let health = healthz_status(servers[1].addr).await;
     assert_eq!(health, 503);
 
@@ -171,14 +147,20 @@ async fn a_database_outage_mid_load_loses_and_doubles_nothing() {
     handle.shutdown();
     assert_eq!((counts.queued, counts.sending, counts.rejected), (0, 0, 0));
     let store = PostgresStore::connect(&url, PgOptions::default()).unwrap();
-    assert_eq!(store.report_count(Some("C001")).unwrap(), ids.len() as u64, "each report exactly once");
+    assert_eq!(
+        store.report_count(Some("C001")).unwrap(),
+        ids.len() as u64,
+        "each report exactly once"
+    );
 }
 
 /// `GET /healthz` over a raw socket: the status code.
 async fn healthz_status(addr: std::net::SocketAddr) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     String::from_utf8_lossy(&buf[9..12]).parse().unwrap()

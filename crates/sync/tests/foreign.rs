@@ -22,7 +22,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clinic_domain::PatientId;
-use clinic_protocol::{BatchItemResult, BatchItemStatus, BatchRequest, BatchResponse, FeedQuery, ReportSubmission};
+use clinic_protocol::{
+    BatchItemResult, BatchItemStatus, BatchRequest, BatchResponse, FeedQuery, ReportSubmission,
+};
 use clinic_store::outbox::{self, OutboxState};
 use clinic_store::{Database, patients, pull};
 use clinic_sync::{SyncConfig, SyncEngine, SyncError, SyncProblemKind};
@@ -105,18 +107,29 @@ fn html(status: StatusCode) -> Response {
 
 fn redirect(status: u16, addr: &str) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(header::LOCATION, format!("http://{addr}/portal/login").parse().unwrap());
+    headers.insert(
+        header::LOCATION,
+        format!("http://{addr}/portal/login").parse().unwrap(),
+    );
     (StatusCode::from_u16(status).unwrap(), headers).into_response()
 }
 
 fn missing() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not found"}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not found"})),
+    )
+        .into_response()
 }
 
 async fn single_route(State((fake, addr)): State<(Fake, String)>, body: String) -> Response {
     fake.single_calls.fetch_add(1, Ordering::SeqCst);
     let Ok(r) = serde_json::from_str::<ReportSubmission>(&body) else {
-        return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": "bad json"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": "bad json"})),
+        )
+            .into_response();
     };
     let mode = *fake.single.lock().unwrap();
     let echo = |patient: &str, score: i64| {
@@ -135,7 +148,9 @@ async fn single_route(State((fake, addr)): State<(Fake, String)>, body: String) 
         }
         Single::Html => html(StatusCode::OK),
         Single::Empty => StatusCode::OK.into_response(),
-        Single::OtherJson => axum::Json(serde_json::json!({"ok": true, "message": "saved"})).into_response(),
+        Single::OtherJson => {
+            axum::Json(serde_json::json!({"ok": true, "message": "saved"})).into_response()
+        }
         Single::Redirect(s) => redirect(s, &addr),
         Single::EchoOtherPatient => echo("P0000999", r.pain_score),
         Single::EchoOtherScore => echo(&r.patient_id, (r.pain_score + 1) % 11),
@@ -154,17 +169,23 @@ async fn batch_route(State((fake, addr)): State<(Fake, String)>, body: String) -
             .iter()
             .map(|r| {
                 stored.push(r.report_id.to_string());
-                BatchItemResult { report_id: Some(r.report_id.to_string()), status: BatchItemStatus::Accepted, reason: None }
+                BatchItemResult {
+                    report_id: Some(r.report_id.to_string()),
+                    status: BatchItemStatus::Accepted,
+                    reason: None,
+                }
             })
             .collect();
         axum::Json(BatchResponse { results }).into_response()
     };
     match mode {
         Batch::Missing => missing(),
-        Batch::BusyOnce(retry_after) if n == 0 => {
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, retry_after)], axum::Json(serde_json::json!({"error": "maintenance"})))
-                .into_response()
-        }
+        Batch::BusyOnce(retry_after) if n == 0 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, retry_after)],
+            axum::Json(serde_json::json!({"error": "maintenance"})),
+        )
+            .into_response(),
         Batch::BusyOnce(_) => works(&body),
         Batch::MissingOnce if n == 0 => missing(),
         Batch::MissingOnce | Batch::Works => works(&body),
@@ -189,16 +210,27 @@ async fn portal(State((fake, _)): State<(Fake, String)>) -> Response {
 
 /// A feed page built as text, so an item can carry what a JSON serializer never
 /// writes (a lone surrogate escape).
-async fn feed_route(State((fake, _)): State<(Fake, String)>, Path(kind): Path<String>, Query(q): Query<FeedQuery>) -> Response {
+async fn feed_route(
+    State((fake, _)): State<(Fake, String)>,
+    Path(kind): Path<String>,
+    Query(q): Query<FeedQuery>,
+) -> Response {
     let Some(items) = fake.feeds.get(&kind) else {
         return missing();
     };
-    let page: Vec<&(i64, String)> = items.iter().filter(|(seq, _)| *seq > q.after).take(q.limit as usize).collect();
+    let page: Vec<&(i64, String)> = items
+        .iter()
+        .filter(|(seq, _)| *seq > q.after)
+        .take(q.limit as usize)
+        .collect();
     let next = page.last().map_or(q.after, |(seq, _)| *seq);
     let has_more = items.iter().any(|(seq, _)| *seq > next);
     let body = format!(
         r#"{{"items":[{}],"nextCursor":{next},"hasMore":{has_more}}}"#,
-        page.iter().map(|(_, raw)| raw.as_str()).collect::<Vec<_>>().join(",")
+        page.iter()
+            .map(|(_, raw)| raw.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -228,7 +260,11 @@ fn config(url: String) -> SyncConfig {
 }
 
 fn delivered(db: &Database) -> Vec<String> {
-    db.read(|c| outbox::in_state(c, OutboxState::Delivered)).unwrap().into_iter().map(|e| e.id).collect()
+    db.read(|c| outbox::in_state(c, OutboxState::Delivered))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
 }
 
 #[rstest]
@@ -248,7 +284,10 @@ fn delivered(db: &Database) -> Vec<String> {
 #[case::batch_answer_about_other_reports(Batch::OtherIds, Single::Echo)]
 #[case::batch_answer_without_results(Batch::EmptyResults, Single::Echo)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_foreign_answer_delivers_nothing_and_the_status_says_why(#[case] batch: Batch, #[case] single: Single) {
+async fn a_foreign_answer_delivers_nothing_and_the_status_says_why(
+    #[case] batch: Batch,
+    #[case] single: Single,
+) {
     let fake = Fake::new(single, batch);
     let url = start(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -260,18 +299,40 @@ async fn a_foreign_answer_delivers_nothing_and_the_status_says_why(#[case] batch
     assert!(matches!(err, SyncError::UnexpectedAnswer(_)), "{err}");
     assert!(delivered(&db).is_empty(), "nothing delivered");
     let counts = db.read(outbox::counts).unwrap();
-    assert_eq!((counts.queued, counts.rejected), (3, 0), "kept queued, none set aside as refused");
+    assert_eq!(
+        (counts.queued, counts.rejected),
+        (3, 0),
+        "kept queued, none set aside as refused"
+    );
     for id in &ids {
         let e = db.read(|c| outbox::get(c, id)).unwrap().unwrap();
-        assert!(e.last_error.as_deref().unwrap_or("").contains("proxy or login page"), "{:?}", e.last_error);
+        assert!(
+            e.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("proxy or login page"),
+            "{:?}",
+            e.last_error
+        );
     }
     let status = engine.status();
     let problem = status.last_error.expect("the status says why");
     assert_eq!(problem.kind, SyncProblemKind::UnexpectedAnswer);
-    assert!(problem.detail.contains("not a clinic server"), "{}", problem.detail);
-    assert!(!status.single_post_mode, "no switch to single POSTs without proof");
+    assert!(
+        problem.detail.contains("not a clinic server"),
+        "{}",
+        problem.detail
+    );
+    assert!(
+        !status.single_post_mode,
+        "no switch to single POSTs without proof"
+    );
     assert_eq!(status.waiting, 3);
-    assert_eq!(fake.portal_hits.load(Ordering::SeqCst), 0, "no redirect is followed");
+    assert_eq!(
+        fake.portal_hits.load(Ordering::SeqCst),
+        0,
+        "no redirect is followed"
+    );
 
     // The answers stay foreign: the next run delivers nothing either.
     assert!(engine.sync_once().await.is_err());
@@ -287,17 +348,31 @@ async fn the_original_apis_echo_proves_delivery_and_the_error_line_goes_once_res
     let dir = tempfile::tempdir().unwrap();
     let db = local_store(dir.path());
     let ids = record(&db, 4);
-    let handle = SyncEngine::new(db.clone(), config(url)).unwrap().spawn(&tokio::runtime::Handle::current());
+    let handle = SyncEngine::new(db.clone(), config(url))
+        .unwrap()
+        .spawn(&tokio::runtime::Handle::current());
     let mut status = handle.subscribe();
-    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.last_error.is_some())).await.unwrap().unwrap();
-    assert_eq!(handle.status().last_error.unwrap().kind, SyncProblemKind::UnexpectedAnswer);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.last_error.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        handle.status().last_error.unwrap().kind,
+        SyncProblemKind::UnexpectedAnswer
+    );
     assert!(delivered(&db).is_empty());
 
     *fake.single.lock().unwrap() = Single::Echo;
-    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.waiting == 0 && s.last_error.is_none()))
-        .await
-        .expect("delivered once the server answers, and the error line is gone")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.waiting == 0 && s.last_error.is_none()),
+    )
+    .await
+    .expect("delivered once the server answers, and the error line is gone")
+    .unwrap();
     handle.shutdown();
     let mut got = delivered(&db);
     got.sort();
@@ -306,7 +381,10 @@ async fn the_original_apis_echo_proves_delivery_and_the_error_line_goes_once_res
     assert_eq!(got, stored, "delivered exactly what the server stored");
     assert_eq!(stored.len(), ids.len());
     let e = db.read(|c| outbox::get(c, &ids[0])).unwrap().unwrap();
-    assert!(e.server_report_id.is_some_and(|theirs| theirs != ids[0]), "the original API's own ID is kept beside ours");
+    assert!(
+        e.server_report_id.is_some_and(|theirs| theirs != ids[0]),
+        "the original API's own ID is kept beside ours"
+    );
     assert!(handle.status().single_post_mode);
 }
 
@@ -321,17 +399,40 @@ async fn a_batch_route_missing_once_is_tried_again_after_the_recheck_interval() 
     c.batch_recheck = Duration::from_millis(300);
     let engine = SyncEngine::new(db.clone(), c).unwrap();
     assert_eq!(engine.sync_once().await.unwrap().delivered, 3);
-    assert!(engine.status().single_post_mode, "404 and the single route's proof: single POSTs");
-    assert_eq!((fake.batch_calls.load(Ordering::SeqCst), fake.single_calls.load(Ordering::SeqCst)), (1, 3));
+    assert!(
+        engine.status().single_post_mode,
+        "404 and the single route's proof: single POSTs"
+    );
+    assert_eq!(
+        (
+            fake.batch_calls.load(Ordering::SeqCst),
+            fake.single_calls.load(Ordering::SeqCst)
+        ),
+        (1, 3)
+    );
 
     record(&db, 2);
     assert_eq!(engine.sync_once().await.unwrap().delivered, 2);
-    assert_eq!((fake.batch_calls.load(Ordering::SeqCst), fake.single_calls.load(Ordering::SeqCst)), (1, 5), "still single");
+    assert_eq!(
+        (
+            fake.batch_calls.load(Ordering::SeqCst),
+            fake.single_calls.load(Ordering::SeqCst)
+        ),
+        (1, 5),
+        "still single"
+    );
 
     tokio::time::sleep(Duration::from_millis(350)).await;
     record(&db, 2);
     assert_eq!(engine.sync_once().await.unwrap().delivered, 2);
-    assert_eq!((fake.batch_calls.load(Ordering::SeqCst), fake.single_calls.load(Ordering::SeqCst)), (2, 5), "batch again");
+    assert_eq!(
+        (
+            fake.batch_calls.load(Ordering::SeqCst),
+            fake.single_calls.load(Ordering::SeqCst)
+        ),
+        (2, 5),
+        "batch again"
+    );
     assert!(!engine.status().single_post_mode);
 
     // A restart also starts with the batch route.
@@ -364,12 +465,17 @@ async fn a_huge_retry_after_waits_at_most_the_backoff_cap(#[case] retry_after: &
     let mut c = config(url);
     c.backoff_cap = Duration::from_millis(300);
     c.interval = Duration::from_secs(3600);
-    let handle = SyncEngine::new(db.clone(), c).unwrap().spawn(&tokio::runtime::Handle::current());
+    let handle = SyncEngine::new(db.clone(), c)
+        .unwrap()
+        .spawn(&tokio::runtime::Handle::current());
     let mut status = handle.subscribe();
-    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.waiting == 0 && s.last_error.is_none()))
-        .await
-        .expect("retried within the cap, not after the server's delay")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.waiting == 0 && s.last_error.is_none()),
+    )
+    .await
+    .expect("retried within the cap, not after the server's delay")
+    .unwrap();
     handle.shutdown();
     assert_eq!(fake.batch_calls.load(Ordering::SeqCst), 2);
     assert_eq!(fake.stored().len(), 2);
@@ -378,7 +484,12 @@ async fn a_huge_retry_after_waits_at_most_the_backoff_cap(#[case] retry_after: &
 // ---- pulls ----
 
 fn patient_item(seq: i64, id: &str, name: &str, sex: &str, birth: &str) -> (i64, String) {
-    (seq, format!(r#"{{"seq":{seq},"id":"{id}","data":{{"name":"{name}","sex":"{sex}","birthDate":"{birth}","isInsured":true}}}}"#))
+    (
+        seq,
+        format!(
+            r#"{{"seq":{seq},"id":"{id}","data":{{"name":"{name}","sex":"{sex}","birthDate":"{birth}","isInsured":true}}}}"#
+        ),
+    )
 }
 
 fn staff_item(seq: i64, id: &str, role: &str) -> (i64, String) {
@@ -390,7 +501,15 @@ fn staff_item(seq: i64, id: &str, role: &str) -> (i64, String) {
     )
 }
 
-fn appointment_item(seq: i64, id: &str, doctor: &str, patient: &str, start_hour: u32, end_hour: u32, status: &str) -> (i64, String) {
+fn appointment_item(
+    seq: i64,
+    id: &str,
+    doctor: &str,
+    patient: &str,
+    start_hour: u32,
+    end_hour: u32,
+    status: &str,
+) -> (i64, String) {
     (
         seq,
         format!(
@@ -410,10 +529,17 @@ fn poisoned_feeds() -> HashMap<String, Vec<(i64, String)>> {
         // A lone surrogate: valid JSON text, but no string can hold it.
         patient_item(5, "P0000105", r"\udc00", "male", "1990-04-04"),
         patient_item(6, "P0000106", &megabyte, "male", "1990-05-05"),
-        (7, r#"{"seq":7,"id":"P0000107","data":{"name":5}}"#.to_owned()),
+        (
+            7,
+            r#"{"seq":7,"id":"P0000107","data":{"name":5}}"#.to_owned(),
+        ),
         patient_item(8, "P0000108", "赵六", "unknown", "2001-06-06"),
     ];
-    let staff = vec![staff_item(1, "D001", "doctor"), staff_item(2, "X001", "janitor"), staff_item(3, "N001", "nurse")];
+    let staff = vec![
+        staff_item(1, "D001", "doctor"),
+        staff_item(2, "X001", "janitor"),
+        staff_item(3, "N001", "nurse"),
+    ];
     let appointments = vec![
         appointment_item(1, "A1", "D001", "P0000101", 9, 10, "booked"),
         appointment_item(2, "A2", "D999", "P0000101", 9, 10, "booked"),
@@ -422,7 +548,11 @@ fn poisoned_feeds() -> HashMap<String, Vec<(i64, String)>> {
         appointment_item(5, "A5", "D001", "P0000108", 9, 10, "teleported"),
         appointment_item(6, "A6", "D001", "P0000108", 14, 15, "checked_in"),
     ];
-    HashMap::from([("patients".into(), patients), ("staff".into(), staff), ("appointments".into(), appointments)])
+    HashMap::from([
+        ("patients".into(), patients),
+        ("staff".into(), staff),
+        ("appointments".into(), appointments),
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,15 +569,29 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
 
     let run = engine.sync_once().await.expect("the pull goes through");
     assert_eq!(run.set_aside, 6 + 1 + 4);
-    let have = |id: &str| db.read(|c| patients::get(c, &PatientId::parse(id).unwrap())).unwrap().is_some();
-    assert!(have("P0000101") && have("P0000108"), "the good items before and after arrive");
-    for bad in ["P0000102", "P0000103", "P0000104", "P0000105", "P0000106", "P0000107"] {
+    let have = |id: &str| {
+        db.read(|c| patients::get(c, &PatientId::parse(id).unwrap()))
+            .unwrap()
+            .is_some()
+    };
+    assert!(
+        have("P0000101") && have("P0000108"),
+        "the good items before and after arrive"
+    );
+    for bad in [
+        "P0000102", "P0000103", "P0000104", "P0000105", "P0000106", "P0000107",
+    ] {
         assert!(!have(bad), "{bad} refused");
     }
-    let count = |sql: &str| db.read(|c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?)).unwrap();
+    let count = |sql: &str| {
+        db.read(|c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?))
+            .unwrap()
+    };
     assert_eq!(count("SELECT count(*) FROM patients"), 2);
     assert_eq!(
-        count("SELECT count(*) FROM patient_search_keys WHERE patient_id NOT IN ('P0000101', 'P0000108')"),
+        count(
+            "SELECT count(*) FROM patient_search_keys WHERE patient_id NOT IN ('P0000101', 'P0000108')"
+        ),
         0,
         "nothing of a refused patient half-applied"
     );
@@ -455,12 +599,22 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
     let appointments: Vec<String> = db
         .read(|c| {
             let mut stmt = c.prepare("SELECT id FROM appointments ORDER BY id")?;
-            Ok(stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+            Ok(stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
         })
         .unwrap();
     assert_eq!(appointments, ["A1", "A6"]);
-    for (stream, end) in [(pull::STREAM_PATIENTS, 8), (pull::STREAM_STAFF, 3), (pull::STREAM_APPOINTMENTS, 6)] {
-        assert_eq!(db.read(|c| pull::cursor(c, stream)).unwrap(), end, "{stream}: the cursor moved on");
+    for (stream, end) in [
+        (pull::STREAM_PATIENTS, 8),
+        (pull::STREAM_STAFF, 3),
+        (pull::STREAM_APPOINTMENTS, 6),
+    ] {
+        assert_eq!(
+            db.read(|c| pull::cursor(c, stream)).unwrap(),
+            end,
+            "{stream}: the cursor moved on"
+        );
     }
 
     let listed = db.read(|c| pull::set_aside_items(c, 100)).unwrap();
@@ -471,20 +625,38 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
             .map(|s| s.reason.clone())
             .unwrap_or_else(|| panic!("{stream}/{id} not listed"))
     };
-    assert!(reason("patients", "P0000102").contains("name"), "{}", reason("patients", "P0000102"));
+    assert!(
+        reason("patients", "P0000102").contains("name"),
+        "{}",
+        reason("patients", "P0000102")
+    );
     assert!(!reason("patients", "P0000103").is_empty());
     assert!(!reason("patients", "P0000104").is_empty());
-    assert!(reason("patients", "P0000105").contains("unreadable"), "{}", reason("patients", "P0000105"));
-    assert!(reason("patients", "P0000106").chars().count() < 400, "a 1 MB value is not copied into the reason");
+    assert!(
+        reason("patients", "P0000105").contains("unreadable"),
+        "{}",
+        reason("patients", "P0000105")
+    );
+    assert!(
+        reason("patients", "P0000106").chars().count() < 400,
+        "a 1 MB value is not copied into the reason"
+    );
     assert!(reason("patients", "P0000107").contains("unreadable"));
     assert!(reason("staff", "X001").contains("janitor"));
-    assert!(reason("appointments", "A2").contains("not on this device"), "{}", reason("appointments", "A2"));
-    assert!(reason("appointments", "A3").contains("ends before"));
+    assert!(
+        reason("appointments", "A2").contains("not on this device"),
+        "{}",
+        reason("appointments", "A2")
+    );
+    assert!(reason("appointments", "A3").contains("end after it starts"));
     assert!(reason("appointments", "A4").contains("not on this device"));
     assert!(!reason("appointments", "A5").is_empty());
     let status = engine.status();
     assert_eq!(status.set_aside, 11, "counted in the status");
-    assert!(status.last_error.is_none(), "a refused record is not a sync failure");
+    assert!(
+        status.last_error.is_none(),
+        "a refused record is not a sync failure"
+    );
 
     // Runs again: nothing new, nothing lost, no error.
     let run = engine.sync_once().await.unwrap();
@@ -496,11 +668,21 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
     let mut newer = c.clone();
     newer.app_version = "9.9.9".into();
     let engine = SyncEngine::new(db.clone(), newer).unwrap();
-    assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(), 1);
+    assert_eq!(
+        db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap(),
+        1
+    );
     assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_STAFF)).unwrap(), 1);
-    assert_eq!(db.read(|c| pull::cursor(c, pull::STREAM_APPOINTMENTS)).unwrap(), 1);
+    assert_eq!(
+        db.read(|c| pull::cursor(c, pull::STREAM_APPOINTMENTS))
+            .unwrap(),
+        1
+    );
     let run = engine.sync_once().await.unwrap();
-    assert_eq!(run.set_aside, 11, "still refused by these rules, listed again");
+    assert_eq!(
+        run.set_aside, 11,
+        "still refused by these rules, listed again"
+    );
     assert_eq!(db.read(pull::set_aside_count).unwrap(), 11);
     assert_eq!(count("SELECT count(*) FROM patients"), 2);
 }
@@ -516,12 +698,21 @@ async fn a_server_without_feeds_is_a_failure_until_an_upload_is_proven() {
     c.pull = true;
     let engine = SyncEngine::new(db.clone(), c).unwrap();
     let err = engine.sync_once().await.unwrap_err();
-    assert!(matches!(err, SyncError::FeedsMissing { status: 404 }), "{err}");
-    assert_eq!(engine.status().last_error.unwrap().kind, SyncProblemKind::FeedsMissing);
+    assert!(
+        matches!(err, SyncError::FeedsMissing { status: 404 }),
+        "{err}"
+    );
+    assert_eq!(
+        engine.status().last_error.unwrap().kind,
+        SyncProblemKind::FeedsMissing
+    );
     assert!(!engine.status().upload_only);
 
     record(&db, 2);
-    engine.sync_once().await.expect("an upload proven: upload-only is not a failure");
+    engine
+        .sync_once()
+        .await
+        .expect("an upload proven: upload-only is not a failure");
     let status = engine.status();
     assert!(status.upload_only && status.last_error.is_none());
     assert_eq!(fake.stored().len(), 2);

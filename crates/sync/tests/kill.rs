@@ -27,7 +27,10 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 #[rstest]
 #[case::before_the_server_saw_it(Fault::Delay(Duration::from_secs(3)), false)]
 #[case::after_the_server_committed_it(Fault::HoldResponse(Duration::from_secs(3)), true)]
-fn killed_mid_batch_then_restarted_delivers_each_report_once(#[case] fault: Fault, #[case] committed: bool) {
+fn killed_mid_batch_then_restarted_delivers_each_report_once(
+    #[case] fault: Fault,
+    #[case] committed: bool,
+) {
     let dir = tempfile::tempdir().unwrap();
     let (server, central_db) = central(dir.path(), false);
     let token = server.issue_token("C001").unwrap();
@@ -36,11 +39,23 @@ fn killed_mid_batch_then_restarted_delivers_each_report_once(#[case] fault: Faul
     let db_path = db.path().to_owned();
     drop(db);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let proxy = runtime.block_on(start_proxy(server.addr, Arc::new(Always(fault))));
     let agent = |url: String| {
         Command::new(AGENT)
-            .args(["--db", db_path.to_str().unwrap(), "--server", &url, "--token", &token, "--until-drained"])
+            .args([
+                "--db",
+                db_path.to_str().unwrap(),
+                "--server",
+                &url,
+                "--token",
+                &token,
+                "--until-drained",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -48,15 +63,22 @@ fn killed_mid_batch_then_restarted_delivers_each_report_once(#[case] fault: Faul
     };
     let mut child = agent(proxy.url());
     let local = Database::open(&db_path).unwrap();
-    wait_until("a batch is in flight", 20, || local.read(outbox::counts).unwrap().sending > 0);
+    wait_until("a batch is in flight", 20, || {
+        local.read(outbox::counts).unwrap().sending > 0
+    });
     if committed {
-        wait_until("the server committed the batch", 20, || server.report_count(Some("C001")).unwrap() > 0);
+        wait_until("the server committed the batch", 20, || {
+            server.report_count(Some("C001")).unwrap() > 0
+        });
     }
     child.kill().unwrap(); // SIGKILL: no chance to tidy up
     child.wait().unwrap();
 
     let counts = local.read(outbox::counts).unwrap();
-    assert!(counts.sending > 0, "killed with a batch in flight: {counts:?}");
+    assert!(
+        counts.sending > 0,
+        "killed with a batch in flight: {counts:?}"
+    );
     assert_eq!(counts.delivered, 0, "nothing acknowledged yet");
     let on_server = server.report_count(Some("C001")).unwrap();
     assert_eq!(on_server > 0, committed, "server had {on_server}");
@@ -72,7 +94,10 @@ fn killed_mid_batch_then_restarted_delivers_each_report_once(#[case] fault: Faul
     assert!(copies.iter().all(|&n| n == 1), "each report exactly once");
     assert_eq!(server.report_count(Some("C001")).unwrap(), REPORTS as u64);
     let counts = local.read(outbox::counts).unwrap();
-    assert_eq!((counts.delivered, counts.waiting(), counts.rejected), (REPORTS as u64, 0, 0));
+    assert_eq!(
+        (counts.delivered, counts.waiting(), counts.rejected),
+        (REPORTS as u64, 0, 0)
+    );
 }
 
 /// Several SIGKILLs at random moments while the network misbehaves at random.
@@ -85,12 +110,26 @@ fn killed_again_and_again_under_random_faults_still_delivers_each_report_once() 
     let ids = record(&db, 3_000);
     let db_path = db.path().to_owned();
     drop(db);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rng = fastrand::Rng::with_seed(4);
     for round in 0..4u64 {
-        let proxy = runtime.block_on(start_proxy(server.addr, Arc::new(Random::new(round, 0.5, 300))));
+        let proxy = runtime.block_on(start_proxy(
+            server.addr,
+            Arc::new(Random::new(round, 0.5, 300)),
+        ));
         let mut child = Command::new(AGENT)
-            .args(["--db", db_path.to_str().unwrap(), "--server", &proxy.url(), "--token", &token])
+            .args([
+                "--db",
+                db_path.to_str().unwrap(),
+                "--server",
+                &proxy.url(),
+                "--token",
+                &token,
+            ])
             .args(["--request-timeout-ms", "200"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -101,13 +140,25 @@ fn killed_again_and_again_under_random_faults_still_delivers_each_report_once() 
         child.wait().unwrap();
     }
     let out = Command::new(AGENT)
-        .args(["--db", db_path.to_str().unwrap(), "--server", &server.base_url(), "--token", &token, "--until-drained"])
+        .args([
+            "--db",
+            db_path.to_str().unwrap(),
+            "--server",
+            &server.base_url(),
+            "--token",
+            &token,
+            "--until-drained",
+        ])
         .stderr(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success());
     std::thread::sleep(Duration::from_millis(500)); // stragglers from the killed runs' proxies
-    assert!(server_copies(&central_db, "C001", &ids).iter().all(|&n| n == 1));
+    assert!(
+        server_copies(&central_db, "C001", &ids)
+            .iter()
+            .all(|&n| n == 1)
+    );
     assert_eq!(server.report_count(Some("C001")).unwrap(), 3_000);
     let local = Database::open(&db_path).unwrap();
     assert_eq!(local.read(outbox::counts).unwrap().delivered, 3_000);

@@ -22,11 +22,23 @@ fn config(url: String, token: String, page: u32) -> SyncConfig {
 
 /// The server's current patients, read from its feed from the start (last write wins).
 async fn server_patients(url: &str, token: &str) -> BTreeMap<String, Option<String>> {
-    let client = Client::new(url, Some(token.into()), Duration::from_secs(5), Duration::from_secs(30), true).unwrap();
+    let client = Client::new(
+        url,
+        Some(token.into()),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+        true,
+    )
+    .unwrap();
     let mut all = BTreeMap::new();
     let mut after = 0;
     loop {
-        let page = typed(client.feed(paths::FEED_PATIENTS, after, 1000, &Trace::new()).await.unwrap());
+        let page = typed(
+            client
+                .feed(paths::FEED_PATIENTS, after, 1000, &Trace::new())
+                .await
+                .unwrap(),
+        );
         for item in page.items {
             all.insert(item.id, item.data.map(|d| d.name));
         }
@@ -41,7 +53,11 @@ async fn server_patients(url: &str, token: &str) -> BTreeMap<String, Option<Stri
 /// come from the real server, so every one must read.
 fn typed(page: RawFeedPage) -> FeedPage<PatientRecord> {
     FeedPage {
-        items: page.items.iter().map(|raw| serde_json::from_str::<FeedItem<PatientRecord>>(raw.get()).unwrap()).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|raw| serde_json::from_str::<FeedItem<PatientRecord>>(raw.get()).unwrap())
+            .collect(),
         next_cursor: page.next_cursor,
         has_more: page.has_more,
     }
@@ -50,7 +66,9 @@ fn typed(page: RawFeedPage) -> FeedPage<PatientRecord> {
 fn local_patients(db: &Database) -> BTreeMap<String, Option<String>> {
     db.read(|c| {
         let mut stmt = c.prepare("SELECT id, name FROM patients WHERE deleted_at IS NULL")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, Some(r.get::<_, String>(1)?))))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, Some(r.get::<_, String>(1)?)))
+        })?;
         Ok(rows.collect::<Result<BTreeMap<_, _>, _>>()?)
     })
     .unwrap()
@@ -81,7 +99,9 @@ async fn paging_under_concurrent_writes_misses_nothing() {
                     1 => (reqwest::Method::PUT, format!("P{:07}", 1 + i * 5)),
                     _ => (reqwest::Method::DELETE, format!("P{:07}", 2 + i * 5)),
                 };
-                let mut req = http.request(method.clone(), format!("{url}/v1/patients/{id}")).bearer_auth(&token);
+                let mut req = http
+                    .request(method.clone(), format!("{url}/v1/patients/{id}"))
+                    .bearer_auth(&token);
                 if method == reqwest::Method::PUT {
                     req = req.json(&PatientUpsert {
                         name: format!("改名{i}"),
@@ -102,13 +122,25 @@ async fn paging_under_concurrent_writes_misses_nothing() {
     assert!(first.pulled > 0);
     writer.await.unwrap();
     engine.sync_once().await.unwrap();
-    assert_eq!(local_patients(&db), server_patients(&url, &token).await, "local copy equals the server's");
-    let doctors = db.read(|c| Ok(clinic_store::schedule::doctors(c)?.len())).unwrap();
+    assert_eq!(
+        local_patients(&db),
+        server_patients(&url, &token).await,
+        "local copy equals the server's"
+    );
+    let doctors = db
+        .read(|c| Ok(clinic_store::schedule::doctors(c)?.len()))
+        .unwrap();
     assert_eq!(doctors, 10, "doctors arrive with the staff stream");
-    let appointments: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM appointments", [], |r| r.get(0))?)).unwrap();
+    let appointments: i64 = db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM appointments", [], |r| r.get(0))?))
+        .unwrap();
     assert!(appointments > 0);
     // Search sees pulled patients.
-    assert!(!db.read(|c| clinic_store::patients::search(c, "改名", 5)).unwrap().is_empty());
+    assert!(
+        !db.read(|c| clinic_store::patients::search(c, "改名", 5))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,15 +154,34 @@ async fn a_failure_between_pages_repeats_the_page_and_never_skips_one() {
     // Connection 0 is the (empty) push's batch... no: with an empty outbox no push
     // request is made, so connections 0.. are patient pages. Break the fourth page's
     // answer halfway: it was fetched but must not be applied.
-    let proxy = start_proxy(server.addr, Arc::new(FailNth(vec![3], Fault::ResetMidResponse))).await;
+    let proxy = start_proxy(
+        server.addr,
+        Arc::new(FailNth(vec![3], Fault::ResetMidResponse)),
+    )
+    .await;
     let engine = SyncEngine::new(db.clone(), config(proxy.url(), token.clone(), 100)).unwrap();
-    assert!(engine.sync_once().await.is_err(), "the broken page fails the run");
+    assert!(
+        engine.sync_once().await.is_err(),
+        "the broken page fails the run"
+    );
     let cursor = db.read(|c| pull::cursor(c, pull::STREAM_PATIENTS)).unwrap();
     let local = local_patients(&db);
     assert_eq!(local.len(), 300, "exactly the three committed pages");
     // Everything up to the cursor is here, nothing past it.
-    let client = Client::new(&url, Some(token.clone()), Duration::from_secs(5), Duration::from_secs(30), true).unwrap();
-    let upto = typed(client.feed(paths::FEED_PATIENTS, 0, 300, &Trace::new()).await.unwrap());
+    let client = Client::new(
+        &url,
+        Some(token.clone()),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+        true,
+    )
+    .unwrap();
+    let upto = typed(
+        client
+            .feed(paths::FEED_PATIENTS, 0, 300, &Trace::new())
+            .await
+            .unwrap(),
+    );
     assert_eq!(upto.next_cursor, cursor);
     assert!(upto.items.iter().all(|i| local.contains_key(&i.id)));
 

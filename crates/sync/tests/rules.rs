@@ -36,11 +36,21 @@ async fn refused_credentials_stop_sync_and_say_so() {
     config.reuse_connections = false;
     let engine = SyncEngine::new(db.clone(), config).unwrap();
     let err = engine.sync_once().await.unwrap_err();
-    assert!(matches!(err, SyncError::CredentialsRefused { status: 401 }), "{err}");
+    assert!(
+        matches!(err, SyncError::CredentialsRefused { status: 401 }),
+        "{err}"
+    );
     let status = engine.status();
     assert!(status.credentials_refused);
-    assert_eq!(status.last_error.as_ref().map(|p| p.kind), Some(SyncProblemKind::CredentialsRefused));
-    assert_eq!((status.waiting, status.rejected), (3, 0), "nothing set aside: the reports are fine");
+    assert_eq!(
+        status.last_error.as_ref().map(|p| p.kind),
+        Some(SyncProblemKind::CredentialsRefused)
+    );
+    assert_eq!(
+        (status.waiting, status.rejected),
+        (3, 0),
+        "nothing set aside: the reports are fine"
+    );
     assert_eq!(status.online, Some(true), "the server answered");
 
     // In the background loop it stops: no retries while the ticker keeps ticking.
@@ -48,14 +58,25 @@ async fn refused_credentials_stop_sync_and_say_so() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let before = proxy.connections.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(proxy.connections.load(Ordering::SeqCst), before, "no retries after 401");
+    assert_eq!(
+        proxy.connections.load(Ordering::SeqCst),
+        before,
+        "no retries after 401"
+    );
     assert!(handle.status().credentials_refused);
     handle.report_queued();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(proxy.connections.load(Ordering::SeqCst), before, "not even for a new report");
+    assert_eq!(
+        proxy.connections.load(Ordering::SeqCst),
+        before,
+        "not even for a new report"
+    );
     handle.sync_now();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(proxy.connections.load(Ordering::SeqCst) > before, "a person asking tries again");
+    assert!(
+        proxy.connections.load(Ordering::SeqCst) > before,
+        "a person asking tries again"
+    );
     assert_eq!(server.report_count(Some("C001")).unwrap(), 0);
     handle.shutdown();
 }
@@ -71,7 +92,15 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
     let db = local_store(dir.path());
     let ids = record(&db, 6);
     // Single POSTs: the same server behind a proxy that hides its batch route.
-    let proxy = start_proxy(server.addr, Arc::new(Always(if single { Fault::HideBatchRoute } else { Fault::Pass }))).await;
+    let proxy = start_proxy(
+        server.addr,
+        Arc::new(Always(if single {
+            Fault::HideBatchRoute
+        } else {
+            Fault::Pass
+        })),
+    )
+    .await;
     // Another device already stored a different report under one of our IDs: a 409.
     let clash = ReportSubmission {
         report_id: ids[2].parse().unwrap(),
@@ -86,8 +115,13 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         assessed_at: None,
         details: Default::default(),
     };
-    let resp =
-        reqwest::Client::new().post(format!("{}/v1/reports", server.base_url())).bearer_auth(&token).json(&clash).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/reports", server.base_url()))
+        .bearer_auth(&token)
+        .json(&clash)
+        .send()
+        .await
+        .unwrap();
     assert!(resp.status().is_success());
 
     let mut config = quick(proxy.url(), Some(token));
@@ -95,23 +129,37 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
     let engine = SyncEngine::new(db.clone(), config).unwrap();
     let run = engine.sync_once().await.unwrap();
     assert_eq!((run.delivered, run.rejected), (5, 1));
-    assert_eq!(engine.status().single_post_mode, single, "learned from the 404 and the single route's proof");
+    assert_eq!(
+        engine.status().single_post_mode,
+        single,
+        "learned from the 404 and the single route's proof"
+    );
     let rejected = db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap();
     assert_eq!(rejected.state, OutboxState::Rejected);
     let reason = rejected.last_error.unwrap();
     assert!(!reason.is_empty(), "the server's reason is kept");
     let status = engine.status();
     assert_eq!((status.waiting, status.rejected), (0, 1));
-    assert!(status.last_error.is_none(), "a refused report is not a sync failure");
+    assert!(
+        status.last_error.is_none(),
+        "a refused report is not a sync failure"
+    );
     let mut others = ids.clone();
     others.remove(2);
-    assert!(server_copies(&central_db, "C001", &others).iter().all(|&n| n == 1));
+    assert!(
+        server_copies(&central_db, "C001", &others)
+            .iter()
+            .all(|&n| n == 1)
+    );
 
     // Retrying unchanged meets the same refusal; it is never lost or deleted.
     assert!(db.write(|c| outbox::requeue_rejected(c, &ids[2])).unwrap());
     let run = engine.sync_once().await.unwrap();
     assert_eq!(run.rejected, 1);
-    assert_eq!(db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap().state, OutboxState::Rejected);
+    assert_eq!(
+        db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap().state,
+        OutboxState::Rejected
+    );
 
     // Corrected instead: a new report naming the refused one goes through; the refused one stays, superseded.
     let corrected = outbox::NewReport::score(
@@ -121,16 +169,39 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         "N001",
         "test-device",
     );
-    let new_id =
-        db.write(|c| outbox::correct(c, &ids[2], &corrected, "clashed with another device's ID", chrono::Utc::now())).unwrap().unwrap();
+    let new_id = db
+        .write(|c| {
+            outbox::correct(
+                c,
+                &ids[2],
+                &corrected,
+                "clashed with another device's ID",
+                chrono::Utc::now(),
+            )
+        })
+        .unwrap()
+        .unwrap();
     assert_eq!(engine.sync_once().await.unwrap().delivered, 1);
-    assert_eq!(db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap().state, OutboxState::Superseded);
-    assert_eq!(server_copies(&central_db, "C001", std::slice::from_ref(&new_id)), vec![1]);
+    assert_eq!(
+        db.read(|c| outbox::get(c, &ids[2])).unwrap().unwrap().state,
+        OutboxState::Superseded
+    );
+    assert_eq!(
+        server_copies(&central_db, "C001", std::slice::from_ref(&new_id)),
+        vec![1]
+    );
     let supersedes: String = rusqlite::Connection::open(&central_db)
         .unwrap()
-        .query_row("SELECT supersedes FROM reports WHERE report_id = ?1", [&new_id], |r| r.get(0))
+        .query_row(
+            "SELECT supersedes FROM reports WHERE report_id = ?1",
+            [&new_id],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(supersedes, ids[2], "the server learns which report it corrects");
+    assert_eq!(
+        supersedes, ids[2],
+        "the server learns which report it corrects"
+    );
     assert_eq!(engine.status().rejected, 0);
 }
 
@@ -143,7 +214,10 @@ async fn the_hospitals_server_gets_every_report_once_by_single_posts() {
     let engine = SyncEngine::new(db.clone(), quick(server.base_url(), None)).unwrap();
     let run = engine.sync_once().await.unwrap();
     assert_eq!(run.delivered, 150);
-    assert!(engine.status().single_post_mode, "learned from the batch route's 404");
+    assert!(
+        engine.status().single_post_mode,
+        "learned from the batch route's 404"
+    );
     assert_eq!(server.report_count(Some("C001")).unwrap(), 150);
     // It assigned its own IDs; we keep ours as the key and theirs beside it.
     for id in &ids {
@@ -156,7 +230,10 @@ async fn the_hospitals_server_gets_every_report_once_by_single_posts() {
     // still missing, and single POSTs prove themselves again; none sent twice.
     record(&db, 20);
     let engine = SyncEngine::new(db.clone(), quick(server.base_url(), None)).unwrap();
-    assert!(!engine.status().single_post_mode, "not pinned to the slow path across a restart");
+    assert!(
+        !engine.status().single_post_mode,
+        "not pinned to the slow path across a restart"
+    );
     assert_eq!(engine.sync_once().await.unwrap().delivered, 20);
     assert!(engine.status().single_post_mode);
     assert_eq!(engine.sync_once().await.unwrap().delivered, 0);
@@ -178,16 +255,30 @@ async fn offline_then_back_delivers_without_being_asked() {
     config.interval = Duration::from_secs(3600);
     config.backoff_base = Duration::from_secs(3600);
     config.backoff_cap = Duration::from_secs(3600);
-    let handle = SyncEngine::new(db.clone(), config).unwrap().spawn(&tokio::runtime::Handle::current());
+    let handle = SyncEngine::new(db.clone(), config)
+        .unwrap()
+        .spawn(&tokio::runtime::Handle::current());
     let mut status = handle.subscribe();
-    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.online == Some(false))).await.unwrap().unwrap();
-    assert_eq!(handle.status().last_error.unwrap().kind, SyncProblemKind::Offline);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.online == Some(false)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        handle.status().last_error.unwrap().kind,
+        SyncProblemKind::Offline
+    );
     // The server comes back on that address; the probe notices long before the hour of backoff.
     let _proxy = start_proxy_on(addr, server.addr).await;
-    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.waiting == 0 && s.last_success_at.is_some()))
-        .await
-        .expect("delivered once reachable")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.waiting == 0 && s.last_success_at.is_some()),
+    )
+    .await
+    .expect("delivered once reachable")
+    .unwrap();
     assert_eq!(server.report_count(Some("C001")).unwrap(), 4);
     assert_eq!(handle.status().online, Some(true));
     handle.shutdown();
@@ -216,16 +307,37 @@ async fn every_request_carries_a_w3c_traceparent_and_the_token_as_bearer() {
     record(&db, 1);
     let engine = SyncEngine::new(db.clone(), quick(url, Some("cct_secret".into()))).unwrap();
     let err = engine.sync_once().await.unwrap_err();
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)), "Retry-After is read: {err}");
+    assert_eq!(
+        err.retry_after(),
+        Some(Duration::from_secs(7)),
+        "Retry-After is read: {err}"
+    );
     assert!(!err.to_string().contains("cct_secret"));
     let head = server.await.unwrap().to_ascii_lowercase();
-    let tp = head.lines().find_map(|l| l.strip_prefix("traceparent: ")).expect("traceparent sent").trim().to_owned();
+    let tp = head
+        .lines()
+        .find_map(|l| l.strip_prefix("traceparent: "))
+        .expect("traceparent sent")
+        .trim()
+        .to_owned();
     let parts: Vec<&str> = tp.split('-').collect();
     assert_eq!(parts.len(), 4, "{tp}");
-    assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
-    assert!(parts[1].chars().chain(parts[2].chars()).all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+        ("00", 32, 16, "01")
+    );
+    assert!(
+        parts[1]
+            .chars()
+            .chain(parts[2].chars())
+            .all(|c| c.is_ascii_hexdigit())
+    );
     assert!(head.contains("authorization: bearer cct_secret"));
-    assert_eq!(db.read(outbox::counts).unwrap().queued, 1, "back in the queue, same ID");
+    assert_eq!(
+        db.read(outbox::counts).unwrap().queued,
+        1,
+        "back in the queue, same ID"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,18 +346,27 @@ async fn requests_during_a_run_are_coalesced_into_one_more_run_not_lost() {
     let (server, _) = central(dir.path(), false);
     let token = server.issue_token("C001").unwrap();
     // Every answer is held 300 ms, so the first run is surely still going.
-    let proxy = start_proxy(server.addr, Arc::new(Always(Fault::HoldResponse(Duration::from_millis(300))))).await;
+    let proxy = start_proxy(
+        server.addr,
+        Arc::new(Always(Fault::HoldResponse(Duration::from_millis(300)))),
+    )
+    .await;
     let db = local_store(dir.path());
     record(&db, 1);
     let mut config = quick(proxy.url(), Some(token));
     config.interval = Duration::from_secs(3600);
     config.reuse_connections = false;
-    let handle = SyncEngine::new(db.clone(), config).unwrap().spawn(&tokio::runtime::Handle::current());
+    let handle = SyncEngine::new(db.clone(), config)
+        .unwrap()
+        .spawn(&tokio::runtime::Handle::current());
     let mut status = handle.subscribe();
     // Wait until the first report is in flight: what follows cannot join its batch.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while db.read(outbox::counts).unwrap().sending == 0 {
-        assert!(std::time::Instant::now() < deadline, "the first batch never left");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first batch never left"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for _ in 0..5 {
@@ -253,13 +374,20 @@ async fn requests_during_a_run_are_coalesced_into_one_more_run_not_lost() {
         handle.report_queued();
         handle.sync_now();
     }
-    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| !s.running && s.waiting == 0))
-        .await
-        .expect("the reports saved during the run were sent by the next one")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| !s.running && s.waiting == 0),
+    )
+    .await
+    .expect("the reports saved during the run were sent by the next one")
+    .unwrap();
     assert_eq!(server.report_count(Some("C001")).unwrap(), 6);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(proxy.connections.load(Ordering::SeqCst), 2, "ten requests during the run became one more run");
+    assert_eq!(
+        proxy.connections.load(Ordering::SeqCst),
+        2,
+        "ten requests during the run became one more run"
+    );
     handle.shutdown();
 }
 
@@ -274,8 +402,15 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
     let token = server.issue_token("C001").unwrap();
     let db = local_store(dir.path());
     let now = chrono::Utc::now();
-    let base =
-        || outbox::NewReport::score(PatientId::parse(PATIENT).unwrap(), PainScore::new(PainScale::Nrs, 8).unwrap(), now, "N001", "dev-1");
+    let base = || {
+        outbox::NewReport::score(
+            PatientId::parse(PATIENT).unwrap(),
+            PainScore::new(PainScale::Nrs, 8).unwrap(),
+            now,
+            "N001",
+            "dev-1",
+        )
+    };
     let given = outbox::NewReport {
         details: AssessmentDetails {
             body_site: Some("右膝".into()),
@@ -287,11 +422,20 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
         ..base()
     };
     let first = db.write(|c| outbox::record_report(c, &given, now)).unwrap();
-    let engine = SyncEngine::new(db.clone(), quick(server.base_url(), Some(token.clone()))).unwrap();
+    let engine =
+        SyncEngine::new(db.clone(), quick(server.base_url(), Some(token.clone()))).unwrap();
     assert_eq!(engine.sync_once().await.unwrap().delivered, 1);
-    let follow = outbox::NewReport { follows_up: Some(first.clone()), ..base() };
-    let second = db.write(|c| outbox::record_report(c, &follow, now)).unwrap();
-    let fixed = db.write(|c| outbox::correct(c, &first, &given, "wrong bed", now)).unwrap().unwrap();
+    let follow = outbox::NewReport {
+        follows_up: Some(first.clone()),
+        ..base()
+    };
+    let second = db
+        .write(|c| outbox::record_report(c, &follow, now))
+        .unwrap();
+    let fixed = db
+        .write(|c| outbox::correct(c, &first, &given, "wrong bed", now))
+        .unwrap()
+        .unwrap();
     assert_eq!(engine.sync_once().await.unwrap().delivered, 2);
 
     for id in [&first, &second, &fixed] {
@@ -319,11 +463,18 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
                 follows_up: e.follows_up.as_deref().map(|s| s.parse().unwrap()),
             },
         };
-        let resp =
-            reqwest::Client::new().post(format!("{}/v1/reports", server.base_url())).bearer_auth(&token).json(&again).send().await.unwrap();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/reports", server.base_url()))
+            .bearer_auth(&token)
+            .json(&again)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{id}");
         assert_eq!(
-            resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+            resp.headers()
+                .get("idempotent-replayed")
+                .and_then(|v| v.to_str().ok()),
             Some("true"),
             "{id}: stored exactly as recorded"
         );
@@ -345,13 +496,21 @@ async fn an_upload_only_server_is_not_a_failure() {
     let ids = record(&db, 5);
     let mut config = quick(server.base_url(), None);
     config.pull = true;
-    let handle = SyncEngine::new(db.clone(), config).unwrap().spawn(&tokio::runtime::Handle::current());
+    let handle = SyncEngine::new(db.clone(), config)
+        .unwrap()
+        .spawn(&tokio::runtime::Handle::current());
     let mut status = handle.subscribe();
-    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.waiting == 0 && s.upload_only && !s.running))
-        .await
-        .expect("delivered, and recognised as upload-only")
-        .unwrap();
-    let first = handle.status().last_success_at.expect("the upload is the last sync");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.waiting == 0 && s.upload_only && !s.running),
+    )
+    .await
+    .expect("delivered, and recognised as upload-only")
+    .unwrap();
+    let first = handle
+        .status()
+        .last_success_at
+        .expect("the upload is the last sync");
     // Several more runs (the ticker runs every 30 ms, and "sync now"), more reports.
     for _ in 0..3 {
         handle.sync_now();
@@ -359,7 +518,13 @@ async fn an_upload_only_server_is_not_a_failure() {
     }
     let more = record(&db, 2);
     handle.report_queued();
-    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.waiting == 0 && !s.running)).await.unwrap().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.waiting == 0 && !s.running),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let s = handle.status();
     handle.shutdown();
@@ -367,8 +532,15 @@ async fn an_upload_only_server_is_not_a_failure() {
     assert!(s.last_error.is_none(), "no false alarm: {:?}", s.last_error);
     assert!(s.last_success_at.is_some_and(|t| t >= first));
     assert_eq!(s.online, Some(true));
-    assert_eq!(server.report_count(Some("C001")).unwrap(), 7, "each report stored exactly once");
+    assert_eq!(
+        server.report_count(Some("C001")).unwrap(),
+        7,
+        "each report stored exactly once"
+    );
     for id in ids.iter().chain(&more) {
-        assert_eq!(db.read(|c| outbox::get(c, id)).unwrap().unwrap().state, OutboxState::Delivered);
+        assert_eq!(
+            db.read(|c| outbox::get(c, id)).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
     }
 }

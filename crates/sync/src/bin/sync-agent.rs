@@ -13,7 +13,10 @@ use clinic_sync::{SyncConfig, SyncEngine};
 fn main() -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CLINIC_DESK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLINIC_DESK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let mut args = std::env::args().skip(1);
@@ -30,19 +33,29 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let db = Arc::new(Database::open(db.context("--db is required")?.as_ref())?);
-    let mut config = SyncConfig::new(server.context("--server is required")?, token.or_else(|| std::env::var("CLINIC_DESK_TOKEN").ok()));
+    let mut config = SyncConfig::new(
+        server.context("--server is required")?,
+        token.or_else(|| std::env::var("CLINIC_DESK_TOKEN").ok()),
+    );
     config.pull = false;
     config.backoff_base = Duration::from_millis(10);
     config.backoff_cap = Duration::from_millis(200);
     config.request_timeout = Duration::from_millis(timeout_ms);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let engine = SyncEngine::new(db.clone(), config)?;
         loop {
             let result = engine.sync_once().await;
             let counts = db.read(outbox::counts)?;
             if until_drained && counts.waiting() == 0 {
-                println!("drained {} vmhwm_kib {}", counts.delivered, peak_rss_kib().unwrap_or(0));
+                println!(
+                    "drained {} vmhwm_kib {}",
+                    counts.delivered,
+                    peak_rss_kib().unwrap_or(0)
+                );
                 return Ok(());
             }
             if let Err(e) = result {

@@ -61,7 +61,11 @@ pub struct Random {
 
 impl Random {
     pub fn new(seed: u64, fault_rate: f64, max_delay_ms: u64) -> Self {
-        Self { rng: Mutex::new(fastrand::Rng::with_seed(seed)), fault_rate, max_delay_ms }
+        Self {
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            fault_rate,
+            max_delay_ms,
+        }
     }
 }
 
@@ -98,15 +102,31 @@ impl Schedule for Always {
 pub struct FailNth(pub Vec<u64>, pub Fault);
 impl Schedule for FailNth {
     fn next(&self, conn: u64) -> Fault {
-        if self.0.contains(&conn) { self.1 } else { Fault::Pass }
+        if self.0.contains(&conn) {
+            self.1
+        } else {
+            Fault::Pass
+        }
     }
 }
 
 /// Faults injected by every proxy in this test binary, by kind, to show the
 /// schedules really exercised each one.
 pub static INJECTED: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
-pub const FAULT_NAMES: [&str; 12] =
-    ["pass", "drop", "delay", "respond", "reset", "lose", "hold", "html", "redirect", "truncated", "drip", "hide-batch"];
+pub const FAULT_NAMES: [&str; 12] = [
+    "pass",
+    "drop",
+    "delay",
+    "respond",
+    "reset",
+    "lose",
+    "hold",
+    "html",
+    "redirect",
+    "truncated",
+    "drip",
+    "hide-batch",
+];
 
 fn kind(f: Fault) -> usize {
     match f {
@@ -161,7 +181,11 @@ pub async fn start_proxy_on(listen: SocketAddr, upstream: SocketAddr) -> Proxy {
     serve_proxy(listener, vec![upstream], Arc::new(Always(Fault::Pass)))
 }
 
-fn serve_proxy(listener: TcpListener, upstreams: Vec<SocketAddr>, schedule: Arc<dyn Schedule>) -> Proxy {
+fn serve_proxy(
+    listener: TcpListener,
+    upstreams: Vec<SocketAddr>,
+    schedule: Arc<dyn Schedule>,
+) -> Proxy {
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicU64::new(0));
     let counter = connections.clone();
@@ -179,7 +203,11 @@ fn serve_proxy(listener: TcpListener, upstreams: Vec<SocketAddr>, schedule: Arc<
             });
         }
     });
-    Proxy { addr, connections, task }
+    Proxy {
+        addr,
+        connections,
+        task,
+    }
 }
 
 /// Reads one HTTP/1.1 request (head and a Content-Length body) from `s`.
@@ -189,8 +217,13 @@ async fn read_request(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len =
-                head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = s.read(&mut chunk).await?;
                 if n == 0 {
@@ -290,7 +323,9 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) -> st
                 .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:") && !l.is_empty())
                 .map(|l| format!("{l}\r\n"))
                 .collect();
-            client.write_all(format!("{head}content-length: {}\r\n\r\n", cut.len()).as_bytes()).await?;
+            client
+                .write_all(format!("{head}content-length: {}\r\n\r\n", cut.len()).as_bytes())
+                .await?;
             client.write_all(cut).await?;
             client.shutdown().await
         }
@@ -331,7 +366,9 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) -> st
 
 async fn pass(mut client: TcpStream, upstream: SocketAddr) -> std::io::Result<()> {
     let mut server = TcpStream::connect(upstream).await?;
-    tokio::io::copy_bidirectional(&mut client, &mut server).await.map(|_| ())
+    tokio::io::copy_bidirectional(&mut client, &mut server)
+        .await
+        .map(|_| ())
 }
 
 pub const PATIENT: &str = "P0000001";
@@ -369,7 +406,8 @@ pub fn record(db: &Database, n: usize) -> Vec<String> {
                 "N001",
                 "test-device",
             );
-            db.write(|c| outbox::record_report(c, &r, Utc::now())).unwrap()
+            db.write(|c| outbox::record_report(c, &r, Utc::now()))
+                .unwrap()
         })
         .collect()
 }
@@ -380,12 +418,86 @@ pub fn server_copies(central_db: &Path, clinic: &str, ids: &[String]) -> Vec<i64
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     ids.iter()
         .map(|id| {
-            conn.query_row("SELECT count(*) FROM reports WHERE clinic_id = ?1 AND report_id = ?2", [clinic, id], |r| r.get(0)).unwrap()
+            conn.query_row(
+                "SELECT count(*) FROM reports WHERE clinic_id = ?1 AND report_id = ?2",
+                [clinic, id],
+                |r| r.get(0),
+            )
+            .unwrap()
         })
         .collect()
 }
 
 pub fn central(dir: &Path, compat: bool) -> (clinic_central::TestServer, PathBuf) {
     let path = dir.join("central.sqlite3");
-    (clinic_central::spawn_for_tests(&path, compat).unwrap(), path)
+    (
+        clinic_central::spawn_for_tests(&path, compat).unwrap(),
+        path,
+    )
+}
+
+/// The engine settings of the fault-schedule tests: batches of one to four, a fast
+/// capped backoff, client timeouts shorter than the proxy's delays, no pull.
+pub fn fault_config(url: String, token: String, seed: u64) -> clinic_sync::SyncConfig {
+    let mut c = clinic_sync::SyncConfig::new(url, Some(token));
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    c.batch_size = rng.usize(1..=4);
+    c.single_chunk = 3;
+    c.pull = false;
+    c.reuse_connections = false;
+    c.backoff_base = Duration::from_millis(1);
+    c.backoff_cap = Duration::from_millis(25);
+    c.probe_interval = Duration::from_millis(20);
+    c.interval = Duration::from_millis(200);
+    c.connect_timeout = Duration::from_millis(500);
+    c.request_timeout = Duration::from_millis(250);
+    c
+}
+
+/// Runs one fault schedule's engine over `db` through `proxy_url`: `ids` were
+/// recorded before it starts, `rng` decides a few more recorded while it runs.
+/// Returns every ID recorded once the outbox is drained (all delivered, nothing
+/// queued, sending or rejected), failing the test after 60 s.
+pub async fn drain_while_recording(
+    seed: u64,
+    db: &Arc<Database>,
+    config: clinic_sync::SyncConfig,
+    rng: &mut fastrand::Rng,
+    mut ids: Vec<String>,
+) -> Vec<String> {
+    let engine = clinic_sync::SyncEngine::new(db.clone(), config).unwrap();
+    let handle = engine.spawn(&tokio::runtime::Handle::current());
+    for _ in 0..rng.usize(0..3) {
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..60))).await;
+        let more = rng.usize(1..=3);
+        let db2 = db.clone();
+        ids.extend(
+            tokio::task::spawn_blocking(move || record(&db2, more))
+                .await
+                .unwrap(),
+        );
+        handle.report_queued();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut status = handle.subscribe();
+    loop {
+        let counts = db.read(outbox::counts).unwrap();
+        if counts.delivered as usize == ids.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "schedule {seed}: not drained: {counts:?} {:?}",
+            handle.status()
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), status.changed()).await;
+    }
+    handle.shutdown();
+    let counts = db.read(outbox::counts).unwrap();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.rejected),
+        (0, 0, 0),
+        "schedule {seed}"
+    );
+    ids
 }

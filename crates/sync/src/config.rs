@@ -1,0 +1,99 @@
+//! What the engine is told: the server, the token, the batch sizes and every
+//! interval, timeout and bound of its loop.
+
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct SyncConfig {
+    /// e.g. `http://127.0.0.1:8080`
+    pub server_url: String,
+    /// Bearer token for the clinic; `None` for the hospital's unauthenticated original.
+    pub token: Option<String>,
+    /// Reports per `POST /v1/reports/batch` (the server takes at most 1,000).
+    pub batch_size: usize,
+    /// Reports claimed at a time in single-POST mode.
+    pub single_chunk: usize,
+    /// Single POSTs in flight at once.
+    pub single_concurrency: usize,
+    /// A sync runs at least this often even if nothing asks for one.
+    pub interval: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// While offline, how often to check whether the server is back.
+    pub probe_interval: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub feed_page_limit: u32,
+    /// Pull the clinic's data after pushing.
+    pub pull: bool,
+    /// Keep HTTP connections alive between requests (tests turn it off so every
+    /// request meets the fault proxy's next decision).
+    pub reuse_connections: bool,
+    /// How long single-POST mode, once learned, lasts before the batch route is
+    /// tried again (it is also tried after every start), so a deploy glitch that
+    /// hid the route does not pin the device to the slow path.
+    pub batch_recheck: Duration,
+    /// The app's version: when it (or the store's schema) changes, pulled records
+    /// set aside under the old rules are fetched again and judged by the new ones.
+    pub app_version: String,
+}
+
+impl std::fmt::Debug for SyncConfig {
+    // Written out so the token can never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("server_url", &self.server_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("batch_size", &self.batch_size)
+            .field("single_concurrency", &self.single_concurrency)
+            .field("interval", &self.interval)
+            .field("backoff", &(self.backoff_base, self.backoff_cap))
+            .field("timeouts", &(self.connect_timeout, self.request_timeout))
+            .field("pull", &self.pull)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncConfig {
+    pub fn new(server_url: impl Into<String>, token: Option<String>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            token,
+            batch_size: 500,
+            single_chunk: 64,
+            single_concurrency: 6,
+            interval: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            probe_interval: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            feed_page_limit: clinic_protocol::DEFAULT_FEED_LIMIT,
+            pull: true,
+            reuse_connections: true,
+            batch_recheck: Duration::from_secs(24 * 3600),
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Client;
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let config = SyncConfig::new("http://127.0.0.1:1", Some("cct_secret".into()));
+        assert!(!format!("{config:?}").contains("cct_secret"));
+        let client = Client::new(
+            "http://x",
+            Some("cct_secret".into()),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            true,
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("cct_secret"));
+    }
+}
