@@ -149,6 +149,47 @@ fn failed_deletes_burn_no_number_and_a_new_member_needs_a_pin(
     assert_eq!((data.pin_verifier.as_str(), data.active), ("v", false));
 }
 
+/// The point read an appointment PUT asks (is this a doctor of the clinic?) agrees
+/// with the staff feed, inactive members and other clinics included.
+#[rstest]
+fn a_staff_members_role_is_read_where_the_feed_has_it(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let s = store(backend);
+    s.store.ensure_clinic("C2", ClinicZone::default()).unwrap();
+    for (id, role, active) in [
+        ("D1", StaffRole::Doctor, true),
+        ("N1", StaffRole::Nurse, false),
+    ] {
+        let member = StaffMember {
+            id: id.into(),
+            name: "李".into(),
+            role,
+            department: "骨科".into(),
+        };
+        s.store
+            .upsert_staff("C1", &member, active, Some("v"))
+            .unwrap();
+    }
+    for (clinic, id, expected) in [
+        ("C1", "D1", Some(StaffRole::Doctor)),
+        ("C1", "N1", Some(StaffRole::Nurse)),
+        ("C1", "D404", None),
+        ("C2", "D1", None),
+    ] {
+        assert_eq!(
+            s.store.staff_role(clinic, id).unwrap(),
+            expected,
+            "{clinic} {id}"
+        );
+        assert_eq!(
+            clinic_central::store::staff_role_from_feed(s.store.as_ref(), clinic, id).unwrap(),
+            expected,
+            "{clinic} {id}"
+        );
+    }
+}
+
 #[rstest]
 fn imports_and_tokens_behave_alike(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let s = store(backend);

@@ -127,8 +127,8 @@ pub struct TokenRecord {
     pub label: Option<String>,
 }
 
-/// [`CentralStore::staff_role`] by paging the staff feed (each member appears once,
-/// at their latest change).
+/// A staff member's role found by paging the staff feed (each member appears once,
+/// at their latest change): the oracle the stores' point reads are tested against.
 pub fn staff_role_from_feed<S: CentralStore + ?Sized>(
     store: &S,
     clinic_id: &str,
@@ -226,11 +226,8 @@ pub trait CentralStore: Send + Sync + 'static {
     fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError>;
 
     /// The role of a staff member (active or not), `None` when the clinic has no such
-    /// member. The default pages the staff feed; a store should override it with a
-    /// point read.
-    fn staff_role(&self, clinic_id: &str, id: &str) -> Result<Option<StaffRole>, StoreError> {
-        staff_role_from_feed(self, clinic_id, id)
-    }
+    /// member: a point read, since every appointment PUT asks it.
+    fn staff_role(&self, clinic_id: &str, id: &str) -> Result<Option<StaffRole>, StoreError>;
 
     /// Cheap round trip for `/healthz`.
     fn check(&self) -> Result<(), StoreError>;

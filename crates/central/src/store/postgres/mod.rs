@@ -1021,6 +1021,27 @@ impl CentralStore for PostgresStore {
         })
     }
 
+    fn staff_role(
+        &self,
+        clinic_id: &str,
+        id: &str,
+    ) -> Result<Option<clinic_domain::StaffRole>, StoreError> {
+        let (clinic_id, id) = (clinic_id.to_owned(), id.to_owned());
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached("SELECT role FROM staff WHERE clinic_id = $1 AND id = $2")
+                .await?;
+            let Some(row) = client.query_opt(&stmt, &[&clinic_id, &id]).await? else {
+                return Ok(None);
+            };
+            let role: String = row.try_get(0)?;
+            clinic_domain::StaffRole::parse(&role)
+                .map(Some)
+                .map_err(corrupt)
+        })
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         self.run(move |pool| async move {
             pool.get().await?.query_one("SELECT 1", &[]).await?;
