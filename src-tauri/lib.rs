@@ -1,22 +1,18 @@
-//! The Tauri shell: starts logging, opens the local store, registers the commands.
+//! The Tauri shell: parses the command line, starts logging, takes the instance
+//! lock, hands `clinic_desk_core::DeskApp` the runtime and registers the commands.
 //! Everything it calls lives in Tauri-free crates (see ARCHITECTURE.md).
 
 mod commands;
-mod install_commands;
 mod launch;
 mod provision;
 mod single_instance;
 
-use std::path::PathBuf;
-
-use clinic_desk_core::Desk;
+use clinic_desk_core::{DeskApp, StartOptions};
 use tauri::Manager;
 
-pub use launch::{DATA_DIR_ENV, LaunchOptions, SERVER_URL_ENV, TOKEN_ENV, USAGE};
-pub use provision::run_subcommand;
-
-/// File name of the local database inside the data directory.
-pub const DATABASE_FILE: &str = "clinic-desk.sqlite3";
+pub use clinic_install::paths::DATABASE_FILE;
+pub use launch::{Cli, DATA_DIR_ENV, LaunchOptions};
+pub use provision::Subcommand;
 
 pub fn run(options: LaunchOptions) {
     // The same directory Tauri's app_data_dir gives, known before Tauri starts so
@@ -63,97 +59,21 @@ pub fn run(options: LaunchOptions) {
     for problem in &setup.problems {
         tracing::warn!(problem = %problem, "clinic profile");
     }
-    tauri::Builder::default()
-        .setup(move |app| {
-            let mut setup = setup;
-            let desk = open_desk(dir.join(DATABASE_FILE), options.demo_seed);
-            if let Ok(desk) = &desk {
-                let profile = setup.profile();
-                match desk.database().write(|c| Ok(clinic_install::provision::bind_store(c, &profile))) {
-                    Ok(Ok(reset)) => {
-                        if reset {
-                            tracing::info!("the server changed: its data will be pulled from the start");
-                        }
-                        start_sync(desk, &profile);
-                    }
-                    Ok(Err(e)) => {
-                        let e = clinic_install::InstallError::from(e);
-                        tracing::error!(error = %e, "the clinic profile does not fit this device's data: not syncing");
-                        setup.problems.push(e.to_string());
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot apply the clinic profile"),
-                }
-                if !setup.is_provisioned() {
-                    tracing::info!("not provisioned: working offline on local data");
-                }
-            }
-            single_instance::listen_for_second_launches(app.handle().clone(), &dir);
-            app.manage(commands::DeskState(desk));
-            app.manage(install_commands::SetupState(std::sync::RwLock::new(setup)));
-            Ok(())
-        })
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::search_patients,
-            commands::get_patient,
-            commands::list_doctors,
-            commands::day_schedule,
-            commands::record_pain_report,
-            commands::patient_reports,
-            commands::retry_rejected_report,
-            commands::correct_report,
-            commands::report_history,
-            commands::pending_reassessments,
-            commands::export_fhir,
-            commands::list_staff,
-            commands::staff_session,
-            commands::sign_in,
-            commands::sign_out,
-            commands::sync_status,
-            commands::sync_now,
-            commands::subscribe_sync_status,
-            install_commands::diagnostics,
-            install_commands::test_connection,
-            install_commands::export_support_bundle,
-            install_commands::provision_device,
-        ])
+    let options = StartOptions {
+        setup,
+        database: dir.join(DATABASE_FILE),
+        demo_seed: options.demo_seed,
+        app_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let builder = tauri::Builder::default().setup(move |app| {
+        let runtime = tauri::async_runtime::handle().inner().clone();
+        app.manage(DeskApp::start(options, runtime));
+        single_instance::listen_for_second_launches(app.handle().clone(), &dir);
+        Ok(())
+    });
+    commands::register(builder)
         .run(tauri::generate_context!())
         .expect("the Tauri runtime failed to start");
-}
-
-fn open_desk(path: PathBuf, demo_seed: Option<u64>) -> Result<Desk, clinic_desk_core::ApiError> {
-    let desk = Desk::open(&path)
-        .inspect_err(|e| tracing::error!(error = %e, "cannot open the local store"))?;
-    tracing::info!(path = %path.display(), "local store open");
-    if let Some(seed) = demo_seed {
-        if desk.load_demo(seed, None)? {
-            tracing::info!(seed, "loaded the demo clinic");
-        }
-    }
-    Ok(desk)
-}
-
-/// Starts the background sync task when a server is configured; without one the
-/// app works offline and reports wait in the outbox.
-pub(crate) fn start_sync(desk: &Desk, profile: &clinic_install::Profile) {
-    let Some(url) = profile.server.url.clone() else {
-        tracing::info!("no central server configured: reports stay queued on this device");
-        return;
-    };
-    let mut config = clinic_sync::SyncConfig::new(url.clone(), profile.server.token.clone());
-    config.interval = profile.sync_interval();
-    config.probe_interval = profile.probe_interval();
-    // A new app version may accept pulled records the old one set aside.
-    config.app_version = env!("CARGO_PKG_VERSION").to_owned();
-    match clinic_sync::SyncEngine::new(desk.shared_database(), config) {
-        Ok(engine) => {
-            let handle = engine.spawn(tauri::async_runtime::handle().inner());
-            desk.attach_sync(handle);
-            // The URL is configuration, not a secret; the token is never logged.
-            tracing::info!(server = %url, "sync started");
-        }
-        Err(e) => tracing::error!(error = %e, "cannot start sync"),
-    }
 }
 
 /// JSON lines to stderr and to size-capped files in `log_dir` (see

@@ -1,17 +1,13 @@
 // No console window behind the app on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use clap::Parser as _;
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(status) = clinic_desk::run_subcommand(&args) {
-        std::process::exit(status);
+    // Bad flags: clap prints what was wrong and the usage, and exits with status 2.
+    let cli = clinic_desk::Cli::parse();
+    match cli.command {
+        Some(subcommand) => std::process::exit(subcommand.run()),
+        None => clinic_desk::run(cli.launch.into()),
     }
-    let options = match clinic_desk::LaunchOptions::from_args(args) {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("clinic-desk: {message}\n\n{}", clinic_desk::USAGE);
-            std::process::exit(2);
-        }
-    };
-    clinic_desk::run(options);
 }

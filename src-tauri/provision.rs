@@ -7,112 +7,97 @@
 //! - `clinic-desk check` tests the connection of the effective profile and says
 //!   in plain words what failed.
 //!
-//! Exit status: 0 done, 1 refused or failed (the message says why), 2 usage.
+//! Exit status: 0 done, 1 refused or failed (the message says why), 2 usage
+//! (clap prints what was wrong).
 
 use std::path::PathBuf;
 
+use clinic_install::paths::DATABASE_FILE;
 use clinic_install::{Profile, ProvisionError, Setup, StoreAt, instance, paths};
-
-use crate::DATABASE_FILE;
 
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `Some(exit status)` when `args` name a subcommand.
-pub fn run_subcommand(args: &[String]) -> Option<i32> {
-    let (command, rest) = args.split_first()?;
-    let result = match command.as_str() {
-        "provision" => provision(rest),
-        "enrolment-code" => enrolment_code(rest),
-        "check" => check(rest),
-        _ => return None,
-    };
-    Some(match result {
-        Ok(()) => 0,
-        Err(Failure::Usage(m)) => {
-            eprintln!("clinic-desk {command}: {m}\n\n{}", crate::USAGE);
-            2
-        }
-        Err(Failure::Refused(m)) => {
-            eprintln!("clinic-desk {command}: {m}");
-            1
-        }
-    })
+#[derive(clap::Subcommand)]
+pub enum Subcommand {
+    /// Check the profile's server and credential, then save the profile (readable
+    /// by this user only) and bind the local store to it.
+    Provision {
+        /// A profile file or an enrolment code (CDP1-…).
+        source: String,
+        #[command(flatten)]
+        dirs: Dirs,
+    },
+    /// Print a profile file's one-line enrolment code, for the first-run screen.
+    EnrolmentCode {
+        /// The profile file.
+        profile: String,
+        #[command(flatten)]
+        dirs: Dirs,
+    },
+    /// Test the connection of the profile the app would use, and say what failed.
+    Check {
+        #[command(flatten)]
+        dirs: Dirs,
+    },
 }
 
-enum Failure {
-    Usage(String),
-    Refused(String),
-}
-
-struct Args {
-    positional: Vec<String>,
+#[derive(clap::Args)]
+pub struct Dirs {
+    /// The app's data directory (default: the OS app-data directory; also CLINIC_DESK_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Where the provisioned profile is kept (default: the OS config directory;
+    /// also CLINIC_DESK_CONFIG_DIR).
+    #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> Result<Args, Failure> {
-    let mut out = Args {
-        positional: vec![],
-        data_dir: std::env::var_os(crate::DATA_DIR_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-        config_dir: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| Failure::Usage(format!("{name} needs a value")))
-        };
-        match a.as_str() {
-            "--data-dir" => out.data_dir = Some(PathBuf::from(value("--data-dir")?)),
-            "--config-dir" => out.config_dir = Some(PathBuf::from(value("--config-dir")?)),
-            s if s.starts_with("--") => {
-                return Err(Failure::Usage(format!("unknown argument '{s}'")));
-            }
-            s => out.positional.push(s.to_owned()),
+impl Subcommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Provision { .. } => "provision",
+            Self::EnrolmentCode { .. } => "enrolment-code",
+            Self::Check { .. } => "check",
         }
     }
-    Ok(out)
-}
 
-fn one(args: &Args, what: &str) -> Result<String, Failure> {
-    match args.positional.as_slice() {
-        [one] => Ok(one.clone()),
-        _ => Err(Failure::Usage(format!("give exactly one {what}"))),
+    /// Runs the subcommand; the exit status.
+    pub fn run(self) -> i32 {
+        let name = self.name();
+        let result = match self {
+            Self::Provision { source, dirs } => provision(&source, dirs),
+            Self::EnrolmentCode { profile, .. } => enrolment_code(&profile),
+            Self::Check { dirs } => check(dirs),
+        };
+        match result {
+            Ok(()) => 0,
+            Err(message) => {
+                eprintln!("clinic-desk {name}: {message}");
+                1
+            }
+        }
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::Refused(format!("cannot start: {e}")))
+        .map_err(|e| format!("cannot start: {e}"))
 }
 
-fn provision(args: &[String]) -> Result<(), Failure> {
-    let args = parse(args)?;
-    let source = one(&args, "profile file or enrolment code")?;
-    let profile = Profile::load(&source).map_err(|e| Failure::Refused(e.to_string()))?;
-    let data_dir = args
-        .data_dir
-        .or_else(paths::default_data_dir)
-        .ok_or_else(|| Failure::Refused("no data directory".into()))?;
-    let config_dir = paths::config_dir(args.config_dir)
-        .ok_or_else(|| Failure::Refused("no config directory".into()))?;
+fn provision(source: &str, dirs: Dirs) -> Result<(), String> {
+    let profile = Profile::load(source).map_err(|e| e.to_string())?;
+    let data_dir = paths::data_dir(dirs.data_dir).ok_or("no data directory")?;
+    let config_dir = paths::config_dir(dirs.config_dir).ok_or("no config directory")?;
     let installed = match paths::installed_profile() {
-        Some(p) => Profile::from_file(&p).map_err(|e| Failure::Refused(e.to_string()))?,
+        Some(p) => Profile::from_file(&p).map_err(|e| e.to_string())?,
         None => None,
     };
     // The app must not have the store open while we bind it to another profile.
     let _lock = instance::acquire(&data_dir)
-        .map_err(|e| Failure::Refused(format!("cannot use {}: {e}", data_dir.display())))?
-        .ok_or_else(|| {
-            Failure::Refused(
-                "Clinic Desk is running on this device: close it, then provision again".into(),
-            )
-        })?;
+        .map_err(|e| format!("cannot use {}: {e}", data_dir.display()))?
+        .ok_or("Clinic Desk is running on this device: close it, then provision again")?;
     let db_path = data_dir.join(DATABASE_FILE);
     let done = runtime()?
         .block_on(clinic_install::provision(
@@ -123,8 +108,8 @@ fn provision(args: &[String]) -> Result<(), Failure> {
             TIMEOUT,
         ))
         .map_err(|e| match e {
-            ProvisionError::Connection(c) => Failure::Refused(format!("nothing was saved: {c}")),
-            ProvisionError::Invalid(i) => Failure::Refused(format!("nothing was saved: {i}")),
+            ProvisionError::Connection(c) => format!("nothing was saved: {c}"),
+            ProvisionError::Invalid(i) => format!("nothing was saved: {i}"),
         })?;
     println!(
         "provisioned for clinic {} with {}\nprofile saved to {} (readable by this user only){}",
@@ -140,32 +125,20 @@ fn provision(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn enrolment_code(args: &[String]) -> Result<(), Failure> {
-    let args = parse(args)?;
-    let profile =
-        Profile::load(&one(&args, "profile file")?).map_err(|e| Failure::Refused(e.to_string()))?;
-    profile
-        .validate(true)
-        .map_err(|e| Failure::Refused(e.to_string()))?;
+fn enrolment_code(source: &str) -> Result<(), String> {
+    let profile = Profile::load(source).map_err(|e| e.to_string())?;
+    profile.validate(true).map_err(|e| e.to_string())?;
     println!("{}", profile.enrolment_code());
     Ok(())
 }
 
-fn check(args: &[String]) -> Result<(), Failure> {
-    let args = parse(args)?;
-    if !args.positional.is_empty() {
-        return Err(Failure::Usage(
-            "check takes no profile; it tests the one the app would use".into(),
-        ));
-    }
-    let data_dir = args
-        .data_dir
-        .or_else(paths::default_data_dir)
-        .unwrap_or_default();
+/// Tests the profile the app would use (not one given here: that is `provision`'s job).
+fn check(dirs: Dirs) -> Result<(), String> {
+    let data_dir = paths::data_dir(dirs.data_dir).unwrap_or_default();
     let setup = Setup::load(
         Profile::default(),
         data_dir,
-        paths::config_dir(args.config_dir),
+        paths::config_dir(dirs.config_dir),
     );
     for p in &setup.problems {
         eprintln!("warning: {p}");
@@ -181,6 +154,6 @@ fn check(args: &[String]) -> Result<(), Failure> {
         println!("ok: {}", result.detail);
         Ok(())
     } else {
-        Err(Failure::Refused(result.detail))
+        Err(result.detail)
     }
 }

@@ -1,6 +1,7 @@
-//! The app's core, without Tauri: each Tauri command unpacks its state and calls one
-//! method here. Inputs arrive as the UI sent them (strings), are validated by the
-//! domain, and answers leave as DTOs shaped for the UI, never as store rows.
+//! The app's core, without Tauri: `DeskApp` starts it (store, profile, sync) and
+//! each command of the list in `ipc` is one method call on it. Inputs arrive as the
+//! UI sent them (strings), are validated by the domain, and answers leave as DTOs
+//! shaped for the UI, never as store rows.
 
 mod bedside;
 pub mod bindings;
@@ -8,7 +9,9 @@ mod diagnostics;
 mod dto;
 mod error;
 pub mod fhir;
+pub mod ipc;
 pub mod session;
+mod start;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,6 +24,7 @@ use clinic_sync::SyncHandle;
 pub use diagnostics::*;
 pub use dto::*;
 pub use error::{ApiError, ErrorCode};
+pub use start::{DeskApp, StartOptions, sync_config};
 
 /// Most results a search returns; past that the UI asks the user to refine.
 pub const SEARCH_LIMIT: usize = 50;

@@ -7,6 +7,10 @@ use std::path::PathBuf;
 /// `identifier` in tauri.conf.json.
 pub const IDENTIFIER: &str = "cn.clinicdesk.desk";
 pub const PROFILE_FILE: &str = "profile.toml";
+/// File name of the local database inside the data directory.
+pub const DATABASE_FILE: &str = "clinic-desk.sqlite3";
+/// Names the data directory when no `--data-dir` flag does.
+pub const DATA_DIR_ENV: &str = "CLINIC_DESK_DATA_DIR";
 pub const CONFIG_DIR_ENV: &str = "CLINIC_DESK_CONFIG_DIR";
 /// Overrides where the package-installed profile is looked for (tests, unusual layouts).
 pub const INSTALLED_PROFILE_ENV: &str = "CLINIC_DESK_INSTALLED_PROFILE";
@@ -23,6 +27,12 @@ fn env_path(name: &str) -> Option<PathBuf> {
 pub fn config_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
     flag.or_else(|| env_path(CONFIG_DIR_ENV))
         .or_else(|| dirs::config_dir().map(|d| d.join(IDENTIFIER)))
+}
+
+/// The data directory: the flag, else `CLINIC_DESK_DATA_DIR`, else the OS default.
+pub fn data_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| env_path(DATA_DIR_ENV))
+        .or_else(default_data_dir)
 }
 
 /// The data directory when neither `--data-dir` nor `CLINIC_DESK_DATA_DIR` names one.

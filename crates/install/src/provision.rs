@@ -73,7 +73,7 @@ pub async fn provision(
     };
     // Refuse before saving: this check only reads.
     if let Some(e) = db
-        .read(|c| Ok(other_clinic(c, &effective)))
+        .read(|c| other_clinic(c, &effective))
         .map_err(InstallError::from)?
     {
         return Err(e.into());
@@ -92,20 +92,30 @@ pub async fn provision(
     })
 }
 
-fn other_clinic(conn: &Connection, profile: &Profile) -> Option<InstallError> {
-    let wanted = profile.clinic.id.as_deref()?;
-    let stored = settings::get(conn, settings::CLINIC_ID).ok()??;
+/// Why `profile` may not be bound to this store: it holds data (patients or
+/// reports) of another clinic. A store that cannot be read is an error, never
+/// "no other clinic": this check guards never binding another clinic's data.
+fn other_clinic(
+    conn: &Connection,
+    profile: &Profile,
+) -> Result<Option<InstallError>, clinic_store::StoreError> {
+    let Some(wanted) = profile.clinic.id.as_deref() else {
+        return Ok(None);
+    };
+    let Some(stored) = settings::get(conn, settings::CLINIC_ID)? else {
+        return Ok(None);
+    };
     if stored == wanted {
-        return None;
+        return Ok(None);
     }
-    let has_data = patients::count(conn).ok()? > 0 || {
-        let c = outbox::counts(conn).ok()?;
+    let has_data = patients::count(conn)? > 0 || {
+        let c = outbox::counts(conn)?;
         c.queued + c.sending + c.delivered + c.rejected > 0
     };
-    has_data.then(|| InstallError::OtherClinic {
+    Ok(has_data.then(|| InstallError::OtherClinic {
         stored,
         wanted: wanted.to_owned(),
-    })
+    }))
 }
 
 #[derive(Debug)]
@@ -141,7 +151,7 @@ impl From<rusqlite::Error> for BindError {
 /// profile, so flags and environment variables obey the same rule.
 pub fn bind_store(conn: &mut Connection, profile: &Profile) -> Result<bool, BindError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if let Some(e) = other_clinic(&tx, profile) {
+    if let Some(e) = other_clinic(&tx, profile)? {
         return Err(BindError::Install(e));
     }
     let mut reset = false;

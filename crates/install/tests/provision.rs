@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clinic_install::check::Failure;
 use clinic_install::profile::{ClinicSection, ServerSection};
-use clinic_install::provision::{CURSORS_SERVER_KEY, bind_store};
-use clinic_install::{Profile, ProvisionError, StoreAt, provision};
+use clinic_install::provision::{BindError, CURSORS_SERVER_KEY, bind_store};
+use clinic_install::{InstallError, Profile, ProvisionError, StoreAt, provision};
 use clinic_store::{Database, pull, settings};
 use rstest::rstest;
 
@@ -206,6 +206,58 @@ async fn a_device_holding_another_clinics_data_is_not_reprovisioned() {
         .unwrap_err();
     assert!(
         err.to_string().contains("holds data of clinic DEMO"),
+        "{err}"
+    );
+    assert!(!f.dir.path().join("config/profile.toml").exists());
+}
+
+/// A store holding clinic OTHER whose patients cannot be read (a damaged file):
+/// whether it holds another clinic's data cannot be known.
+fn unreadable_store_of_another_clinic(path: &Path) -> Database {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let db = Database::open(path).unwrap();
+    db.write(|c| {
+        settings::set(c, settings::CLINIC_ID, "OTHER")?;
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF; ALTER TABLE patients RENAME TO patients_elsewhere;",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    db
+}
+
+#[test]
+fn a_store_that_cannot_say_what_it_holds_is_never_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = unreadable_store_of_another_clinic(&dir.path().join("desk.sqlite3"));
+    let result = db
+        .write(|c| Ok(bind_store(c, &profile("http://one.example", "cct_x"))))
+        .unwrap();
+    assert!(
+        matches!(result, Err(BindError::Store(_))),
+        "a read failure is an error, not \"no other clinic\": {result:?}"
+    );
+    assert_eq!(
+        db.read(|c| settings::get(c, settings::CLINIC_ID))
+            .unwrap()
+            .as_deref(),
+        Some("OTHER"),
+        "nothing was bound"
+    );
+}
+
+#[tokio::test]
+async fn provisioning_a_store_that_cannot_say_what_it_holds_fails_and_saves_nothing() {
+    let f = fixture();
+    drop(unreadable_store_of_another_clinic(
+        &f.dir.path().join("data/desk.sqlite3"),
+    ));
+    let err = run(&f, profile(&f.server.base_url(), &f.token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::Invalid(InstallError::Store(_))),
         "{err}"
     );
     assert!(!f.dir.path().join("config/profile.toml").exists());

@@ -3,12 +3,39 @@
 //! With `--until-drained` it exits 0 once nothing is waiting and prints
 //! `drained <delivered> vmhwm_kib <peak RSS>` on stdout.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use clap::Parser;
 use clinic_store::{Database, outbox};
 use clinic_sync::{SyncConfig, SyncEngine};
+
+/// A headless sync engine over a store file: pushes its outbox, no pull.
+#[derive(Parser)]
+#[command(name = "sync-agent")]
+struct Args {
+    /// The store file.
+    #[arg(long, value_name = "FILE")]
+    db: PathBuf,
+    /// The central server, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The clinic's bearer token.
+    #[arg(
+        long,
+        value_name = "T",
+        env = "CLINIC_DESK_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// How long one request may take.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+    /// Exit 0 once nothing is waiting, printing `drained <delivered> vmhwm_kib <peak RSS>`.
+    #[arg(long)]
+    until_drained: bool,
+}
 
 fn main() -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
@@ -19,28 +46,14 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let mut args = std::env::args().skip(1);
-    let (mut db, mut server, mut token, mut until_drained) = (None, None, None, false);
-    let mut timeout_ms = 30_000u64;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--db" => db = args.next(),
-            "--server" => server = args.next(),
-            "--token" => token = args.next(),
-            "--request-timeout-ms" => timeout_ms = args.next().context("value")?.parse()?,
-            "--until-drained" => until_drained = true,
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    let db = Arc::new(Database::open(db.context("--db is required")?.as_ref())?);
-    let mut config = SyncConfig::new(
-        server.context("--server is required")?,
-        token.or_else(|| std::env::var("CLINIC_DESK_TOKEN").ok()),
-    );
+    let args = Args::parse();
+    let until_drained = args.until_drained;
+    let db = Arc::new(Database::open(&args.db)?);
+    let mut config = SyncConfig::new(args.server, args.token);
     config.pull = false;
     config.backoff_base = Duration::from_millis(10);
     config.backoff_cap = Duration::from_millis(200);
-    config.request_timeout = Duration::from_millis(timeout_ms);
+    config.request_timeout = Duration::from_millis(args.request_timeout_ms);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -71,4 +84,54 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+    use rstest::rstest;
+
+    use super::Args;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("sync-agent").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_kill_test_and_drain_bench_command_lines_are_understood() {
+        let a = parse(&[
+            "--db",
+            "/tmp/desk.sqlite3",
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "cct_x",
+            "--until-drained",
+            "--request-timeout-ms",
+            "200",
+        ])
+        .unwrap();
+        assert_eq!(a.db.to_str(), Some("/tmp/desk.sqlite3"));
+        assert_eq!(a.server, "http://127.0.0.1:9");
+        assert_eq!(a.token.as_deref(), Some("cct_x"));
+        assert!(a.until_drained);
+        assert_eq!(a.request_timeout_ms, 200);
+        let a = parse(&["--db", "f", "--server", "http://x"]).unwrap();
+        assert!(!a.until_drained);
+        assert_eq!(a.request_timeout_ms, 30_000);
+    }
+
+    #[rstest]
+    #[case(&["--db", "--server", "http://x"], ErrorKind::MissingRequiredArgument)]
+    #[case(&["--server", "http://x", "--db"], ErrorKind::InvalidValue)]
+    #[case(&["--db", "f"], ErrorKind::MissingRequiredArgument)]
+    #[case(&["--db", "f", "--server", "http://x", "--frobnicate"], ErrorKind::UnknownArgument)]
+    #[case(&["--db", "f", "--server", "http://x", "--request-timeout-ms", "soon"], ErrorKind::ValueValidation)]
+    fn a_bad_command_line_is_refused(#[case] args: &[&str], #[case] kind: ErrorKind) {
+        let e = parse(args)
+            .err()
+            .unwrap_or_else(|| panic!("{args:?} parsed"));
+        assert_eq!(e.kind(), kind, "{args:?}: {e}");
+    }
 }
