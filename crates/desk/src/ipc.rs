@@ -201,21 +201,19 @@ pub fn typescript() -> String {
 }
 
 /// `src-tauri/capabilities/default.json`: the main window may call exactly these commands.
+/// Written by hand rather than through a JSON map, whose key order depends on
+/// serde_json's features in the build.
 pub fn capability() -> String {
     let permissions: Vec<String> = commands()
         .iter()
-        .map(|c| format!("allow-{}", c.name.replace('_', "-")))
+        .map(|c| format!("    \"allow-{}\"", c.name.replace('_', "-")))
         .collect();
-    let value = serde_json::json!({
-        "$schema": "../../gen/schemas/desktop-schema.json",
-        "identifier": "default",
-        "description": "The main window may call Clinic Desk's own commands and nothing else: no plugins, no shell, no file system. Generated from crates/desk/src/ipc.rs.",
-        "windows": ["main"],
-        "permissions": permissions,
-    });
-    let mut text = serde_json::to_string_pretty(&value).expect("a JSON value serialises");
-    text.push('\n');
-    text
+    format!(
+        "{{\n  \"$schema\": \"../../gen/schemas/desktop-schema.json\",\n  \"identifier\": \"default\",\n  \
+         \"description\": \"The main window may call Clinic Desk's own commands and nothing else: no plugins, no shell, no file system. Generated from crates/desk/src/ipc.rs.\",\n  \
+         \"windows\": [\"main\"],\n  \"permissions\": [\n{}\n  ]\n}}\n",
+        permissions.join(",\n")
+    )
 }
 
 #[cfg(test)]
@@ -276,6 +274,24 @@ mod tests {
                 .result,
             "void"
         );
+    }
+
+    /// The shell's build script reads the commands back from the permissions.
+    #[test]
+    fn the_capability_allows_each_command_and_nothing_else() {
+        let v: serde_json::Value = serde_json::from_str(&capability()).unwrap();
+        let read_back: Vec<String> = v["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let p = p.as_str().unwrap();
+                p.strip_prefix("allow-").unwrap().replace('-', "_")
+            })
+            .collect();
+        let names: Vec<&str> = commands().iter().map(|c| c.name).collect();
+        assert_eq!(read_back, names);
+        assert_eq!(v["windows"], serde_json::json!(["main"]));
     }
 
     fn check_generated(relative: &str, fresh: &str) {
