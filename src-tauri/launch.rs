@@ -156,7 +156,7 @@ mod tests {
     #[case(&["--demo-seed", "x"], ErrorKind::ValueValidation, "invalid digit")]
     #[case(&["--frobnicate"], ErrorKind::UnknownArgument, "--frobnicate")]
     #[case(&["--server", "ftp://x"], ErrorKind::ValueValidation, "http://")]
-    #[case(&["--demo", "provision", "CDP1-x"], ErrorKind::UnknownArgument, "provision")]
+    #[case(&["--demo", "provision", "CDP1-x"], ErrorKind::ArgumentConflict, "provision")]
     #[case(&["check", "profile.toml"], ErrorKind::UnknownArgument, "profile.toml")]
     #[case(&["provision"], ErrorKind::MissingRequiredArgument, "SOURCE")]
     #[case(&["provision", "a", "b"], ErrorKind::UnknownArgument, "b")]

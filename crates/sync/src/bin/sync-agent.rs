@@ -123,7 +123,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case(&["--db", "--server", "http://x"], ErrorKind::MissingRequiredArgument)]
+    #[case(&["--db", "--server", "http://x"], ErrorKind::InvalidValue)]
     #[case(&["--server", "http://x", "--db"], ErrorKind::InvalidValue)]
     #[case(&["--db", "f"], ErrorKind::MissingRequiredArgument)]
     #[case(&["--db", "f", "--server", "http://x", "--frobnicate"], ErrorKind::UnknownArgument)]
