@@ -8,7 +8,6 @@ import type {
   AppointmentStatusDto,
   ConnectionFailureDto,
   ErrorCode,
-  PainBandDto,
   PainScaleDto,
   PulledStreamDto,
   ReassessmentDto,
@@ -18,6 +17,7 @@ import type {
   SyncProblemKindDto,
 } from '../bindings';
 import type { UiErrorCode } from '../api';
+import type { Band } from '../pain';
 
 export type Lang = 'zh-CN' | 'en';
 
@@ -32,6 +32,8 @@ export interface Messages {
   clinicUnnamed: string;
   clinicDate: string;
   timeZone: string;
+  /** Shown in place of a time that is missing or unparsable (never as 1970 or blank). */
+  invalidTime: string;
   loading: string;
   errorDetail: string;
   retry: string;
@@ -132,7 +134,8 @@ export interface Messages {
     scaleLabel: string;
     scale: Record<PainScaleDto, string>;
     scaleShort: Record<PainScaleDto, string>;
-    band: Record<PainBandDto, string>;
+    /** `unknown`: a band the UI does not know, shown as such (never as a known band). */
+    band: Record<Band, string>;
     /** Wong-Baker wording for 0, 2, 4, 6, 8, 10. */
     faces: readonly [string, string, string, string, string, string];
     scoreLabel: string;
