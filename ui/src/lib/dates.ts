@@ -42,6 +42,12 @@ export function weekday(ymd: string): number | null {
   return date ? date.getUTCDay() : null;
 }
 
+/** `YYYY-MM-DD` and its weekday from `weekdays` (Sunday first); `ymd` alone when it is not a date. */
+export function dayLabel(ymd: string, weekdays: readonly string[]): string {
+  const w = weekday(ymd);
+  return w === null ? ymd : `${ymd} ${weekdays[w]}`;
+}
+
 /** The wall-clock parts of `instant` on the clinic's clock (`timeZone`), whatever the machine's zone. */
 function clinicParts(instant: Date, timeZone: string): Record<string, string> {
   const parts = new Intl.DateTimeFormat('en-CA', {
