@@ -7,11 +7,12 @@ import type { PainBandDto } from './bindings';
 
 export type Band = PainBandDto | 'unknown';
 
-const KNOWN: readonly string[] = ['none', 'mild', 'moderate', 'severe'] satisfies PainBandDto[];
+// Keyed by every band Rust has, so a band added there fails the type check here.
+const KNOWN: Record<PainBandDto, true> = { none: true, mild: true, moderate: true, severe: true };
 
 /** `band` when it is one of the bands, else `unknown`. */
 export function bandOf(band: unknown): Band {
-  return typeof band === 'string' && KNOWN.includes(band) ? (band as PainBandDto) : 'unknown';
+  return typeof band === 'string' && Object.hasOwn(KNOWN, band) ? (band as PainBandDto) : 'unknown';
 }
 
 /** The band of a 0–10 score; `unknown` for anything else. */
