@@ -60,7 +60,7 @@ impl CentralStore for SqliteStore {
     }
 
     fn report_count(&self, clinic_id: Option<&str>) -> Result<u64, StoreError> {
-        ingest::report_count(&self.connections.reader()?, clinic_id)
+        ingest::report_count(&*self.connections.reader()?, clinic_id)
     }
 
     fn ensure_clinic(&self, clinic_id: &str, zone: ClinicZone) -> Result<(), StoreError> {
@@ -68,7 +68,7 @@ impl CentralStore for SqliteStore {
     }
 
     fn clinic_zone(&self, clinic_id: &str) -> Result<Option<ClinicZone>, StoreError> {
-        records::clinic_zone(&self.connections.reader()?, clinic_id)
+        records::clinic_zone(&*self.connections.reader()?, clinic_id)
     }
 
     fn patient(
@@ -76,7 +76,7 @@ impl CentralStore for SqliteStore {
         clinic_id: &str,
         id: &PatientId,
     ) -> Result<Option<(Patient, ClinicZone)>, StoreError> {
-        records::patient(&self.connections.reader()?, clinic_id, id)
+        records::patient(&*self.connections.reader()?, clinic_id, id)
     }
 
     fn patients_feed(
@@ -85,7 +85,7 @@ impl CentralStore for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<FeedPage<PatientRecord>, StoreError> {
-        feeds::patients(&self.connections.reader()?, clinic_id, after, limit)
+        feeds::patients(&*self.connections.reader()?, clinic_id, after, limit)
     }
 
     fn staff_feed(
@@ -94,7 +94,7 @@ impl CentralStore for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<FeedPage<StaffRecord>, StoreError> {
-        feeds::staff(&self.connections.reader()?, clinic_id, after, limit)
+        feeds::staff(&*self.connections.reader()?, clinic_id, after, limit)
     }
 
     fn appointments_feed(
@@ -103,7 +103,7 @@ impl CentralStore for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<FeedPage<AppointmentRecord>, StoreError> {
-        feeds::appointments(&self.connections.reader()?, clinic_id, after, limit)
+        feeds::appointments(&*self.connections.reader()?, clinic_id, after, limit)
     }
 
     fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError> {
@@ -159,11 +159,11 @@ impl CentralStore for SqliteStore {
     }
 
     fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError> {
-        tokens::clinic_for(&self.connections.reader()?, sha256)
+        tokens::clinic_for(&*self.connections.reader()?, sha256)
     }
 
     fn staff_role(&self, clinic_id: &str, id: &str) -> Result<Option<StaffRole>, StoreError> {
-        records::staff_role(&self.connections.reader()?, clinic_id, id)
+        records::staff_role(&*self.connections.reader()?, clinic_id, id)
     }
 
     fn check(&self) -> Result<(), StoreError> {
