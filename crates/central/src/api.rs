@@ -3,8 +3,6 @@
 //! same functions the app stores by, so the server never accepts a record a
 //! device cannot hold. A refusal is a 400 naming the field.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
@@ -12,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use clinic_domain::assessment::MAX_REASON_CHARS;
 use clinic_domain::{
     Appointment, AppointmentStatus, ClinicZone, DoctorId, DomainError, PainScale, PainScore,
-    Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient, record_id, text,
+    Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient, pin, record_id, text,
 };
 use clinic_protocol::{
     Activity, AppointmentUpsert, AssessmentDetails, BatchItemResult, BatchItemStatus,
     BatchResponse, ChangeAck, DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary,
-    PatientUpsert, ReportSubmission, Scale, StaffUpsert,
+    PatientUpsert, ReportSubmission, Scale, StaffUpsert, paths,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +26,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{BatchBody, Clinic, JsonBody, PathParam, QueryParams};
 use crate::ingest::NotStored;
-use crate::pin;
+use crate::metrics;
 use crate::store::{IngestOutcome, NewReport, StoreError};
 
 /// Latest plausible timestamp (9999-12-31): keeps absurd values out of date arithmetic.
@@ -186,7 +184,7 @@ fn count_outcome(state: &AppState, o: &IngestOutcome) {
         IngestOutcome::Duplicate(_) => &state.metrics.reports_duplicate,
         IngestOutcome::Conflict => &state.metrics.reports_rejected,
     };
-    counter.fetch_add(1, Relaxed);
+    counter.inc();
 }
 
 async fn ingest_one(state: &AppState, report: NewReport) -> Result<Response, ApiError> {
@@ -225,7 +223,7 @@ pub async fn post_report(
     let report = parse_submission(&body)
         .and_then(|r| validate_report(&clinic, r))
         .inspect_err(|_| {
-            state.metrics.reports_rejected.fetch_add(1, Relaxed);
+            state.metrics.reports_rejected.inc();
         })?;
     ingest_one(&state, report).await
 }
@@ -260,7 +258,7 @@ pub async fn post_report_compat(
         details: Default::default(),
     };
     let report = validate_report(&clinic, submission).inspect_err(|_| {
-        state.metrics.reports_rejected.fetch_add(1, Relaxed);
+        state.metrics.reports_rejected.inc();
     })?;
     ingest_one(&state, report).await
 }
@@ -292,7 +290,7 @@ pub async fn post_batch(
                 });
             }
             Err(e) => {
-                state.metrics.reports_rejected.fetch_add(1, Relaxed);
+                state.metrics.reports_rejected.inc();
                 results.push(BatchItemResult {
                     report_id,
                     status: BatchItemStatus::Rejected,
@@ -364,17 +362,17 @@ pub async fn feed(
     }
     let limit = q.limit.clamp(1, MAX_FEED_LIMIT);
     let store = state.store.clone();
-    Ok(match kind.as_str() {
-        "patients" => Json(blocking(move || store.patients_feed(&clinic, q.after, limit)).await?)
-            .into_response(),
-        "staff" => {
-            Json(blocking(move || store.staff_feed(&clinic, q.after, limit)).await?).into_response()
-        }
-        "appointments" => {
-            Json(blocking(move || store.appointments_feed(&clinic, q.after, limit)).await?)
-                .into_response()
-        }
-        _ => return Err(ApiError::not_found("feed")),
+    // The kind is the last segment of the feed's path in `paths`.
+    let is = |path: &str| path.strip_prefix(paths::FEEDS) == Some(kind.as_str());
+    Ok(if is(paths::FEED_PATIENTS) {
+        Json(blocking(move || store.patients_feed(&clinic, q.after, limit)).await?).into_response()
+    } else if is(paths::FEED_STAFF) {
+        Json(blocking(move || store.staff_feed(&clinic, q.after, limit)).await?).into_response()
+    } else if is(paths::FEED_APPOINTMENTS) {
+        Json(blocking(move || store.appointments_feed(&clinic, q.after, limit)).await?)
+            .into_response()
+    } else {
+        return Err(ApiError::not_found("feed"));
     })
 }
 
@@ -502,7 +500,7 @@ pub async fn delete_appointment(
 /// `import` both use it.
 pub fn validate_staff(raw_id: &str, body: &StaffUpsert) -> Result<StaffMember, ApiError> {
     if let Some(p) = &body.pin {
-        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
+        pin::check_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
     }
     Ok(StaffMember {
         id: field("id", record_id(raw_id))?,
@@ -558,15 +556,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        {
-            let mut text = state.metrics.render();
-            state.store.render_metrics(&mut text);
-            text
-        },
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
     )
         .into_response()
 }

@@ -225,16 +225,40 @@ mod tests {
         assert_eq!(Sex::parse(raw), Ok(sex));
         assert_eq!(sex.as_str(), raw);
     }
+
+    #[rstest]
+    #[case::doctor("doctor", Ok(StaffRole::Doctor))]
+    #[case::nurse("nurse", Ok(StaffRole::Nurse))]
+    #[case::capitalised("Doctor", Err(DomainError::UnknownRole("Doctor".into())))]
+    #[case::padded(" nurse", Err(DomainError::UnknownRole(" nurse".into())))]
+    #[case::unknown("porter", Err(DomainError::UnknownRole("porter".into())))]
+    fn roles_parse_the_same_everywhere(
+        #[case] raw: &str,
+        #[case] expected: Result<StaffRole, DomainError>,
+    ) {
+        assert_eq!(StaffRole::parse(raw), expected);
+        assert_eq!(raw.parse::<StaffRole>(), expected);
+        let from_json = serde_json::from_value::<StaffRole>(serde_json::json!(raw));
+        assert_eq!(from_json.ok(), expected.clone().ok(), "serde: {raw:?}");
+        if let Ok(role) = expected {
+            assert_eq!(role.as_str(), raw);
+            assert_eq!(serde_json::to_value(role).unwrap(), serde_json::json!(raw));
+        }
+    }
 }
 
+/// A staff member's role. Its names are written once, in [`StaffRole::as_str`]:
+/// parsing, `FromStr` and serde all go through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum StaffRole {
     Doctor,
     Nurse,
 }
 
 impl StaffRole {
+    pub const ALL: [StaffRole; 2] = [StaffRole::Doctor, StaffRole::Nurse];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StaffRole::Doctor => "doctor",
@@ -243,11 +267,30 @@ impl StaffRole {
     }
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        match raw {
-            "doctor" => Ok(StaffRole::Doctor),
-            "nurse" => Ok(StaffRole::Nurse),
-            other => Err(DomainError::UnknownRole(other.to_owned())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or_else(|| DomainError::UnknownRole(raw.to_owned()))
+    }
+}
+
+impl std::str::FromStr for StaffRole {
+    type Err = DomainError;
+    fn from_str(raw: &str) -> Result<Self, DomainError> {
+        Self::parse(raw)
+    }
+}
+
+impl TryFrom<String> for StaffRole {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<StaffRole> for &'static str {
+    fn from(role: StaffRole) -> Self {
+        role.as_str()
     }
 }
 

@@ -5,23 +5,16 @@
 //! fields default, so a client that only knows the hospital's four-field report
 //! still speaks this protocol, and unknown fields are ignored so an older server
 //! accepts a newer client's report.
+//!
+//! [`paths`] holds every route path and [`trace`] the W3C `traceparent` header,
+//! so the server and the client define neither twice.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Route paths, for clients. Feeds take a [`FeedQuery`] as query string.
-pub mod paths {
-    /// Hospital contract (and our idempotent extension).
-    pub const REPORTS: &str = "/v1/reports";
-    pub const REPORTS_BATCH: &str = "/v1/reports/batch";
-    /// Hospital contract: append the patient ID.
-    pub const PATIENT_SUMMARY: &str = "/api/v1/patients/";
-    pub const FEED_PATIENTS: &str = "/v1/feeds/patients";
-    pub const FEED_STAFF: &str = "/v1/feeds/staff";
-    pub const FEED_APPOINTMENTS: &str = "/v1/feeds/appointments";
-    pub const HEALTH: &str = "/healthz";
-}
+pub mod paths;
+pub mod trace;
 
 /// Header set to `true` on a `POST /v1/reports` answer when the report had
 /// already been stored under the same ID with the same content: the answer stays

@@ -239,6 +239,9 @@ pub trait CentralStore: Send + Sync + 'static {
         true
     }
 
-    /// Store-specific Prometheus lines for `/metrics` (pool and database latency).
-    fn render_metrics(&self, _out: &mut String) {}
+    /// Store-specific metrics for `/metrics` (pool and database latency), listed
+    /// beside the server's own.
+    fn metric_collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        Vec::new()
+    }
 }
