@@ -1,5 +1,6 @@
 //! What the UI receives. Field names are camelCase on the wire; the TypeScript
-//! declarations in `ui/src/lib/bindings.ts` are generated from these.
+//! declarations in `ui/src/lib/bindings.ts` are generated from these and from the
+//! domain types used here as they are (scale, band, activity, sex, statuses, the form).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clinic_domain::assessment::reassessment_state;
@@ -10,12 +11,12 @@ use clinic_domain::{
     Reassessment, Sex, patient::age_on,
 };
 use clinic_store::StoreError;
-
-use crate::ApiError;
 use clinic_store::outbox::{OutboxState, ReportEntry};
 use clinic_store::schedule::ScheduledVisit;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+use crate::ApiError;
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
