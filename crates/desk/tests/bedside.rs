@@ -549,3 +549,65 @@ fn the_clinic_profiles_language_reaches_the_ui_as_its_default() {
         .unwrap();
     assert_eq!(desk.app_info().unwrap().language.as_deref(), Some("zh-CN"));
 }
+
+/// A row no rule of this app would write, as a damaged or foreign database may hold:
+/// `scale`, `score` and `assessed_at` as given, with an intervention, queued.
+fn plant(desk: &Desk, id: &str, scale: &str, score: i64, assessed_at: i64) {
+    let now = Utc::now().timestamp();
+    desk.database()
+        .write(|c| {
+            Ok(c.execute_batch(&format!(
+                "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at,
+                                           recorded_by, device_id, intervention)
+                 VALUES ('{id}', '{PATIENT}', '{scale}', {score}, {assessed_at}, {now}, 'N001', 'dev', 'ice');
+                 INSERT INTO outbox (report_id, state, queued_at) VALUES ('{id}', 'queued', 0);"
+            ))?)
+        })
+        .unwrap();
+}
+
+#[rstest]
+#[case::time_out_of_range("nrs", 5, i64::MAX)]
+#[case::score_off_its_scale("wong_baker_faces", 5, Utc::now().timestamp())]
+fn a_stored_report_no_rule_would_write_is_an_error_not_a_guess(
+    #[case] scale: &str,
+    #[case] score: i64,
+    #[case] assessed_at: i64,
+) {
+    let (dir, desk) = signed_in();
+    let id = "0190d6f0-0000-7000-8000-00000000dead";
+    plant(&desk, id, scale, score, assessed_at);
+    // Before: an empty time (or 1970) and the "severe" band were shown.
+    assert_eq!(
+        desk.patient_reports(PATIENT).unwrap_err().code,
+        ErrorCode::StorageFailed
+    );
+    if assessed_at == i64::MAX {
+        // Before: the export left the time out, and a follow-up was checked against 1970.
+        assert_eq!(
+            desk.export_fhir(Some(PATIENT)).unwrap_err().code,
+            ErrorCode::StorageFailed
+        );
+        assert!(
+            !dir.path().join("exports").exists(),
+            "no export file written"
+        );
+        let follow_up = AssessmentInput {
+            follows_up: Some(id.into()),
+            ..nrs(3)
+        };
+        assert_eq!(
+            desk.record_assessment(&follow_up).unwrap_err().code,
+            ErrorCode::StorageFailed
+        );
+    }
+}
+
+#[test]
+fn an_export_for_a_malformed_patient_id_names_the_id_not_the_store() {
+    let (_d, desk) = signed_in();
+    assert_eq!(
+        desk.fhir_bundle(Some("bad id")).unwrap_err().code,
+        ErrorCode::InvalidPatientId
+    );
+}
