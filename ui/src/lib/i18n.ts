@@ -3,17 +3,17 @@
 // translation here) fails `svelte-check` and therefore `npm run build`.
 
 import type {
-  ActivityDto,
-  AppointmentStatusDto,
+  Activity,
+  AppointmentStatus,
   ConnectionFailureDto,
   ErrorCode,
-  PainBandDto,
-  PainScaleDto,
+  PainBand,
+  PainScale,
   PulledStreamDto,
-  ReassessmentDto,
+  Reassessment,
   ReportStateDto,
   SettingsSourceDto,
-  SexDto,
+  Sex,
   SyncProblemKindDto,
 } from './bindings';
 import type { UiErrorCode } from './api';
@@ -97,12 +97,12 @@ export interface Messages {
 
   /** `sun` .. `sat`, index = `Date#getUTCDay()`. */
   weekdays: readonly [string, string, string, string, string, string, string];
-  sex: Record<SexDto, string>;
+  sex: Record<Sex, string>;
   /** Age in whole years, short form for lists. */
   age: (years: number) => string;
   insured: string;
   selfPay: string;
-  status: Record<AppointmentStatusDto, string>;
+  status: Record<AppointmentStatus, string>;
   errors: Record<ErrorCode | UiErrorCode, string>;
 
   sync: {
@@ -130,9 +130,9 @@ export interface Messages {
     record: string;
     newHeading: string;
     scaleLabel: string;
-    scale: Record<PainScaleDto, string>;
-    scaleShort: Record<PainScaleDto, string>;
-    band: Record<PainBandDto, string>;
+    scale: Record<PainScale, string>;
+    scaleShort: Record<PainScale, string>;
+    band: Record<PainBand, string>;
     /** Wong-Baker wording for 0, 2, 4, 6, 8, 10. */
     faces: readonly [string, string, string, string, string, string];
     scoreLabel: string;
@@ -145,7 +145,7 @@ export interface Messages {
     bodySite: string;
     activity: string;
     activityAny: string;
-    activityValue: Record<ActivityDto, string>;
+    activityValue: Record<Activity, string>;
     note: string;
     intervention: string;
     interventionHint: (minutes: number) => string;
@@ -162,7 +162,7 @@ export interface Messages {
     corrects: (reason: string) => string;
     supersededBy: string;
     state: Record<ReportStateDto, string>;
-    reassessment: Record<ReassessmentDto, string>;
+    reassessment: Record<Reassessment, string>;
     dueAt: (time: string) => string;
     history: string;
     historyAction: (action: string, detail: string | null) => string;
