@@ -7,15 +7,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use clinic_domain::assessment::MAX_REASON_CHARS;
+use clinic_domain::assessment::{DETAIL_TEXT, REASON};
 use clinic_domain::{
-    Appointment, AppointmentStatus, ClinicZone, DoctorId, DomainError, PainScale, PainScore,
-    Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient, pin, record_id, text,
+    Activity, Appointment, AppointmentStatus, AssessmentDetails, ClinicZone, DoctorId, DomainError,
+    PainScale, PainScore, Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient,
+    pin, record_id, text,
 };
 use clinic_protocol::{
-    Activity, AppointmentUpsert, AssessmentDetails, BatchItemResult, BatchItemStatus,
-    BatchResponse, ChangeAck, DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary,
-    PatientUpsert, ReportSubmission, Scale, StaffUpsert, paths,
+    AppointmentUpsert, BatchItemResult, BatchItemStatus, BatchResponse, ChangeAck,
+    DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary, PatientUpsert, ReportSubmission,
+    StaffUpsert, paths,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -72,56 +73,14 @@ fn exact_text(
     Ok(v)
 }
 
-fn domain_scale(s: Scale) -> PainScale {
-    match s {
-        Scale::Nrs => PainScale::Nrs,
-        Scale::WongBakerFaces => PainScale::WongBakerFaces,
-    }
-}
-
-/// Free text of the assessment details. Blank (empty or white space only) is
-/// stored as absent rather than rejected: a rejected report can never be
-/// delivered, and losing a pain score over an empty note field would be worse
-/// than losing the empty note. Anything else is kept exactly as sent.
-fn detail_text(
-    field: &'static str,
-    v: Option<String>,
-    max_chars: usize,
-    newline_allowed: bool,
-) -> Result<Option<String>, ApiError> {
-    let Some(s) = v else { return Ok(None) };
-    if s.trim().is_empty() {
-        return Ok(None);
-    }
-    // Characters, not bytes: 40 汉字 are 120 bytes of UTF-8 and must still fit. The
-    // rule is the device's own (`clinic_domain::text::check_text`), on the text as sent.
-    text::check_text(field, &s, max_chars, newline_allowed)
-        .map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))?;
-    Ok(Some(s))
-}
-
-fn validate_details(report_id: Uuid, d: AssessmentDetails) -> Result<AssessmentDetails, ApiError> {
-    if d.follows_up == Some(report_id) {
-        return Err(ApiError::BadRequest(
-            "followsUp cannot be the report's own reportId".into(),
-        ));
-    }
-    Ok(AssessmentDetails {
-        body_site: detail_text(
-            "bodySite",
-            d.body_site,
-            AssessmentDetails::MAX_BODY_SITE_CHARS,
-            false,
-        )?,
-        activity: d.activity,
-        note: detail_text("note", d.note, AssessmentDetails::MAX_NOTE_CHARS, true)?,
-        intervention: detail_text(
-            "intervention",
-            d.intervention,
-            AssessmentDetails::MAX_INTERVENTION_CHARS,
-            false,
-        )?,
-        follows_up: d.follows_up,
+/// The details as sent, checked by the domain's rules for text another system sent
+/// (blank is absent, anything else kept exactly), each refusal naming its wire field.
+fn validate_details(d: AssessmentDetails) -> Result<AssessmentDetails, ApiError> {
+    d.received().map_err(|e| {
+        ApiError::BadRequest(match e.field() {
+            Some(name) => format!("{name}: {e}"),
+            None => e.to_string(),
+        })
     })
 }
 
@@ -143,10 +102,10 @@ fn detail_field_error(v: &Value) -> Option<String> {
             .err()
             .map(|e| format!("{field}: {e}"))
     }
-    check::<String>(v, "bodySite")
+    DETAIL_TEXT
+        .iter()
+        .find_map(|rule| check::<String>(v, rule.wire))
         .or_else(|| check::<Activity>(v, "activity"))
-        .or_else(|| check::<String>(v, "note"))
-        .or_else(|| check::<String>(v, "intervention"))
         .or_else(|| check::<Uuid>(v, "followsUp"))
 }
 
@@ -160,7 +119,7 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
         clinic_id: clinic_id.to_owned(),
         report_id: r.report_id,
         patient_id: PatientId::parse(&r.patient_id)?,
-        score: PainScore::new(domain_scale(r.scale), r.pain_score)?,
+        score: PainScore::new(r.scale, r.pain_score)?,
         submit_time: unix_time("submitTime", r.submit_time)?,
         assessed_at: r
             .assessed_at
@@ -172,9 +131,17 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
         )?,
         device_id: exact_text("deviceId", r.device_id, MAX_DEVICE_ID_CHARS)?,
         supersedes: r.supersedes,
-        // The device writes a reason with `assessment::correction_reason`: the same limits.
-        reason: exact_text("reason", r.reason, MAX_REASON_CHARS)?,
-        details: validate_details(r.report_id, r.details)?,
+        // The device writes a reason with `assessment::correction_reason`: the same rule.
+        reason: exact_text(REASON.wire, r.reason, REASON.max)?,
+        details: validate_details(r.details)?,
+        follows_up: match r.follows_up {
+            Some(id) if id == r.report_id => {
+                return Err(ApiError::BadRequest(
+                    "followsUp cannot be the report's own reportId".into(),
+                ));
+            }
+            other => other,
+        },
     })
 }
 
@@ -249,13 +216,14 @@ pub async fn post_report_compat(
         patient_id: body.patient_id,
         pain_score: body.pain_score,
         submit_time: body.submit_time,
-        scale: Scale::Nrs,
+        scale: PainScale::Nrs,
         recorded_by: None,
         device_id: None,
         supersedes: None,
         reason: None,
         assessed_at: None,
         details: Default::default(),
+        follows_up: None,
     };
     let report = validate_report(&clinic, submission).inspect_err(|_| {
         state.metrics.reports_rejected.inc();

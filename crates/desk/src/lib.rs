@@ -71,7 +71,7 @@ impl Desk {
 
     pub fn sync_status(&self) -> Result<SyncStatusDto, ApiError> {
         match self.sync.get() {
-            Some(h) => Ok(SyncStatusDto::from(&h.status())),
+            Some(h) => SyncStatusDto::try_from(&h.status()),
             None => {
                 let (counts, set_aside) = self
                     .db

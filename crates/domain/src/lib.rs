@@ -19,6 +19,7 @@ pub mod lookup;
 pub mod pain;
 pub mod patient;
 pub mod pin;
+pub mod report;
 pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus};
@@ -26,5 +27,6 @@ pub use assessment::{Activity, AssessmentDetails, Reassessment, TimeWindow};
 pub use clinic_time::ClinicZone;
 pub use error::DomainError;
 pub use id::{DoctorId, PatientId, record_id};
-pub use pain::{PainScale, PainScore};
+pub use pain::{PainBand, PainScale, PainScore};
 pub use patient::{Doctor, Patient, Sex, StaffMember, StaffRole};
+pub use report::{AssessmentForm, EntryClock, PainReport};

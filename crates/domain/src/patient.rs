@@ -24,6 +24,7 @@ pub fn birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, Domain
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Female,
@@ -184,7 +185,7 @@ mod tests {
     #[case::valid("P1", "王芳", "female", Some("13800138000"), Ok(()))]
     #[case::bad_id("P 1", "王芳", "female", None, Err(DomainError::IdInvalidCharacter))]
     #[case::long_name("P1", &"王".repeat(65), "female", None, Err(DomainError::TextTooLong { field: "name", max: 64 }))]
-    #[case::spoofing_name("P1", "王\u{202E}芳", "female", None, Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::spoofing_name("P1", "王\u{202E}芳", "female", None, Err(DomainError::InvisibleCharacter { field: "name" }))]
     #[case::bad_sex("P1", "王芳", "f", None, Err(DomainError::UnknownSex("f".into())))]
     #[case::bad_phone("P1", "王芳", "female", Some("n/a"), Err(DomainError::InvalidPhone { max: 32 }))]
     fn patients_are_built_by_the_shared_rules(
@@ -203,7 +204,7 @@ mod tests {
     #[case::unknown_role("N1", "李静", "porter", "内科", Err(DomainError::UnknownRole("porter".into())))]
     #[case::bad_id("N/1", "李静", "nurse", "内科", Err(DomainError::IdInvalidCharacter))]
     #[case::empty_department("N1", "李静", "nurse", " ", Err(DomainError::TextRequired { field: "department" }))]
-    #[case::zero_width_name("N1", "李\u{200B}静", "nurse", "内科", Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::zero_width_name("N1", "李\u{200B}静", "nurse", "内科", Err(DomainError::InvisibleCharacter { field: "name" }))]
     fn staff_are_built_by_the_shared_rules(
         #[case] id: &str,
         #[case] name: &str,

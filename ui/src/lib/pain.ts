@@ -3,16 +3,16 @@
 // 7–10 severe) as a convenience. A value outside them is "unknown", drawn neutral and
 // named as such: never a colour that says something about the patient.
 
-import type { PainBandDto } from './bindings';
+import type { PainBand } from './bindings';
 
-export type Band = PainBandDto | 'unknown';
+export type Band = PainBand | 'unknown';
 
 // Keyed by every band Rust has, so a band added there fails the type check here.
-const KNOWN: Record<PainBandDto, true> = { none: true, mild: true, moderate: true, severe: true };
+const KNOWN: Record<PainBand, true> = { none: true, mild: true, moderate: true, severe: true };
 
 /** `band` when it is one of the bands, else `unknown`. */
 export function bandOf(band: unknown): Band {
-  return typeof band === 'string' && Object.hasOwn(KNOWN, band) ? (band as PainBandDto) : 'unknown';
+  return typeof band === 'string' && Object.hasOwn(KNOWN, band) ? (band as PainBand) : 'unknown';
 }
 
 /** The band of a 0–10 score; `unknown` for anything else. */

@@ -2,9 +2,9 @@
 // narrowed to a department, grouped into one column per doctor, and filtered by
 // status. Pure functions over the day, so the board and the print draw the same lists.
 
-import type { AppointmentDto, AppointmentStatusDto, DoctorDto } from './bindings';
+import type { AppointmentDto, AppointmentStatus, DoctorDto } from './bindings';
 
-export const STATUSES: readonly AppointmentStatusDto[] = [
+export const STATUSES: readonly AppointmentStatus[] = [
   'booked',
   'checked_in',
   'completed',
@@ -13,7 +13,7 @@ export const STATUSES: readonly AppointmentStatusDto[] = [
 ];
 
 /** A shape for each status, so it never rests on colour alone (and prints in black). */
-export const GLYPH: Record<AppointmentStatusDto, string> = {
+export const GLYPH: Record<AppointmentStatus, string> = {
   booked: '○',
   checked_in: '●',
   completed: '✓',
@@ -21,7 +21,7 @@ export const GLYPH: Record<AppointmentStatusDto, string> = {
   no_show: '!',
 };
 
-export type StatusCounts = Record<AppointmentStatusDto, number>;
+export type StatusCounts = Record<AppointmentStatus, number>;
 
 export function countByStatus(appointments: readonly AppointmentDto[]): StatusCounts {
   const c: StatusCounts = { booked: 0, checked_in: 0, completed: 0, cancelled: 0, no_show: 0 };
@@ -71,7 +71,7 @@ export function boardColumns(
     doctorId: string;
     doctorOptions: readonly DoctorDto[];
     doctorsById: ReadonlyMap<string, DoctorDto>;
-    hiddenStatuses: readonly AppointmentStatusDto[];
+    hiddenStatuses: readonly AppointmentStatus[];
   },
 ): Column[] {
   const { doctorId, doctorOptions, doctorsById, hiddenStatuses } = filters;

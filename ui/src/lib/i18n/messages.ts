@@ -4,16 +4,16 @@
 // therefore `npm run build`.
 
 import type {
-  ActivityDto,
-  AppointmentStatusDto,
+  Activity,
+  AppointmentStatus,
   ConnectionFailureDto,
   ErrorCode,
-  PainScaleDto,
+  PainScale,
   PulledStreamDto,
-  ReassessmentDto,
+  Reassessment,
   ReportStateDto,
   SettingsSourceDto,
-  SexDto,
+  Sex,
   SyncProblemKindDto,
 } from '../bindings';
 import type { UiErrorCode } from '../api';
@@ -99,12 +99,12 @@ export interface Messages {
 
   /** `sun` .. `sat`, index = `Date#getUTCDay()`. */
   weekdays: readonly [string, string, string, string, string, string, string];
-  sex: Record<SexDto, string>;
+  sex: Record<Sex, string>;
   /** Age in whole years, short form for lists. */
   age: (years: number) => string;
   insured: string;
   selfPay: string;
-  status: Record<AppointmentStatusDto, string>;
+  status: Record<AppointmentStatus, string>;
   errors: Record<ErrorCode | UiErrorCode, string>;
 
   sync: {
@@ -132,8 +132,8 @@ export interface Messages {
     record: string;
     newHeading: string;
     scaleLabel: string;
-    scale: Record<PainScaleDto, string>;
-    scaleShort: Record<PainScaleDto, string>;
+    scale: Record<PainScale, string>;
+    scaleShort: Record<PainScale, string>;
     /** `unknown`: a band the UI does not know, shown as such (never as a known band). */
     band: Record<Band, string>;
     /** Wong-Baker wording for 0, 2, 4, 6, 8, 10. */
@@ -148,7 +148,7 @@ export interface Messages {
     bodySite: string;
     activity: string;
     activityAny: string;
-    activityValue: Record<ActivityDto, string>;
+    activityValue: Record<Activity, string>;
     note: string;
     intervention: string;
     interventionHint: (minutes: number) => string;
@@ -165,7 +165,7 @@ export interface Messages {
     corrects: (reason: string) => string;
     supersededBy: string;
     state: Record<ReportStateDto, string>;
-    reassessment: Record<ReassessmentDto, string>;
+    reassessment: Record<Reassessment, string>;
     dueAt: (time: string) => string;
     history: string;
     historyAction: (action: string, detail: string | null) => string;

@@ -463,7 +463,7 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
         .collect();
     let follows: Vec<Option<String>> = reports
         .iter()
-        .map(|r| r.details.follows_up.map(|u| u.to_string()))
+        .map(|r| r.follows_up.map(|u| u.to_string()))
         .collect();
     // One statement for the whole group. ON CONFLICT DO NOTHING lets the primary key
     // decide, not a prior check, so two deliveries can never both be stored, even on

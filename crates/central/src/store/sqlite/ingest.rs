@@ -71,7 +71,7 @@ pub(super) fn ingest(
                 r.details.activity.map(activity_to_db),
                 r.details.note,
                 r.details.intervention,
-                r.details.follows_up.map(|u| u.to_string()),
+                r.follows_up.map(|u| u.to_string()),
             ])?;
             if inserted == 1 {
                 outcomes.push(IngestOutcome::Accepted(accepted(r, received_at)));
@@ -103,8 +103,7 @@ pub(super) fn report_count(conn: &Connection, clinic_id: Option<&str>) -> Result
 
 #[cfg(test)]
 mod tests {
-    use clinic_domain::{PainScale, PainScore, PatientId};
-    use clinic_protocol::{Activity, AssessmentDetails};
+    use clinic_domain::{Activity, AssessmentDetails, PainScale, PainScore, PatientId};
     use rusqlite_migration::Migrations;
     use uuid::Uuid;
 
@@ -126,6 +125,7 @@ mod tests {
             supersedes: None,
             reason: None,
             details: AssessmentDetails::default(),
+            follows_up: None,
         }
     }
 
@@ -136,8 +136,8 @@ mod tests {
                 activity: Some(Activity::Movement),
                 note: Some("两行\n备注".into()),
                 intervention: Some("paracetamol 1 g".into()),
-                follows_up: Some(Uuid::from_u128(9)),
             },
+            follows_up: Some(Uuid::from_u128(9)),
             ..report(score)
         }
     }
@@ -147,7 +147,7 @@ mod tests {
         let (_d, s) = store();
         let out = s.ingest(&[report(3), report(3), report(4)]).unwrap();
         assert!(matches!(out[0], IngestOutcome::Accepted(_)));
-        assert!(matches!(&out[1], IngestOutcome::Duplicate(r) if r.duplicate && r.pain_score == 3));
+        assert!(matches!(&out[1], IngestOutcome::Duplicate(r) if r.duplicate && r.submission.pain_score == 3));
         assert_eq!(out[2], IngestOutcome::Conflict);
         assert_eq!(s.report_count(Some("C1")).unwrap(), 1);
     }
@@ -163,7 +163,8 @@ mod tests {
         let IngestOutcome::Duplicate(replayed) = &out[1] else {
             panic!("{:?}", out[1]);
         };
-        assert_eq!(replayed.details, detailed(3).details);
+        assert_eq!(replayed.submission.details, detailed(3).details);
+        assert_eq!(replayed.submission.follows_up, detailed(3).follows_up);
         assert_eq!(out[2], IngestOutcome::Conflict);
         assert_eq!(
             out[3],
@@ -191,7 +192,7 @@ mod tests {
         let s = SqliteStore::open(&path, Durability::Full).unwrap();
         let out = s.ingest(&[report(3), detailed(3)]).unwrap();
         assert!(
-            matches!(&out[0], IngestOutcome::Duplicate(r) if r.received_at == 50 && r.details == AssessmentDetails::default()),
+            matches!(&out[0], IngestOutcome::Duplicate(r) if r.received_at == 50 && r.submission.details == AssessmentDetails::default()),
             "{:?}",
             out[0]
         );
