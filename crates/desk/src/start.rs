@@ -199,7 +199,13 @@ impl DeskApp {
         let mut changes = handle.subscribe();
         self.runtime.spawn(async move {
             while changes.changed().await.is_ok() {
-                if !send(SyncStatusDto::from(&*changes.borrow_and_update())) {
+                // A status with a time out of range is logged and skipped, never shown blank.
+                let status = SyncStatusDto::try_from(&*changes.borrow_and_update());
+                let Ok(status) = status.inspect_err(|e| tracing::error!(error = %e, "sync status"))
+                else {
+                    continue;
+                };
+                if !send(status) {
                     break;
                 }
             }
