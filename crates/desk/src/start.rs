@@ -86,10 +86,10 @@ fn open(path: &Path, demo_seed: Option<u64>) -> Result<Desk, ApiError> {
     let desk = Desk::open(path)
         .inspect_err(|e| tracing::error!(error = %e, "cannot open the local store"))?;
     tracing::info!(path = %path.display(), "local store open");
-    if let Some(seed) = demo_seed {
-        if desk.load_demo(seed, None)? {
-            tracing::info!(seed, "loaded the demo clinic");
-        }
+    if let Some(seed) = demo_seed
+        && desk.load_demo(seed, None)?
+    {
+        tracing::info!(seed, "loaded the demo clinic");
     }
     Ok(desk)
 }
