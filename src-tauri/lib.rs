@@ -69,19 +69,18 @@ pub fn run(options: LaunchOptions) {
             let desk = open_desk(dir.join(DATABASE_FILE), options.demo_seed);
             if let Ok(desk) = &desk {
                 let profile = setup.profile();
-                match desk.database().write(|c| Ok(clinic_install::provision::bind_store(c, &profile))) {
-                    Ok(Ok(reset)) => {
+                match desk.database().write(|c| clinic_install::provision::bind_store(c, &profile)) {
+                    Ok(reset) => {
                         if reset {
                             tracing::info!("the server changed: its data will be pulled from the start");
                         }
                         start_sync(desk, &profile);
                     }
-                    Ok(Err(e)) => {
+                    Err(e) => {
                         let e = clinic_install::InstallError::from(e);
                         tracing::error!(error = %e, "the clinic profile does not fit this device's data: not syncing");
                         setup.problems.push(e.to_string());
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot apply the clinic profile"),
                 }
                 if !setup.is_provisioned() {
                     tracing::info!("not provisioned: working offline on local data");

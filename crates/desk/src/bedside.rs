@@ -230,7 +230,7 @@ impl Desk {
                 can_sign_in: s.pin_verifier.is_some(),
                 id: s.id,
                 name: s.name,
-                role: s.role,
+                role: s.role.as_str().to_owned(),
                 department: s.department,
             })
             .collect())
@@ -307,7 +307,7 @@ impl Desk {
             .sign_in(SignedIn {
                 staff_id: member.id.clone(),
                 name: member.name.clone(),
-                role: member.role.clone(),
+                role: member.role.as_str().to_owned(),
                 last_active: now,
             });
         self.db.write(|c| {
@@ -402,12 +402,12 @@ impl Desk {
             now,
         )?;
         let who = self.acting(now, rules)?;
-        let id = self.db.write(|c| {
+        let id = self.db.write(|c| -> Result<String, ApiError> {
             if patients::get(c, &patient)?.is_none() {
-                return Ok(Err(ApiError::new(
+                return Err(ApiError::new(
                     ErrorCode::PatientNotFound,
                     format!("no patient with ID {patient}"),
-                )));
+                ));
             }
             if let Some(first) = &input.follows_up {
                 let target = outbox::get(c, first)?;
@@ -426,7 +426,7 @@ impl Desk {
                     .is_ok()
                 });
                 if !ok {
-                    return Ok(Err(domain_error(DomainError::InvalidFollowUp)));
+                    return Err(domain_error(DomainError::InvalidFollowUp));
                 }
             }
             let report = checked.report(
@@ -436,8 +436,8 @@ impl Desk {
                 &device_id(c)?,
                 rules,
             );
-            outbox::record_report(c, &report, now).map(Ok)
-        })??;
+            Ok(outbox::record_report(c, &report, now)?)
+        })?;
         self.report_queued();
         self.report(&id)
     }
@@ -529,7 +529,7 @@ impl Desk {
                 )?;
             }
             tx.commit()?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })?;
         self.report_queued();
         self.report(report_id)
@@ -554,7 +554,7 @@ impl Desk {
     pub(crate) fn report(&self, id: &str) -> Result<PainReportDto, ApiError> {
         let (entry, names) = self
             .db
-            .read(|c| Ok((outbox::get(c, id)?, Self::staff_names(c)?)))?;
+            .read(|c| Ok::<_, ApiError>((outbox::get(c, id)?, Self::staff_names(c)?)))?;
         Ok(Self::dto(
             &entry.ok_or_else(|| not_found(id))?,
             &names,
@@ -567,7 +567,7 @@ impl Desk {
         let patient = PatientId::parse(patient_id)
             .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
         let (entries, names) = self.db.read(|c| {
-            Ok((
+            Ok::<_, ApiError>((
                 outbox::for_patient(c, &patient, crate::PATIENT_REPORTS_LIMIT)?,
                 Self::staff_names(c)?,
             ))
@@ -587,7 +587,7 @@ impl Desk {
                 }
                 None => Vec::new(),
             };
-            Ok((pending, Self::staff_names(c)?))
+            Ok::<_, ApiError>((pending, Self::staff_names(c)?))
         })?;
         let now = Utc::now();
         Ok(pending
@@ -601,9 +601,9 @@ impl Desk {
 
     /// The audit trail of one record, oldest first.
     pub fn report_history(&self, report_id: &str) -> Result<Vec<AuditEntryDto>, ApiError> {
-        let (entries, names) = self
-            .db
-            .read(|c| Ok((audit::for_report(c, report_id)?, Self::staff_names(c)?)))?;
+        let (entries, names) = self.db.read(|c| {
+            Ok::<_, ApiError>((audit::for_report(c, report_id)?, Self::staff_names(c)?))
+        })?;
         Ok(entries
             .into_iter()
             .map(|e| AuditEntryDto {
@@ -633,7 +633,7 @@ impl Desk {
                 }
                 None => outbox::all(c)?,
             };
-            Ok((entries, Self::staff_names(c)?))
+            Ok::<_, ApiError>((entries, Self::staff_names(c)?))
         })?;
         let observations: Vec<_> = entries
             .iter()

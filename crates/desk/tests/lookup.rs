@@ -39,7 +39,7 @@ fn clinic() -> Clinic {
                 };
                 clinic_store::patients::upsert(c, &p)?;
             }
-            Ok(())
+            Ok::<_, clinic_store::StoreError>(())
         })
         .unwrap();
     let demo = demo::clinic(
@@ -252,7 +252,7 @@ fn directory() -> (tempfile::TempDir, Desk) {
                 };
                 clinic_store::patients::upsert(c, &p)?;
             }
-            Ok(())
+            Ok::<_, clinic_store::StoreError>(())
         })
         .unwrap();
     (dir, desk)

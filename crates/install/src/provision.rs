@@ -72,16 +72,12 @@ pub async fn provision(
         }
     };
     // Refuse before saving: this check only reads.
-    if let Some(e) = db
-        .read(|c| Ok(other_clinic(c, &effective)))
-        .map_err(InstallError::from)?
-    {
+    if let Some(e) = db.read(|c| Ok::<_, InstallError>(other_clinic(c, &effective)))? {
         return Err(e.into());
     }
     let path = save_profile(config_dir, &profile)?;
     let cursors_reset = db
-        .write(|c| Ok(bind_store(c, &effective)))
-        .map_err(InstallError::from)?
+        .write(|c| bind_store(c, &effective))
         .map_err(InstallError::from)?;
     tracing::info!(clinic = %effective.clinic.id.as_deref().unwrap_or_default(), server = %url, cursors_reset, "device provisioned");
     Ok(Provisioned {
