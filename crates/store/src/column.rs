@@ -3,7 +3,8 @@
 //! the type can become and an unknown value reads as a corrupt row
 //! ([`crate::StoreError::CorruptRow`]), never as a default.
 //!
-//! The store's own enums implement `FromSql`/`ToSql` through [`TextForm`]; the
+//! The store's own enums implement `FromSql`/`ToSql` through [`TextForm`] (with
+//! `sql_text!`); the
 //! domain's types (which cannot implement rusqlite's traits outside their crate)
 //! go through the [`Text`] wrapper: `row.get::<_, Text<PainScale>>("scale")?.0`.
 
