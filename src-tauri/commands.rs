@@ -172,7 +172,11 @@ pub async fn subscribe_sync_status(
     let mut rx = handle.subscribe();
     tauri::async_runtime::spawn(async move {
         while rx.changed().await.is_ok() {
-            let status = SyncStatusDto::from(&*rx.borrow_and_update());
+            let status = SyncStatusDto::try_from(&*rx.borrow_and_update());
+            let Ok(status) = status.inspect_err(|e| tracing::error!(error = %e, "sync status"))
+            else {
+                continue;
+            };
             if channel.send(status).is_err() {
                 break;
             }

@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{Duration, NaiveTime};
-use clinic_desk_core::{AppointmentStatusDto, DEMO_SEED, DaySchedule, Desk};
+use clinic_desk_core::{DEMO_SEED, DaySchedule, Desk};
+use clinic_domain::AppointmentStatus;
 use clinic_domain::{Appointment, AppointmentStatus, ClinicZone, DoctorId, demo};
 use serde_json::json;
 
@@ -31,7 +32,7 @@ use serde_json::json;
 fn per_doctor(day: &DaySchedule, hide_cancelled: bool) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for a in &day.appointments {
-        if !(hide_cancelled && a.status == AppointmentStatusDto::Cancelled) {
+        if !(hide_cancelled && a.status == AppointmentStatus::Cancelled) {
             *m.entry(a.doctor_id.clone()).or_default() += 1;
         }
     }
@@ -76,7 +77,7 @@ fn main() -> Result<()> {
     let cancelled = day
         .appointments
         .iter()
-        .filter(|a| a.status == AppointmentStatusDto::Cancelled)
+        .filter(|a| a.status == AppointmentStatus::Cancelled)
         .count();
     let n_today = day.appointments.len();
     let (today_cols, tomorrow_cols, filtered_cols) = (

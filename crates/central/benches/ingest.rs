@@ -24,6 +24,7 @@ use clinic_central::store::postgres::cluster::PgCluster;
 use clinic_central::store::{CentralStore, Durability, PgOptions, PostgresStore, SqliteStore};
 use clinic_central::{Mode, auth, start};
 use clinic_domain::ClinicZone;
+use clinic_protocol::paths;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
@@ -141,13 +142,13 @@ async fn drive(
                     break;
                 }
                 let req = if per_request == 1 {
-                    request("/v1/reports", &token, &report_json(i))
+                    request(paths::REPORTS, &token, &report_json(i))
                 } else {
                     let items: Vec<String> = (0..per_request)
                         .map(|k| report_json(i * per_request + k))
                         .collect();
                     request(
-                        "/v1/reports/batch",
+                        paths::REPORTS_BATCH,
                         &token,
                         &format!(r#"{{"reports":[{}]}}"#, items.join(",")),
                     )
@@ -247,12 +248,8 @@ fn run(label: &str, stores: Vec<Arc<dyn CentralStore>>, load: &Load) -> Run {
     );
     let (mut commits, mut committed) = (0, 0);
     for server in servers {
-        commits += server.state.metrics.group_commits.load(Ordering::Relaxed);
-        committed += server
-            .state
-            .metrics
-            .group_committed_reports
-            .load(Ordering::Relaxed);
+        commits += server.state.metrics.group_commits.get();
+        committed += server.state.metrics.group_committed_reports.get();
         server_rt.block_on(server.shutdown()).expect("shutdown");
     }
     println!(

@@ -3,21 +3,20 @@
 //! same functions the app stores by, so the server never accepts a record a
 //! device cannot hold. A refusal is a 400 naming the field.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use clinic_domain::assessment::MAX_REASON_CHARS;
+use clinic_domain::assessment::{DETAIL_TEXT, REASON};
 use clinic_domain::{
-    Appointment, AppointmentStatus, ClinicZone, DoctorId, DomainError, PainScale, PainScore,
-    Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient, record_id, text,
+    Activity, Appointment, AppointmentStatus, AssessmentDetails, ClinicZone, DoctorId, DomainError,
+    PainScale, PainScore, Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient,
+    pin, record_id, text,
 };
 use clinic_protocol::{
-    Activity, AppointmentUpsert, AssessmentDetails, BatchItemResult, BatchItemStatus,
-    BatchResponse, ChangeAck, DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary,
-    PatientUpsert, ReportSubmission, Scale, StaffUpsert,
+    AppointmentUpsert, BatchItemResult, BatchItemStatus, BatchResponse, ChangeAck,
+    DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary, PatientUpsert, ReportSubmission,
+    StaffUpsert, paths,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +27,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{BatchBody, Clinic, JsonBody, PathParam, QueryParams};
 use crate::ingest::NotStored;
-use crate::pin;
+use crate::metrics;
 use crate::store::{IngestOutcome, NewReport, StoreError};
 
 /// Latest plausible timestamp (9999-12-31): keeps absurd values out of date arithmetic.
@@ -74,56 +73,14 @@ fn exact_text(
     Ok(v)
 }
 
-fn domain_scale(s: Scale) -> PainScale {
-    match s {
-        Scale::Nrs => PainScale::Nrs,
-        Scale::WongBakerFaces => PainScale::WongBakerFaces,
-    }
-}
-
-/// Free text of the assessment details. Blank (empty or white space only) is
-/// stored as absent rather than rejected: a rejected report can never be
-/// delivered, and losing a pain score over an empty note field would be worse
-/// than losing the empty note. Anything else is kept exactly as sent.
-fn detail_text(
-    field: &'static str,
-    v: Option<String>,
-    max_chars: usize,
-    newline_allowed: bool,
-) -> Result<Option<String>, ApiError> {
-    let Some(s) = v else { return Ok(None) };
-    if s.trim().is_empty() {
-        return Ok(None);
-    }
-    // Characters, not bytes: 40 汉字 are 120 bytes of UTF-8 and must still fit. The
-    // rule is the device's own (`clinic_domain::text::check_text`), on the text as sent.
-    text::check_text(field, &s, max_chars, newline_allowed)
-        .map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))?;
-    Ok(Some(s))
-}
-
-fn validate_details(report_id: Uuid, d: AssessmentDetails) -> Result<AssessmentDetails, ApiError> {
-    if d.follows_up == Some(report_id) {
-        return Err(ApiError::BadRequest(
-            "followsUp cannot be the report's own reportId".into(),
-        ));
-    }
-    Ok(AssessmentDetails {
-        body_site: detail_text(
-            "bodySite",
-            d.body_site,
-            AssessmentDetails::MAX_BODY_SITE_CHARS,
-            false,
-        )?,
-        activity: d.activity,
-        note: detail_text("note", d.note, AssessmentDetails::MAX_NOTE_CHARS, true)?,
-        intervention: detail_text(
-            "intervention",
-            d.intervention,
-            AssessmentDetails::MAX_INTERVENTION_CHARS,
-            false,
-        )?,
-        follows_up: d.follows_up,
+/// The details as sent, checked by the domain's rules for text another system sent
+/// (blank is absent, anything else kept exactly), each refusal naming its wire field.
+fn validate_details(d: AssessmentDetails) -> Result<AssessmentDetails, ApiError> {
+    d.received().map_err(|e| {
+        ApiError::BadRequest(match e.field() {
+            Some(name) => format!("{name}: {e}"),
+            None => e.to_string(),
+        })
     })
 }
 
@@ -145,10 +102,10 @@ fn detail_field_error(v: &Value) -> Option<String> {
             .err()
             .map(|e| format!("{field}: {e}"))
     }
-    check::<String>(v, "bodySite")
+    DETAIL_TEXT
+        .iter()
+        .find_map(|rule| check::<String>(v, rule.wire))
         .or_else(|| check::<Activity>(v, "activity"))
-        .or_else(|| check::<String>(v, "note"))
-        .or_else(|| check::<String>(v, "intervention"))
         .or_else(|| check::<Uuid>(v, "followsUp"))
 }
 
@@ -162,7 +119,7 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
         clinic_id: clinic_id.to_owned(),
         report_id: r.report_id,
         patient_id: PatientId::parse(&r.patient_id)?,
-        score: PainScore::new(domain_scale(r.scale), r.pain_score)?,
+        score: PainScore::new(r.scale, r.pain_score)?,
         submit_time: unix_time("submitTime", r.submit_time)?,
         assessed_at: r
             .assessed_at
@@ -174,9 +131,17 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
         )?,
         device_id: exact_text("deviceId", r.device_id, MAX_DEVICE_ID_CHARS)?,
         supersedes: r.supersedes,
-        // The device writes a reason with `assessment::correction_reason`: the same limits.
-        reason: exact_text("reason", r.reason, MAX_REASON_CHARS)?,
-        details: validate_details(r.report_id, r.details)?,
+        // The device writes a reason with `assessment::correction_reason`: the same rule.
+        reason: exact_text(REASON.wire, r.reason, REASON.max)?,
+        details: validate_details(r.details)?,
+        follows_up: match r.follows_up {
+            Some(id) if id == r.report_id => {
+                return Err(ApiError::BadRequest(
+                    "followsUp cannot be the report's own reportId".into(),
+                ));
+            }
+            other => other,
+        },
     })
 }
 
@@ -186,7 +151,7 @@ fn count_outcome(state: &AppState, o: &IngestOutcome) {
         IngestOutcome::Duplicate(_) => &state.metrics.reports_duplicate,
         IngestOutcome::Conflict => &state.metrics.reports_rejected,
     };
-    counter.fetch_add(1, Relaxed);
+    counter.inc();
 }
 
 async fn ingest_one(state: &AppState, report: NewReport) -> Result<Response, ApiError> {
@@ -225,7 +190,7 @@ pub async fn post_report(
     let report = parse_submission(&body)
         .and_then(|r| validate_report(&clinic, r))
         .inspect_err(|_| {
-            state.metrics.reports_rejected.fetch_add(1, Relaxed);
+            state.metrics.reports_rejected.inc();
         })?;
     ingest_one(&state, report).await
 }
@@ -251,16 +216,17 @@ pub async fn post_report_compat(
         patient_id: body.patient_id,
         pain_score: body.pain_score,
         submit_time: body.submit_time,
-        scale: Scale::Nrs,
+        scale: PainScale::Nrs,
         recorded_by: None,
         device_id: None,
         supersedes: None,
         reason: None,
         assessed_at: None,
         details: Default::default(),
+        follows_up: None,
     };
     let report = validate_report(&clinic, submission).inspect_err(|_| {
-        state.metrics.reports_rejected.fetch_add(1, Relaxed);
+        state.metrics.reports_rejected.inc();
     })?;
     ingest_one(&state, report).await
 }
@@ -292,7 +258,7 @@ pub async fn post_batch(
                 });
             }
             Err(e) => {
-                state.metrics.reports_rejected.fetch_add(1, Relaxed);
+                state.metrics.reports_rejected.inc();
                 results.push(BatchItemResult {
                     report_id,
                     status: BatchItemStatus::Rejected,
@@ -364,17 +330,17 @@ pub async fn feed(
     }
     let limit = q.limit.clamp(1, MAX_FEED_LIMIT);
     let store = state.store.clone();
-    Ok(match kind.as_str() {
-        "patients" => Json(blocking(move || store.patients_feed(&clinic, q.after, limit)).await?)
-            .into_response(),
-        "staff" => {
-            Json(blocking(move || store.staff_feed(&clinic, q.after, limit)).await?).into_response()
-        }
-        "appointments" => {
-            Json(blocking(move || store.appointments_feed(&clinic, q.after, limit)).await?)
-                .into_response()
-        }
-        _ => return Err(ApiError::not_found("feed")),
+    // The kind is the last segment of the feed's path in `paths`.
+    let is = |path: &str| path.strip_prefix(paths::FEEDS) == Some(kind.as_str());
+    Ok(if is(paths::FEED_PATIENTS) {
+        Json(blocking(move || store.patients_feed(&clinic, q.after, limit)).await?).into_response()
+    } else if is(paths::FEED_STAFF) {
+        Json(blocking(move || store.staff_feed(&clinic, q.after, limit)).await?).into_response()
+    } else if is(paths::FEED_APPOINTMENTS) {
+        Json(blocking(move || store.appointments_feed(&clinic, q.after, limit)).await?)
+            .into_response()
+    } else {
+        return Err(ApiError::not_found("feed"));
     })
 }
 
@@ -502,7 +468,7 @@ pub async fn delete_appointment(
 /// `import` both use it.
 pub fn validate_staff(raw_id: &str, body: &StaffUpsert) -> Result<StaffMember, ApiError> {
     if let Some(p) = &body.pin {
-        pin::check_pin_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
+        pin::check_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
     }
     Ok(StaffMember {
         id: field("id", record_id(raw_id))?,
@@ -558,15 +524,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        {
-            let mut text = state.metrics.render();
-            state.store.render_metrics(&mut text);
-            text
-        },
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
     )
         .into_response()
 }

@@ -2,8 +2,8 @@
 //! a demo app agree on every patient, doctor and appointment.
 
 use clinic_domain::ClinicZone;
+use clinic_domain::pin::{self, DEMO_PIN};
 
-use crate::pin::{DEMO_PIN, pin_verifier};
 use crate::store::{CentralStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub fn load_demo(
     let verifiers = clinic
         .staff
         .iter()
-        .map(|_| pin_verifier(DEMO_PIN))
+        .map(|_| pin::verifier(DEMO_PIN))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     store.load_clinic(&clinic, &verifiers)?;

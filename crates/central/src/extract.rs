@@ -20,7 +20,6 @@ use serde_json::Value;
 use crate::auth::{bearer, token_hash};
 use crate::error::ApiError;
 use crate::{AppState, Mode};
-use std::sync::atomic::Ordering::Relaxed;
 
 /// A JSON body: requires a JSON content type (415), a body within the route's
 /// limit (413), and JSON that fits `T` (400, with serde's reason).
@@ -49,7 +48,7 @@ async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     let bytes = tokio::time::timeout(state.limits.body_read_timeout, read)
         .await
         .map_err(|_| {
-            state.metrics.connections_timed_out.fetch_add(1, Relaxed);
+            state.metrics.connections_timed_out.inc();
             ApiError::BodyTimeout
         })?
         .map_err(|e| {
@@ -256,7 +255,7 @@ fn failed_auth(parts: &Parts, state: &AppState) -> ApiError {
     match state.failed_auth.failed(peer.ip()) {
         Ok(()) => ApiError::Unauthorized,
         Err(wait) => {
-            state.metrics.auth_failures_limited.fetch_add(1, Relaxed);
+            state.metrics.auth_failures_limited.inc();
             ApiError::TooManyFailedAuth {
                 retry_after_secs: wait.as_secs().max(1),
             }

@@ -23,12 +23,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use clinic_domain::ClinicZone;
+use clinic_domain::{ClinicZone, pin};
 use clinic_protocol::{AppointmentRecord, PatientRecord, StaffUpsert};
 use serde_json::Value;
 
 use crate::api::{validate_appointment, validate_patient, validate_staff};
-use crate::pin;
 use crate::store::{CentralStore, ImportRows, StaffImport, StoreError};
 
 /// Longest line read: a real row is well under 1 KiB. Longer lines are refused
@@ -357,7 +356,7 @@ pub fn read_csv(
         ImportKind::Staff => {
             let mut rows = Vec::with_capacity(staff.len());
             for (body, member) in staff {
-                let verifier = pin::pin_verifier(body.pin.as_deref().unwrap_or_default())
+                let verifier = pin::verifier(body.pin.as_deref().unwrap_or_default())
                     .map_err(|e| ImportError::Io(std::io::Error::other(e.to_string())))?;
                 rows.push(StaffImport {
                     member,

@@ -125,7 +125,7 @@ fn supervise(
             return; // the queue closed: the server is shutting down
         }
         healthy.store(false, Relaxed);
-        metrics.writer_restarts.fetch_add(1, Relaxed);
+        metrics.writer_restarts.inc();
         tracing::error!(
             restart_in_ms = restart_delay.as_millis() as u64,
             "the report writer died; reports get 503 until it is restarted"
@@ -187,10 +187,8 @@ fn commit(
 ) -> Option<Vec<Result<IngestOutcome, NotStored>>> {
     match store.ingest(all) {
         Ok(outcomes) => {
-            metrics.group_commits.fetch_add(1, Relaxed);
-            metrics
-                .group_committed_reports
-                .fetch_add(all.len() as u64, Relaxed);
+            metrics.group_commits.inc();
+            metrics.group_committed_reports.inc_by(all.len() as u64);
             return Some(outcomes.into_iter().map(Ok).collect());
         }
         Err(e) if all.len() == 1 => {
@@ -206,8 +204,8 @@ fn commit(
         .iter()
         .map(|report| match store.ingest(std::slice::from_ref(report)) {
             Ok(mut outcome) => {
-                metrics.group_commits.fetch_add(1, Relaxed);
-                metrics.group_committed_reports.fetch_add(1, Relaxed);
+                metrics.group_commits.inc();
+                metrics.group_committed_reports.inc();
                 stored_any = true;
                 outcome.pop().ok_or(NotStored)
             }
@@ -227,8 +225,6 @@ fn commit(
         return None;
     }
     let not_stored = alone.iter().filter(|o| o.is_err()).count();
-    metrics
-        .reports_not_stored
-        .fetch_add(not_stored as u64, Relaxed);
+    metrics.reports_not_stored.inc_by(not_stored as u64);
     Some(alone)
 }

@@ -37,6 +37,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use clinic_domain::ClinicZone;
+use clinic_protocol::paths;
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -86,7 +87,7 @@ impl AppState {
     }
 
     pub fn with_limits(store: Arc<dyn CentralStore>, mode: Mode, limits: Limits) -> Self {
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(store.metric_collectors()));
         let ingest = Ingestor::start(store.clone(), metrics.clone(), limits.writer_restart_delay);
         Self(Arc::new(Shared {
             store,
@@ -111,30 +112,38 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
+/// A route template: a `paths` prefix ending in `/` and the name of the one segment it takes.
+fn with_segment(prefix: &str, name: &str) -> String {
+    format!("{prefix}{{{name}}}")
+}
+
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
-        .route("/api/v1/patients/{id}", get(api::get_patient))
-        .route("/api/v1/patients/", get(api::empty_patient_id));
+        .route(paths::HEALTH, get(api::healthz))
+        .route(paths::METRICS, get(api::metrics))
+        .route(
+            &with_segment(paths::PATIENT_SUMMARY, "id"),
+            get(api::get_patient),
+        )
+        .route(paths::PATIENT_SUMMARY, get(api::empty_patient_id));
     app = match state.mode {
-        Mode::Compat { .. } => app.route("/v1/reports", post(api::post_report_compat)),
+        Mode::Compat { .. } => app.route(paths::REPORTS, post(api::post_report_compat)),
         Mode::Full => app
-            .route("/v1/reports", post(api::post_report))
+            .route(paths::REPORTS, post(api::post_report))
             .route(
-                "/v1/reports/batch",
+                paths::REPORTS_BATCH,
                 post(api::post_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
             )
-            .route("/v1/feeds/{kind}", get(api::feed))
+            .route(&with_segment(paths::FEEDS, "kind"), get(api::feed))
             .route(
-                "/v1/patients/{id}",
+                &with_segment(paths::PATIENTS, "id"),
                 put(api::put_patient).delete(api::delete_patient),
             )
             .route(
-                "/v1/appointments/{id}",
+                &with_segment(paths::APPOINTMENTS, "id"),
                 put(api::put_appointment).delete(api::delete_appointment),
             )
-            .route("/v1/staff/{id}", put(api::put_staff)),
+            .route(&with_segment(paths::STAFF, "id"), put(api::put_staff)),
     };
     app.fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

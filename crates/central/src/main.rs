@@ -177,7 +177,7 @@ fn main() -> anyhow::Result<()> {
                     "{clinic}: {} patients, {} staff (PIN {}), {} appointments",
                     s.patients,
                     s.staff,
-                    clinic_central::pin::DEMO_PIN,
+                    clinic_domain::pin::DEMO_PIN,
                     s.appointments
                 );
             }

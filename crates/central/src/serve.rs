@@ -71,7 +71,7 @@ pub(crate) async fn serve(
             _ = &mut shutdown => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            state.metrics.connections_refused.fetch_add(1, Relaxed);
+            state.metrics.connections_refused.inc();
             if let Some(held_back) = refused_log.ready() {
                 tracing::warn!(
                     max_connections = cap,
@@ -113,13 +113,13 @@ pub(crate) async fn serve(
                 result = &mut connection => {
                     if let Err(e) = result {
                         if e.is_timeout() {
-                            state.metrics.connections_timed_out.fetch_add(1, Relaxed);
+                            state.metrics.connections_timed_out.inc();
                         }
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 }
                 () = activity.idle_for(idle_timeout) => {
-                    state.metrics.connections_timed_out.fetch_add(1, Relaxed);
+                    state.metrics.connections_timed_out.inc();
                 }
             }
         });

@@ -8,35 +8,18 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use clinic_protocol::trace::{TRACEPARENT, TraceId, TraceParent};
 use tracing::Instrument;
 
 use crate::AppState;
 
-/// The trace ID of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else a fresh one.
-pub fn trace_id(headers: &HeaderMap) -> String {
+/// The trace ID of a valid `traceparent`, else a fresh one.
+pub fn trace_id(headers: &HeaderMap) -> TraceId {
     headers
-        .get("traceparent")
+        .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_traceparent)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
-}
-
-fn parse_traceparent(v: &str) -> Option<String> {
-    let mut parts = v.trim().split('-');
-    let (version, trace, parent, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let valid = hex(version, 2)
-        && version != "ff"
-        && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && hex(parent, 16)
-        && hex(flags, 2);
-    valid.then(|| trace.to_owned())
+        .and_then(TraceParent::parse)
+        .map_or_else(TraceId::random, |t| t.trace_id)
 }
 
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -71,27 +54,4 @@ pub fn init_logging() {
         .with_current_span(true)
         .with_span_list(false)
         .try_init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn traceparent_is_parsed_or_replaced() {
-        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(
-            parse_traceparent(good).as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        for bad in [
-            "",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(parse_traceparent(bad), None, "{bad}");
-        }
-    }
 }

@@ -2,7 +2,6 @@
 //! silent and slow connections, a body that stops, the connection cap, failed
 //! authentication from one address, a dead report writer, a poisoned group commit.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use clinic_central::{Limits, TestServer, spawn_for_tests_with};
@@ -126,7 +125,7 @@ async fn a_thousand_silent_connections_are_closed_at_the_header_timeout_while_he
         "closed only after the header timeout, first at {first:?}"
     );
     assert!(opened.elapsed() < Duration::from_secs(10));
-    assert!(env.server.state.metrics.connections_timed_out.load(Relaxed) >= 1_000);
+    assert!(env.server.state.metrics.connections_timed_out.get() >= 1_000);
     assert_eq!(env.healthz().await.0, 200);
 }
 
@@ -274,7 +273,7 @@ async fn past_the_connection_cap_new_connections_are_closed_at_once() {
         "closed at once, not left to wait"
     );
     assert!(started.elapsed() < Duration::from_millis(1_000));
-    assert!(env.server.state.metrics.connections_refused.load(Relaxed) >= 1);
+    assert!(env.server.state.metrics.connections_refused.get() >= 1);
 
     // Once the silent ones time out, there is room again.
     for conn in &mut held {
@@ -330,7 +329,7 @@ async fn bad_tokens_from_one_address_are_slowed_and_a_good_token_from_another_is
     );
     assert!(retry_after_seen, "429 says when to come back");
     assert_eq!(
-        env.server.state.metrics.auth_failures_limited.load(Relaxed),
+        env.server.state.metrics.auth_failures_limited.get(),
         limited as u64
     );
 
@@ -403,7 +402,7 @@ async fn a_dead_report_writer_fails_healthz_and_is_restarted() {
     let (status, body) = env.post_report(&token, "P2").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(env.server.report_count(Some("C001")).unwrap(), 2);
-    assert_eq!(env.server.state.metrics.writer_restarts.load(Relaxed), 1);
+    assert_eq!(env.server.state.metrics.writer_restarts.get(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,7 +467,7 @@ async fn a_poisoned_report_fails_alone_and_the_rest_of_its_group_is_stored() {
     );
     assert_eq!(env.server.report_count(Some("C001")).unwrap(), 2);
     assert_eq!(env.server.report_count(Some("C002")).unwrap(), 20);
-    assert!(env.server.state.metrics.reports_not_stored.load(Relaxed) >= 1);
+    assert!(env.server.state.metrics.reports_not_stored.get() >= 1);
 
     // Alone, the poisoned report cannot be told from a failing store: 5xx, retried later.
     let (status, _) = env.post_report(&c1, "POISON").await;

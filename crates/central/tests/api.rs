@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::{BTreeSet, HashSet};
 
-use clinic_central::pin::{DEMO_PIN, verify_pin};
 use clinic_domain::ClinicZone;
+use clinic_domain::pin::{DEMO_PIN, verify as verify_pin};
 use common::{Backend, env, report, status_json};
 use rstest::rstest;
 use serde_json::{Value, json};

@@ -23,7 +23,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Every kind of bad row the issue lists, each on a known line, between good rows.
+/// Every kind of bad row an import refuses, each on a known line, between good rows.
 fn bad_file() -> (Vec<u8>, Vec<(u64, &'static str)>) {
     let mut f = HEADER.as_bytes().to_vec();
     let mut push = |line: &[u8]| {
@@ -162,7 +162,7 @@ async fn good_files_store_every_row_and_the_feeds_carry_them(
     let s = feed(&env, "staff", &token).await;
     let verifier = s[0]["data"]["pinVerifier"].as_str().unwrap();
     assert!(
-        clinic_central::pin::verify_pin("4321", verifier),
+        clinic_domain::pin::verify("4321", verifier),
         "PIN stored as verifier"
     );
     assert_eq!(s[0]["data"]["active"], true);
@@ -266,7 +266,7 @@ fn the_import_command_prints_the_row_report_and_fails() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1 rows"));
 }
 
-/// The issue's target: 1,000,000 patients in under 2 minutes on each store. Run once
+/// The target: 1,000,000 patients in under 2 minutes on each store. Run once
 /// in release and read the figures it prints:
 /// `cargo test --release -p clinic-central --test import -- --ignored --nocapture a_million`
 #[test]

@@ -8,8 +8,9 @@ use clinic_central::store::{
     CentralStore, Durability, ImportRows, IngestOutcome, NewReport, SqliteStore, StoreError,
     TokenRecord,
 };
-use clinic_domain::{ClinicZone, PainScale, PainScore, PatientId, StaffMember, StaffRole};
-use clinic_protocol::AssessmentDetails;
+use clinic_domain::{
+    AssessmentDetails, ClinicZone, PainScale, PainScore, PatientId, StaffMember, StaffRole,
+};
 use common::{Backend, postgres_database, postgres_store};
 use rstest::rstest;
 use uuid::Uuid;
@@ -44,6 +45,7 @@ fn report(id: u128, score: i64) -> NewReport {
         supersedes: None,
         reason: None,
         details: AssessmentDetails::default(),
+        follows_up: None,
     }
 }
 

@@ -10,16 +10,17 @@ use clinic_domain::assessment::{
     self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES,
     DEFAULT_REASSESS_INTERVAL_MINUTES, FollowUpTarget, TimeWindow,
 };
-use clinic_domain::{AssessmentDetails, ClinicZone, DomainError, PainScale, PainScore, PatientId};
+use clinic_domain::{DomainError, EntryClock, PainReport, PatientId};
 use clinic_store::audit::{self, AuditAction, NewAuditEntry};
 use clinic_store::outbox::{self, NewReport, ReportEntry};
 use clinic_store::{Connection, StoreError, patients, settings, staff};
+use serde::Serialize;
 
+use crate::dto::{instant, rfc3339};
 use crate::session::{SessionState, SignedIn, verify_pin};
 use crate::{
     ApiError, AssessmentInput, AuditEntryDto, CorrectionInput, Desk, ErrorCode, ExportDto,
     PainReportDto, PendingReassessmentDto, SessionDto, SessionStateDto, StaffDto, device_id, fhir,
-    rfc3339,
 };
 
 /// Most reassessments listed (a ward's worth).
@@ -64,13 +65,14 @@ fn domain_error(e: DomainError) -> ApiError {
         DomainError::UnknownScale(_) => ErrorCode::InvalidScale,
         DomainError::AssessmentInFuture => ErrorCode::AssessmentInFuture,
         DomainError::AssessmentTooOld { .. } => ErrorCode::AssessmentTooOld,
+        DomainError::InvalidTime(_) => ErrorCode::InvalidAssessmentTime,
         DomainError::ReasonRequired => ErrorCode::InvalidCorrectionReason,
         DomainError::TextTooLong {
             field: "reason", ..
         }
-        | DomainError::ControlCharacter { field: "reason" } => ErrorCode::InvalidCorrectionReason,
+        | DomainError::InvisibleCharacter { field: "reason" } => ErrorCode::InvalidCorrectionReason,
         DomainError::TextTooLong { .. }
-        | DomainError::ControlCharacter { .. }
+        | DomainError::InvisibleCharacter { .. }
         | DomainError::UnknownActivity(_) => ErrorCode::InvalidAssessmentDetails,
         DomainError::AlreadySuperseded => ErrorCode::ReportAlreadyCorrected,
         DomainError::InvalidFollowUp | DomainError::CorrectionForOtherPatient => {
@@ -84,97 +86,36 @@ fn domain_error(e: DomainError) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
-/// The parts of an input every assessment shares, checked by the domain.
-struct Checked {
-    score: PainScore,
-    assessed_at: DateTime<Utc>,
-    details: AssessmentDetails,
-}
-
-impl Checked {
-    /// The row to write: by `who` on `device`, due for reassessment when it records an intervention.
-    fn report(
-        &self,
-        patient: &PatientId,
-        follows_up: Option<String>,
-        who: &SignedIn,
-        device: &str,
-        rules: BedsideRules,
-    ) -> NewReport {
-        NewReport {
-            reassess_due_at: assessment::reassessment_due(
-                self.assessed_at,
-                self.details.intervention.as_deref(),
-                rules.reassess_interval_minutes,
-            ),
-            details: self.details.clone(),
-            follows_up,
-            ..NewReport::score(
-                patient.clone(),
-                self.score,
-                self.assessed_at,
-                &who.staff_id,
-                device,
-            )
-        }
-    }
-}
-
-// The bedside form's inputs and the clock, checked together in one place.
-#[allow(clippy::too_many_arguments)]
-fn check_values(
-    scale: &str,
-    score: i64,
-    assessed_at: Option<&str>,
-    details: [Option<&str>; 4],
+/// The row to write for a checked report: by `who` on `device`, due for
+/// reassessment when it records an intervention.
+fn new_report(
+    report: PainReport,
+    follows_up: Option<String>,
+    who: &SignedIn,
+    device: &str,
     rules: BedsideRules,
-    zone: ClinicZone,
-    keep: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<Checked, ApiError> {
-    let scale = PainScale::parse(scale).map_err(domain_error)?;
-    let score = PainScore::new(scale, score).map_err(domain_error)?;
-    let requested = assessed_at.map(|raw| parse_time(raw, zone)).transpose()?;
-    // A correction that keeps the original's time may be older than the window:
-    // the window limits late entries, not fixing old mistakes.
-    let assessed_at = match (requested, keep) {
-        (Some(t), Some(original)) if t == original => original,
-        _ => TimeWindow::minutes(rules.backdate_window_minutes)
-            .assessment_time(requested, now)
-            .map_err(domain_error)?,
-    };
-    let [site, activity, note, intervention] = details;
-    let details =
-        AssessmentDetails::new(site, activity, note, intervention).map_err(domain_error)?;
-    Ok(Checked {
-        score,
-        assessed_at,
-        details,
-    })
+) -> NewReport {
+    NewReport {
+        reassess_due_at: assessment::reassessment_due(
+            report.assessed_at,
+            report.details.intervention.as_deref(),
+            rules.reassess_interval_minutes,
+        ),
+        follows_up,
+        details: report.details,
+        ..NewReport::score(
+            report.patient_id,
+            report.score,
+            report.assessed_at,
+            &who.staff_id,
+            device,
+        )
+    }
 }
 
-/// RFC 3339 with an offset, or a wall-clock time (`YYYY-MM-DDTHH:MM[:SS]`, what a
-/// form's date-time field gives) read in the clinic's zone, not the machine's.
-fn parse_time(raw: &str, zone: ClinicZone) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let invalid = || {
-        ApiError::new(
-            ErrorCode::InvalidAssessmentTime,
-            format!("not a time: {raw:?}"),
-        )
-    };
-    let local = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M"))
-        .map_err(|_| invalid())?;
-    // In a daylight-saving fall-back hour the earlier reading is taken; a time in
-    // the spring-forward gap never happened on the clinic's clock.
-    local
-        .and_local_timezone(zone.tz())
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(invalid)
+/// A stored row no rule would have written: the store's failure, shown as such.
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::CorruptRow(what.to_string())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -184,6 +125,14 @@ fn not_found(id: &str) -> ApiError {
 impl Desk {
     fn rules(&self) -> Result<BedsideRules, ApiError> {
         Ok(self.db.read(BedsideRules::read)?)
+    }
+
+    fn entry_clock(&self, rules: BedsideRules, now: DateTime<Utc>) -> Result<EntryClock, ApiError> {
+        Ok(EntryClock {
+            zone: self.zone()?,
+            window: TimeWindow::minutes(rules.backdate_window_minutes),
+            now,
+        })
     }
 
     fn session_dto(&self, now: DateTime<Utc>) -> Result<SessionDto, ApiError> {
@@ -386,57 +335,46 @@ impl Desk {
         let rules = self.rules()?;
         let patient = PatientId::parse(&input.patient_id)
             .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
-        let checked = check_values(
-            &input.scale,
-            input.score,
-            input.assessed_at.as_deref(),
-            [
-                input.body_site.as_deref(),
-                input.activity.as_deref(),
-                input.note.as_deref(),
-                input.intervention.as_deref(),
-            ],
-            rules,
-            self.zone()?,
-            None,
-            now,
-        )?;
+        let report = input
+            .values
+            .check(patient, self.entry_clock(rules, now)?, None)
+            .map_err(domain_error)?;
         let who = self.acting(now, rules)?;
         let id = self.db.write(|c| {
-            if patients::get(c, &patient)?.is_none() {
+            let patient = &report.patient_id;
+            if patients::get(c, patient)?.is_none() {
                 return Ok(Err(ApiError::new(
                     ErrorCode::PatientNotFound,
                     format!("no patient with ID {patient}"),
                 )));
             }
             if let Some(first) = &input.follows_up {
-                let target = outbox::get(c, first)?;
-                let ok = target.as_ref().is_some_and(|t| {
-                    assessment::check_follow_up(
+                let ok = match outbox::get(c, first)? {
+                    Some(t) => assessment::check_follow_up(
                         FollowUpTarget {
                             patient_id: &t.patient_id,
-                            assessed_at: DateTime::from_timestamp(t.assessed_at, 0)
-                                .unwrap_or_default(),
+                            assessed_at: instant(t.assessed_at)?,
                             had_intervention: t.details.intervention.is_some(),
                             superseded: t.superseded_by.is_some(),
                         },
                         patient.as_str(),
-                        checked.assessed_at,
+                        report.assessed_at,
                     )
-                    .is_ok()
-                });
+                    .is_ok(),
+                    None => false,
+                };
                 if !ok {
                     return Ok(Err(domain_error(DomainError::InvalidFollowUp)));
                 }
             }
-            let report = checked.report(
-                &patient,
+            let row = new_report(
+                report.clone(),
                 input.follows_up.clone(),
                 &who,
                 &device_id(c)?,
                 rules,
             );
-            outbox::record_report(c, &report, now).map(Ok)
+            outbox::record_report(c, &row, now).map(Ok)
         })??;
         self.report_queued();
         self.report(&id)
@@ -464,33 +402,26 @@ impl Desk {
         )
         .map_err(domain_error)?;
         let reason = assessment::correction_reason(&input.reason).map_err(domain_error)?;
-        let checked = check_values(
-            &input.scale,
-            input.score,
-            input.assessed_at.as_deref(),
-            [
-                input.body_site.as_deref(),
-                input.activity.as_deref(),
-                input.note.as_deref(),
-                input.intervention.as_deref(),
-            ],
-            rules,
-            self.zone()?,
-            DateTime::from_timestamp(old.assessed_at, 0),
-            now,
-        )?;
-        let who = self.acting(now, rules)?;
         let patient = PatientId::parse(&old.patient_id)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            .map_err(|e| corrupt(format!("report {report_id}: {e}")))?;
+        let report = input
+            .values
+            .check(
+                patient,
+                self.entry_clock(rules, now)?,
+                Some(instant(old.assessed_at)?),
+            )
+            .map_err(domain_error)?;
+        let who = self.acting(now, rules)?;
         let id = self.db.write(|c| {
-            let report = checked.report(
-                &patient,
+            let row = new_report(
+                report.clone(),
                 old.follows_up.clone(),
                 &who,
                 &device_id(c)?,
                 rules,
             );
-            outbox::correct(c, report_id, &report, &reason, now)
+            outbox::correct(c, report_id, &row, &reason, now)
         })?;
         let id = id.ok_or_else(|| domain_error(DomainError::AlreadySuperseded))?;
         self.report_queued();
@@ -547,19 +478,23 @@ impl Desk {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn dto(e: &ReportEntry, names: &HashMap<String, String>, now: DateTime<Utc>) -> PainReportDto {
-        PainReportDto::new(e, names.get(&e.recorded_by).cloned(), now)
+    fn dto(
+        e: &ReportEntry,
+        names: &HashMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<PainReportDto, ApiError> {
+        Ok(PainReportDto::new(
+            e,
+            names.get(&e.recorded_by).cloned(),
+            now,
+        )?)
     }
 
     pub(crate) fn report(&self, id: &str) -> Result<PainReportDto, ApiError> {
         let (entry, names) = self
             .db
             .read(|c| Ok((outbox::get(c, id)?, Self::staff_names(c)?)))?;
-        Ok(Self::dto(
-            &entry.ok_or_else(|| not_found(id))?,
-            &names,
-            Utc::now(),
-        ))
+        Self::dto(&entry.ok_or_else(|| not_found(id))?, &names, Utc::now())
     }
 
     /// A patient's assessments, newest first, superseded ones included (marked).
@@ -573,7 +508,7 @@ impl Desk {
             ))
         })?;
         let now = Utc::now();
-        Ok(entries.iter().map(|e| Self::dto(e, &names, now)).collect())
+        entries.iter().map(|e| Self::dto(e, &names, now)).collect()
     }
 
     /// Reassessments this device owes, soonest due first (overdue ones lead).
@@ -590,13 +525,15 @@ impl Desk {
             Ok((pending, Self::staff_names(c)?))
         })?;
         let now = Utc::now();
-        Ok(pending
+        pending
             .iter()
-            .map(|(e, name)| PendingReassessmentDto {
-                report: Self::dto(e, &names, now),
-                patient_name: name.clone(),
+            .map(|(e, name)| {
+                Ok(PendingReassessmentDto {
+                    report: Self::dto(e, &names, now)?,
+                    patient_name: name.clone(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The audit trail of one record, oldest first.
@@ -604,17 +541,19 @@ impl Desk {
         let (entries, names) = self
             .db
             .read(|c| Ok((audit::for_report(c, report_id)?, Self::staff_names(c)?)))?;
-        Ok(entries
+        entries
             .into_iter()
-            .map(|e| AuditEntryDto {
-                at: rfc3339(e.at),
-                actor_name: names.get(&e.actor).cloned(),
-                actor: e.actor,
-                device_id: e.device_id,
-                action: e.action.as_str().to_owned(),
-                detail: e.detail,
+            .map(|e| {
+                Ok(AuditEntryDto {
+                    at: rfc3339(e.at)?,
+                    actor_name: names.get(&e.actor).cloned(),
+                    actor: e.actor,
+                    device_id: e.device_id,
+                    action: e.action.as_str().to_owned(),
+                    detail: e.detail,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// A FHIR R4 Bundle of Observations: one patient's assessments, or every one
@@ -624,23 +563,25 @@ impl Desk {
         patient_id: Option<&str>,
     ) -> Result<(serde_json::Value, usize), ApiError> {
         let zone = self.zone()?;
+        let patient = patient_id
+            .map(|p| {
+                PatientId::parse(p)
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))
+            })
+            .transpose()?;
         let (entries, names) = self.db.read(|c| {
-            let entries = match patient_id {
-                Some(p) => {
-                    let p =
-                        PatientId::parse(p).map_err(|e| StoreError::CorruptRow(e.to_string()))?;
-                    outbox::for_patient(c, &p, usize::MAX >> 1)?
-                }
+            let entries = match &patient {
+                Some(p) => outbox::for_patient(c, p, usize::MAX >> 1)?,
                 None => outbox::all(c)?,
             };
             Ok((entries, Self::staff_names(c)?))
         })?;
-        let observations: Vec<_> = entries
+        let observations = entries
             .iter()
             .map(|e| fhir::observation(e, names.get(&e.recorded_by).map(String::as_str), zone))
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let n = observations.len();
-        Ok((fhir::bundle(observations, Utc::now().timestamp(), zone), n))
+        Ok((fhir::bundle(observations, Utc::now(), zone), n))
     }
 
     /// Writes [`Desk::fhir_bundle`] to `exports/` beside the database, readable by
@@ -659,12 +600,7 @@ impl Desk {
             patient_id.unwrap_or("all"),
             now.format("%Y%m%dT%H%M%SZ")
         ));
-        write_private(
-            &dir,
-            &path,
-            &serde_json::to_vec_pretty(&bundle).unwrap_or_default(),
-        )
-        .map_err(|e| {
+        write_private(&dir, &path, &export_bytes(&bundle)?).map_err(|e| {
             tracing::error!(error = %e, "export failed");
             ApiError::new(
                 ErrorCode::ExportFailed,
@@ -702,6 +638,18 @@ impl Desk {
     }
 }
 
+/// The export file's bytes; a bundle that cannot be written out is an export that
+/// failed, never an empty file reported as written.
+fn export_bytes(bundle: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec_pretty(bundle).map_err(|e| {
+        tracing::error!(error = %e, "export failed");
+        ApiError::new(
+            ErrorCode::ExportFailed,
+            format!("could not encode the export: {e}"),
+        )
+    })
+}
+
 fn write_private(
     dir: &std::path::Path,
     path: &std::path::Path,
@@ -716,4 +664,27 @@ fn write_private(
     let mut f = options.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::ser::{Error, Serializer};
+
+    use super::*;
+
+    struct Unwritable;
+
+    impl Serialize for Unwritable {
+        fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(S::Error::custom("no JSON for this"))
+        }
+    }
+
+    #[test]
+    fn an_export_that_cannot_be_encoded_fails_instead_of_writing_nothing() {
+        let err = export_bytes(&Unwritable).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ExportFailed);
+        assert!(err.message.contains("no JSON for this"), "{err}");
+        assert!(export_bytes(&serde_json::json!({"resourceType": "Bundle"})).is_ok());
+    }
 }

@@ -1,7 +1,11 @@
-//! The TypeScript declarations the UI imports, generated from the DTOs above.
+//! The TypeScript declarations the UI imports, generated from the DTOs and from the
+//! domain types the UI receives as they are (clinic-domain's `ts` feature).
 //! `ui/src/lib/bindings.ts` is committed; a test fails when it is stale, and
 //! `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings` rewrites it.
 
+use clinic_domain::lookup::MatchKind;
+use clinic_domain::pain::PainBand;
+use clinic_domain::{Activity, AppointmentStatus, AssessmentForm, PainScale, Reassessment, Sex};
 use ts_rs::{Config, TS};
 
 use crate::*;
@@ -12,21 +16,22 @@ pub fn typescript() -> String {
         ErrorCode::decl(&cfg),
         ApiError::decl(&cfg),
         AppInfo::decl(&cfg),
-        SexDto::decl(&cfg),
-        MatchKindDto::decl(&cfg),
+        Sex::decl(&cfg),
+        MatchKind::decl(&cfg),
         PatientSummary::decl(&cfg),
         PatientSearch::decl(&cfg),
         PatientDetail::decl(&cfg),
         DoctorDto::decl(&cfg),
-        AppointmentStatusDto::decl(&cfg),
+        AppointmentStatus::decl(&cfg),
         AppointmentDto::decl(&cfg),
         DaySchedule::decl(&cfg),
-        PainScaleDto::decl(&cfg),
+        PainScale::decl(&cfg),
         ReportStateDto::decl(&cfg),
-        PainBandDto::decl(&cfg),
-        ActivityDto::decl(&cfg),
-        ReassessmentDto::decl(&cfg),
+        PainBand::decl(&cfg),
+        Activity::decl(&cfg),
+        Reassessment::decl(&cfg),
         PainReportDto::decl(&cfg),
+        AssessmentForm::decl(&cfg),
         AssessmentInput::decl(&cfg),
         CorrectionInput::decl(&cfg),
         PendingReassessmentDto::decl(&cfg),

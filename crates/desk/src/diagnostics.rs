@@ -211,15 +211,15 @@ impl Desk {
                     pull::STREAM_APPOINTMENTS => PulledStreamDto::Appointments,
                     _ => return None,
                 };
-                Some(SetAsideDto {
+                Some(rfc3339(s.set_aside_at).map(|at| SetAsideDto {
                     stream,
                     id: s.item_id,
                     seq: s.seq,
                     reason: s.reason,
-                    at: rfc3339(s.set_aside_at),
-                })
+                    at,
+                }))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(DiagnosticsDto {
             version: info.version,
             data_dir: setup.data_dir.display().to_string(),

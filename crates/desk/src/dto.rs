@@ -1,12 +1,22 @@
 //! What the UI receives. Field names are camelCase on the wire; the TypeScript
-//! declarations in `ui/src/lib/bindings.ts` are generated from these.
+//! declarations in `ui/src/lib/bindings.ts` are generated from these and from the
+//! domain types used here as they are (scale, band, activity, sex, statuses, the form).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use clinic_domain::assessment::reassessment_state;
 use clinic_domain::lookup::MatchKind;
-use clinic_domain::{AppointmentStatus, ClinicZone, Doctor, Patient, Sex, patient::age_on};
+use clinic_domain::pain::PainBand;
+use clinic_domain::{
+    Activity, AppointmentStatus, AssessmentForm, ClinicZone, Doctor, PainScale, PainScore, Patient,
+    Reassessment, Sex, patient::age_on,
+};
+use clinic_store::StoreError;
+use clinic_store::outbox::{OutboxState, ReportEntry};
 use clinic_store::schedule::ScheduledVisit;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+use crate::ApiError;
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -23,64 +33,17 @@ pub struct AppInfo {
     pub schema_version: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum SexDto {
-    Female,
-    Male,
-    Unknown,
-}
-
-impl From<Sex> for SexDto {
-    fn from(s: Sex) -> Self {
-        match s {
-            Sex::Female => SexDto::Female,
-            Sex::Male => SexDto::Male,
-            Sex::Unknown => SexDto::Unknown,
-        }
-    }
-}
-
-/// Why a search result matched, so the UI can highlight the part that did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchKindDto {
-    IdExact,
-    IdPrefix,
-    NameExact,
-    NamePrefix,
-    Initials,
-    Pinyin,
-    NameSubstring,
-    PhoneTail,
-}
-
-impl From<MatchKind> for MatchKindDto {
-    fn from(m: MatchKind) -> Self {
-        match m {
-            MatchKind::IdExact => Self::IdExact,
-            MatchKind::IdPrefix => Self::IdPrefix,
-            MatchKind::NameExact => Self::NameExact,
-            MatchKind::NamePrefix => Self::NamePrefix,
-            MatchKind::Initials => Self::Initials,
-            MatchKind::Pinyin => Self::Pinyin,
-            MatchKind::NameSubstring => Self::NameSubstring,
-            MatchKind::PhoneTail => Self::PhoneTail,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PatientSummary {
     pub id: String,
     pub name: String,
-    pub sex: SexDto,
+    pub sex: Sex,
     pub age: u32,
     pub is_insured: bool,
     /// Last four digits only: enough to confirm identity over the counter.
     pub phone_tail: Option<String>,
-    pub matched: MatchKindDto,
+    pub matched: MatchKind,
 }
 
 impl PatientSummary {
@@ -88,11 +51,11 @@ impl PatientSummary {
         Self {
             id: p.id.to_string(),
             name: p.name.clone(),
-            sex: p.sex.into(),
+            sex: p.sex,
             age: p.age_on(today),
             is_insured: p.is_insured,
             phone_tail: p.phone.as_deref().map(phone_tail),
-            matched: matched.into(),
+            matched,
         }
     }
 }
@@ -115,7 +78,7 @@ pub struct PatientSearch {
 pub struct PatientDetail {
     pub id: String,
     pub name: String,
-    pub sex: SexDto,
+    pub sex: Sex,
     pub birth_date: String,
     pub age: u32,
     pub is_insured: bool,
@@ -127,7 +90,7 @@ impl PatientDetail {
         Self {
             id: p.id.to_string(),
             name: p.name.clone(),
-            sex: p.sex.into(),
+            sex: p.sex,
             birth_date: p.birth_date.to_string(),
             age: p.age_on(today),
             is_insured: p.is_insured,
@@ -154,28 +117,6 @@ impl From<&Doctor> for DoctorDto {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum AppointmentStatusDto {
-    Booked,
-    CheckedIn,
-    Completed,
-    Cancelled,
-    NoShow,
-}
-
-impl From<AppointmentStatus> for AppointmentStatusDto {
-    fn from(s: AppointmentStatus) -> Self {
-        match s {
-            AppointmentStatus::Booked => Self::Booked,
-            AppointmentStatus::CheckedIn => Self::CheckedIn,
-            AppointmentStatus::Completed => Self::Completed,
-            AppointmentStatus::Cancelled => Self::Cancelled,
-            AppointmentStatus::NoShow => Self::NoShow,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AppointmentDto {
@@ -188,7 +129,7 @@ pub struct AppointmentDto {
     /// Wall-clock times in the clinic's zone, `HH:MM`, whatever the machine's zone.
     pub start_local: String,
     pub end_local: String,
-    pub status: AppointmentStatusDto,
+    pub status: AppointmentStatus,
 }
 
 impl AppointmentDto {
@@ -206,7 +147,7 @@ impl AppointmentDto {
             patient_insured: v.patient_insured,
             start_local: local(a.starts_at),
             end_local: local(a.ends_at),
-            status: a.status.into(),
+            status: a.status,
         }
     }
 }
@@ -222,13 +163,6 @@ pub struct DaySchedule {
     pub stale_after_minutes: u32,
     pub doctors: Vec<DoctorDto>,
     pub appointments: Vec<AppointmentDto>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum PainScaleDto {
-    Nrs,
-    WongBakerFaces,
 }
 
 /// Where a report stands on its way to the central server.
@@ -247,41 +181,14 @@ pub enum ReportStateDto {
     Superseded,
 }
 
-/// The Chinese bands: 0 none, 1–3 mild, 4–6 moderate, 7–10 severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum PainBandDto {
-    None,
-    Mild,
-    Moderate,
-    Severe,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivityDto {
-    Rest,
-    Movement,
-}
-
-/// Whether this assessment's intervention still wants a reassessment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ReassessmentDto {
-    NotNeeded,
-    Done,
-    Due,
-    Overdue,
-}
-
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PainReportDto {
     pub id: String,
     pub patient_id: String,
-    pub scale: PainScaleDto,
+    pub scale: PainScale,
     pub score: u8,
-    pub band: PainBandDto,
+    pub band: PainBand,
     /// RFC 3339, UTC.
     pub assessed_at: String,
     pub recorded_at: String,
@@ -299,54 +206,51 @@ pub struct PainReportDto {
     /// The correction that replaced this report: it stays visible, marked superseded.
     pub superseded_by: Option<String>,
     pub body_site: Option<String>,
-    pub activity: Option<ActivityDto>,
+    pub activity: Option<Activity>,
     pub note: Option<String>,
     pub intervention: Option<String>,
     /// The assessment this one reassesses.
     pub follows_up: Option<String>,
     pub followed_up_by: Option<String>,
     pub reassess_due_at: Option<String>,
-    pub reassessment: ReassessmentDto,
+    pub reassessment: Reassessment,
 }
 
-pub(crate) fn rfc3339(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default()
+/// A stored instant, or the error that says it is not one: never 1970, never blank.
+pub(crate) fn instant(secs: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| StoreError::CorruptRow(format!("time {secs} out of range")))
+}
+
+/// RFC 3339, UTC, of a stored instant.
+pub(crate) fn rfc3339(secs: i64) -> Result<String, StoreError> {
+    instant(secs).map(|t| t.to_rfc3339())
 }
 
 impl PainReportDto {
+    /// Fails on a row no rule would have written (a score off its scale, a time out
+    /// of range): shown as an error, never as a guess.
     pub fn new(
-        e: &clinic_store::outbox::ReportEntry,
+        e: &ReportEntry,
         recorded_by_name: Option<String>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
-        use clinic_domain::assessment::{Reassessment, reassessment_state};
-        use clinic_store::outbox::OutboxState;
-        let band = clinic_domain::PainScore::new(e.scale, e.score)
-            .map(|s| s.band())
-            .unwrap_or(clinic_domain::pain::PainBand::Severe);
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let score = PainScore::new(e.scale, e.score)
+            .map_err(|err| StoreError::CorruptRow(format!("report {}: {err}", e.id)))?;
         // A superseded record is not waiting for anything: its correction is.
         let due = e
             .reassess_due_at
             .filter(|_| e.superseded_by.is_none())
-            .and_then(|s| chrono::DateTime::from_timestamp(s, 0));
-        Self {
+            .map(instant)
+            .transpose()?;
+        Ok(Self {
             id: e.id.clone(),
             patient_id: e.patient_id.clone(),
-            scale: match e.scale {
-                clinic_domain::PainScale::Nrs => PainScaleDto::Nrs,
-                clinic_domain::PainScale::WongBakerFaces => PainScaleDto::WongBakerFaces,
-            },
-            score: e.score.clamp(0, 10) as u8,
-            band: match band {
-                clinic_domain::pain::PainBand::None => PainBandDto::None,
-                clinic_domain::pain::PainBand::Mild => PainBandDto::Mild,
-                clinic_domain::pain::PainBand::Moderate => PainBandDto::Moderate,
-                clinic_domain::pain::PainBand::Severe => PainBandDto::Severe,
-            },
-            assessed_at: rfc3339(e.assessed_at),
-            recorded_at: rfc3339(e.recorded_at),
+            scale: score.scale(),
+            score: score.value(),
+            band: score.band(),
+            assessed_at: rfc3339(e.assessed_at)?,
+            recorded_at: rfc3339(e.recorded_at)?,
             recorded_by: e.recorded_by.clone(),
             recorded_by_name,
             state: match e.state {
@@ -358,47 +262,30 @@ impl PainReportDto {
             },
             last_error: e.last_error.clone(),
             attempts: e.attempts.clamp(0, u32::MAX as i64) as u32,
-            delivered_at: e.delivered_at.map(rfc3339),
+            delivered_at: e.delivered_at.map(rfc3339).transpose()?,
             supersedes: e.supersedes.clone(),
             correction_reason: e.correction_reason.clone(),
             superseded_by: e.superseded_by.clone(),
             body_site: e.details.body_site.clone(),
-            activity: e.details.activity.map(|a| match a {
-                clinic_domain::Activity::Rest => ActivityDto::Rest,
-                clinic_domain::Activity::Movement => ActivityDto::Movement,
-            }),
+            activity: e.details.activity,
             note: e.details.note.clone(),
             intervention: e.details.intervention.clone(),
             follows_up: e.follows_up.clone(),
             followed_up_by: e.followed_up_by.clone(),
-            reassess_due_at: e.reassess_due_at.map(rfc3339),
-            reassessment: match reassessment_state(due, e.followed_up_by.is_some(), now) {
-                Reassessment::NotNeeded => ReassessmentDto::NotNeeded,
-                Reassessment::Done => ReassessmentDto::Done,
-                Reassessment::Due => ReassessmentDto::Due,
-                Reassessment::Overdue => ReassessmentDto::Overdue,
-            },
-        }
+            reassess_due_at: e.reassess_due_at.map(rfc3339).transpose()?,
+            reassessment: reassessment_state(due, e.followed_up_by.is_some(), now),
+        })
     }
 }
 
-/// What the nurse entered for a new assessment, as the form sent it; the domain
-/// checks every field. The recorder is whoever is signed in, never a form field.
+/// A new assessment as the form sent it; the domain checks every value. The
+/// recorder is whoever is signed in, never a form field.
 #[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AssessmentInput {
     pub patient_id: String,
-    /// `nrs` or `wong_baker_faces`.
-    pub scale: String,
-    #[ts(type = "number")]
-    pub score: i64,
-    /// RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
-    pub assessed_at: Option<String>,
-    pub body_site: Option<String>,
-    /// `rest` or `movement`.
-    pub activity: Option<String>,
-    pub note: Option<String>,
-    pub intervention: Option<String>,
+    #[serde(flatten)]
+    pub values: AssessmentForm,
     /// The assessment with an intervention that this one reassesses.
     pub follows_up: Option<String>,
 }
@@ -407,14 +294,8 @@ pub struct AssessmentInput {
 #[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct CorrectionInput {
-    pub scale: String,
-    #[ts(type = "number")]
-    pub score: i64,
-    pub assessed_at: Option<String>,
-    pub body_site: Option<String>,
-    pub activity: Option<String>,
-    pub note: Option<String>,
-    pub intervention: Option<String>,
+    #[serde(flatten)]
+    pub values: AssessmentForm,
     pub reason: String,
 }
 
@@ -554,34 +435,44 @@ impl SyncStatusDto {
     }
 }
 
-impl From<&clinic_sync::SyncStatus> for SyncStatusDto {
-    fn from(s: &clinic_sync::SyncStatus) -> Self {
+/// Fails when a time in the status is out of range (the last success is read back
+/// from the store): an error, never a blank time.
+impl TryFrom<&clinic_sync::SyncStatus> for SyncStatusDto {
+    type Error = ApiError;
+
+    fn try_from(s: &clinic_sync::SyncStatus) -> Result<Self, ApiError> {
         use clinic_sync::SyncProblemKind as K;
-        Self {
+        Ok(Self {
             configured: s.configured,
             online: s.online,
             running: s.running,
             waiting: s.waiting.min(u32::MAX as u64) as u32,
             rejected: s.rejected.min(u32::MAX as u64) as u32,
-            last_success_at: s.last_success_at.map(rfc3339),
-            last_error: s.last_error.as_ref().map(|p| SyncProblemDto {
-                kind: match p.kind {
-                    K::Offline => SyncProblemKindDto::Offline,
-                    K::Timeout => SyncProblemKindDto::Timeout,
-                    K::ServerError => SyncProblemKindDto::ServerError,
-                    K::CredentialsRefused => SyncProblemKindDto::CredentialsRefused,
-                    K::Protocol => SyncProblemKindDto::Protocol,
-                    K::LocalStorage => SyncProblemKindDto::LocalStorage,
-                    K::UnexpectedAnswer => SyncProblemKindDto::UnexpectedAnswer,
-                    K::FeedsMissing => SyncProblemKindDto::FeedsMissing,
-                },
-                detail: p.detail.clone(),
-                at: rfc3339(p.at),
-            }),
+            last_success_at: s.last_success_at.map(rfc3339).transpose()?,
+            last_error: s
+                .last_error
+                .as_ref()
+                .map(|p| -> Result<SyncProblemDto, StoreError> {
+                    Ok(SyncProblemDto {
+                        kind: match p.kind {
+                            K::Offline => SyncProblemKindDto::Offline,
+                            K::Timeout => SyncProblemKindDto::Timeout,
+                            K::ServerError => SyncProblemKindDto::ServerError,
+                            K::CredentialsRefused => SyncProblemKindDto::CredentialsRefused,
+                            K::Protocol => SyncProblemKindDto::Protocol,
+                            K::LocalStorage => SyncProblemKindDto::LocalStorage,
+                            K::UnexpectedAnswer => SyncProblemKindDto::UnexpectedAnswer,
+                            K::FeedsMissing => SyncProblemKindDto::FeedsMissing,
+                        },
+                        detail: p.detail.clone(),
+                        at: rfc3339(p.at)?,
+                    })
+                })
+                .transpose()?,
             credentials_refused: s.credentials_refused,
             upload_only: s.upload_only,
             set_aside: s.set_aside.min(u32::MAX as u64) as u32,
             pulled_changes: s.pulled_changes.min(u32::MAX as u64) as u32,
-        }
+        })
     }
 }

@@ -40,7 +40,7 @@ pub enum ErrorCode {
     /// Writing an export file failed.
     ExportFailed,
     ReportNotFound,
-    /// Only a report the server refused can be queued again or corrected.
+    /// Only a report the server refused can be queued again.
     ReportNotRejected,
     /// A correction needs a reason (it stays on the record with both reports).
     InvalidCorrectionReason,

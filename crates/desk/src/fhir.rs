@@ -5,10 +5,13 @@
 //! `entered-in-error`, and its correction (`corrected`) points back at it: the
 //! receiver sees the same history the nurse does.
 
-use chrono::DateTime;
-use clinic_domain::{Activity, ClinicZone, PainScale};
+use chrono::{DateTime, Utc};
+use clinic_domain::{ClinicZone, PainScale};
+use clinic_store::StoreError;
 use clinic_store::outbox::ReportEntry;
 use serde_json::{Value, json};
+
+use crate::dto::instant;
 
 pub const LOINC: &str = "http://loinc.org";
 /// Pain severity - 0-10 verbal numeric rating [Score] - Reported.
@@ -17,14 +20,17 @@ pub const LOINC_NRS: &str = "72514-3";
 pub const LOINC_FACES: &str = "38221-8";
 const EXTENSION_BASE: &str = "urn:clinic-desk:fhir:StructureDefinition";
 
-fn instant(secs: i64, zone: ClinicZone) -> Value {
-    DateTime::from_timestamp(secs, 0)
-        .map(|t| Value::String(t.with_timezone(&zone.tz()).to_rfc3339()))
-        .unwrap_or(Value::Null)
+fn local(t: DateTime<Utc>, zone: ClinicZone) -> Value {
+    Value::String(t.with_timezone(&zone.tz()).to_rfc3339())
 }
 
-/// One Observation. `performer_name` is the recorder's name when this device knows it.
-pub fn observation(e: &ReportEntry, performer_name: Option<&str>, zone: ClinicZone) -> Value {
+/// One Observation. `performer_name` is the recorder's name when this device knows
+/// it. A stored time out of range fails the export rather than leaving the time out.
+pub fn observation(
+    e: &ReportEntry,
+    performer_name: Option<&str>,
+    zone: ClinicZone,
+) -> Result<Value, StoreError> {
     let (code, display) = match e.scale {
         PainScale::Nrs => (
             LOINC_NRS,
@@ -56,8 +62,8 @@ pub fn observation(e: &ReportEntry, performer_name: Option<&str>, zone: ClinicZo
             "code": "survey", "display": "Survey" }] }],
         "code": { "coding": [{ "system": LOINC, "code": code, "display": display }] },
         "subject": { "reference": format!("Patient/{}", e.patient_id) },
-        "effectiveDateTime": instant(e.assessed_at, zone),
-        "issued": instant(e.recorded_at, zone),
+        "effectiveDateTime": local(instant(e.assessed_at)?, zone),
+        "issued": local(instant(e.recorded_at)?, zone),
         "performer": [performer],
         "valueInteger": e.score,
         "device": { "display": format!("Clinic Desk {}", e.device_id) },
@@ -81,10 +87,7 @@ pub fn observation(e: &ReportEntry, performer_name: Option<&str>, zone: ClinicZo
     let mut extensions = Vec::new();
     if let Some(activity) = e.details.activity {
         extensions.push(
-            json!({ "url": format!("{EXTENSION_BASE}/pain-activity"), "valueCode": match activity {
-            Activity::Rest => "rest",
-            Activity::Movement => "movement",
-        } }),
+            json!({ "url": format!("{EXTENSION_BASE}/pain-activity"), "valueCode": activity.as_str() }),
         );
     }
     if let Some(old) = &e.supersedes {
@@ -98,11 +101,11 @@ pub fn observation(e: &ReportEntry, performer_name: Option<&str>, zone: ClinicZo
     if !extensions.is_empty() {
         o["extension"] = Value::Array(extensions);
     }
-    o
+    Ok(o)
 }
 
 /// A `collection` Bundle of the given Observations.
-pub fn bundle(observations: Vec<Value>, at: i64, zone: ClinicZone) -> Value {
+pub fn bundle(observations: Vec<Value>, at: DateTime<Utc>, zone: ClinicZone) -> Value {
     let entries: Vec<Value> = observations
         .into_iter()
         .map(|o| json!({ "fullUrl": format!("urn:uuid:{}", o["id"].as_str().unwrap_or_default()), "resource": o }))
@@ -110,7 +113,7 @@ pub fn bundle(observations: Vec<Value>, at: i64, zone: ClinicZone) -> Value {
     json!({
         "resourceType": "Bundle",
         "type": "collection",
-        "timestamp": instant(at, zone),
+        "timestamp": local(at, zone),
         "entry": entries,
     })
 }

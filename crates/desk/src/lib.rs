@@ -31,7 +31,7 @@ pub const DEFAULT_STALE_AFTER_MINUTES: u32 = 15;
 /// Most reports listed for one patient.
 pub const PATIENT_REPORTS_LIMIT: usize = 200;
 /// The demo clinic's staff all sign in with this PIN (as on the demo central server).
-pub const DEMO_PIN: &str = "1234";
+pub use clinic_domain::pin::DEMO_PIN;
 /// Settings key of this device's ID (made on first use, sent with every report).
 const DEVICE_ID_KEY: &str = "device_id";
 
@@ -71,7 +71,7 @@ impl Desk {
 
     pub fn sync_status(&self) -> Result<SyncStatusDto, ApiError> {
         match self.sync.get() {
-            Some(h) => Ok(SyncStatusDto::from(&h.status())),
+            Some(h) => SyncStatusDto::try_from(&h.status()),
             None => {
                 let (counts, set_aside) = self
                     .db
@@ -105,8 +105,8 @@ impl Desk {
         let zone = ClinicZone::default();
         let clinic = demo::clinic("DEMO", seed, zone, today.unwrap_or_else(|| zone.today()));
         // One verifier for everyone: argon2 is slow on purpose, and this is the demo.
-        let verifier =
-            session::pin_verifier(DEMO_PIN).map_err(|e| ApiError::new(ErrorCode::Internal, e))?;
+        let verifier = clinic_domain::pin::verifier(DEMO_PIN)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         Ok(self.db.write(|c| {
             let loaded = clinic_store::demo::load_if_empty(c, &clinic)?;
             if loaded {

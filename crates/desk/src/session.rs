@@ -3,15 +3,14 @@
 //! locks and wants the PIN again (a ward computer is shared and left open).
 //!
 //! The PIN is checked offline against the argon2id verifier the clinic's server
-//! sent with the staff list. A 4-digit PIN has 10,000 values, so attempts are
+//! sent with the staff list (`clinic_domain::pin::verify`). A 4-digit PIN has 10,000 values, so attempts are
 //! limited per staff member; the PIN guards an enrolled device, it is not the
 //! clinic's authentication.
 
 use std::collections::HashMap;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
+pub use clinic_domain::pin::verify as verify_pin;
 
 /// Wrong PINs in a row before a staff member must wait.
 pub const MAX_PIN_ATTEMPTS: u32 = 5;
@@ -95,26 +94,6 @@ impl Sessions {
     }
 }
 
-/// Whether `pin` matches the PHC `verifier` (a malformed verifier matches nothing).
-pub fn verify_pin(pin: &str, verifier: &str) -> bool {
-    PasswordHash::new(verifier).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(pin.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-/// A fresh argon2id verifier (the demo clinic's; real ones come from the server).
-pub fn pin_verifier(pin: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(pin.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -187,14 +166,5 @@ mod tests {
         );
         s.sign_in(nurse(later));
         assert_eq!(s.failures.get("N001").map(|f| f.count), None);
-    }
-
-    #[test]
-    fn a_verifier_accepts_its_pin_only() {
-        let v = pin_verifier("1234").unwrap();
-        assert!(v.starts_with("$argon2id$"));
-        assert!(verify_pin("1234", &v));
-        assert!(!verify_pin("1235", &v));
-        assert!(!verify_pin("1234", "not a verifier"));
     }
 }

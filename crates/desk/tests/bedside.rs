@@ -3,9 +3,11 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use clinic_desk_core::{
-    ActivityDto, AssessmentInput, CorrectionInput, DEMO_PIN, DEMO_SEED, Desk, ErrorCode,
-    PainBandDto, ReassessmentDto, ReportStateDto, SessionStateDto,
+    AssessmentInput, CorrectionInput, DEMO_PIN, DEMO_SEED, Desk, ErrorCode, ReportStateDto,
+    SessionStateDto,
 };
+use clinic_domain::pain::PainBand;
+use clinic_domain::{Activity, AssessmentForm, Reassessment};
 use clinic_store::{outbox, settings};
 use rstest::rstest;
 
@@ -37,11 +39,18 @@ fn clinic_clock(minutes_ago: i64) -> String {
         .to_string()
 }
 
+fn form(score: i64) -> AssessmentForm {
+    AssessmentForm {
+        scale: "nrs".into(),
+        score,
+        ..Default::default()
+    }
+}
+
 fn nrs(score: i64) -> AssessmentInput {
     AssessmentInput {
         patient_id: PATIENT.into(),
-        scale: "nrs".into(),
-        score,
+        values: form(score),
         ..Default::default()
     }
 }
@@ -51,18 +60,18 @@ fn saved(desk: &Desk) -> usize {
 }
 
 #[rstest]
-#[case::score_above_ten(AssessmentInput { score: 11, ..nrs(0) }, ErrorCode::InvalidScore)]
-#[case::negative_score(AssessmentInput { score: -1, ..nrs(0) }, ErrorCode::InvalidScore)]
-#[case::odd_faces_score(AssessmentInput { scale: "wong_baker_faces".into(), score: 3, ..nrs(0) }, ErrorCode::InvalidScore)]
-#[case::unknown_scale(AssessmentInput { scale: "vas".into(), ..nrs(3) }, ErrorCode::InvalidScale)]
-#[case::future_time(AssessmentInput { assessed_at: Some(minutes_ago(-30)), ..nrs(3) }, ErrorCode::AssessmentInFuture)]
-#[case::before_the_window(AssessmentInput { assessed_at: Some(minutes_ago(13 * 60)), ..nrs(3) }, ErrorCode::AssessmentTooOld)]
-#[case::wall_clock_in_the_future(AssessmentInput { assessed_at: Some(clinic_clock(-30)), ..nrs(3) }, ErrorCode::AssessmentInFuture)]
-#[case::not_a_time(AssessmentInput { assessed_at: Some("yesterday".into()), ..nrs(3) }, ErrorCode::InvalidAssessmentTime)]
+#[case::score_above_ten(AssessmentInput { values: AssessmentForm { score: 11, ..form(0) }, ..nrs(0) }, ErrorCode::InvalidScore)]
+#[case::negative_score(AssessmentInput { values: AssessmentForm { score: -1, ..form(0) }, ..nrs(0) }, ErrorCode::InvalidScore)]
+#[case::odd_faces_score(AssessmentInput { values: AssessmentForm { scale: "wong_baker_faces".into(), score: 3, ..form(0) }, ..nrs(0) }, ErrorCode::InvalidScore)]
+#[case::unknown_scale(AssessmentInput { values: AssessmentForm { scale: "vas".into(), ..form(3) }, ..nrs(3) }, ErrorCode::InvalidScale)]
+#[case::future_time(AssessmentInput { values: AssessmentForm { assessed_at: Some(minutes_ago(-30)), ..form(3) }, ..nrs(3) }, ErrorCode::AssessmentInFuture)]
+#[case::before_the_window(AssessmentInput { values: AssessmentForm { assessed_at: Some(minutes_ago(13 * 60)), ..form(3) }, ..nrs(3) }, ErrorCode::AssessmentTooOld)]
+#[case::wall_clock_in_the_future(AssessmentInput { values: AssessmentForm { assessed_at: Some(clinic_clock(-30)), ..form(3) }, ..nrs(3) }, ErrorCode::AssessmentInFuture)]
+#[case::not_a_time(AssessmentInput { values: AssessmentForm { assessed_at: Some("yesterday".into()), ..form(3) }, ..nrs(3) }, ErrorCode::InvalidAssessmentTime)]
 #[case::unknown_patient(AssessmentInput { patient_id: "Z9999999".into(), ..nrs(3) }, ErrorCode::PatientNotFound)]
 #[case::malformed_patient_id(AssessmentInput { patient_id: "bad id".into(), ..nrs(3) }, ErrorCode::InvalidPatientId)]
-#[case::body_site_too_long(AssessmentInput { body_site: Some("膝".repeat(41)), ..nrs(3) }, ErrorCode::InvalidAssessmentDetails)]
-#[case::unknown_activity(AssessmentInput { activity: Some("sleeping".into()), ..nrs(3) }, ErrorCode::InvalidAssessmentDetails)]
+#[case::body_site_too_long(AssessmentInput { values: AssessmentForm { body_site: Some("膝".repeat(41)), ..form(3) }, ..nrs(3) }, ErrorCode::InvalidAssessmentDetails)]
+#[case::unknown_activity(AssessmentInput { values: AssessmentForm { activity: Some("sleeping".into()), ..form(3) }, ..nrs(3) }, ErrorCode::InvalidAssessmentDetails)]
 #[case::follow_up_of_nothing(AssessmentInput { follows_up: Some("0190d6f0-0000-7000-8000-000000000000".into()), ..nrs(3) }, ErrorCode::InvalidFollowUp)]
 fn bad_assessments_are_refused_with_a_code_and_nothing_is_saved(
     #[case] input: AssessmentInput,
@@ -150,18 +159,24 @@ fn sign_in_needs_the_members_pin_and_wrong_pins_are_limited_and_audited() {
 fn an_assessment_keeps_its_details_and_recorder_and_waits_in_the_outbox() {
     let (_d, desk) = signed_in();
     let input = AssessmentInput {
-        scale: "wong_baker_faces".into(),
-        score: 6,
-        assessed_at: Some(minutes_ago(20)),
-        body_site: Some(" 右膝 ".into()),
-        activity: Some("movement".into()),
-        note: Some("翻身时加重".into()),
+        values: AssessmentForm {
+            scale: "wong_baker_faces".into(),
+            score: 6,
+            assessed_at: Some(minutes_ago(20)),
+            body_site: Some(" 右膝 ".into()),
+            activity: Some("movement".into()),
+            note: Some("翻身时加重".into()),
+            ..form(0)
+        },
         ..nrs(0)
     };
     let r = desk.record_assessment(&input).unwrap();
     let on_the_clock = desk
         .record_assessment(&AssessmentInput {
-            assessed_at: Some(clinic_clock(90)),
+            values: AssessmentForm {
+                assessed_at: Some(clinic_clock(90)),
+                ..form(2)
+            },
             ..nrs(2)
         })
         .unwrap();
@@ -175,7 +190,7 @@ fn an_assessment_keeps_its_details_and_recorder_and_waits_in_the_outbox() {
     );
     assert_eq!(
         (r.score, r.band, r.state),
-        (6, PainBandDto::Moderate, ReportStateDto::Queued)
+        (6, PainBand::Moderate, ReportStateDto::Queued)
     );
     assert_eq!(
         (r.recorded_by.as_str(), r.recorded_by_name.is_some()),
@@ -183,13 +198,9 @@ fn an_assessment_keeps_its_details_and_recorder_and_waits_in_the_outbox() {
     );
     assert_eq!(
         (r.body_site.as_deref(), r.activity, r.note.as_deref()),
-        (
-            Some("右膝"),
-            Some(ActivityDto::Movement),
-            Some("翻身时加重")
-        )
+        (Some("右膝"), Some(Activity::Movement), Some("翻身时加重"))
     );
-    assert_eq!(r.reassessment, ReassessmentDto::NotNeeded);
+    assert_eq!(r.reassessment, Reassessment::NotNeeded);
     assert_eq!(
         desk.patient_reports(PATIENT).unwrap()[0].id,
         r.id,
@@ -213,23 +224,29 @@ fn an_intervention_makes_a_reassessment_due_and_a_linked_one_settles_it() {
         .unwrap();
     let given = desk
         .record_assessment(&AssessmentInput {
-            intervention: Some("布洛芬 400mg".into()),
-            assessed_at: Some(minutes_ago(40)),
+            values: AssessmentForm {
+                intervention: Some("布洛芬 400mg".into()),
+                assessed_at: Some(minutes_ago(40)),
+                ..form(8)
+            },
             ..nrs(8)
         })
         .unwrap();
     assert_eq!(
         given.reassessment,
-        ReassessmentDto::Overdue,
+        Reassessment::Overdue,
         "due 30 minutes after, 10 minutes ago"
     );
     let fresh = desk
         .record_assessment(&AssessmentInput {
-            intervention: Some("冰敷".into()),
+            values: AssessmentForm {
+                intervention: Some("冰敷".into()),
+                ..form(5)
+            },
             ..nrs(5)
         })
         .unwrap();
-    assert_eq!(fresh.reassessment, ReassessmentDto::Due);
+    assert_eq!(fresh.reassessment, Reassessment::Due);
     let pending: Vec<String> = desk
         .pending_reassessments()
         .unwrap()
@@ -244,7 +261,10 @@ fn an_intervention_makes_a_reassessment_due_and_a_linked_one_settles_it() {
     // A reassessment may not claim to come before what it follows.
     let early = AssessmentInput {
         follows_up: Some(given.id.clone()),
-        assessed_at: Some(minutes_ago(50)),
+        values: AssessmentForm {
+            assessed_at: Some(minutes_ago(50)),
+            ..form(4)
+        },
         ..nrs(4)
     };
     assert_eq!(
@@ -271,7 +291,7 @@ fn an_intervention_makes_a_reassessment_due_and_a_linked_one_settles_it() {
     let settled = reports.iter().find(|r| r.id == given.id).unwrap();
     assert_eq!(
         (settled.reassessment, settled.followed_up_by.as_deref()),
-        (ReassessmentDto::Done, Some(again.id.as_str()))
+        (Reassessment::Done, Some(again.id.as_str()))
     );
 }
 
@@ -290,9 +310,12 @@ fn a_correction_supersedes_any_record_which_stays_visible(#[case] delivered: boo
             .unwrap();
     }
     let fix = |reason: &str, score: i64| CorrectionInput {
-        scale: "nrs".into(),
-        score,
         reason: reason.into(),
+        values: AssessmentForm {
+            scale: "nrs".into(),
+            score,
+            ..Default::default()
+        },
         ..Default::default()
     };
     assert_eq!(
@@ -367,7 +390,10 @@ fn an_old_record_can_be_corrected_at_its_own_time_but_not_moved_out_of_the_windo
         .unwrap();
     let old = desk
         .record_assessment(&AssessmentInput {
-            assessed_at: Some(minutes_ago(1500)),
+            values: AssessmentForm {
+                assessed_at: Some(minutes_ago(1500)),
+                ..form(6)
+            },
             ..nrs(6)
         })
         .unwrap();
@@ -375,10 +401,13 @@ fn an_old_record_can_be_corrected_at_its_own_time_but_not_moved_out_of_the_windo
         .write(|c| settings::set(c, settings::BACKDATE_WINDOW_MINUTES, "60"))
         .unwrap();
     let moved = CorrectionInput {
-        scale: "nrs".into(),
-        score: 5,
-        assessed_at: Some(minutes_ago(1400)),
         reason: "r".into(),
+        values: AssessmentForm {
+            scale: "nrs".into(),
+            score: 5,
+            assessed_at: Some(minutes_ago(1400)),
+            ..Default::default()
+        },
         ..Default::default()
     };
     assert_eq!(
@@ -386,7 +415,10 @@ fn an_old_record_can_be_corrected_at_its_own_time_but_not_moved_out_of_the_windo
         ErrorCode::AssessmentTooOld
     );
     let kept = CorrectionInput {
-        assessed_at: Some(old.assessed_at.clone()),
+        values: AssessmentForm {
+            assessed_at: Some(old.assessed_at.clone()),
+            ..moved.values.clone()
+        },
         ..moved
     };
     let fixed = desk.correct_report(&old.id, &kept).unwrap();
@@ -399,9 +431,12 @@ fn fhir_export_is_observations_keyed_by_report_id_with_the_right_loinc_codes() {
     let a = desk.record_assessment(&nrs(7)).unwrap();
     let b = desk
         .record_assessment(&AssessmentInput {
-            scale: "wong_baker_faces".into(),
-            score: 4,
-            body_site: Some("腹部".into()),
+            values: AssessmentForm {
+                scale: "wong_baker_faces".into(),
+                score: 4,
+                body_site: Some("腹部".into()),
+                ..form(0)
+            },
             ..nrs(0)
         })
         .unwrap();
@@ -409,9 +444,12 @@ fn fhir_export_is_observations_keyed_by_report_id_with_the_right_loinc_codes() {
         .correct_report(
             &a.id,
             &CorrectionInput {
-                scale: "nrs".into(),
-                score: 5,
                 reason: "wrong patient bed".into(),
+                values: AssessmentForm {
+                    scale: "nrs".into(),
+                    score: 5,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         )
@@ -510,4 +548,66 @@ fn the_clinic_profiles_language_reaches_the_ui_as_its_default() {
         .write(|c| settings::set(c, settings::LANGUAGE, "zh-CN"))
         .unwrap();
     assert_eq!(desk.app_info().unwrap().language.as_deref(), Some("zh-CN"));
+}
+
+/// A row no rule of this app would write, as a damaged or foreign database may hold:
+/// `scale`, `score` and `assessed_at` as given, with an intervention, queued.
+fn plant(desk: &Desk, id: &str, scale: &str, score: i64, assessed_at: i64) {
+    let now = Utc::now().timestamp();
+    desk.database()
+        .write(|c| {
+            Ok(c.execute_batch(&format!(
+                "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at,
+                                           recorded_by, device_id, intervention)
+                 VALUES ('{id}', '{PATIENT}', '{scale}', {score}, {assessed_at}, {now}, 'N001', 'dev', 'ice');
+                 INSERT INTO outbox (report_id, state, queued_at) VALUES ('{id}', 'queued', 0);"
+            ))?)
+        })
+        .unwrap();
+}
+
+#[rstest]
+#[case::time_out_of_range("nrs", 5, i64::MAX)]
+#[case::score_off_its_scale("wong_baker_faces", 5, Utc::now().timestamp())]
+fn a_stored_report_no_rule_would_write_is_an_error_not_a_guess(
+    #[case] scale: &str,
+    #[case] score: i64,
+    #[case] assessed_at: i64,
+) {
+    let (dir, desk) = signed_in();
+    let id = "0190d6f0-0000-7000-8000-00000000dead";
+    plant(&desk, id, scale, score, assessed_at);
+    // Before: an empty time (or 1970) and the "severe" band were shown.
+    assert_eq!(
+        desk.patient_reports(PATIENT).unwrap_err().code,
+        ErrorCode::StorageFailed
+    );
+    if assessed_at == i64::MAX {
+        // Before: the export left the time out, and a follow-up was checked against 1970.
+        assert_eq!(
+            desk.export_fhir(Some(PATIENT)).unwrap_err().code,
+            ErrorCode::StorageFailed
+        );
+        assert!(
+            !dir.path().join("exports").exists(),
+            "no export file written"
+        );
+        let follow_up = AssessmentInput {
+            follows_up: Some(id.into()),
+            ..nrs(3)
+        };
+        assert_eq!(
+            desk.record_assessment(&follow_up).unwrap_err().code,
+            ErrorCode::StorageFailed
+        );
+    }
+}
+
+#[test]
+fn an_export_for_a_malformed_patient_id_names_the_id_not_the_store() {
+    let (_d, desk) = signed_in();
+    assert_eq!(
+        desk.fhir_bundle(Some("bad id")).unwrap_err().code,
+        ErrorCode::InvalidPatientId
+    );
 }

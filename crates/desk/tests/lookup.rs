@@ -1,7 +1,8 @@
 //! Patient lookup through the app core, on a real store file holding the demo clinic.
 
 use chrono::NaiveDate;
-use clinic_desk_core::{Desk, ErrorCode, MatchKindDto, PatientSearch};
+use clinic_desk_core::{Desk, ErrorCode, PatientSearch};
+use clinic_domain::lookup::MatchKind;
 use clinic_domain::{ClinicZone, Patient, PatientId, Sex, demo, lookup};
 use rstest::{fixture, rstest};
 
@@ -60,29 +61,29 @@ fn ids(found: &PatientSearch) -> Vec<&str> {
 }
 
 #[rstest]
-#[case::exact_id("Z0001", "Z0001", MatchKindDto::IdExact)]
-#[case::lower_case_id("z0001", "Z0001", MatchKindDto::IdExact)]
-#[case::id_prefix("Z000", "Z0001", MatchKindDto::IdPrefix)]
-#[case::name("曾丽", "Z0001", MatchKindDto::NameExact)]
-#[case::initials_first_reading("zl", "Z0001", MatchKindDto::Initials)]
-#[case::initials_second_reading("cl", "Z0001", MatchKindDto::Initials)]
-#[case::pinyin("zengli", "Z0001", MatchKindDto::Pinyin)]
-#[case::pinyin_other_reading("cengli", "Z0001", MatchKindDto::Pinyin)]
-#[case::pinyin_with_space("ceng li", "Z0001", MatchKindDto::Pinyin)]
-#[case::shan("shanwei", "Z0002", MatchKindDto::Pinyin)]
-#[case::dan("danwei", "Z0002", MatchKindDto::Pinyin)]
-#[case::xie("xieming", "Z0003", MatchKindDto::Pinyin)]
-#[case::jie("jieming", "Z0003", MatchKindDto::Pinyin)]
-#[case::compound_surname_initials("oynn", "Z0004", MatchKindDto::Initials)]
-#[case::substring_two_chars("阳娜", "Z0004", MatchKindDto::NameSubstring)]
-#[case::substring_one_char("娜娜", "Z0004", MatchKindDto::NameSubstring)]
-#[case::phone_tail("0000003", "Z0003", MatchKindDto::PhoneTail)]
-#[case::full_width("ｚｅｎｇｌｉ", "Z0001", MatchKindDto::Pinyin)]
+#[case::exact_id("Z0001", "Z0001", MatchKind::IdExact)]
+#[case::lower_case_id("z0001", "Z0001", MatchKind::IdExact)]
+#[case::id_prefix("Z000", "Z0001", MatchKind::IdPrefix)]
+#[case::name("曾丽", "Z0001", MatchKind::NameExact)]
+#[case::initials_first_reading("zl", "Z0001", MatchKind::Initials)]
+#[case::initials_second_reading("cl", "Z0001", MatchKind::Initials)]
+#[case::pinyin("zengli", "Z0001", MatchKind::Pinyin)]
+#[case::pinyin_other_reading("cengli", "Z0001", MatchKind::Pinyin)]
+#[case::pinyin_with_space("ceng li", "Z0001", MatchKind::Pinyin)]
+#[case::shan("shanwei", "Z0002", MatchKind::Pinyin)]
+#[case::dan("danwei", "Z0002", MatchKind::Pinyin)]
+#[case::xie("xieming", "Z0003", MatchKind::Pinyin)]
+#[case::jie("jieming", "Z0003", MatchKind::Pinyin)]
+#[case::compound_surname_initials("oynn", "Z0004", MatchKind::Initials)]
+#[case::substring_two_chars("阳娜", "Z0004", MatchKind::NameSubstring)]
+#[case::substring_one_char("娜娜", "Z0004", MatchKind::NameSubstring)]
+#[case::phone_tail("0000003", "Z0003", MatchKind::PhoneTail)]
+#[case::full_width("ｚｅｎｇｌｉ", "Z0001", MatchKind::Pinyin)]
 fn every_handle_finds_the_patient(
     clinic: Clinic,
     #[case] query: &str,
     #[case] id: &str,
-    #[case] kind: MatchKindDto,
+    #[case] kind: MatchKind,
 ) {
     let found = clinic.desk.search_patients(query).unwrap();
     let hit = found
@@ -143,7 +144,7 @@ fn results_are_ranked_by_kind_of_match(clinic: Clinic) {
     let id = clinic.demo.patients[9].id.as_str();
     let found = clinic.desk.search_patients(id).unwrap();
     assert_eq!(found.patients[0].id, id);
-    assert_eq!(found.patients[0].matched, MatchKindDto::IdExact);
+    assert_eq!(found.patients[0].matched, MatchKind::IdExact);
 }
 
 #[rstest]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use crate::{DoctorId, DomainError, PatientId, record_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentStatus {
     Booked,
@@ -36,7 +37,7 @@ impl AppointmentStatus {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw)
-            .ok_or_else(|| DomainError::UnknownStatus(raw.to_owned()))
+            .ok_or_else(|| DomainError::UnknownAppointmentStatus(raw.to_owned()))
     }
 }
 
@@ -91,7 +92,7 @@ mod tests {
     #[case::half_an_hour(0, 30, "booked", Ok(()))]
     #[case::ends_as_it_starts(0, 0, "booked", Err(DomainError::AppointmentEndsBeforeStart))]
     #[case::ends_before_it_starts(30, 0, "booked", Err(DomainError::AppointmentEndsBeforeStart))]
-    #[case::unknown_status(0, 30, "maybe", Err(DomainError::UnknownStatus("maybe".into())))]
+    #[case::unknown_status(0, 30, "maybe", Err(DomainError::UnknownAppointmentStatus("maybe".into())))]
     fn appointments_end_after_they_start(
         #[case] start_min: i64,
         #[case] end_min: i64,
@@ -110,7 +111,7 @@ mod tests {
         }
         assert_eq!(
             AppointmentStatus::parse("maybe"),
-            Err(DomainError::UnknownStatus("maybe".into()))
+            Err(DomainError::UnknownAppointmentStatus("maybe".into()))
         );
     }
 }

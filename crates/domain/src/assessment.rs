@@ -60,6 +60,7 @@ impl TimeWindow {
 /// Pain at rest or on movement (coughing, turning, walking): recorded apart
 /// because it is movement pain that keeps a patient from recovering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     Rest,
@@ -82,17 +83,82 @@ impl Activity {
     }
 }
 
-/// The optional parts of an assessment, checked: trimmed, blank is absent,
-/// within their lengths, no control characters (a note may have line breaks).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One free-text part of a report: its name in messages, its name on the wire,
+/// its length in characters, and whether it may have line breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRule {
+    pub field: &'static str,
+    pub wire: &'static str,
+    pub max: usize,
+    pub multiline: bool,
+}
+
+pub const BODY_SITE: TextRule = TextRule {
+    field: "body site",
+    wire: "bodySite",
+    max: MAX_BODY_SITE_CHARS,
+    multiline: false,
+};
+/// A note keeps its line breaks (as `\n`, which is what a text area gives).
+pub const NOTE: TextRule = TextRule {
+    field: "note",
+    wire: "note",
+    max: MAX_NOTE_CHARS,
+    multiline: true,
+};
+pub const INTERVENTION: TextRule = TextRule {
+    field: "intervention",
+    wire: "intervention",
+    max: MAX_INTERVENTION_CHARS,
+    multiline: false,
+};
+/// The free-text details, in wire order.
+pub const DETAIL_TEXT: [TextRule; 3] = [BODY_SITE, NOTE, INTERVENTION];
+pub const REASON: TextRule = TextRule {
+    field: "reason",
+    wire: "reason",
+    max: MAX_REASON_CHARS,
+    multiline: false,
+};
+
+impl TextRule {
+    /// Text a person typed: trimmed, blank is absent.
+    pub fn entered(self, raw: Option<&str>) -> Result<Option<String>, DomainError> {
+        free_text(self.field, raw, self.max, self.multiline)
+    }
+
+    /// Text another system sent: blank is absent, anything else is kept exactly as
+    /// sent (it is part of a report's idempotency content) and refused by the same
+    /// rule as typed text. Errors name the field as the wire does.
+    pub fn received(self, raw: Option<String>) -> Result<Option<String>, DomainError> {
+        let Some(text) = raw.filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        crate::text::check_text(self.wire, &text, self.max, self.multiline)?;
+        Ok(Some(text))
+    }
+}
+
+/// The optional parts of an assessment, checked: within their lengths, no control
+/// or invisible characters (a note may have line breaks), blank is absent. On the
+/// wire they are flat camelCase fields of the report; a deserialised value is
+/// checked with [`AssessmentDetails::received`] before it is used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AssessmentDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<Activity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What was given or done for the pain; a reassessment falls due after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervention: Option<String>,
 }
 
 impl AssessmentDetails {
+    /// What a nurse typed: trimmed, then checked.
     pub fn new(
         body_site: Option<&str>,
         activity: Option<&str>,
@@ -100,14 +166,25 @@ impl AssessmentDetails {
         intervention: Option<&str>,
     ) -> Result<Self, DomainError> {
         Ok(Self {
-            body_site: free_text("body site", body_site, MAX_BODY_SITE_CHARS, false)?,
+            body_site: BODY_SITE.entered(body_site)?,
             activity: activity
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(Activity::parse)
                 .transpose()?,
-            note: free_text("note", note, MAX_NOTE_CHARS, true)?,
-            intervention: free_text("intervention", intervention, MAX_INTERVENTION_CHARS, false)?,
+            note: NOTE.entered(note)?,
+            intervention: INTERVENTION.entered(intervention)?,
+        })
+    }
+
+    /// Details as another system sent them: blank text is absent, the rest is kept
+    /// exactly and checked by the same rules as [`AssessmentDetails::new`].
+    pub fn received(self) -> Result<Self, DomainError> {
+        Ok(Self {
+            body_site: BODY_SITE.received(self.body_site)?,
+            activity: self.activity,
+            note: NOTE.received(self.note)?,
+            intervention: INTERVENTION.received(self.intervention)?,
         })
     }
 }
@@ -123,16 +200,16 @@ pub fn free_text(
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    // A note keeps its line breaks (as `\n`, which is what a text area gives and what the
-    // server accepts); nothing else invisible gets in, bidirectional overrides and
-    // zero-width characters included.
+    // Nothing invisible gets in, bidirectional overrides and zero-width characters included.
     crate::text::check_text(field, text, max, multiline)?;
     Ok(Some(text.to_owned()))
 }
 
 /// Why a record is corrected: required, and kept with both records.
 pub fn correction_reason(raw: &str) -> Result<String, DomainError> {
-    free_text("reason", Some(raw), MAX_REASON_CHARS, false)?.ok_or(DomainError::ReasonRequired)
+    REASON
+        .entered(Some(raw))?
+        .ok_or(DomainError::ReasonRequired)
 }
 
 /// What the store knows of a record someone wants to correct.
@@ -165,6 +242,7 @@ pub fn reassessment_due(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Reassessment {
     /// No intervention, so nothing to follow up.
@@ -253,15 +331,15 @@ mod tests {
     #[case::site_over_limit(Some(&*"痛".repeat(41)), None, None, None, Err(DomainError::TextTooLong { field: "body site", max: 40 }))]
     #[case::note_over_limit(None, None, Some(&*"a".repeat(501)), None, Err(DomainError::TextTooLong { field: "note", max: 500 }))]
     #[case::unknown_activity(None, Some("sleeping"), None, None, Err(DomainError::UnknownActivity("sleeping".into())))]
-    #[case::newline_in_site(Some("left\nknee"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
-    #[case::nul_in_note(None, None, Some("a\0b"), None, Err(DomainError::ControlCharacter { field: "note" }))]
-    #[case::tab_in_note(None, None, Some("a\tb"), None, Err(DomainError::ControlCharacter { field: "note" }))]
-    #[case::override_in_site(Some("左\u{202E}膝"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
-    #[case::isolate_in_note(None, None, Some("a\u{2066}b\u{2069}"), None, Err(DomainError::ControlCharacter { field: "note" }))]
-    #[case::zero_width_in_note(None, None, Some("吗\u{200B}啡"), None, Err(DomainError::ControlCharacter { field: "note" }))]
-    #[case::soft_hyphen_in_intervention(None, None, None, Some("mor\u{00AD}phine"), Err(DomainError::ControlCharacter { field: "intervention" }))]
-    #[case::bom_in_intervention(None, None, None, Some("\u{FEFF}ice"), Err(DomainError::ControlCharacter { field: "intervention" }))]
-    #[case::word_joiner_in_site(Some("knee\u{2060}"), None, None, None, Err(DomainError::ControlCharacter { field: "body site" }))]
+    #[case::newline_in_site(Some("left\nknee"), None, None, None, Err(DomainError::InvisibleCharacter { field: "body site" }))]
+    #[case::nul_in_note(None, None, Some("a\0b"), None, Err(DomainError::InvisibleCharacter { field: "note" }))]
+    #[case::tab_in_note(None, None, Some("a\tb"), None, Err(DomainError::InvisibleCharacter { field: "note" }))]
+    #[case::override_in_site(Some("左\u{202E}膝"), None, None, None, Err(DomainError::InvisibleCharacter { field: "body site" }))]
+    #[case::isolate_in_note(None, None, Some("a\u{2066}b\u{2069}"), None, Err(DomainError::InvisibleCharacter { field: "note" }))]
+    #[case::zero_width_in_note(None, None, Some("吗\u{200B}啡"), None, Err(DomainError::InvisibleCharacter { field: "note" }))]
+    #[case::soft_hyphen_in_intervention(None, None, None, Some("mor\u{00AD}phine"), Err(DomainError::InvisibleCharacter { field: "intervention" }))]
+    #[case::bom_in_intervention(None, None, None, Some("\u{FEFF}ice"), Err(DomainError::InvisibleCharacter { field: "intervention" }))]
+    #[case::word_joiner_in_site(Some("knee\u{2060}"), None, None, None, Err(DomainError::InvisibleCharacter { field: "body site" }))]
     fn details_are_checked(
         #[case] site: Option<&str>,
         #[case] activity: Option<&str>,
@@ -275,16 +353,52 @@ mod tests {
         );
     }
 
+    fn sent(
+        site: Option<&str>,
+        note: Option<&str>,
+        intervention: Option<&str>,
+    ) -> AssessmentDetails {
+        AssessmentDetails {
+            body_site: site.map(str::to_owned),
+            activity: None,
+            note: note.map(str::to_owned),
+            intervention: intervention.map(str::to_owned),
+        }
+    }
+
+    #[rstest]
+    #[case::kept_exactly(
+        sent(Some(" 右膝 "), Some("a\nb"), None),
+        Ok(sent(Some(" 右膝 "), Some("a\nb"), None))
+    )]
+    #[case::blank_is_absent(
+        sent(Some(""), Some(" \n\t "), Some("\u{3000}")),
+        Ok(AssessmentDetails::default())
+    )]
+    #[case::site_at_limit(sent(Some(&"汉".repeat(40)), None, None), Ok(sent(Some(&"汉".repeat(40)), None, None)))]
+    #[case::site_over_limit(sent(Some(&"汉".repeat(41)), None, None), Err(DomainError::TextTooLong { field: "bodySite", max: 40 }))]
+    #[case::note_over_limit(sent(None, Some(&"汉".repeat(501)), None), Err(DomainError::TextTooLong { field: "note", max: 500 }))]
+    #[case::intervention_over_limit(sent(None, None, Some(&"汉".repeat(201))), Err(DomainError::TextTooLong { field: "intervention", max: 200 }))]
+    #[case::newline_in_site(sent(Some("left\nknee"), None, None), Err(DomainError::InvisibleCharacter { field: "bodySite" }))]
+    #[case::carriage_return_in_note(sent(None, Some("a\r\nb"), None), Err(DomainError::InvisibleCharacter { field: "note" }))]
+    #[case::zero_width_in_intervention(sent(None, None, Some("吗\u{200B}啡")), Err(DomainError::InvisibleCharacter { field: "intervention" }))]
+    fn received_details_are_kept_as_sent_and_checked_by_the_same_rules(
+        #[case] details: AssessmentDetails,
+        #[case] expected: Result<AssessmentDetails, DomainError>,
+    ) {
+        assert_eq!(details.received(), expected);
+    }
+
     #[rstest]
     #[case("  entered 6, patient said 4 ", Ok("entered 6, patient said 4".to_owned()))]
     #[case("   ", Err(DomainError::ReasonRequired))]
     #[case(&"x".repeat(201), Err(DomainError::TextTooLong { field: "reason", max: 200 }))]
-    #[case::nul("entered\u{0} 6", Err(DomainError::ControlCharacter { field: "reason" }))]
-    #[case::escape("\u{1b}[31mentered 6", Err(DomainError::ControlCharacter { field: "reason" }))]
-    #[case::carriage_return("entered 6\r said 4", Err(DomainError::ControlCharacter { field: "reason" }))]
-    #[case::newline("entered 6\nsaid 4", Err(DomainError::ControlCharacter { field: "reason" }))]
-    #[case::right_to_left_override("entered \u{202E}6", Err(DomainError::ControlCharacter { field: "reason" }))]
-    #[case::zero_width_space("entered\u{200B} 6", Err(DomainError::ControlCharacter { field: "reason" }))]
+    #[case::nul("entered\u{0} 6", Err(DomainError::InvisibleCharacter { field: "reason" }))]
+    #[case::escape("\u{1b}[31mentered 6", Err(DomainError::InvisibleCharacter { field: "reason" }))]
+    #[case::carriage_return("entered 6\r said 4", Err(DomainError::InvisibleCharacter { field: "reason" }))]
+    #[case::newline("entered 6\nsaid 4", Err(DomainError::InvisibleCharacter { field: "reason" }))]
+    #[case::right_to_left_override("entered \u{202E}6", Err(DomainError::InvisibleCharacter { field: "reason" }))]
+    #[case::zero_width_space("entered\u{200B} 6", Err(DomainError::InvisibleCharacter { field: "reason" }))]
     #[case::hanzi_at_limit(&"错".repeat(200), Ok("错".repeat(200)))]
     fn a_correction_needs_a_reason(
         #[case] raw: &str,

@@ -26,6 +26,25 @@ impl ClinicZone {
         self.0
     }
 
+    /// RFC 3339 with an offset, or a wall-clock time (`YYYY-MM-DDTHH:MM[:SS]`, what a
+    /// form's date-time field gives) read in the clinic's zone, not the machine's. In a
+    /// daylight-saving fall-back hour the earlier reading is taken; a time in the
+    /// spring-forward gap never happened on the clinic's clock.
+    pub fn parse_instant(self, raw: &str) -> Result<DateTime<Utc>, DomainError> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        let invalid = || DomainError::InvalidTime(raw.to_owned());
+        let local = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M"))
+            .map_err(|_| invalid())?;
+        local
+            .and_local_timezone(self.0)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(invalid)
+    }
+
     /// The clinic's calendar date at `instant`.
     pub fn date_of(self, instant: DateTime<Utc>) -> NaiveDate {
         instant.with_timezone(&self.0).date_naive()
@@ -109,6 +128,43 @@ mod tests {
         let (s, e) = zone.day_bounds(crate::patient::parse_date(date).unwrap());
         assert_eq!(s, utc(start));
         assert_eq!((e - s).num_hours(), hours);
+    }
+
+    #[rstest]
+    #[case::rfc3339_with_offset(
+        "Asia/Shanghai",
+        "2026-11-28T10:00:00+08:00",
+        Some("2026-11-28T02:00:00Z")
+    )]
+    #[case::wall_clock_in_the_clinics_zone(
+        "Asia/Shanghai",
+        "2026-11-28T10:00",
+        Some("2026-11-28T02:00:00Z")
+    )]
+    #[case::wall_clock_with_seconds(
+        "Asia/Shanghai",
+        "2026-11-28T10:00:30",
+        Some("2026-11-28T02:00:30Z")
+    )]
+    #[case::fall_back_takes_the_earlier(
+        "Europe/London",
+        "2026-10-25T01:30",
+        Some("2026-10-25T00:30:00Z")
+    )]
+    #[case::spring_forward_gap("Europe/London", "2026-03-29T01:30", None)]
+    #[case::not_a_time("Asia/Shanghai", "yesterday", None)]
+    fn entered_times_are_read_on_the_clinics_clock(
+        #[case] zone: &str,
+        #[case] raw: &str,
+        #[case] expected: Option<&str>,
+    ) {
+        let zone = ClinicZone::parse(zone).unwrap();
+        assert_eq!(
+            zone.parse_instant(raw),
+            expected
+                .map(utc)
+                .ok_or_else(|| DomainError::InvalidTime(raw.to_owned()))
+        );
     }
 
     #[test]

@@ -17,11 +17,13 @@ pub enum DomainError {
     #[error("unknown pain scale '{0}'")]
     UnknownScale(String),
     #[error("unknown appointment status '{0}'")]
-    UnknownStatus(String),
+    UnknownAppointmentStatus(String),
     #[error("unknown sex '{0}'")]
     UnknownSex(String),
     #[error("'{0}' is not a date (expected YYYY-MM-DD)")]
     InvalidDate(String),
+    #[error("'{0}' is not a time (expected RFC 3339, or YYYY-MM-DDTHH:MM on the clinic's clock)")]
+    InvalidTime(String),
     #[error("unknown time zone '{0}'")]
     UnknownTimeZone(String),
     #[error("a search may be at most {max} characters")]
@@ -39,7 +41,7 @@ pub enum DomainError {
     /// Control characters, and invisible ones that could make text show as other text
     /// (bidirectional overrides, zero-width characters; see `text::is_invisible`).
     #[error("the {field} contains control or invisible formatting characters")]
-    ControlCharacter { field: &'static str },
+    InvisibleCharacter { field: &'static str },
     #[error("the {field} must not be empty")]
     TextRequired { field: &'static str },
     #[error("the {field} may contain only letters, digits, spaces and · - ' . , ( )")]
@@ -64,4 +66,17 @@ pub enum DomainError {
         "a reassessment must follow a current assessment of the same patient with an intervention, and come after it"
     )]
     InvalidFollowUp,
+}
+
+impl DomainError {
+    /// The field a text rule refused, as the rule named it.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DomainError::TextTooLong { field, .. }
+            | DomainError::InvisibleCharacter { field }
+            | DomainError::TextRequired { field }
+            | DomainError::NameCharacter { field } => Some(field),
+            _ => None,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Clinic Desk's domain: the things a clinic talks about and the rules they obey.
 //!
-//! Everything here is plain data and pure functions: no I/O, no SQLite, no Tauri.
+//! Everything here is plain data and pure functions: no I/O, no SQLite, no Tauri
+//! (`pin` draws each verifier's salt from the OS's random source, nothing more).
 //! The store, the app and the central server all build on these types so a rule
 //! (what an ID may look like, how old a patient is, which day an appointment falls
 //! on) is written once. The records the central server hands out are built with
@@ -17,6 +18,8 @@ pub mod id;
 pub mod lookup;
 pub mod pain;
 pub mod patient;
+pub mod pin;
+pub mod report;
 pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus};
@@ -24,5 +27,6 @@ pub use assessment::{Activity, AssessmentDetails, Reassessment, TimeWindow};
 pub use clinic_time::ClinicZone;
 pub use error::DomainError;
 pub use id::{DoctorId, PatientId, record_id};
-pub use pain::{PainScale, PainScore};
+pub use pain::{PainBand, PainScale, PainScore};
 pub use patient::{Doctor, Patient, Sex, StaffMember, StaffRole};
+pub use report::{AssessmentForm, EntryClock, PainReport};

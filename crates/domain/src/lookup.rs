@@ -50,7 +50,9 @@ pub enum KeyKind {
 }
 
 /// Why a patient matched, best first; the UI highlights accordingly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
 pub enum MatchKind {
     IdExact,
     IdPrefix,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::DomainError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum PainScale {
     /// Numeric rating scale, any integer 0–10.
@@ -32,6 +33,7 @@ impl PainScale {
 
 /// The severity band used in Chinese practice: 0 none, 1–3 mild, 4–6 moderate, 7–10 severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum PainBand {
     None,

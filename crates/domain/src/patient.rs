@@ -24,6 +24,7 @@ pub fn birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, Domain
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Female,
@@ -184,7 +185,7 @@ mod tests {
     #[case::valid("P1", "王芳", "female", Some("13800138000"), Ok(()))]
     #[case::bad_id("P 1", "王芳", "female", None, Err(DomainError::IdInvalidCharacter))]
     #[case::long_name("P1", &"王".repeat(65), "female", None, Err(DomainError::TextTooLong { field: "name", max: 64 }))]
-    #[case::spoofing_name("P1", "王\u{202E}芳", "female", None, Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::spoofing_name("P1", "王\u{202E}芳", "female", None, Err(DomainError::InvisibleCharacter { field: "name" }))]
     #[case::bad_sex("P1", "王芳", "f", None, Err(DomainError::UnknownSex("f".into())))]
     #[case::bad_phone("P1", "王芳", "female", Some("n/a"), Err(DomainError::InvalidPhone { max: 32 }))]
     fn patients_are_built_by_the_shared_rules(
@@ -203,7 +204,7 @@ mod tests {
     #[case::unknown_role("N1", "李静", "porter", "内科", Err(DomainError::UnknownRole("porter".into())))]
     #[case::bad_id("N/1", "李静", "nurse", "内科", Err(DomainError::IdInvalidCharacter))]
     #[case::empty_department("N1", "李静", "nurse", " ", Err(DomainError::TextRequired { field: "department" }))]
-    #[case::zero_width_name("N1", "李\u{200B}静", "nurse", "内科", Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::zero_width_name("N1", "李\u{200B}静", "nurse", "内科", Err(DomainError::InvisibleCharacter { field: "name" }))]
     fn staff_are_built_by_the_shared_rules(
         #[case] id: &str,
         #[case] name: &str,
@@ -225,16 +226,40 @@ mod tests {
         assert_eq!(Sex::parse(raw), Ok(sex));
         assert_eq!(sex.as_str(), raw);
     }
+
+    #[rstest]
+    #[case::doctor("doctor", Ok(StaffRole::Doctor))]
+    #[case::nurse("nurse", Ok(StaffRole::Nurse))]
+    #[case::capitalised("Doctor", Err(DomainError::UnknownRole("Doctor".into())))]
+    #[case::padded(" nurse", Err(DomainError::UnknownRole(" nurse".into())))]
+    #[case::unknown("porter", Err(DomainError::UnknownRole("porter".into())))]
+    fn roles_parse_the_same_everywhere(
+        #[case] raw: &str,
+        #[case] expected: Result<StaffRole, DomainError>,
+    ) {
+        assert_eq!(StaffRole::parse(raw), expected);
+        assert_eq!(raw.parse::<StaffRole>(), expected);
+        let from_json = serde_json::from_value::<StaffRole>(serde_json::json!(raw));
+        assert_eq!(from_json.ok(), expected.clone().ok(), "serde: {raw:?}");
+        if let Ok(role) = expected {
+            assert_eq!(role.as_str(), raw);
+            assert_eq!(serde_json::to_value(role).unwrap(), serde_json::json!(raw));
+        }
+    }
 }
 
+/// A staff member's role. Its names are written once, in [`StaffRole::as_str`]:
+/// parsing, `FromStr` and serde all go through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum StaffRole {
     Doctor,
     Nurse,
 }
 
 impl StaffRole {
+    pub const ALL: [StaffRole; 2] = [StaffRole::Doctor, StaffRole::Nurse];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StaffRole::Doctor => "doctor",
@@ -243,11 +268,30 @@ impl StaffRole {
     }
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        match raw {
-            "doctor" => Ok(StaffRole::Doctor),
-            "nurse" => Ok(StaffRole::Nurse),
-            other => Err(DomainError::UnknownRole(other.to_owned())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or_else(|| DomainError::UnknownRole(raw.to_owned()))
+    }
+}
+
+impl std::str::FromStr for StaffRole {
+    type Err = DomainError;
+    fn from_str(raw: &str) -> Result<Self, DomainError> {
+        Self::parse(raw)
+    }
+}
+
+impl TryFrom<String> for StaffRole {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<StaffRole> for &'static str {
+    fn from(role: StaffRole) -> Self {
+        role.as_str()
     }
 }
 

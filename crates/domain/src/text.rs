@@ -57,7 +57,7 @@ pub fn check_text(
         .chars()
         .any(|c| (c.is_control() && !(multiline && c == '\n')) || is_invisible(c))
     {
-        return Err(DomainError::ControlCharacter { field });
+        return Err(DomainError::InvisibleCharacter { field });
     }
     Ok(())
 }
@@ -84,7 +84,7 @@ pub fn person_name(field: &'static str, raw: &str) -> Result<String, DomainError
             || NAME_PUNCTUATION.contains(&c)
     };
     if name.chars().any(is_invisible_mark) {
-        return Err(DomainError::ControlCharacter { field });
+        return Err(DomainError::InvisibleCharacter { field });
     }
     if !name.chars().all(allowed) {
         return Err(DomainError::NameCharacter { field });
@@ -146,22 +146,22 @@ mod tests {
     #[case::over_limit_eighty(&"a".repeat(80), Err(DomainError::TextTooLong { field: "name", max: 64 }))]
     #[case::empty("", Err(DomainError::TextRequired { field: "name" }))]
     #[case::blank_ideographic(" \u{3000} ", Err(DomainError::TextRequired { field: "name" }))]
-    #[case::right_to_left_override("王\u{202E}芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::left_to_right_embedding("a\u{202A}b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::first_strong_isolate("a\u{2068}b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::pop_isolate("a\u{2069}b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::zero_width_space("王\u{200B}芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::zero_width_joiner("王\u{200D}芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::right_to_left_mark("a\u{200F}b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::word_joiner("a\u{2060}b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::byte_order_mark("\u{FEFF}王芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::soft_hyphen("Ma\u{00AD}ria", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::variation_selector("王\u{FE0F}芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::combining_grapheme_joiner("王\u{034F}芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::hangul_filler("王\u{3164}芳", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::line_separator("a\u{2028}b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::nul("a\0b", Err(DomainError::ControlCharacter { field: "name" }))]
-    #[case::newline("王\n芳", Err(DomainError::ControlCharacter { field: "name" }))]
+    #[case::right_to_left_override("王\u{202E}芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::left_to_right_embedding("a\u{202A}b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::first_strong_isolate("a\u{2068}b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::pop_isolate("a\u{2069}b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::zero_width_space("王\u{200B}芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::zero_width_joiner("王\u{200D}芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::right_to_left_mark("a\u{200F}b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::word_joiner("a\u{2060}b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::byte_order_mark("\u{FEFF}王芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::soft_hyphen("Ma\u{00AD}ria", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::variation_selector("王\u{FE0F}芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::combining_grapheme_joiner("王\u{034F}芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::hangul_filler("王\u{3164}芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::line_separator("a\u{2028}b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::nul("a\0b", Err(DomainError::InvisibleCharacter { field: "name" }))]
+    #[case::newline("王\n芳", Err(DomainError::InvisibleCharacter { field: "name" }))]
     #[case::markup("<b>王芳</b>", Err(DomainError::NameCharacter { field: "name" }))]
     #[case::emoji("王芳😀", Err(DomainError::NameCharacter { field: "name" }))]
     #[case::semicolon("a; DROP TABLE patients", Err(DomainError::NameCharacter { field: "name" }))]
@@ -191,7 +191,7 @@ mod tests {
     #[case::ampersand("Pain & palliative", Ok("Pain & palliative"))]
     #[case::empty(" ", Err(DomainError::TextRequired { field: "department" }))]
     #[case::too_long(&"科".repeat(65), Err(DomainError::TextTooLong { field: "department", max: 64 }))]
-    #[case::override_char("内\u{202E}科", Err(DomainError::ControlCharacter { field: "department" }))]
+    #[case::override_char("内\u{202E}科", Err(DomainError::InvisibleCharacter { field: "department" }))]
     fn labels_are_checked(#[case] raw: &str, #[case] expected: Result<&str, DomainError>) {
         assert_eq!(
             label("department", raw, MAX_DEPARTMENT_CHARS),

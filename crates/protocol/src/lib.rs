@@ -1,27 +1,22 @@
 //! The JSON that Clinic Desk's sync client and the central server exchange.
 //!
-//! Plain serde types, camelCase on the wire, so both sides (and the hospital's
-//! original API, which this extends) agree on one definition. Optional extension
+//! Serde types, camelCase on the wire, so both sides (and the hospital's
+//! original API, which this extends) agree on one definition. A report's scale,
+//! activity and details are `clinic_domain`'s types, with the domain's limits. Optional extension
 //! fields default, so a client that only knows the hospital's four-field report
 //! still speaks this protocol, and unknown fields are ignored so an older server
 //! accepts a newer client's report.
+//!
+//! [`paths`] holds every route path and [`trace`] the W3C `traceparent` header,
+//! so the server and the client define neither twice.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use clinic_domain::{AssessmentDetails, PainScale};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Route paths, for clients. Feeds take a [`FeedQuery`] as query string.
-pub mod paths {
-    /// Hospital contract (and our idempotent extension).
-    pub const REPORTS: &str = "/v1/reports";
-    pub const REPORTS_BATCH: &str = "/v1/reports/batch";
-    /// Hospital contract: append the patient ID.
-    pub const PATIENT_SUMMARY: &str = "/api/v1/patients/";
-    pub const FEED_PATIENTS: &str = "/v1/feeds/patients";
-    pub const FEED_STAFF: &str = "/v1/feeds/staff";
-    pub const FEED_APPOINTMENTS: &str = "/v1/feeds/appointments";
-    pub const HEALTH: &str = "/healthz";
-}
+pub mod paths;
+pub mod trace;
 
 /// Header set to `true` on a `POST /v1/reports` answer when the report had
 /// already been stored under the same ID with the same content: the answer stays
@@ -42,30 +37,13 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// Pain scale names on the wire; mirrors `clinic_domain::PainScale`, which this
-/// crate does not depend on so the protocol stays serde-only.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scale {
-    #[default]
-    Nrs,
-    WongBakerFaces,
-}
-
-impl Scale {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scale::Nrs => "nrs",
-            Scale::WongBakerFaces => "wong_baker_faces",
-        }
-    }
-}
-
 /// A pain report as the app sends it (`POST /v1/reports`, one item of a batch).
 ///
 /// The first four fields are the hospital contract; the rest are our extensions.
 /// `reportId` is the idempotency key: the same ID sent again with the same
-/// content is a duplicate, with other content a conflict.
+/// content is a duplicate, with other content a conflict. The score's scale and
+/// the details are the domain's own types (`clinic_domain`), which also hold their
+/// limits and checks; this type is what arrives, before those checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportSubmission {
@@ -74,8 +52,9 @@ pub struct ReportSubmission {
     pub pain_score: i64,
     /// Unix seconds, when the app submitted (queued) the report.
     pub submit_time: i64,
-    #[serde(default)]
-    pub scale: Scale,
+    /// The hospital contract has no scale: its scores are NRS.
+    #[serde(default = "hospital_scale")]
+    pub scale: PainScale,
     /// Staff ID of the nurse or doctor who assessed the patient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_by: Option<String>,
@@ -90,70 +69,27 @@ pub struct ReportSubmission {
     /// Unix seconds, when the patient was assessed (may precede `submitTime` by hours offline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assessed_at: Option<i64>,
+    /// What a nurse may add to a score; all optional, all our extension (flattened
+    /// into the report, so the wire stays one flat camelCase object).
     #[serde(flatten)]
     pub details: AssessmentDetails,
-}
-
-/// At rest or on movement: pain on movement is what limits recovery, so the two
-/// are told apart rather than averaged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activity {
-    Rest,
-    Movement,
-}
-
-/// What a nurse may add to a score; all optional, all our extension (flattened
-/// into the report, so the wire stays one flat camelCase object).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AssessmentDetails {
-    /// Free text, at most [`AssessmentDetails::MAX_BODY_SITE_CHARS`] characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_site: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activity: Option<Activity>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// What was given or done for the pain; a reassessment falls due after it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intervention: Option<String>,
     /// The `reportId` of the assessment (with an intervention) this one reassesses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows_up: Option<Uuid>,
 }
 
-impl AssessmentDetails {
-    pub const MAX_BODY_SITE_CHARS: usize = 40;
-    pub const MAX_NOTE_CHARS: usize = 500;
-    pub const MAX_INTERVENTION_CHARS: usize = 200;
+fn hospital_scale() -> PainScale {
+    PainScale::Nrs
 }
 
-/// A report as the server stored it: the answer to `POST /v1/reports`.
-///
-/// Fields beyond the hospital's four default when absent, so the app can parse
-/// the original server's answer with the same type.
+/// A report as the server stored it: the answer to `POST /v1/reports`. The
+/// submission's fields (defaulting when absent, so the app can parse the original
+/// server's answer with the same type) and what the server adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredReport {
-    pub report_id: Uuid,
-    pub patient_id: String,
-    pub pain_score: i64,
-    pub submit_time: i64,
-    #[serde(default)]
-    pub scale: Scale,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supersedes: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assessed_at: Option<i64>,
     #[serde(flatten)]
-    pub details: AssessmentDetails,
+    pub submission: ReportSubmission,
     /// Unix seconds, when the server first committed the report (0 from a server that does not say).
     #[serde(default)]
     pub received_at: i64,
@@ -339,7 +275,7 @@ mod tests {
             r#"{"reportId":"0190f7a4-1c2b-7d3e-8f00-000000000001","patientId":"P0000001","painScore":7,"submitTime":1764300000}"#,
         )
         .unwrap();
-        assert_eq!(r.scale, Scale::Nrs);
+        assert_eq!(r.scale, PainScale::Nrs);
         assert_eq!(r.recorded_by, None);
         let back = serde_json::to_value(&r).unwrap();
         assert_eq!(back["painScore"], 7);
@@ -353,7 +289,55 @@ mod tests {
         )
         .unwrap();
         assert!(!r.duplicate);
-        assert_eq!((r.scale, r.received_at), (Scale::Nrs, 0));
+        assert_eq!((r.submission.scale, r.received_at), (PainScale::Nrs, 0));
+    }
+
+    /// Every field set, in the order the app has always sent them: the bytes a
+    /// server (and a stored report's idempotency content) sees must not move.
+    #[test]
+    fn a_full_report_keeps_its_wire_bytes() {
+        let submission = ReportSubmission {
+            report_id: Uuid::from_u128(1),
+            patient_id: "P1".into(),
+            pain_score: 6,
+            submit_time: 1_764_300_000,
+            scale: PainScale::WongBakerFaces,
+            recorded_by: Some("N001".into()),
+            device_id: Some("dev".into()),
+            supersedes: Some(Uuid::from_u128(2)),
+            reason: Some("typo".into()),
+            assessed_at: Some(1_764_299_000),
+            details: AssessmentDetails {
+                body_site: Some("左膝".into()),
+                activity: Some(clinic_domain::Activity::Movement),
+                note: Some("a\nb".into()),
+                intervention: Some("ice".into()),
+            },
+            follows_up: Some(Uuid::from_u128(3)),
+        };
+        let sent = r#"{"reportId":"00000000-0000-0000-0000-000000000001","patientId":"P1","painScore":6,"submitTime":1764300000,"scale":"wong_baker_faces","recordedBy":"N001","deviceId":"dev","supersedes":"00000000-0000-0000-0000-000000000002","reason":"typo","assessedAt":1764299000,"bodySite":"左膝","activity":"movement","note":"a\nb","intervention":"ice","followsUp":"00000000-0000-0000-0000-000000000003"}"#;
+        assert_eq!(serde_json::to_string(&submission).unwrap(), sent);
+        assert_eq!(
+            serde_json::from_str::<ReportSubmission>(sent).unwrap(),
+            submission
+        );
+        let stored = StoredReport {
+            submission,
+            received_at: 1_764_300_001,
+            duplicate: true,
+        };
+        let answer = format!(
+            "{},\"receivedAt\":1764300001,\"duplicate\":true}}",
+            &sent[..sent.len() - 1]
+        );
+        assert_eq!(serde_json::to_string(&stored).unwrap(), answer);
+        assert_eq!(
+            serde_json::from_str::<StoredReport>(&answer).unwrap(),
+            stored
+        );
+        let bare = r#"{"reportId":"00000000-0000-0000-0000-000000000001","patientId":"P1","painScore":6,"submitTime":1764300000,"scale":"nrs"}"#;
+        let parsed: ReportSubmission = serde_json::from_str(bare).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), bare);
     }
 
     #[test]

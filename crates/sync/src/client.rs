@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use clinic_protocol::trace::{TRACEPARENT, TraceId, TraceParent};
 use clinic_protocol::{BatchRequest, BatchResponse, ErrorBody, ReportSubmission, paths};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -21,40 +22,28 @@ pub struct RawFeedPage {
 }
 
 /// A W3C trace context for one sync run: the trace ID is shared by every request
-/// of the run (and recorded on the run's tracing span), each request gets its own span ID.
+/// of the run (and recorded on the run's tracing span), each request gets its own parent ID.
 #[derive(Debug, Clone)]
 pub struct Trace {
-    pub trace_id: String,
+    pub trace_id: TraceId,
 }
 
 impl Trace {
     pub fn new() -> Self {
         Self {
-            trace_id: random_hex(16),
+            trace_id: TraceId::random(),
         }
     }
 
-    /// `00-<32 hex trace id>-<16 hex span id>-01`
+    /// The `traceparent` header of one request of this run.
     pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, random_hex(8))
+        TraceParent::child_of(self.trace_id).to_string()
     }
 }
 
 impl Default for Trace {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Random lowercase hex of `bytes` bytes, never all zeros (W3C calls that invalid).
-fn random_hex(bytes: usize) -> String {
-    loop {
-        let s: String = (0..bytes)
-            .map(|_| format!("{:02x}", fastrand::u8(..)))
-            .collect();
-        if s.bytes().any(|b| b != b'0') {
-            return s;
-        }
     }
 }
 
@@ -112,7 +101,7 @@ impl Client {
         let mut req = self
             .http
             .request(method, format!("{}{}", self.base, path))
-            .header("traceparent", trace.traceparent());
+            .header(TRACEPARENT, trace.traceparent());
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }

@@ -65,6 +65,7 @@ pub fn single_answer(sent: &ReportSubmission, body: &[u8]) -> Result<Stored, Syn
         // Our ID: clinic-central, which keeps the whole report under it.
         let stored: StoredReport =
             serde_json::from_slice(body).map_err(|_| SyncError::UnexpectedAnswer(shape(body)))?;
+        let stored = stored.submission;
         let same = stored.patient_id == sent.patient_id
             && stored.pain_score == sent.pain_score
             && stored.scale == sent.scale
@@ -72,7 +73,7 @@ pub fn single_answer(sent: &ReportSubmission, body: &[u8]) -> Result<Stored, Syn
             && stored.recorded_by == sent.recorded_by
             && stored.supersedes == sent.supersedes
             && stored.assessed_at == sent.assessed_at
-            && stored.details.follows_up == sent.details.follows_up
+            && stored.follows_up == sent.follows_up
             && stored.details.activity == sent.details.activity;
         return if same {
             Ok(Stored {
@@ -118,7 +119,7 @@ pub fn batch_answer(sent: &[ReportSubmission], body: &[u8]) -> Result<BatchRespo
 
 #[cfg(test)]
 mod tests {
-    use clinic_protocol::Scale;
+    use clinic_domain::PainScale;
     use rstest::rstest;
     use serde_json::json;
 
@@ -132,13 +133,14 @@ mod tests {
             patient_id: "P0000001".into(),
             pain_score: 7,
             submit_time: 1_764_300_000,
-            scale: Scale::Nrs,
+            scale: PainScale::Nrs,
             recorded_by: Some("N001".into()),
             device_id: Some("dev".into()),
             supersedes: None,
             reason: None,
             assessed_at: Some(1_764_299_000),
             details: Default::default(),
+            follows_up: None,
         }
     }
 

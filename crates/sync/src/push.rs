@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use clinic_protocol::{BatchItemStatus, BatchResponse, ReportSubmission, Scale};
+use clinic_protocol::{BatchItemStatus, BatchResponse, ReportSubmission};
 use clinic_store::outbox::{self, ReportEntry};
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -30,10 +30,7 @@ pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError>
         // Fixed at recording time: every retry must carry identical content, or the
         // server's idempotency check would call it a conflict.
         submit_time: e.recorded_at,
-        scale: match e.scale {
-            clinic_domain::PainScale::Nrs => Scale::Nrs,
-            clinic_domain::PainScale::WongBakerFaces => Scale::WongBakerFaces,
-        },
+        scale: e.scale,
         recorded_by: Some(e.recorded_by.clone()),
         device_id: Some(e.device_id.clone()),
         supersedes: e
@@ -44,21 +41,13 @@ pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError>
             .map_err(|err| SyncError::Internal(format!("stored supersedes ID: {err}")))?,
         reason: e.correction_reason.clone(),
         assessed_at: Some(e.assessed_at),
-        details: clinic_protocol::AssessmentDetails {
-            body_site: e.details.body_site.clone(),
-            activity: e.details.activity.map(|a| match a {
-                clinic_domain::Activity::Rest => clinic_protocol::Activity::Rest,
-                clinic_domain::Activity::Movement => clinic_protocol::Activity::Movement,
-            }),
-            note: e.details.note.clone(),
-            intervention: e.details.intervention.clone(),
-            follows_up: e
-                .follows_up
-                .as_deref()
-                .map(uuid::Uuid::parse_str)
-                .transpose()
-                .map_err(|err| SyncError::Internal(format!("stored follow-up ID: {err}")))?,
-        },
+        details: e.details.clone(),
+        follows_up: e
+            .follows_up
+            .as_deref()
+            .map(uuid::Uuid::parse_str)
+            .transpose()
+            .map_err(|err| SyncError::Internal(format!("stored follow-up ID: {err}")))?,
     })
 }
 

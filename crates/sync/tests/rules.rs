@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use clinic_protocol::{ReportSubmission, Scale};
+use clinic_domain::PainScale;
+use clinic_protocol::ReportSubmission;
 use clinic_store::outbox::{self, OutboxState};
 use clinic_sync::{SyncConfig, SyncEngine, SyncError, SyncProblemKind};
 use rstest::rstest;
@@ -107,13 +108,14 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         patient_id: PATIENT.into(),
         pain_score: 9,
         submit_time: chrono::Utc::now().timestamp() - 60,
-        scale: Scale::Nrs,
+        scale: PainScale::Nrs,
         recorded_by: None,
         device_id: Some("other".into()),
         supersedes: None,
         reason: None,
         assessed_at: None,
         details: Default::default(),
+        follows_up: None,
     };
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/reports", server.base_url()))
@@ -396,7 +398,7 @@ async fn requests_during_a_run_are_coalesced_into_one_more_run_not_lost() {
 /// as recorded: re-sending the identical content is a duplicate, not a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
-    use clinic_domain::{Activity, AssessmentDetails, PainScale, PainScore, PatientId};
+    use clinic_domain::{Activity, AssessmentDetails, PainScore, PatientId};
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = central(dir.path(), false);
     let token = server.issue_token("C001").unwrap();
@@ -446,22 +448,14 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
             patient_id: e.patient_id.clone(),
             pain_score: e.score,
             submit_time: e.recorded_at,
-            scale: Scale::Nrs,
+            scale: e.scale,
             recorded_by: Some(e.recorded_by.clone()),
             device_id: Some(e.device_id.clone()),
             supersedes: e.supersedes.as_deref().map(|s| s.parse().unwrap()),
             reason: e.correction_reason.clone(),
             assessed_at: Some(e.assessed_at),
-            details: clinic_protocol::AssessmentDetails {
-                body_site: e.details.body_site.clone(),
-                activity: e.details.activity.map(|a| match a {
-                    Activity::Rest => clinic_protocol::Activity::Rest,
-                    Activity::Movement => clinic_protocol::Activity::Movement,
-                }),
-                note: e.details.note.clone(),
-                intervention: e.details.intervention.clone(),
-                follows_up: e.follows_up.as_deref().map(|s| s.parse().unwrap()),
-            },
+            details: e.details.clone(),
+            follows_up: e.follows_up.as_deref().map(|s| s.parse().unwrap()),
         };
         let resp = reqwest::Client::new()
             .post(format!("{}/v1/reports", server.base_url()))
@@ -479,7 +473,7 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
             "{id}: stored exactly as recorded"
         );
         let stored: clinic_protocol::StoredReport = resp.json().await.unwrap();
-        assert_eq!(stored.details, again.details);
+        assert_eq!(stored.submission, again);
     }
     assert_eq!(server.report_count(Some("C001")).unwrap(), 3);
 }

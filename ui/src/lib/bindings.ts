@@ -14,15 +14,15 @@ language: string | null, timeZone: string,
  */
 today: string, databasePath: string, schemaVersion: number, };
 
-export type SexDto = "female" | "male" | "unknown";
+export type Sex = "female" | "male" | "unknown";
 
-export type MatchKindDto = "id_exact" | "id_prefix" | "name_exact" | "name_prefix" | "initials" | "pinyin" | "name_substring" | "phone_tail";
+export type MatchKind = "id_exact" | "id_prefix" | "name_exact" | "name_prefix" | "initials" | "pinyin" | "name_substring" | "phone_tail";
 
-export type PatientSummary = { id: string, name: string, sex: SexDto, age: number, isInsured: boolean, 
+export type PatientSummary = { id: string, name: string, sex: Sex, age: number, isInsured: boolean, 
 /**
  * Last four digits only: enough to confirm identity over the counter.
  */
-phoneTail: string | null, matched: MatchKindDto, };
+phoneTail: string | null, matched: MatchKind, };
 
 export type PatientSearch = { patients: Array<PatientSummary>, 
 /**
@@ -30,17 +30,17 @@ export type PatientSearch = { patients: Array<PatientSummary>,
  */
 truncated: boolean, };
 
-export type PatientDetail = { id: string, name: string, sex: SexDto, birthDate: string, age: number, isInsured: boolean, phone: string | null, };
+export type PatientDetail = { id: string, name: string, sex: Sex, birthDate: string, age: number, isInsured: boolean, phone: string | null, };
 
 export type DoctorDto = { id: string, name: string, department: string, };
 
-export type AppointmentStatusDto = "booked" | "checked_in" | "completed" | "cancelled" | "no_show";
+export type AppointmentStatus = "booked" | "checked_in" | "completed" | "cancelled" | "no_show";
 
 export type AppointmentDto = { id: string, doctorId: string, patientId: string, patientName: string, patientAge: number, patientInsured: boolean, 
 /**
  * Wall-clock times in the clinic's zone, `HH:MM`, whatever the machine's zone.
  */
-startLocal: string, endLocal: string, status: AppointmentStatusDto, };
+startLocal: string, endLocal: string, status: AppointmentStatus, };
 
 export type DaySchedule = { 
 /**
@@ -52,17 +52,17 @@ date: string, timeZone: string, isToday: boolean,
  */
 staleAfterMinutes: number, doctors: Array<DoctorDto>, appointments: Array<AppointmentDto>, };
 
-export type PainScaleDto = "nrs" | "wong_baker_faces";
+export type PainScale = "nrs" | "wong_baker_faces";
 
 export type ReportStateDto = "queued" | "sending" | "delivered" | "rejected" | "superseded";
 
-export type PainBandDto = "none" | "mild" | "moderate" | "severe";
+export type PainBand = "none" | "mild" | "moderate" | "severe";
 
-export type ActivityDto = "rest" | "movement";
+export type Activity = "rest" | "movement";
 
-export type ReassessmentDto = "not_needed" | "done" | "due" | "overdue";
+export type Reassessment = "not_needed" | "done" | "due" | "overdue";
 
-export type PainReportDto = { id: string, patientId: string, scale: PainScaleDto, score: number, band: PainBandDto, 
+export type PainReportDto = { id: string, patientId: string, scale: PainScale, score: number, band: PainBand, 
 /**
  * RFC 3339, UTC.
  */
@@ -82,13 +82,13 @@ supersedes: string | null, correctionReason: string | null,
 /**
  * The correction that replaced this report: it stays visible, marked superseded.
  */
-supersededBy: string | null, bodySite: string | null, activity: ActivityDto | null, note: string | null, intervention: string | null, 
+supersededBy: string | null, bodySite: string | null, activity: Activity | null, note: string | null, intervention: string | null, 
 /**
  * The assessment this one reassesses.
  */
-followsUp: string | null, followedUpBy: string | null, reassessDueAt: string | null, reassessment: ReassessmentDto, };
+followsUp: string | null, followedUpBy: string | null, reassessDueAt: string | null, reassessment: Reassessment, };
 
-export type AssessmentInput = { patientId: string, 
+export type AssessmentForm = { 
 /**
  * `nrs` or `wong_baker_faces`.
  */
@@ -100,13 +100,39 @@ assessedAt: string | null, bodySite: string | null,
 /**
  * `rest` or `movement`.
  */
-activity: string | null, note: string | null, intervention: string | null, 
+activity: string | null, note: string | null, intervention: string | null, };
+
+export type AssessmentInput = { patientId: string, 
 /**
  * The assessment with an intervention that this one reassesses.
  */
-followsUp: string | null, };
+followsUp: string | null, 
+/**
+ * `nrs` or `wong_baker_faces`.
+ */
+scale: string, score: number, 
+/**
+ * RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
+ */
+assessedAt: string | null, bodySite: string | null, 
+/**
+ * `rest` or `movement`.
+ */
+activity: string | null, note: string | null, intervention: string | null, };
 
-export type CorrectionInput = { scale: string, score: number, assessedAt: string | null, bodySite: string | null, activity: string | null, note: string | null, intervention: string | null, reason: string, };
+export type CorrectionInput = { reason: string, 
+/**
+ * `nrs` or `wong_baker_faces`.
+ */
+scale: string, score: number, 
+/**
+ * RFC 3339 with offset, or `YYYY-MM-DDTHH:MM` on the clinic's clock; null is now.
+ */
+assessedAt: string | null, bodySite: string | null, 
+/**
+ * `rest` or `movement`.
+ */
+activity: string | null, note: string | null, intervention: string | null, };
 
 export type PendingReassessmentDto = { report: PainReportDto, patientName: string, };
 

@@ -2,7 +2,7 @@
 // (clinic_domain::lookup). The query is normalised the same way: full-width
 // letters and digits to ASCII, white space removed.
 
-import type { MatchKindDto } from './bindings';
+import type { MatchKind } from './bindings';
 
 export interface Segment {
   text: string;
@@ -35,7 +35,7 @@ export function mark(text: string, needle: string): Segment[] {
 export type Field = 'name' | 'id' | 'phone';
 
 /** The segments of `field` to show for a result that matched `kind` on `query`. */
-export function segments(field: Field, text: string, kind: MatchKindDto, query: string): Segment[] {
+export function segments(field: Field, text: string, kind: MatchKind, query: string): Segment[] {
   const q = normalizeQuery(query);
   switch (kind) {
     case 'id_exact':

@@ -5,21 +5,14 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use clinic_domain::PainScale;
-use clinic_protocol::{Activity, AssessmentDetails, Scale, StoredReport};
+use clinic_domain::{Activity, AssessmentDetails, PainScale};
+use clinic_protocol::{ReportSubmission, StoredReport};
 use uuid::Uuid;
 
 use super::{NewReport, StoreError};
 
 pub(super) fn now_unix() -> i64 {
     Utc::now().timestamp()
-}
-
-pub(super) fn scale_to_wire(scale: PainScale) -> Scale {
-    match scale {
-        PainScale::Nrs => Scale::Nrs,
-        PainScale::WongBakerFaces => Scale::WongBakerFaces,
-    }
 }
 
 pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -31,18 +24,11 @@ pub(super) fn parse_uuid(raw: &str) -> Result<Uuid, StoreError> {
 }
 
 pub(super) fn activity_to_db(a: Activity) -> &'static str {
-    match a {
-        Activity::Rest => "rest",
-        Activity::Movement => "movement",
-    }
+    a.as_str()
 }
 
 pub(super) fn activity_from_db(raw: &str) -> Result<Activity, StoreError> {
-    match raw {
-        "rest" => Ok(Activity::Rest),
-        "movement" => Ok(Activity::Movement),
-        other => Err(corrupt(format_args!("unknown activity '{other}'"))),
-    }
+    Activity::parse(raw).map_err(corrupt)
 }
 
 #[derive(Clone)]
@@ -80,27 +66,28 @@ impl RawReport {
             && self.activity.as_deref() == r.details.activity.map(activity_to_db)
             && self.note == r.details.note
             && self.intervention == r.details.intervention
-            && self.follows_up == r.details.follows_up.map(|u| u.to_string())
+            && self.follows_up == r.follows_up.map(|u| u.to_string())
     }
 
     pub(super) fn into_wire(self, duplicate: bool) -> Result<StoredReport, StoreError> {
-        let scale = PainScale::parse(&self.scale).map_err(corrupt)?;
         Ok(StoredReport {
-            report_id: parse_uuid(&self.report_id)?,
-            patient_id: self.patient_id,
-            pain_score: self.pain_score,
-            submit_time: self.submit_time,
-            scale: scale_to_wire(scale),
-            recorded_by: self.recorded_by,
-            device_id: self.device_id,
-            supersedes: self.supersedes.as_deref().map(parse_uuid).transpose()?,
-            reason: self.reason,
-            assessed_at: self.assessed_at,
-            details: AssessmentDetails {
-                body_site: self.body_site,
-                activity: self.activity.as_deref().map(activity_from_db).transpose()?,
-                note: self.note,
-                intervention: self.intervention,
+            submission: ReportSubmission {
+                report_id: parse_uuid(&self.report_id)?,
+                patient_id: self.patient_id,
+                pain_score: self.pain_score,
+                submit_time: self.submit_time,
+                scale: PainScale::parse(&self.scale).map_err(corrupt)?,
+                recorded_by: self.recorded_by,
+                device_id: self.device_id,
+                supersedes: self.supersedes.as_deref().map(parse_uuid).transpose()?,
+                reason: self.reason,
+                assessed_at: self.assessed_at,
+                details: AssessmentDetails {
+                    body_site: self.body_site,
+                    activity: self.activity.as_deref().map(activity_from_db).transpose()?,
+                    note: self.note,
+                    intervention: self.intervention,
+                },
                 follows_up: self.follows_up.as_deref().map(parse_uuid).transpose()?,
             },
             received_at: self.received_at,
@@ -111,17 +98,20 @@ impl RawReport {
 
 pub(super) fn accepted(r: &NewReport, received_at: i64) -> StoredReport {
     StoredReport {
-        report_id: r.report_id,
-        patient_id: r.patient_id.to_string(),
-        pain_score: i64::from(r.score.value()),
-        submit_time: r.submit_time,
-        scale: scale_to_wire(r.score.scale()),
-        recorded_by: r.recorded_by.clone(),
-        device_id: r.device_id.clone(),
-        supersedes: r.supersedes,
-        reason: r.reason.clone(),
-        assessed_at: r.assessed_at,
-        details: r.details.clone(),
+        submission: ReportSubmission {
+            report_id: r.report_id,
+            patient_id: r.patient_id.to_string(),
+            pain_score: i64::from(r.score.value()),
+            submit_time: r.submit_time,
+            scale: r.score.scale(),
+            recorded_by: r.recorded_by.clone(),
+            device_id: r.device_id.clone(),
+            supersedes: r.supersedes,
+            reason: r.reason.clone(),
+            assessed_at: r.assessed_at,
+            details: r.details.clone(),
+            follows_up: r.follows_up,
+        },
         received_at,
         duplicate: false,
     }

@@ -12,11 +12,10 @@ pub mod postgres;
 mod sqlite;
 
 use clinic_domain::{
-    Appointment, ClinicZone, PainScore, Patient, PatientId, StaffMember, StaffRole,
+    Appointment, AssessmentDetails, ClinicZone, PainScore, Patient, PatientId, StaffMember,
+    StaffRole,
 };
-use clinic_protocol::{
-    AppointmentRecord, AssessmentDetails, FeedPage, PatientRecord, StaffRecord, StoredReport,
-};
+use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, StoredReport};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -73,9 +72,10 @@ pub struct NewReport {
     pub device_id: Option<String>,
     pub supersedes: Option<Uuid>,
     pub reason: Option<String>,
-    /// Already normalised (blank text is `None`), so comparing it with a stored
-    /// report's details is what decides duplicate versus conflict.
+    /// Already checked ([`AssessmentDetails::received`]: blank text is `None`), so
+    /// comparing it with a stored report's details is what decides duplicate versus conflict.
     pub details: AssessmentDetails,
+    pub follows_up: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +239,9 @@ pub trait CentralStore: Send + Sync + 'static {
         true
     }
 
-    /// Store-specific Prometheus lines for `/metrics` (pool and database latency).
-    fn render_metrics(&self, _out: &mut String) {}
+    /// Store-specific metrics for `/metrics` (pool and database latency), listed
+    /// beside the server's own.
+    fn metric_collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        Vec::new()
+    }
 }

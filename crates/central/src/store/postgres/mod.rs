@@ -31,12 +31,12 @@
 //! one transaction, and that transaction inserts them all with ONE statement.
 
 pub mod cluster;
+mod metrics;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -48,6 +48,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use self::metrics::CallStats;
 use super::common::{RawReport, accepted, activity_to_db, corrupt, instant, now_unix};
 use super::{
     CentralStore, ImportRows, IngestOutcome, NewReport, StaffImport, StoreError, TokenRecord,
@@ -94,36 +95,6 @@ impl Default for PgOptions {
         Self {
             pool_size: 16,
             timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Upper bounds in seconds of the database call latency histogram; the last bucket is +Inf.
-const BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
-];
-
-#[derive(Default)]
-struct CallStats {
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-    unavailable: AtomicU64,
-}
-
-impl CallStats {
-    fn observe(&self, latency: Duration, unavailable: bool) {
-        let secs = latency.as_secs_f64();
-        let bucket = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Relaxed);
-        self.sum_micros
-            .fetch_add(latency.as_micros() as u64, Relaxed);
-        self.count.fetch_add(1, Relaxed);
-        if unavailable {
-            self.unavailable.fetch_add(1, Relaxed);
         }
     }
 }
@@ -520,7 +491,7 @@ impl<'a> ReportArrays<'a> {
                 .map(|r| r.details.intervention.as_deref())
                 .collect(),
             follows: reports
-                .map(|r| r.details.follows_up.map(|u| u.to_string()))
+                .map(|r| r.follows_up.map(|u| u.to_string()))
                 .collect(),
         }
     }
@@ -1231,58 +1202,7 @@ impl CentralStore for PostgresStore {
         false
     }
 
-    fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let status = self.pool.status();
-        let gauges = [
-            (
-                "clinic_db_pool_max",
-                "Connections the pool may open.",
-                status.max_size,
-            ),
-            ("clinic_db_pool_open", "Connections open now.", status.size),
-            (
-                "clinic_db_pool_idle",
-                "Open connections not in use.",
-                status.available,
-            ),
-            (
-                "clinic_db_pool_waiting",
-                "Calls waiting for a connection.",
-                status.waiting,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        }
-        let s = &self.stats;
-        out.push_str(
-            "# HELP clinic_db_call_duration_seconds Database calls (pool wait included).\n\
-             # TYPE clinic_db_call_duration_seconds histogram\n",
-        );
-        let mut cumulative = 0;
-        for (i, bucket) in s.buckets.iter().enumerate() {
-            cumulative += bucket.load(Relaxed);
-            let le = BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(
-                out,
-                "clinic_db_call_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "clinic_db_call_duration_seconds_sum {}\nclinic_db_call_duration_seconds_count {}",
-            s.sum_micros.load(Relaxed) as f64 / 1e6,
-            s.count.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP clinic_db_unavailable_total Calls answered 503: database unreachable or too slow.\n\
-             # TYPE clinic_db_unavailable_total counter\nclinic_db_unavailable_total {}",
-            s.unavailable.load(Relaxed)
-        );
+    fn metric_collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.stats.collectors(&self.pool)
     }
 }

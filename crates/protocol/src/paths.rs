@@ -1,0 +1,28 @@
+//! Route paths, each defined once: the central server routes them and the sync
+//! client calls them. A path ending in `/` is a prefix that takes one segment,
+//! the record's ID (or a feed's kind). Feeds take a [`FeedQuery`](crate::FeedQuery)
+//! as query string.
+
+/// The feeds' prefix, as a macro so the feed paths below are built from the one literal.
+macro_rules! feeds {
+    () => {
+        "/v1/feeds/"
+    };
+}
+
+/// Hospital contract (and our idempotent extension).
+pub const REPORTS: &str = "/v1/reports";
+pub const REPORTS_BATCH: &str = "/v1/reports/batch";
+/// Hospital contract: append the patient ID.
+pub const PATIENT_SUMMARY: &str = "/api/v1/patients/";
+/// Append the feed's kind: one of the three paths below.
+pub const FEEDS: &str = feeds!();
+pub const FEED_PATIENTS: &str = concat!(feeds!(), "patients");
+pub const FEED_STAFF: &str = concat!(feeds!(), "staff");
+pub const FEED_APPOINTMENTS: &str = concat!(feeds!(), "appointments");
+/// Record upserts and deletes: append the record's ID.
+pub const PATIENTS: &str = "/v1/patients/";
+pub const APPOINTMENTS: &str = "/v1/appointments/";
+pub const STAFF: &str = "/v1/staff/";
+pub const HEALTH: &str = "/healthz";
+pub const METRICS: &str = "/metrics";
