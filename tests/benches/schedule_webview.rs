@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use chrono::{Duration, NaiveTime};
 use clinic_desk_core::{DEMO_SEED, DaySchedule, Desk};
-use clinic_domain::AppointmentStatus;
 use clinic_domain::{Appointment, AppointmentStatus, ClinicZone, DoctorId, demo};
 use serde_json::json;
 

@@ -316,7 +316,6 @@ fn a_correction_supersedes_any_record_which_stays_visible(#[case] delivered: boo
             score,
             ..Default::default()
         },
-        ..Default::default()
     };
     assert_eq!(
         desk.correct_report(&first.id, &fix("  ", 4))
@@ -408,7 +407,6 @@ fn an_old_record_can_be_corrected_at_its_own_time_but_not_moved_out_of_the_windo
             assessed_at: Some(minutes_ago(1400)),
             ..Default::default()
         },
-        ..Default::default()
     };
     assert_eq!(
         desk.correct_report(&old.id, &moved).unwrap_err().code,
@@ -450,7 +448,6 @@ fn fhir_export_is_observations_keyed_by_report_id_with_the_right_loinc_codes() {
                     score: 5,
                     ..Default::default()
                 },
-                ..Default::default()
             },
         )
         .unwrap();

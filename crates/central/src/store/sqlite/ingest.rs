@@ -147,7 +147,9 @@ mod tests {
         let (_d, s) = store();
         let out = s.ingest(&[report(3), report(3), report(4)]).unwrap();
         assert!(matches!(out[0], IngestOutcome::Accepted(_)));
-        assert!(matches!(&out[1], IngestOutcome::Duplicate(r) if r.duplicate && r.submission.pain_score == 3));
+        assert!(
+            matches!(&out[1], IngestOutcome::Duplicate(r) if r.duplicate && r.submission.pain_score == 3)
+        );
         assert_eq!(out[2], IngestOutcome::Conflict);
         assert_eq!(s.report_count(Some("C1")).unwrap(), 1);
     }
