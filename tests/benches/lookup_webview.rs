@@ -56,7 +56,7 @@ fn main() -> Result<()> {
                 clinic_store::patients::upsert(&tx, &demo::patient(DEMO_SEED, n, today))?;
             }
             tx.commit()?;
-            Ok(())
+            Ok::<_, clinic_store::StoreError>(())
         })?;
     }
     println!(

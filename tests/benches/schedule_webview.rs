@@ -69,7 +69,7 @@ fn main() -> Result<()> {
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok::<_, clinic_store::StoreError>(())
     })?;
     let day = desk.day_schedule(None, None)?;
     let tomorrow = desk.day_schedule(Some(&(today + Duration::days(1)).to_string()), None)?;

@@ -170,8 +170,7 @@ fn main() -> anyhow::Result<()> {
             let zone = ClinicZone::parse(&zone)?;
             let store = db.open(&Mode::Full)?;
             for clinic in clinics {
-                clinic_domain::PatientId::parse(&clinic)
-                    .context("clinic IDs follow the ID rules")?;
+                clinic_domain::record_id(&clinic).context("clinic IDs follow the ID rules")?;
                 let s = demo::load_demo(store.as_ref(), &clinic, seed, zone)?;
                 println!(
                     "{clinic}: {} patients, {} staff (PIN {}), {} appointments",
@@ -188,7 +187,7 @@ fn main() -> anyhow::Result<()> {
             kind,
             file,
         } => {
-            clinic_domain::PatientId::parse(&clinic).context("clinic IDs follow the ID rules")?;
+            clinic_domain::record_id(&clinic).context("clinic IDs follow the ID rules")?;
             let kind = match kind {
                 Some(k) => ImportKind::parse(&k).with_context(|| {
                     format!("unknown kind '{k}': patients, appointments, staff or fhir")
@@ -220,7 +219,7 @@ fn main() -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Issue { db, clinic, label },
         } => {
-            clinic_domain::PatientId::parse(&clinic).context("clinic IDs follow the ID rules")?;
+            clinic_domain::record_id(&clinic).context("clinic IDs follow the ID rules")?;
             let store = db.open(&Mode::Full)?;
             store.ensure_clinic(&clinic, ClinicZone::default())?;
             let t = auth::issue_token(store.as_ref(), &clinic, label.as_deref())?;

@@ -116,6 +116,20 @@ fn reports_of_one_id_in_two_clinics_are_two_reports(
 }
 
 #[rstest]
+fn a_group_naming_an_unknown_clinic_stores_nothing(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let s = store(backend);
+    let mut stray = report(2, 3);
+    stray.clinic_id = "NOPE".into();
+    assert!(s.store.ingest(&[report(1, 3), stray]).is_err());
+    assert_eq!(s.store.report_count(None).unwrap(), 0);
+    // The same group minus the stray report goes in: nothing was left half-written.
+    let out = s.store.ingest(&[report(1, 3)]).unwrap();
+    assert_eq!(kinds(&out), ["accepted"]);
+}
+
+#[rstest]
 fn failed_deletes_burn_no_number_and_a_new_member_needs_a_pin(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {

@@ -179,7 +179,7 @@ impl Desk {
                 can_sign_in: s.pin_verifier.is_some(),
                 id: s.id,
                 name: s.name,
-                role: s.role,
+                role: s.role.as_str().to_owned(),
                 department: s.department,
             })
             .collect())
@@ -256,7 +256,7 @@ impl Desk {
             .sign_in(SignedIn {
                 staff_id: member.id.clone(),
                 name: member.name.clone(),
-                role: member.role.clone(),
+                role: member.role.as_str().to_owned(),
                 last_active: now,
             });
         self.db.write(|c| {
@@ -340,13 +340,13 @@ impl Desk {
             .check(patient, self.entry_clock(rules, now)?, None)
             .map_err(domain_error)?;
         let who = self.acting(now, rules)?;
-        let id = self.db.write(|c| {
+        let id = self.db.write(|c| -> Result<String, ApiError> {
             let patient = &report.patient_id;
             if patients::get(c, patient)?.is_none() {
-                return Ok(Err(ApiError::new(
+                return Err(ApiError::new(
                     ErrorCode::PatientNotFound,
                     format!("no patient with ID {patient}"),
-                )));
+                ));
             }
             if let Some(first) = &input.follows_up {
                 let ok = match outbox::get(c, first)? {
@@ -364,7 +364,7 @@ impl Desk {
                     None => false,
                 };
                 if !ok {
-                    return Ok(Err(domain_error(DomainError::InvalidFollowUp)));
+                    return Err(domain_error(DomainError::InvalidFollowUp));
                 }
             }
             let row = new_report(
@@ -374,8 +374,8 @@ impl Desk {
                 &device_id(c)?,
                 rules,
             );
-            outbox::record_report(c, &row, now).map(Ok)
-        })??;
+            Ok(outbox::record_report(c, &row, now)?)
+        })?;
         self.report_queued();
         self.report(&id)
     }
@@ -460,7 +460,7 @@ impl Desk {
                 )?;
             }
             tx.commit()?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })?;
         self.report_queued();
         self.report(report_id)
@@ -493,7 +493,7 @@ impl Desk {
     pub(crate) fn report(&self, id: &str) -> Result<PainReportDto, ApiError> {
         let (entry, names) = self
             .db
-            .read(|c| Ok((outbox::get(c, id)?, Self::staff_names(c)?)))?;
+            .read(|c| Ok::<_, ApiError>((outbox::get(c, id)?, Self::staff_names(c)?)))?;
         Self::dto(&entry.ok_or_else(|| not_found(id))?, &names, Utc::now())
     }
 
@@ -502,7 +502,7 @@ impl Desk {
         let patient = PatientId::parse(patient_id)
             .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
         let (entries, names) = self.db.read(|c| {
-            Ok((
+            Ok::<_, ApiError>((
                 outbox::for_patient(c, &patient, crate::PATIENT_REPORTS_LIMIT)?,
                 Self::staff_names(c)?,
             ))
@@ -522,7 +522,7 @@ impl Desk {
                 }
                 None => Vec::new(),
             };
-            Ok((pending, Self::staff_names(c)?))
+            Ok::<_, ApiError>((pending, Self::staff_names(c)?))
         })?;
         let now = Utc::now();
         pending
@@ -538,9 +538,9 @@ impl Desk {
 
     /// The audit trail of one record, oldest first.
     pub fn report_history(&self, report_id: &str) -> Result<Vec<AuditEntryDto>, ApiError> {
-        let (entries, names) = self
-            .db
-            .read(|c| Ok((audit::for_report(c, report_id)?, Self::staff_names(c)?)))?;
+        let (entries, names) = self.db.read(|c| {
+            Ok::<_, ApiError>((audit::for_report(c, report_id)?, Self::staff_names(c)?))
+        })?;
         entries
             .into_iter()
             .map(|e| {
@@ -574,7 +574,7 @@ impl Desk {
                 Some(p) => outbox::for_patient(c, p, usize::MAX >> 1)?,
                 None => outbox::all(c)?,
             };
-            Ok((entries, Self::staff_names(c)?))
+            Ok::<_, ApiError>((entries, Self::staff_names(c)?))
         })?;
         let observations = entries
             .iter()

@@ -255,7 +255,7 @@ impl Desk {
                     names.push(name?);
                 }
             }
-            Ok(names)
+            Ok::<_, clinic_store::StoreError>(names)
         })?;
         let scrubber = bundle::Scrubber::new(setup.secrets(), names);
         let profile = setup.profile();

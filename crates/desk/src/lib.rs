@@ -77,9 +77,9 @@ impl Desk {
         match self.sync.get() {
             Some(h) => SyncStatusDto::try_from(&h.status()),
             None => {
-                let (counts, set_aside) = self
-                    .db
-                    .read(|c| Ok((outbox::counts(c)?, clinic_store::pull::set_aside_count(c)?)))?;
+                let (counts, set_aside) = self.db.read(|c| {
+                    Ok::<_, ApiError>((outbox::counts(c)?, clinic_store::pull::set_aside_count(c)?))
+                })?;
                 Ok(SyncStatusDto::unconfigured(counts, set_aside))
             }
         }
@@ -111,19 +111,19 @@ impl Desk {
         // One verifier for everyone: argon2 is slow on purpose, and this is the demo.
         let verifier = clinic_domain::pin::verifier(DEMO_PIN)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-        Ok(self.db.write(|c| {
+        self.db.write(|c| {
             let loaded = clinic_store::demo::load_if_empty(c, &clinic)?;
             if loaded {
                 clinic_store::staff::set_pin_verifier_where_missing(c, &verifier)?;
             }
             Ok(loaded)
-        })?)
+        })
     }
 
     pub fn app_info(&self) -> Result<AppInfo, ApiError> {
         let zone = self.zone()?;
         let (clinic_id, clinic_name, language) = self.db.read(|c| {
-            Ok((
+            Ok::<_, ApiError>((
                 settings::get(c, settings::CLINIC_ID)?,
                 settings::get(c, settings::CLINIC_NAME)?,
                 settings::get(c, settings::LANGUAGE)?,

@@ -53,10 +53,9 @@ impl Desk {
     /// server changed). Refuses a store holding another clinic's data. Returns
     /// whether the cursors were reset.
     pub fn bind_profile(&self, profile: &Profile) -> Result<bool, InstallError> {
-        let bound = self
+        Ok(self
             .database()
-            .write(|c| Ok(clinic_install::provision::bind_store(c, profile)))?;
-        Ok(bound?)
+            .write(|c| clinic_install::provision::bind_store(c, profile))?)
     }
 
     /// Starts the background sync on `runtime` when `profile` names a server;

@@ -141,11 +141,13 @@ fn sign_in_needs_the_members_pin_and_wrong_pins_are_limited_and_audited() {
     );
     let trail: Vec<String> = desk
         .database()
-        .read(|c| clinic_store::audit::latest(c, 20))
-        .unwrap()
-        .iter()
-        .map(|e| format!("{} {}", e.actor, e.action.as_str()))
-        .collect();
+        .read(|c| {
+            let mut newest_first =
+                c.prepare("SELECT actor || ' ' || action FROM audit_log ORDER BY seq DESC")?;
+            let rows = newest_first.query_map([], |r| r.get(0))?;
+            Ok::<_, clinic_store::StoreError>(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
     assert_eq!(
         trail.iter().filter(|t| *t == "N001 sign_in_failed").count(),
         5
@@ -553,12 +555,12 @@ fn plant(desk: &Desk, id: &str, scale: &str, score: i64, assessed_at: i64) {
     let now = Utc::now().timestamp();
     desk.database()
         .write(|c| {
-            Ok(c.execute_batch(&format!(
+            c.execute_batch(&format!(
                 "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at,
                                            recorded_by, device_id, intervention)
                  VALUES ('{id}', '{PATIENT}', '{scale}', {score}, {assessed_at}, {now}, 'N001', 'dev', 'ice');
                  INSERT INTO outbox (report_id, state, queued_at) VALUES ('{id}', 'queued', 0);"
-            ))?)
+            ))
         })
         .unwrap();
 }

@@ -40,7 +40,7 @@ fn clinic() -> Clinic {
                 };
                 clinic_store::patients::upsert(c, &p)?;
             }
-            Ok(())
+            Ok::<_, clinic_store::StoreError>(())
         })
         .unwrap();
     let demo = demo::clinic(
@@ -253,7 +253,7 @@ fn directory() -> (tempfile::TempDir, Desk) {
                 };
                 clinic_store::patients::upsert(c, &p)?;
             }
-            Ok(())
+            Ok::<_, clinic_store::StoreError>(())
         })
         .unwrap();
     (dir, desk)

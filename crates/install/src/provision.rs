@@ -80,8 +80,7 @@ pub async fn provision(
     }
     let path = save_profile(config_dir, &profile)?;
     let cursors_reset = db
-        .write(|c| Ok(bind_store(c, &effective)))
-        .map_err(InstallError::from)?
+        .write(|c| bind_store(c, &effective))
         .map_err(InstallError::from)?;
     tracing::info!(clinic = %effective.clinic.id.as_deref().unwrap_or_default(), server = %url, cursors_reset, "device provisioned");
     Ok(Provisioned {

@@ -112,14 +112,16 @@ async fn a_good_profile_is_checked_saved_owner_only_and_bound_to_the_store() {
     let db = Database::open(&f.dir.path().join("data/desk.sqlite3")).unwrap();
     let got = db
         .read(|c| {
-            Ok([
-                settings::CLINIC_ID,
-                settings::CLINIC_NAME,
-                settings::TIME_ZONE,
-                settings::LANGUAGE,
-                settings::REASSESS_INTERVAL_MINUTES,
-            ]
-            .map(|k| settings::get(c, k).unwrap()))
+            Ok::<_, clinic_store::StoreError>(
+                [
+                    settings::CLINIC_ID,
+                    settings::CLINIC_NAME,
+                    settings::TIME_ZONE,
+                    settings::LANGUAGE,
+                    settings::REASSESS_INTERVAL_MINUTES,
+                ]
+                .map(|k| settings::get(c, k).unwrap()),
+            )
         })
         .unwrap();
     assert_eq!(
@@ -221,7 +223,7 @@ fn unreadable_store_of_another_clinic(path: &Path) -> Database {
         c.execute_batch(
             "PRAGMA foreign_keys = OFF; ALTER TABLE patients RENAME TO patients_elsewhere;",
         )?;
-        Ok(())
+        Ok::<_, clinic_store::StoreError>(())
     })
     .unwrap();
     db
@@ -232,7 +234,12 @@ fn a_store_that_cannot_say_what_it_holds_is_never_bound() {
     let dir = tempfile::tempdir().unwrap();
     let db = unreadable_store_of_another_clinic(&dir.path().join("desk.sqlite3"));
     let result = db
-        .write(|c| Ok(bind_store(c, &profile("http://one.example", "cct_x"))))
+        .write(|c| {
+            Ok::<_, clinic_store::StoreError>(bind_store(
+                c,
+                &profile("http://one.example", "cct_x"),
+            ))
+        })
         .unwrap();
     assert!(
         matches!(result, Err(BindError::Store(_))),
@@ -269,19 +276,18 @@ fn a_new_server_for_the_same_clinic_resets_the_pull_cursors_once() {
     let db = Database::open(&dir.path().join("desk.sqlite3")).unwrap();
     let first = profile("http://one.example", "cct_x");
     assert!(
-        !db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(),
+        !db.write(|c| bind_store(c, &first)).unwrap(),
         "no cursors yet, nothing to reset"
     );
     db.write(|c| {
         c.execute(
             "INSERT INTO sync_cursors (stream, cursor) VALUES (?1, 500)",
             [pull::STREAM_PATIENTS],
-        )?;
-        Ok(())
+        )
     })
     .unwrap();
     assert!(
-        !db.write(|c| Ok(bind_store(c, &first))).unwrap().unwrap(),
+        !db.write(|c| bind_store(c, &first)).unwrap(),
         "same server: cursors kept"
     );
     assert_eq!(
@@ -298,7 +304,7 @@ fn a_new_server_for_the_same_clinic_resets_the_pull_cursors_once() {
     .unwrap();
     let moved = profile("http://two.example", "cct_x");
     assert!(
-        db.write(|c| Ok(bind_store(c, &moved))).unwrap().unwrap(),
+        db.write(|c| bind_store(c, &moved)).unwrap(),
         "new server: cursors reset"
     );
     assert_eq!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clinic_domain::lookup::{KeyKind, patient_keys};
 use clinic_domain::{Patient, demo};
-use clinic_store::{Database, patients};
+use clinic_store::{Database, StoreError, patients};
 use rusqlite::params;
 
 const SEED: u64 = 2026;
@@ -74,27 +74,27 @@ fn main() {
             patients::upsert(&tx, &p)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok::<_, StoreError>(())
     })
     .unwrap();
     let load = start.elapsed();
 
     // Rebuilding the index alone, as a store does once after an upgrade.
     db.write(|c| {
-        Ok(c.execute(
+        c.execute(
             "DELETE FROM clinic_settings WHERE key = 'search_index_version'",
             [],
-        )?)
+        )
     })
     .unwrap();
     let start = Instant::now();
     db.write(patients::ensure_search_index).unwrap();
     let rebuild = start.elapsed();
-    db.write(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?))
+    db.write(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;"))
         .unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
     let keys: i64 = db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM patient_search_keys", [], |r| r.get(0))?))
+        .read(|c| c.query_row("SELECT count(*) FROM patient_search_keys", [], |r| r.get(0)))
         .unwrap();
     println!(
         "load with index: {:.1} s; index rebuild alone: {:.1} s; database: {:.0} MiB, {keys} keys ({:.1} per patient)",
@@ -181,13 +181,13 @@ fn main() {
         let queries: Vec<String> = sample.iter().map(make).collect();
         let (fast, hits) = db
             .read(|c| {
-                Ok(timed(&queries, |q| {
+                Ok::<_, StoreError>(timed(&queries, |q| {
                     patients::search(c, q, 51).unwrap().len()
                 }))
             })
             .unwrap();
         let (slow, _) = db
-            .read(|c| Ok(timed(&queries[..naive_samples], |q| naive(c, q))))
+            .read(|c| Ok::<_, StoreError>(timed(&queries[..naive_samples], |q| naive(c, q))))
             .unwrap();
         let ratio = ms(percentile(&slow, 0.5)) / ms(percentile(&fast, 0.5));
         worst_ratio = worst_ratio.min(ratio);
@@ -229,7 +229,7 @@ fn main() {
                 patients::upsert(&tx, p)?;
             }
             tx.commit()?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .unwrap();
         println!(

@@ -4,9 +4,12 @@
 //! (migration 0004), so no code path can skip them; this module adds what only the
 //! app knows (sign-in, a retry asked for by a person, an export) and reads the trail.
 
+use std::borrow::Cow;
+
 use rusqlite::{Connection, params};
 
 use crate::StoreError;
+use crate::column::{self, TextForm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {
@@ -35,7 +38,13 @@ impl AuditAction {
             AuditAction::Exported => "exported",
         }
     }
-    fn parse(raw: &str) -> Result<Self, StoreError> {
+}
+
+impl TextForm for AuditAction {
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(raw: &str) -> Result<Self, String> {
         Ok(match raw {
             "created" => AuditAction::Created,
             "corrected" => AuditAction::Corrected,
@@ -46,10 +55,12 @@ impl AuditAction {
             "signed_out" => AuditAction::SignedOut,
             "sign_in_failed" => AuditAction::SignInFailed,
             "exported" => AuditAction::Exported,
-            other => return Err(StoreError::CorruptRow(format!("audit action '{other}'"))),
+            other => return Err(format!("audit action '{other}'")),
         })
     }
 }
+
+column::sql_text!(AuditAction);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -76,54 +87,25 @@ pub fn append(conn: &Connection, e: &NewAuditEntry<'_>) -> Result<(), StoreError
     conn.prepare_cached(
         "INSERT INTO audit_log (at, actor, device_id, action, report_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![e.at, e.actor, e.device_id, e.action.as_str(), e.report_id, e.detail])?;
+    .execute(params![e.at, e.actor, e.device_id, e.action, e.report_id, e.detail])?;
     Ok(())
-}
-
-fn entries(
-    conn: &Connection,
-    sql: &str,
-    p: impl rusqlite::Params,
-) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(p, |r| {
-        Ok((
-            AuditEntry {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                actor: r.get(2)?,
-                device_id: r.get(3)?,
-                action: AuditAction::Created,
-                report_id: r.get(5)?,
-                detail: r.get(6)?,
-            },
-            r.get::<_, String>(4)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (entry, action) = row?;
-        Ok(AuditEntry {
-            action: AuditAction::parse(&action)?,
-            ..entry
-        })
-    })
-    .collect()
 }
 
 /// The trail of one report, oldest first.
 pub fn for_report(conn: &Connection, report_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
-    entries(
-        conn,
+    let mut stmt = conn.prepare_cached(
         "SELECT seq, at, actor, device_id, action, report_id, detail FROM audit_log WHERE report_id = ?1 ORDER BY seq",
-        [report_id],
-    )
-}
-
-/// The latest `limit` entries, newest first (support and review).
-pub fn latest(conn: &Connection, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-    entries(
-        conn,
-        "SELECT seq, at, actor, device_id, action, report_id, detail FROM audit_log ORDER BY seq DESC LIMIT ?1",
-        [limit as i64],
-    )
+    )?;
+    let rows = stmt.query_map([report_id], |r| {
+        Ok(AuditEntry {
+            seq: r.get("seq")?,
+            at: r.get("at")?,
+            actor: r.get("actor")?,
+            device_id: r.get("device_id")?,
+            action: r.get("action")?,
+            report_id: r.get("report_id")?,
+            detail: r.get("detail")?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,35 +1,34 @@
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
 use crate::StoreError;
 use crate::migrate;
+use crate::pool::{PoolOptions, SqlitePool};
 
 /// How long a statement waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const READERS: usize = 3;
 
 /// Opens a connection with the pragmas every connection needs. `synchronous=FULL`:
 /// in WAL mode NORMAL can lose the last commits on power loss, and a lost pain score
 /// is worse than the fraction of a millisecond FULL costs per commit.
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+    set_pragmas(&conn)?;
     Ok(conn)
 }
 
-/// The device's database: one writer, a few readers.
+fn set_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+}
+
+/// The device's database: one writer, three readers.
 pub struct Database {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
+    pool: SqlitePool,
 }
 
 impl Database {
@@ -50,51 +49,26 @@ impl Database {
         migrate::refuse_newer(path, sql)?;
         let mut writer = open_connection(path)?;
         migrate::migrate(&mut writer, path, sql)?;
-        let readers = (0..READERS)
-            .map(|_| open_connection(path).map(Mutex::new))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            path: path.to_owned(),
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
+        // Readers open only now, on the migrated schema.
+        let pool = SqlitePool::new(path, writer, PoolOptions::default(), |c| set_pragmas(c))?;
+        Ok(Self { pool })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.pool.path()
     }
 
     /// Runs `f` on a reader connection. Readers see the last committed state.
-    pub fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        // Take the first idle reader; wait on one only if all are busy.
-        for i in 0..self.readers.len() {
-            if let Ok(conn) = self.readers[(start + i) % self.readers.len()].try_lock() {
-                return f(&conn);
-            }
-        }
-        let conn = lock(&self.readers[start % self.readers.len()]);
-        f(&conn)
+    /// `f` fails with the caller's own error (a `StoreError`, or one of its own
+    /// that says why it refused), so no `Result` is nested in another.
+    pub fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
+        f(&self.pool.reader())
     }
 
     /// Runs `f` on the single writer connection; callers open their own transaction.
-    pub fn write<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
-        f(&mut conn)
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut Connection) -> Result<T, E>) -> Result<T, E> {
+        f(&mut self.pool.writer())
     }
-}
-
-/// A panic while holding a connection leaves no half-done transaction (rusqlite rolls
-/// back on drop), so a poisoned lock is safe to keep using.
-fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -105,7 +79,7 @@ mod tests {
     use crate::migrate::{SCHEMA_VERSION, backup_path, stored_version};
 
     fn pragma<T: rusqlite::types::FromSql>(db: &Database, name: &str) -> T {
-        db.read(|c| Ok(c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?))
+        db.read(|c| c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)))
             .unwrap()
     }
 
@@ -130,17 +104,17 @@ mod tests {
         let path = dir.path().join("desk.sqlite3");
         drop(Database::open(&path).unwrap());
         let db = Database::open(&path).unwrap();
-        db.write(|c| Ok(c.execute("INSERT INTO clinic_settings VALUES ('k', 'v')", [])?))
+        db.write(|c| c.execute("INSERT INTO clinic_settings VALUES ('k', 'v')", []))
             .unwrap();
         drop(db);
         let db = Database::open(&path).unwrap();
         let v: String = db
             .read(|c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT value FROM clinic_settings WHERE key = 'k'",
                     [],
                     |r| r.get(0),
-                )?)
+                )
             })
             .unwrap();
         assert_eq!(v, "v");
@@ -184,7 +158,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("desk.sqlite3");
         let db = Database::open_with(&path, &[V1]).unwrap();
-        db.write(|c| Ok(c.execute("INSERT INTO notes (body) VALUES ('before upgrade')", [])?))
+        db.write(|c| c.execute("INSERT INTO notes (body) VALUES ('before upgrade')", []))
             .unwrap();
         drop(db);
 

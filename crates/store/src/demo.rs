@@ -1,8 +1,9 @@
 //! Loading the demo clinic into an empty store.
 
 use clinic_domain::demo::DemoClinic;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior, params};
 
+use crate::column::Text;
 use crate::{StoreError, patients, schedule, settings};
 
 /// Fills an empty store with `clinic` in one transaction. A store that already has
@@ -27,7 +28,7 @@ pub fn load_if_empty(conn: &mut Connection, clinic: &DemoClinic) -> Result<bool,
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, department = excluded.department",
         )?;
         for s in &clinic.staff {
-            staff.execute([&s.id, &s.name, s.role.as_str(), &s.department])?;
+            staff.execute(params![s.id, s.name, Text(s.role), s.department])?;
         }
     }
     for a in &clinic.appointments {

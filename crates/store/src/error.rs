@@ -29,16 +29,20 @@ pub enum StoreError {
     #[error("a stored row is invalid: {0}")]
     CorruptRow(String),
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Pool(#[from] crate::pool::PoolError),
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
 }
 
-impl StoreError {
-    /// Lock contention that outlived the busy timeout: the caller may try again.
-    pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+/// A value a column's type cannot become (a stored enum's unknown text, say) is a
+/// stored row that is invalid, whichever query read it; the rest is SQLite's.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, cause) => {
+                StoreError::CorruptRow(cause.to_string())
+            }
+            other => StoreError::Sqlite(other),
+        }
     }
 }

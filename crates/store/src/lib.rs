@@ -2,15 +2,18 @@
 //!
 //! The API is synchronous over `&Connection`; async callers run it on a blocking
 //! thread. [`Database`] owns one writer and a few readers so a long search never
-//! waits behind a sync batch (WAL lets readers and the writer run together).
+//! waits behind a sync batch (WAL lets readers and the writer run together); the
+//! connections themselves are kept by [`pool::SqlitePool`].
 
 pub mod audit;
+pub mod column;
 mod database;
 pub mod demo;
 mod error;
 pub mod migrate;
 pub mod outbox;
 pub mod patients;
+pub mod pool;
 pub mod pull;
 pub mod schedule;
 pub mod settings;

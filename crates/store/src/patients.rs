@@ -1,29 +1,22 @@
+use chrono::NaiveDate;
 use clinic_domain::lookup::{self, MatchKind};
-use clinic_domain::{Patient, PatientId, Sex, patient::parse_date};
+use clinic_domain::{Patient, PatientId, Sex};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::column::Text;
 use crate::{StoreError, settings};
 
 const COLUMNS: &str = "id, name, sex, birth_date, is_insured, phone";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Patient, StoreError>> {
-    let id: String = row.get(0)?;
-    let sex: String = row.get(2)?;
-    let birth: String = row.get(3)?;
-    let name: String = row.get(1)?;
-    let is_insured: bool = row.get(4)?;
-    let phone: Option<String> = row.get(5)?;
-    Ok((|| {
-        Ok(Patient {
-            id: PatientId::parse(&id)
-                .map_err(|e| StoreError::CorruptRow(format!("patient id: {e}")))?,
-            name,
-            sex: Sex::parse(&sex).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
-            birth_date: parse_date(&birth).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
-            is_insured,
-            phone,
-        })
-    })())
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Patient> {
+    Ok(Patient {
+        id: row.get::<_, Text<PatientId>>("id")?.0,
+        name: row.get("name")?,
+        sex: row.get::<_, Text<Sex>>("sex")?.0,
+        birth_date: row.get::<_, Text<NaiveDate>>("birth_date")?.0,
+        is_insured: row.get("is_insured")?,
+        phone: row.get("phone")?,
+    })
 }
 
 /// Writes `p` and its lookup keys; call inside the caller's transaction so the
@@ -39,8 +32,8 @@ pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
     .execute(params![
         p.id.as_str(),
         p.name,
-        p.sex.as_str(),
-        p.birth_date.format("%Y-%m-%d").to_string(),
+        Text(p.sex),
+        Text(p.birth_date),
         p.is_insured,
         p.phone
     ])?;
@@ -116,7 +109,7 @@ pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
         ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            add_keys(&tx, &from_row(row)??)?;
+            add_keys(&tx, &from_row(row)?)?;
         }
     }
     settings::set(&tx, SEARCH_INDEX_SETTING, &SEARCH_INDEX_VERSION.to_string())?;
@@ -125,12 +118,12 @@ pub fn ensure_search_index(conn: &mut Connection) -> Result<bool, StoreError> {
 }
 
 pub fn get(conn: &Connection, id: &PatientId) -> Result<Option<Patient>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"
-    ))?
-    .query_row([id.as_str()], from_row)
-    .optional()?
-    .transpose()
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"
+        ))?
+        .query_row([id.as_str()], from_row)
+        .optional()?)
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
@@ -196,7 +189,7 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>
     ))?;
     let mut found = Vec::with_capacity(ids.len());
     for (id, matched) in ids {
-        if let Some(patient) = by_id.query_row([&id], from_row).optional()?.transpose()? {
+        if let Some(patient) = by_id.query_row([&id], from_row).optional()? {
             found.push(Found { patient, matched });
         }
     }
@@ -235,7 +228,7 @@ mod tests {
             ] {
                 upsert(c, &patient(id, name))?;
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .unwrap();
         (dir, db)

@@ -13,6 +13,7 @@
 use clinic_domain::{Appointment, Patient, PatientId, StaffRole};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::column::Text;
 use crate::{StoreError, outbox, patients, schedule};
 
 pub const STREAM_PATIENTS: &str = "patients";
@@ -178,11 +179,11 @@ pub fn set_aside_items(conn: &Connection, limit: u32) -> Result<Vec<SetAside>, S
     )?;
     let rows = stmt.query_map([limit], |r| {
         Ok(SetAside {
-            stream: r.get(0)?,
-            item_id: r.get(1)?,
-            seq: r.get(2)?,
-            reason: r.get(3)?,
-            set_aside_at: r.get(4)?,
+            stream: r.get("stream")?,
+            item_id: r.get("item_id")?,
+            seq: r.get("seq")?,
+            reason: r.get("reason")?,
+            set_aside_at: r.get("set_aside_at")?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -211,8 +212,9 @@ pub fn recheck_set_aside(conn: &mut Connection, rules: &str) -> Result<usize, St
         return Ok(0);
     }
     let oldest: Vec<(String, i64)> = {
-        let mut stmt = tx.prepare("SELECT stream, min(seq) FROM pull_set_aside GROUP BY stream")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let mut stmt =
+            tx.prepare("SELECT stream, min(seq) AS oldest FROM pull_set_aside GROUP BY stream")?;
+        stmt.query_map([], |r| Ok((r.get("stream")?, r.get("oldest")?)))?
             .collect::<Result<_, _>>()?
     };
     for (stream, seq) in &oldest {
@@ -378,7 +380,7 @@ pub fn apply_staff(
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
                          department = excluded.department, active = excluded.active, pin_verifier = excluded.pin_verifier",
                 )?
-                .execute(params![s.id, s.name, s.role.as_str(), s.department, s.active, s.pin_verifier])?;
+                .execute(params![s.id, s.name, Text(s.role), s.department, s.active, s.pin_verifier])?;
                 if s.role == StaffRole::Doctor {
                     let id = clinic_domain::DoctorId::parse(&s.id)
                         .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
@@ -568,9 +570,7 @@ mod tests {
     fn staff_ids(db: &Database) -> Vec<String> {
         db.read(|c| {
             let mut stmt = c.prepare("SELECT id FROM staff ORDER BY id")?;
-            Ok(stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?)
+            stmt.query_map([], |r| r.get(0))?.collect()
         })
         .unwrap()
     }

@@ -1,12 +1,11 @@
 //! Doctors and their appointments.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use clinic_domain::{
-    Appointment, AppointmentStatus, Doctor, DoctorId, PatientId, patient::parse_date,
-};
+use clinic_domain::{Appointment, AppointmentStatus, Doctor, DoctorId, PatientId};
 use rusqlite::{Connection, Row, params};
 
 use crate::StoreError;
+use crate::column::Text;
 
 pub fn upsert_doctor(conn: &Connection, d: &Doctor) -> Result<(), StoreError> {
     conn.prepare_cached(
@@ -20,16 +19,14 @@ pub fn upsert_doctor(conn: &Connection, d: &Doctor) -> Result<(), StoreError> {
 pub fn doctors(conn: &Connection) -> Result<Vec<Doctor>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id, name, department FROM doctors ORDER BY department, id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
-    rows.map(|r| {
-        let (id, name, department) = r?;
+    let rows = stmt.query_map([], |r| {
         Ok(Doctor {
-            id: DoctorId::parse(&id).map_err(|e| StoreError::CorruptRow(e.to_string()))?,
-            name,
-            department,
+            id: r.get::<_, Text<DoctorId>>("id")?.0,
+            name: r.get("name")?,
+            department: r.get("department")?,
         })
-    })
-    .collect()
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn upsert_appointment(conn: &Connection, a: &Appointment) -> Result<(), StoreError> {
@@ -44,7 +41,7 @@ pub fn upsert_appointment(conn: &Connection, a: &Appointment) -> Result<(), Stor
         a.patient_id.as_str(),
         a.starts_at.timestamp(),
         a.ends_at.timestamp(),
-        a.status.as_str()
+        Text(a.status)
     ])?;
     Ok(())
 }
@@ -58,33 +55,33 @@ pub struct ScheduledVisit {
     pub patient_insured: bool,
 }
 
-fn instant(secs: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp(secs, 0)
-        .ok_or_else(|| StoreError::CorruptRow(format!("time {secs} out of range")))
+/// A stored instant (Unix seconds) as a time; one out of chrono's range is a corrupt row.
+fn instant(r: &Row<'_>, column: &str) -> rusqlite::Result<DateTime<Utc>> {
+    let index = r.as_ref().column_index(column)?;
+    let secs: i64 = r.get(index)?;
+    DateTime::from_timestamp(secs, 0).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Integer,
+            format!("time {secs} out of range").into(),
+        )
+    })
 }
 
-fn visit_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ScheduledVisit, StoreError>> {
-    let (id, doctor, patient): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-    let (starts, ends): (i64, i64) = (r.get(3)?, r.get(4)?);
-    let status: String = r.get(5)?;
-    let (patient_name, birth, patient_insured): (String, String, bool) =
-        (r.get(6)?, r.get(7)?, r.get(8)?);
-    let corrupt = |e: clinic_domain::DomainError| StoreError::CorruptRow(e.to_string());
-    Ok((|| {
-        Ok(ScheduledVisit {
-            appointment: Appointment {
-                id,
-                doctor_id: DoctorId::parse(&doctor).map_err(corrupt)?,
-                patient_id: PatientId::parse(&patient).map_err(corrupt)?,
-                starts_at: instant(starts)?,
-                ends_at: instant(ends)?,
-                status: AppointmentStatus::parse(&status).map_err(corrupt)?,
-            },
-            patient_name,
-            patient_birth_date: parse_date(&birth).map_err(corrupt)?,
-            patient_insured,
-        })
-    })())
+fn visit_from_row(r: &Row<'_>) -> rusqlite::Result<ScheduledVisit> {
+    Ok(ScheduledVisit {
+        appointment: Appointment {
+            id: r.get("id")?,
+            doctor_id: r.get::<_, Text<DoctorId>>("doctor_id")?.0,
+            patient_id: r.get::<_, Text<PatientId>>("patient_id")?.0,
+            starts_at: instant(r, "starts_at")?,
+            ends_at: instant(r, "ends_at")?,
+            status: r.get::<_, Text<AppointmentStatus>>("status")?.0,
+        },
+        patient_name: r.get("patient_name")?,
+        patient_birth_date: r.get::<_, Text<NaiveDate>>("birth_date")?.0,
+        patient_insured: r.get("is_insured")?,
+    })
 }
 
 /// Visits starting in `[from, to)`, in time order, for one doctor or all.
@@ -96,7 +93,7 @@ pub fn visits_between(
 ) -> Result<Vec<ScheduledVisit>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.doctor_id, a.patient_id, a.starts_at, a.ends_at, a.status,
-                p.name, p.birth_date, p.is_insured
+                p.name AS patient_name, p.birth_date, p.is_insured
          FROM appointments a JOIN patients p ON p.id = a.patient_id
          WHERE a.starts_at >= ?1 AND a.starts_at < ?2 AND (?3 IS NULL OR a.doctor_id = ?3)
          ORDER BY a.starts_at, a.doctor_id, a.id",
@@ -109,5 +106,5 @@ pub fn visits_between(
         ],
         visit_from_row,
     )?;
-    rows.map(|r| r?).collect()
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,15 +1,17 @@
 //! The clinic's staff as this device knows them (pulled, or from the demo), for
 //! the sign-in picker and for naming who recorded what.
 
+use clinic_domain::StaffRole;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::StoreError;
+use crate::column::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffRow {
     pub id: String,
     pub name: String,
-    pub role: String,
+    pub role: StaffRole,
     pub department: String,
     pub active: bool,
     /// The argon2id PHC string of the PIN; without one the member cannot sign in here.
@@ -18,12 +20,12 @@ pub struct StaffRow {
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
     Ok(StaffRow {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        role: r.get(2)?,
-        department: r.get(3)?,
-        active: r.get(4)?,
-        pin_verifier: r.get(5)?,
+        id: r.get("id")?,
+        name: r.get("name")?,
+        role: r.get::<_, Text<StaffRole>>("role")?.0,
+        department: r.get("department")?,
+        active: r.get("active")?,
+        pin_verifier: r.get("pin_verifier")?,
     })
 }
 

@@ -42,7 +42,7 @@ fn fill(db_path: &std::path::Path, n: usize) {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok::<_, clinic_store::StoreError>(())
     })
     .unwrap();
 }

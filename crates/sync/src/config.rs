@@ -11,6 +11,10 @@ pub struct SyncConfig {
     pub token: Option<String>,
     /// Reports per `POST /v1/reports/batch` (the server takes at most 1,000).
     pub batch_size: usize,
+    /// Batches on the wire at once: while the server commits one, the device claims
+    /// and sends the next and marks the previous delivered, so neither side's disk
+    /// waits for the other's. 1 sends them one after another.
+    pub batches_in_flight: usize,
     /// Reports claimed at a time in single-POST mode.
     pub single_chunk: usize,
     /// Single POSTs in flight at once.
@@ -45,6 +49,7 @@ impl std::fmt::Debug for SyncConfig {
             .field("server_url", &self.server_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("batch_size", &self.batch_size)
+            .field("batches_in_flight", &self.batches_in_flight)
             .field("single_concurrency", &self.single_concurrency)
             .field("interval", &self.interval)
             .field("backoff", &(self.backoff_base, self.backoff_cap))
@@ -60,6 +65,7 @@ impl SyncConfig {
             server_url: server_url.into(),
             token,
             batch_size: 500,
+            batches_in_flight: 2,
             single_chunk: 64,
             single_concurrency: 6,
             interval: Duration::from_secs(60),

@@ -114,7 +114,7 @@ impl SyncEngine {
                 "DELETE FROM sync_state WHERE key LIKE ?1 || '%'",
                 [OLD_SINGLE_POST_PREFIX],
             )?;
-            Ok(())
+            Ok::<_, clinic_store::StoreError>(())
         })?;
         let rules = rules_version(&config.app_version);
         let rewound = db.write(|c| pull::recheck_set_aside(c, &rules))?;
@@ -124,8 +124,11 @@ impl SyncEngine {
                 "the rules changed: records set aside earlier will be fetched again"
             );
         }
-        let last_success =
-            db.read(|c| Ok(pull::state(c, LAST_SUCCESS_KEY)?.and_then(|v| v.parse().ok())))?;
+        let last_success = db.read(|c| {
+            Ok::<_, clinic_store::StoreError>(
+                pull::state(c, LAST_SUCCESS_KEY)?.and_then(|v| v.parse().ok()),
+            )
+        })?;
         let counts = db.read(outbox::counts)?;
         let set_aside = db.read(pull::set_aside_count)?;
         let status = SyncStatus {

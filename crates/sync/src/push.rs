@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use clinic_protocol::{BatchItemStatus, BatchResponse, ReportSubmission};
 use clinic_store::outbox::{self, ReportEntry};
 use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::stream::{self, FuturesOrdered};
 
 use crate::context::Context;
 use crate::{ErrorClass, SyncError, Trace};
@@ -64,75 +64,112 @@ struct Verdicts {
 impl Verdicts {
     fn fail(&mut self, id: String, e: SyncError) {
         self.retry.push(id);
-        let replace = match &self.error {
-            None => true,
-            Some(prev) => e.class() == ErrorClass::Auth && prev.class() != ErrorClass::Auth,
-        };
-        if replace {
-            self.error = Some(e);
-        }
+        keep_worst(&mut self.error, e);
     }
 }
 
 /// Sends the outbox until it is empty or a failure stops the run.
+///
+/// Batches are pipelined: up to `batches_in_flight` are on the wire at once, and
+/// their verdicts are applied in the order they were claimed. After a failure no
+/// new batch is claimed, but every batch already sent still gets its verdicts, so
+/// no report is left `sending` until the next start.
 pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<PushCounts, SyncError> {
     let mut counts = PushCounts::default();
+    let mut in_flight = FuturesOrdered::new();
+    let mut outbox_empty = false;
+    let mut failure: Option<SyncError> = None;
     loop {
-        let single = ctx.single_post_mode();
-        let limit = if single {
-            ctx.config.single_chunk
-        } else {
-            ctx.config.batch_size
-        };
-        let now = chrono::Utc::now().timestamp();
-        let batch = ctx
-            .store(move |db| db.write(|c| outbox::claim_batch(c, now, limit)))
-            .await?;
-        if batch.is_empty() {
-            return Ok(counts);
-        }
-        let verdicts = if single {
-            send_singles(ctx, &batch, trace).await
-        } else {
-            match send_batch(ctx, &batch, trace).await {
-                Ok(v) => v,
-                Err(SyncError::NotOffered { status }) => {
-                    // A missing route alone proves nothing (a proxy answers 404
-                    // too): single POSTs become the mode only once one of them
-                    // brought back proof that the server stored the report.
-                    let v = send_singles(ctx, &batch, trace).await;
-                    if !v.delivered.is_empty() {
-                        tracing::info!(
-                            status,
-                            "the server has no batch route: sending reports one by one"
-                        );
-                        ctx.learn_single_post_mode();
-                    }
-                    v
-                }
-                // The batch as a whole was refused (e.g. too large, malformed):
-                // let each report get its own verdict instead of refusing all.
-                Err(e) if e.class() == ErrorClass::Permanent => {
-                    tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
-                    send_singles(ctx, &batch, trace).await
-                }
-                Err(e) => Verdicts {
-                    retry: batch.iter().map(|b| b.id.clone()).collect(),
-                    error: Some(e),
-                    ..Default::default()
-                },
+        while !outbox_empty && failure.is_none() && in_flight.len() < depth(ctx) {
+            let single = ctx.single_post_mode();
+            let limit = if single {
+                ctx.config.single_chunk
+            } else {
+                ctx.config.batch_size
+            };
+            let now = chrono::Utc::now().timestamp();
+            match ctx
+                .store(move |db| db.write(|c| outbox::claim_batch(c, now, limit)))
+                .await
+            {
+                Ok(batch) if batch.is_empty() => outbox_empty = true,
+                Ok(batch) => in_flight.push_back(send(ctx, batch, single, trace)),
+                Err(e) => keep_worst(&mut failure, e),
             }
+        }
+        let Some(verdicts) = in_flight.next().await else {
+            return match failure {
+                Some(e) => Err(e),
+                None => Ok(counts),
+            };
         };
         counts.delivered += verdicts.delivered.len() as u64;
         counts.rejected += verdicts.rejected.len() as u64;
         let proven = !verdicts.delivered.is_empty();
-        let error = apply(ctx, verdicts).await?;
-        if proven {
-            ctx.remember_upload().await?;
+        match apply(ctx, verdicts).await {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => keep_worst(&mut failure, e),
         }
-        if let Some(e) = error {
-            return Err(e);
+        if proven && let Err(e) = ctx.remember_upload().await {
+            keep_worst(&mut failure, e);
         }
+    }
+}
+
+/// Batches on the wire at once. Single POSTs are already concurrent within a
+/// group, and a mode being learned must see one group's outcome before the next.
+fn depth(ctx: &Context) -> usize {
+    if ctx.single_post_mode() {
+        1
+    } else {
+        ctx.config.batches_in_flight.max(1)
+    }
+}
+
+/// The failure a run reports: the first, unless a later one is about credentials
+/// (which stops the loop until a person acts, so it must not be hidden).
+fn keep_worst(failure: &mut Option<SyncError>, e: SyncError) {
+    let replace = match failure {
+        None => true,
+        Some(prev) => e.class() == ErrorClass::Auth && prev.class() != ErrorClass::Auth,
+    };
+    if replace {
+        *failure = Some(e);
+    }
+}
+
+/// One claimed group on the wire: a batch, or single POSTs in single-POST mode.
+async fn send(ctx: &Context, batch: Vec<ReportEntry>, single: bool, trace: &Trace) -> Verdicts {
+    if single {
+        return send_singles(ctx, &batch, trace).await;
+    }
+    match send_batch(ctx, &batch, trace).await {
+        Ok(v) => v,
+        Err(SyncError::NotOffered { status }) => {
+            // A missing route alone proves nothing (a proxy answers 404
+            // too): single POSTs become the mode only once one of them
+            // brought back proof that the server stored the report.
+            let v = send_singles(ctx, &batch, trace).await;
+            if !v.delivered.is_empty() {
+                tracing::info!(
+                    status,
+                    "the server has no batch route: sending reports one by one"
+                );
+                ctx.learn_single_post_mode();
+            }
+            v
+        }
+        // The batch as a whole was refused (e.g. too large, malformed):
+        // let each report get its own verdict instead of refusing all.
+        Err(e) if e.class() == ErrorClass::Permanent => {
+            tracing::warn!(error = %e, "batch refused as a whole; sending its reports one by one");
+            send_singles(ctx, &batch, trace).await
+        }
+        Err(e) => Verdicts {
+            retry: batch.iter().map(|b| b.id.clone()).collect(),
+            error: Some(e),
+            ..Default::default()
+        },
     }
 }
 

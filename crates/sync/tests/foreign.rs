@@ -584,7 +584,7 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
         assert!(!have(bad), "{bad} refused");
     }
     let count = |sql: &str| {
-        db.read(|c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?))
+        db.read(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)))
             .unwrap()
     };
     assert_eq!(count("SELECT count(*) FROM patients"), 2);
@@ -599,9 +599,7 @@ async fn poison_feed_items_are_set_aside_and_never_stall_the_stream() {
     let appointments: Vec<String> = db
         .read(|c| {
             let mut stmt = c.prepare("SELECT id FROM appointments ORDER BY id")?;
-            Ok(stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?)
+            stmt.query_map([], |r| r.get(0))?.collect()
         })
         .unwrap();
     assert_eq!(appointments, ["A1", "A6"]);

@@ -57,10 +57,16 @@ use super::{
 /// Append only, like the SQLite list: a shipped step has already run on live databases.
 /// refinery wants `V<n>__<name>` names; the files keep the house's `NNNN_name.sql`.
 fn migrations() -> Vec<refinery::Migration> {
-    [(
-        "V1__init",
-        include_str!("../../../migrations/postgres/0001_init.sql"),
-    )]
+    [
+        (
+            "V1__init",
+            include_str!("../../../migrations/postgres/0001_init.sql"),
+        ),
+        (
+            "V2__report_clinic_check_per_statement",
+            include_str!("../../../migrations/postgres/0002_report_clinic_check_per_statement.sql"),
+        ),
+    ]
     .into_iter()
     .map(|(name, sql)| {
         refinery::Migration::unapplied(name, sql).expect("migration names are valid")
@@ -101,6 +107,7 @@ pub struct PostgresStore {
     pool: Pool,
     timeout: Duration,
     stats: Arc<CallStats>,
+    tokens: tokio::sync::mpsc::UnboundedSender<TokenLookup>,
 }
 
 impl Drop for PostgresStore {
@@ -187,12 +194,15 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Config(format!("database pool: {e}")))?;
+        let (tokens, waiting) = tokio::sync::mpsc::unbounded_channel();
+        handle.spawn(look_up_tokens(pool.clone(), waiting, options.timeout * 3));
         let store = Self {
             runtime: Some(runtime),
             handle,
             pool,
             timeout: options.timeout,
             stats: Arc::default(),
+            tokens,
         };
         store.run_for(None, move |_| migrate(config))?;
         Ok(store)
@@ -214,11 +224,7 @@ impl PostgresStore {
         self.handle.spawn(async move {
             let started = Instant::now();
             let result = match deadline {
-                Some(d) => tokio::time::timeout(d, future).await.unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable(
-                        "the database did not answer in time".into(),
-                    ))
-                }),
+                Some(d) => within(d, future).await,
                 None => future.await,
             };
             let unavailable = matches!(result, Err(StoreError::Unavailable(_)));
@@ -430,140 +436,310 @@ fn raw_report(row: &tokio_postgres::Row) -> Result<RawReport, StoreError> {
     })
 }
 
-async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome>, StoreError> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let received_at = now_unix();
-    let clinics: Vec<&str> = reports.iter().map(|r| r.clinic_id.as_str()).collect();
-    let ids: Vec<Uuid> = reports.iter().map(|r| r.report_id).collect();
-    let patients: Vec<&str> = reports.iter().map(|r| r.patient_id.as_str()).collect();
-    let scores: Vec<i64> = reports.iter().map(|r| i64::from(r.score.value())).collect();
-    let scales: Vec<&str> = reports.iter().map(|r| r.score.scale().as_str()).collect();
-    let submitted: Vec<i64> = reports.iter().map(|r| r.submit_time).collect();
-    let assessed: Vec<Option<i64>> = reports.iter().map(|r| r.assessed_at).collect();
-    let recorded_by: Vec<Option<&str>> = reports.iter().map(|r| r.recorded_by.as_deref()).collect();
-    let devices: Vec<Option<&str>> = reports.iter().map(|r| r.device_id.as_deref()).collect();
-    let supersedes: Vec<Option<String>> = reports
-        .iter()
-        .map(|r| r.supersedes.map(|u| u.to_string()))
-        .collect();
-    let reasons: Vec<Option<&str>> = reports.iter().map(|r| r.reason.as_deref()).collect();
-    let sites: Vec<Option<&str>> = reports
-        .iter()
-        .map(|r| r.details.body_site.as_deref())
-        .collect();
-    let activities: Vec<Option<&str>> = reports
-        .iter()
-        .map(|r| r.details.activity.map(activity_to_db))
-        .collect();
-    let notes: Vec<Option<&str>> = reports.iter().map(|r| r.details.note.as_deref()).collect();
-    let interventions: Vec<Option<&str>> = reports
-        .iter()
-        .map(|r| r.details.intervention.as_deref())
-        .collect();
-    let follows: Vec<Option<String>> = reports
-        .iter()
-        .map(|r| r.follows_up.map(|u| u.to_string()))
-        .collect();
-    // One statement for the whole group. ON CONFLICT DO NOTHING lets the primary key
-    // decide, not a prior check, so two deliveries can never both be stored, even on
-    // two replicas at once. Rows go in key order so concurrent groups take the key
-    // locks in one order and cannot deadlock; within one key the earliest delivery in
-    // the group wins, as in the SQLite store.
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO reports (clinic_id, report_id, patient_id, pain_score, scale, submit_time,
-                 assessed_at, recorded_by, device_id, supersedes, reason, received_at,
-                 body_site, activity, note, intervention, follows_up)
-             SELECT c, r, p, ps, sc, st, aa, rb, dv, su, re, $12, bs, ac, nt, iv, fu
-             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int8[],
-                         $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
-                         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
-                 WITH ORDINALITY AS t(c, r, p, ps, sc, st, aa, rb, dv, su, re, bs, ac, nt, iv, fu, ord)
-             ORDER BY c, r, ord
-             ON CONFLICT (clinic_id, report_id) DO NOTHING
-             RETURNING clinic_id, report_id",
-        )
-        .await?;
-    let params: [&(dyn ToSql + Sync); 17] = [
-        &clinics,
-        &ids,
-        &patients,
-        &scores,
-        &scales,
-        &submitted,
-        &assessed,
-        &recorded_by,
-        &devices,
-        &supersedes,
-        &reasons,
-        &received_at,
-        &sites,
-        &activities,
-        &notes,
-        &interventions,
-        &follows,
-    ];
-    let mut inserted: HashSet<(String, Uuid)> = HashSet::new();
-    for row in tx.query(&insert, &params).await? {
-        inserted.insert((row.try_get(0)?, row.try_get(1)?));
-    }
-    // Reports whose ID was already stored before this transaction: read them once.
-    let mut earlier_clinics = Vec::new();
-    let mut earlier_ids = Vec::new();
-    for r in &reports {
-        if !inserted.contains(&(r.clinic_id.clone(), r.report_id)) {
-            earlier_clinics.push(r.clinic_id.as_str());
-            earlier_ids.push(r.report_id);
-        }
-    }
-    let mut stored: HashMap<(String, Uuid), RawReport> = HashMap::new();
-    if !earlier_ids.is_empty() {
-        let existing = tx
-            .prepare_cached(&format!(
-                "SELECT {REPORT_COLUMNS} FROM reports
-                 WHERE (clinic_id, report_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
-            ))
-            .await?;
-        for row in tx
-            .query(&existing, &[&earlier_clinics, &earlier_ids])
-            .await?
-        {
-            let clinic: String = row.try_get(0)?;
-            let id: Uuid = row.try_get(1)?;
-            stored.insert((clinic, id), raw_report(&row)?);
-        }
-    }
-    tx.commit().await?;
+/// A group's reports as one array per column, for the `unnest` of the insert statements.
+/// Holds only the first delivery of each (clinic, report ID), in key order.
+struct ReportArrays<'a> {
+    clinics: Vec<&'a str>,
+    ids: Vec<Uuid>,
+    patients: Vec<&'a str>,
+    scores: Vec<i64>,
+    scales: Vec<&'a str>,
+    submitted: Vec<i64>,
+    assessed: Vec<Option<i64>>,
+    recorded_by: Vec<Option<&'a str>>,
+    devices: Vec<Option<&'a str>>,
+    supersedes: Vec<Option<String>>,
+    reasons: Vec<Option<&'a str>>,
+    sites: Vec<Option<&'a str>>,
+    activities: Vec<Option<&'a str>>,
+    notes: Vec<Option<&'a str>>,
+    interventions: Vec<Option<&'a str>>,
+    follows: Vec<Option<String>>,
+}
 
-    let mut first_in_group: HashMap<(String, Uuid), usize> = HashMap::new();
+impl<'a> ReportArrays<'a> {
+    fn new(reports: impl ExactSizeIterator<Item = &'a NewReport> + Clone) -> Self {
+        Self {
+            clinics: reports.clone().map(|r| r.clinic_id.as_str()).collect(),
+            ids: reports.clone().map(|r| r.report_id).collect(),
+            patients: reports.clone().map(|r| r.patient_id.as_str()).collect(),
+            scores: reports
+                .clone()
+                .map(|r| i64::from(r.score.value()))
+                .collect(),
+            scales: reports.clone().map(|r| r.score.scale().as_str()).collect(),
+            submitted: reports.clone().map(|r| r.submit_time).collect(),
+            assessed: reports.clone().map(|r| r.assessed_at).collect(),
+            recorded_by: reports.clone().map(|r| r.recorded_by.as_deref()).collect(),
+            devices: reports.clone().map(|r| r.device_id.as_deref()).collect(),
+            supersedes: reports
+                .clone()
+                .map(|r| r.supersedes.map(|u| u.to_string()))
+                .collect(),
+            reasons: reports.clone().map(|r| r.reason.as_deref()).collect(),
+            sites: reports
+                .clone()
+                .map(|r| r.details.body_site.as_deref())
+                .collect(),
+            activities: reports
+                .clone()
+                .map(|r| r.details.activity.map(activity_to_db))
+                .collect(),
+            notes: reports.clone().map(|r| r.details.note.as_deref()).collect(),
+            interventions: reports
+                .clone()
+                .map(|r| r.details.intervention.as_deref())
+                .collect(),
+            follows: reports
+                .map(|r| r.follows_up.map(|u| u.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The parameters of [`INSERT_REPORTS`], `received_at` as `$12`.
+    fn params<'p>(&'p self, received_at: &'p i64) -> [&'p (dyn ToSql + Sync); 17] {
+        [
+            &self.clinics,
+            &self.ids,
+            &self.patients,
+            &self.scores,
+            &self.scales,
+            &self.submitted,
+            &self.assessed,
+            &self.recorded_by,
+            &self.devices,
+            &self.supersedes,
+            &self.reasons,
+            received_at,
+            &self.sites,
+            &self.activities,
+            &self.notes,
+            &self.interventions,
+            &self.follows,
+        ]
+    }
+}
+
+/// Inserts the group's rows, in array order. Followed by nothing, it fails as a whole
+/// on a report ID already stored; followed by [`IF_NEW`], it skips those instead.
+const INSERT_REPORTS: &str = "INSERT INTO reports (clinic_id, report_id, patient_id, pain_score,
+         scale, submit_time, assessed_at, recorded_by, device_id, supersedes, reason,
+         received_at, body_site, activity, note, intervention, follows_up)
+     SELECT c, r, p, ps, sc, st, aa, rb, dv, su, re, $12, bs, ac, nt, iv, fu
+     FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int8[],
+                 $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
+                 $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+         AS t(c, r, p, ps, sc, st, aa, rb, dv, su, re, bs, ac, nt, iv, fu)";
+
+/// ON CONFLICT DO NOTHING lets the primary key decide, not a prior check, so two
+/// deliveries can never both be stored, even on two replicas at once.
+const IF_NEW: &str =
+    " ON CONFLICT (clinic_id, report_id) DO NOTHING RETURNING clinic_id, report_id";
+
+/// Stores a group. Almost every group is all new reports, so it is first inserted as
+/// ONE plain statement, its BEGIN and COMMIT pipelined with it: the whole group costs
+/// one round trip (the COMMIT's answer comes only after its WAL flush). A plain insert
+/// also skips ON CONFLICT's per-row probe of the key index, about half of
+/// PostgreSQL's work per report. A report ID that is already stored (a retry) fails
+/// that insert as a whole, nothing of it stays, and the group is written again with
+/// ON CONFLICT, in a transaction that also reads the earlier reports back to tell
+/// duplicates from conflicts.
+async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome>, StoreError> {
+    let received_at = now_unix();
+    // The earliest delivery of each key in the group is the one stored, as in the
+    // SQLite store. Rows go in key order so concurrent groups take the key locks in
+    // one order and cannot deadlock.
+    let mut first_of: HashMap<(&str, Uuid), usize> = HashMap::with_capacity(reports.len());
+    let mut firsts = Vec::with_capacity(reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        first_of
+            .entry((r.clinic_id.as_str(), r.report_id))
+            .or_insert_with(|| {
+                firsts.push(i);
+                i
+            });
+    }
+    firsts.sort_unstable_by_key(|&i| (reports[i].clinic_id.as_str(), reports[i].report_id));
+    let arrays = ReportArrays::new(firsts.iter().map(|&i| &reports[i]));
+    let params = arrays.params(&received_at);
+
+    let mut client = pool.get().await?;
+    let plain = client.prepare_cached(INSERT_REPORTS).await?;
+    // All three go out before any answer comes back. An explicit COMMIT, not the
+    // statement's implicit one, so its answer is what says "durably stored".
+    let (begun, insert, commit) = tokio::join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&plain, &params),
+        client.batch_execute("COMMIT"),
+    );
+    begun?;
+    let (inserted, stored) = match insert {
+        // After a failed insert COMMIT only ends the failed transaction: it is not checked.
+        Ok(n) if n == firsts.len() as u64 => {
+            commit?;
+            (None, HashMap::new())
+        }
+        Ok(n) => {
+            return Err(corrupt(format!(
+                "{n} of {} new reports inserted",
+                firsts.len()
+            )));
+        }
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            let (inserted, stored) = ingest_retried(&mut client, &arrays, &params).await?;
+            (Some(inserted), stored)
+        }
+        Err(e) => return Err(e.into()),
+    };
+
     let mut outcomes = Vec::with_capacity(reports.len());
     for (i, r) in reports.iter().enumerate() {
-        let key = (r.clinic_id.clone(), r.report_id);
-        if let Some(&first) = first_in_group.get(&key) {
+        let first = first_of[&(r.clinic_id.as_str(), r.report_id)];
+        let key = || (r.clinic_id.clone(), r.report_id);
+        let new = inserted.as_ref().is_none_or(|set| set.contains(&key()));
+        outcomes.push(if first == i && new {
+            IngestOutcome::Accepted(accepted(r, received_at))
+        } else if new {
             let first = &reports[first];
-            outcomes.push(if first == r {
+            if first == r {
                 let mut replay = accepted(first, received_at);
                 replay.duplicate = true;
                 IngestOutcome::Duplicate(replay)
             } else {
                 IngestOutcome::Conflict
-            });
-        } else if inserted.contains(&key) {
-            outcomes.push(IngestOutcome::Accepted(accepted(r, received_at)));
-            first_in_group.insert(key, i);
+            }
         } else {
-            let first = stored
-                .get(&key)
+            let earlier = stored
+                .get(&key())
                 .ok_or_else(|| corrupt("a report neither inserted nor stored"))?;
-            outcomes.push(if first.same_content(r) {
-                IngestOutcome::Duplicate(first.clone().into_wire(true)?)
+            if earlier.same_content(r) {
+                IngestOutcome::Duplicate(earlier.clone().into_wire(true)?)
             } else {
                 IngestOutcome::Conflict
-            });
-        }
+            }
+        });
     }
     Ok(outcomes)
+}
+
+/// The group again after its plain insert met a stored report ID: inserts the new
+/// ones and reads the stored ones back, in one transaction. Returns the keys inserted
+/// and the reports stored earlier.
+async fn ingest_retried(
+    client: &mut deadpool_postgres::Client,
+    arrays: &ReportArrays<'_>,
+    params: &[&(dyn ToSql + Sync); 17],
+) -> Result<(HashSet<(String, Uuid)>, HashMap<(String, Uuid), RawReport>), StoreError> {
+    let tx = client.transaction().await?;
+    let insert = tx
+        .prepare_cached(&format!("{INSERT_REPORTS}{IF_NEW}"))
+        .await?;
+    let mut inserted = HashSet::new();
+    for row in tx.query(&insert, params).await? {
+        inserted.insert((row.try_get(0)?, row.try_get(1)?));
+    }
+    let (mut earlier_clinics, mut earlier_ids) = (Vec::new(), Vec::new());
+    for (clinic, id) in arrays.clinics.iter().zip(&arrays.ids) {
+        if !inserted.contains(&((*clinic).to_owned(), *id)) {
+            earlier_clinics.push(*clinic);
+            earlier_ids.push(*id);
+        }
+    }
+    let existing = tx
+        .prepare_cached(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports
+             WHERE (clinic_id, report_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
+        ))
+        .await?;
+    let mut stored = HashMap::new();
+    for row in tx
+        .query(&existing, &[&earlier_clinics, &earlier_ids])
+        .await?
+    {
+        stored.insert((row.try_get(0)?, row.try_get(1)?), raw_report(&row)?);
+    }
+    tx.commit().await?;
+    Ok((inserted, stored))
+}
+
+/// A token hash waiting for its clinic, and where to send the answer.
+type TokenLookup = (
+    [u8; 32],
+    std::sync::mpsc::SyncSender<Result<Option<String>, StoreError>>,
+);
+
+/// Most token lookups answered by one query.
+const TOKEN_LOOKUPS_PER_QUERY: usize = 256;
+
+/// Every request is authenticated by a token lookup, so at thousands of requests a
+/// second the lookups themselves were a large share of the database's work. They
+/// are answered by one query for everything waiting, while the next ones queue. The
+/// query for a lookup starts only after the lookup was asked, so a revoked token
+/// fails on the next request, whichever replica revoked it.
+async fn look_up_tokens(
+    pool: Pool,
+    mut waiting: tokio::sync::mpsc::UnboundedReceiver<TokenLookup>,
+    deadline: Duration,
+) {
+    let mut batch = Vec::with_capacity(TOKEN_LOOKUPS_PER_QUERY);
+    while waiting.recv_many(&mut batch, TOKEN_LOOKUPS_PER_QUERY).await > 0 {
+        let hashes: Vec<&[u8]> = batch.iter().map(|(h, _)| h.as_slice()).collect();
+        match within(deadline, clinics_for_tokens(&pool, &hashes)).await {
+            Ok(found) => {
+                for (hash, answer) in batch.drain(..) {
+                    let _ = answer.send(Ok(found.get(&hash).cloned()));
+                }
+            }
+            Err(StoreError::Unavailable(why)) => {
+                for (_, answer) in batch.drain(..) {
+                    let _ = answer.send(Err(StoreError::Unavailable(why.clone())));
+                }
+            }
+            // Not the database's absence: each lookup alone, so each gets its own error.
+            Err(_) => {
+                for (hash, answer) in batch.drain(..) {
+                    let alone = within(deadline, clinics_for_tokens(&pool, &[hash.as_slice()]))
+                        .await
+                        .map(|found| found.get(&hash).cloned());
+                    let _ = answer.send(alone);
+                }
+            }
+        }
+    }
+}
+
+/// `work`, or "unavailable" once `deadline` has passed.
+async fn within<T>(
+    deadline: Duration,
+    work: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the database did not answer in time".into(),
+            ))
+        })
+}
+
+async fn clinics_for_tokens(
+    pool: &Pool,
+    hashes: &[&[u8]],
+) -> Result<HashMap<[u8; 32], String>, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT token_sha256, clinic_id FROM api_tokens
+             WHERE token_sha256 = ANY($1) AND revoked_at IS NULL",
+        )
+        .await?;
+    let mut found = HashMap::new();
+    for row in client.query(&stmt, &[&hashes]).await? {
+        let hash: &[u8] = row.try_get(0)?;
+        let hash: [u8; 32] = hash.try_into().map_err(corrupt)?;
+        found.insert(hash, row.try_get(1)?);
+    }
+    Ok(found)
 }
 
 /// Runs a feed query selecting `id, seq, deleted, <data columns...>` and pages it.
@@ -979,17 +1155,19 @@ impl CentralStore for PostgresStore {
     }
 
     fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError> {
-        let sha256 = *sha256;
-        self.run(move |pool| async move {
-            let client = pool.get().await?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT clinic_id FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
-                )
-                .await?;
-            let row = client.query_opt(&stmt, &[&sha256.as_slice()]).await?;
-            Ok(row.map(|r| r.try_get(0)).transpose()?)
-        })
+        let started = Instant::now();
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let result = match self.tokens.send((*sha256, answer)) {
+            Ok(()) => answered.recv_timeout(self.timeout * 3).unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            }),
+            Err(_) => Err(StoreError::Unavailable("database runtime stopped".into())),
+        };
+        let unavailable = matches!(result, Err(StoreError::Unavailable(_)));
+        self.stats.observe(started.elapsed(), unavailable);
+        result
     }
 
     fn staff_role(

@@ -1,0 +1,135 @@
+//! The stored report with its delivery state, and how it is read from a row.
+
+use std::borrow::Cow;
+
+use clinic_domain::{Activity, AssessmentDetails, PainScale};
+use rusqlite::Row;
+
+use crate::column::{self, Text, TextForm};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    Queued,
+    Sending,
+    Delivered,
+    Rejected,
+    /// A rejected report replaced by a correction; kept, no longer waiting.
+    Superseded,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sending => "sending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Rejected => "rejected",
+            OutboxState::Superseded => "superseded",
+        }
+    }
+}
+
+impl TextForm for OutboxState {
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(raw: &str) -> Result<Self, String> {
+        Ok(match raw {
+            "queued" => OutboxState::Queued,
+            "sending" => OutboxState::Sending,
+            "delivered" => OutboxState::Delivered,
+            "rejected" => OutboxState::Rejected,
+            "superseded" => OutboxState::Superseded,
+            other => return Err(format!("outbox state '{other}'")),
+        })
+    }
+}
+
+column::sql_text!(OutboxState);
+
+/// A stored report with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportEntry {
+    pub id: String,
+    pub patient_id: String,
+    pub scale: PainScale,
+    pub score: i64,
+    pub assessed_at: i64,
+    pub recorded_at: i64,
+    pub recorded_by: String,
+    pub device_id: String,
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub server_report_id: Option<String>,
+    pub delivered_at: Option<i64>,
+    /// The report this one corrects, and why.
+    pub supersedes: Option<String>,
+    pub correction_reason: Option<String>,
+    pub details: AssessmentDetails,
+    pub follows_up: Option<String>,
+    pub reassess_due_at: Option<i64>,
+    /// The correction that replaced this report, when one did.
+    pub superseded_by: Option<String>,
+    /// A current (not superseded) reassessment that follows this one up.
+    pub followed_up_by: Option<String>,
+}
+
+/// The report as recorded (`pain_reports r`); [`entry_from_row`] reads these by name.
+macro_rules! report_columns {
+    () => {
+        "r.id, r.patient_id, r.scale, r.score, r.assessed_at, r.recorded_at, r.recorded_by,
+         r.device_id, r.supersedes, r.correction_reason, r.body_site, r.activity, r.note,
+         r.intervention, r.follows_up, r.reassess_due_at"
+    };
+}
+
+/// A report, its outbox entry (`outbox o`) and what happened to it since: the
+/// correction that replaced it and a current reassessment that followed it up.
+pub(super) const ENTRY_COLUMNS: &str = concat!(
+    report_columns!(),
+    ", o.state, o.attempts, o.last_error, o.server_report_id, o.delivered_at,
+     (SELECT n.id FROM pain_reports n WHERE n.supersedes = r.id) AS superseded_by,
+     (SELECT f.id FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
+        AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id) ORDER BY f.id LIMIT 1)
+        AS followed_up_by"
+);
+
+/// What sending needs: the report as recorded, and its entry as the claim that
+/// reads it leaves it (`claim_batch` sets the same in the same transaction). The
+/// sender claims thousands a second, and the two look-ups above would be wasted on it.
+pub(super) const CLAIMED_COLUMNS: &str = concat!(
+    report_columns!(),
+    ", 'sending' AS state, o.attempts + 1 AS attempts, o.last_error, o.server_report_id,
+     o.delivered_at, NULL AS superseded_by, NULL AS followed_up_by"
+);
+
+pub(super) fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<ReportEntry> {
+    Ok(ReportEntry {
+        id: r.get("id")?,
+        patient_id: r.get("patient_id")?,
+        scale: r.get::<_, Text<PainScale>>("scale")?.0,
+        score: r.get("score")?,
+        assessed_at: r.get("assessed_at")?,
+        recorded_at: r.get("recorded_at")?,
+        recorded_by: r.get("recorded_by")?,
+        device_id: r.get("device_id")?,
+        state: r.get("state")?,
+        attempts: r.get("attempts")?,
+        last_error: r.get("last_error")?,
+        server_report_id: r.get("server_report_id")?,
+        delivered_at: r.get("delivered_at")?,
+        supersedes: r.get("supersedes")?,
+        correction_reason: r.get("correction_reason")?,
+        details: AssessmentDetails {
+            body_site: r.get("body_site")?,
+            activity: r.get::<_, Option<Text<Activity>>>("activity")?.map(|a| a.0),
+            note: r.get("note")?,
+            intervention: r.get("intervention")?,
+        },
+        follows_up: r.get("follows_up")?,
+        reassess_due_at: r.get("reassess_due_at")?,
+        superseded_by: r.get("superseded_by")?,
+        followed_up_by: r.get("followed_up_by")?,
+    })
+}
