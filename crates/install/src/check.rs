@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use clinic_protocol::paths;
 use serde::Serialize;
 
 /// What went wrong, from the network up.
@@ -84,7 +85,9 @@ fn fail(failure: Failure, detail: impl Into<String>) -> CheckError {
 }
 
 /// Route that needs the device credential and changes nothing: one item of the patients feed.
-const AUTHENTICATED_PROBE: &str = "/v1/feeds/patients?after=0&limit=1";
+fn authenticated_probe(base: &str) -> String {
+    format!("{base}{}?after=0&limit=1", paths::FEED_PATIENTS)
+}
 
 /// Checks `base_url` with `token` in two steps: `GET /healthz` (reachable, and a
 /// `clinic-central` answering `ok`), then an authenticated read.
@@ -106,7 +109,7 @@ pub async fn check_connection(
         .map_err(|e| fail(Failure::Network, e.to_string()))?;
 
     let health = http
-        .get(format!("{base}/healthz"))
+        .get(format!("{base}{}", paths::HEALTH))
         .send()
         .await
         .map_err(classify)?;
@@ -136,7 +139,7 @@ pub async fn check_connection(
     }
 
     let resp = http
-        .get(format!("{base}{AUTHENTICATED_PROBE}"))
+        .get(authenticated_probe(base))
         .bearer_auth(token)
         .send()
         .await
