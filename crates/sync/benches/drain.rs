@@ -47,7 +47,7 @@ fn fill(db_path: &std::path::Path, n: usize) {
     .unwrap();
 }
 
-fn run(label: &str, compat: bool, n: usize) {
+fn run(label: &str, compat: bool, in_flight: Option<u16>, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let server =
         clinic_central::spawn_for_tests(&dir.path().join("central.sqlite3"), compat).unwrap();
@@ -69,6 +69,9 @@ fn run(label: &str, compat: bool, n: usize) {
     if let Some(t) = &token {
         cmd.args(["--token", t]);
     }
+    if let Some(k) = in_flight {
+        cmd.args(["--batches-in-flight", &k.to_string()]);
+    }
     let started = Instant::now();
     let out = cmd.output().unwrap();
     let secs = started.elapsed().as_secs_f64();
@@ -89,7 +92,7 @@ fn run(label: &str, compat: bool, n: usize) {
         "every report stored once"
     );
     println!(
-        "{label:>8}: {n} reports in {secs:.2} s = {:.0} reports/s; app peak RSS {:.1} MiB",
+        "{label:>20}: {n} reports in {secs:.2} s = {:.0} reports/s; app peak RSS {:.1} MiB",
         n as f64 / secs,
         kib as f64 / 1024.0
     );
@@ -100,6 +103,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    run("batched", false, n);
-    run("single", true, n);
+    // The baseline first: one batch at a time, as before batches were pipelined.
+    run("batched, 1 in flight", false, Some(1), n);
+    run("batched", false, None, n);
+    run("single", true, None, n);
 }

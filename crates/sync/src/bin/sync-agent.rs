@@ -32,6 +32,9 @@ struct Args {
     /// How long one request may take.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     request_timeout_ms: u64,
+    /// Batches on the wire at once (the drain bench compares 1 with the default).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    batches_in_flight: Option<u16>,
     /// Exit 0 once nothing is waiting, printing `drained <delivered> vmhwm_kib <peak RSS>`.
     #[arg(long)]
     until_drained: bool,
@@ -54,6 +57,9 @@ fn main() -> anyhow::Result<()> {
     config.backoff_base = Duration::from_millis(10);
     config.backoff_cap = Duration::from_millis(200);
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    if let Some(n) = args.batches_in_flight {
+        config.batches_in_flight = usize::from(n);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -110,6 +116,8 @@ mod tests {
             "--until-drained",
             "--request-timeout-ms",
             "200",
+            "--batches-in-flight",
+            "1",
         ])
         .unwrap();
         assert_eq!(a.db.to_str(), Some("/tmp/desk.sqlite3"));
@@ -117,9 +125,11 @@ mod tests {
         assert_eq!(a.token.as_deref(), Some("cct_x"));
         assert!(a.until_drained);
         assert_eq!(a.request_timeout_ms, 200);
+        assert_eq!(a.batches_in_flight, Some(1));
         let a = parse(&["--db", "f", "--server", "http://x"]).unwrap();
         assert!(!a.until_drained);
         assert_eq!(a.request_timeout_ms, 30_000);
+        assert_eq!(a.batches_in_flight, None);
     }
 
     #[rstest]
@@ -128,6 +138,7 @@ mod tests {
     #[case(&["--db", "f"], ErrorKind::MissingRequiredArgument)]
     #[case(&["--db", "f", "--server", "http://x", "--frobnicate"], ErrorKind::UnknownArgument)]
     #[case(&["--db", "f", "--server", "http://x", "--request-timeout-ms", "soon"], ErrorKind::ValueValidation)]
+    #[case(&["--db", "f", "--server", "http://x", "--batches-in-flight", "0"], ErrorKind::ValueValidation)]
     fn a_bad_command_line_is_refused(#[case] args: &[&str], #[case] kind: ErrorKind) {
         let e = parse(args)
             .err()
