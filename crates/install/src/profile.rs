@@ -12,7 +12,8 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use clinic_domain::ClinicZone;
+use clinic_domain::id::MAX_ID_LEN;
+use clinic_domain::{ClinicZone, record_id};
 use serde::{Deserialize, Serialize};
 
 use crate::InstallError;
@@ -261,15 +262,13 @@ impl Profile {
     /// (clinic ID, server URL and credential).
     pub fn validate(&self, complete: bool) -> Result<(), InstallError> {
         let bad = |m: String| Err(InstallError::InvalidProfile(m));
+        // The domain's ID rule, exactly: it trims what a scanner adds, but a profile
+        // value with spaces around it is a typo to show, not to fix silently.
         if let Some(id) = &self.clinic.id
-            && (id.is_empty()
-                || id.len() > 32
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            && !matches!(record_id(id), Ok(valid) if valid == *id)
         {
             return bad(format!(
-                "clinic.id must be 1–32 letters, digits, '-' or '_', not '{id}'"
+                "clinic.id must be 1–{MAX_ID_LEN} letters, digits, '-' or '_', not '{id}'"
             ));
         }
         if let Some(zone) = &self.clinic.time_zone
@@ -508,6 +507,11 @@ reassess_interval_minutes = 45
     #[case::bad_language("[clinic]\nlanguage = \"fr\"", "language")]
     #[case::bad_url("[server]\nurl = \"ftp://x\"", "server.url")]
     #[case::bad_id("[clinic]\nid = \"C 001\"", "clinic.id")]
+    #[case::id_with_spaces_around("[clinic]\nid = \" C001\"", "clinic.id")]
+    #[case::id_longer_than_the_domain_allows(
+        "[clinic]\nid = \"C00000000000000000000000000000001\"",
+        "1–32"
+    )]
     #[case::zero_interval("[sync]\ninterval_seconds = 0", "at least")]
     #[case::missing_token(
         "[clinic]\nid = \"C001\"\n[server]\nurl = \"http://x\"",
