@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::entry::{CLAIMED_COLUMNS, ReportEntry, entry_from_row};
+use super::entry::{CLAIMED_COLUMNS, EntryColumns, ReportEntry};
 use crate::StoreError;
 
 /// After a crash or restart, requests that were in flight have an unknown outcome:
@@ -28,7 +28,8 @@ pub fn claim_batch(
              WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
              ORDER BY o.report_id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![now, limit as i64], entry_from_row)?;
+        let columns = EntryColumns::of(&stmt)?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| columns.read(r))?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
     {

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use clinic_domain::{Activity, AssessmentDetails, PainScale};
-use rusqlite::Row;
+use rusqlite::{Row, Statement};
 
 use crate::column::{self, Text, TextForm};
 
@@ -104,32 +104,87 @@ pub(super) const CLAIMED_COLUMNS: &str = concat!(
      o.delivered_at, NULL AS superseded_by, NULL AS followed_up_by"
 );
 
+/// Where each column of an entry sits in a statement's result, looked up by name
+/// once per statement. rusqlite finds a column by name by walking the columns, so
+/// by-name reads on every row cost the sender more than the rest of a claim.
+macro_rules! entry_columns {
+    ($($column:ident),* $(,)?) => {
+        pub(super) struct EntryColumns {
+            $($column: usize),*
+        }
+
+        impl EntryColumns {
+            pub(super) fn of(stmt: &Statement<'_>) -> rusqlite::Result<Self> {
+                Ok(Self {
+                    $($column: stmt.column_index(stringify!($column))?),*
+                })
+            }
+        }
+    };
+}
+
+entry_columns!(
+    id,
+    patient_id,
+    scale,
+    score,
+    assessed_at,
+    recorded_at,
+    recorded_by,
+    device_id,
+    state,
+    attempts,
+    last_error,
+    server_report_id,
+    delivered_at,
+    supersedes,
+    correction_reason,
+    body_site,
+    activity,
+    note,
+    intervention,
+    follows_up,
+    reassess_due_at,
+    superseded_by,
+    followed_up_by,
+);
+
+impl EntryColumns {
+    pub(super) fn read(&self, r: &Row<'_>) -> rusqlite::Result<ReportEntry> {
+        Ok(ReportEntry {
+            id: r.get(self.id)?,
+            patient_id: r.get(self.patient_id)?,
+            scale: r.get::<_, Text<PainScale>>(self.scale)?.0,
+            score: r.get(self.score)?,
+            assessed_at: r.get(self.assessed_at)?,
+            recorded_at: r.get(self.recorded_at)?,
+            recorded_by: r.get(self.recorded_by)?,
+            device_id: r.get(self.device_id)?,
+            state: r.get(self.state)?,
+            attempts: r.get(self.attempts)?,
+            last_error: r.get(self.last_error)?,
+            server_report_id: r.get(self.server_report_id)?,
+            delivered_at: r.get(self.delivered_at)?,
+            supersedes: r.get(self.supersedes)?,
+            correction_reason: r.get(self.correction_reason)?,
+            details: AssessmentDetails {
+                body_site: r.get(self.body_site)?,
+                activity: r
+                    .get::<_, Option<Text<Activity>>>(self.activity)?
+                    .map(|a| a.0),
+                note: r.get(self.note)?,
+                intervention: r.get(self.intervention)?,
+            },
+            follows_up: r.get(self.follows_up)?,
+            reassess_due_at: r.get(self.reassess_due_at)?,
+            superseded_by: r.get(self.superseded_by)?,
+            followed_up_by: r.get(self.followed_up_by)?,
+        })
+    }
+}
+
+/// One row, its columns found by name (for reads of a few rows; the sender's claim
+/// looks them up once with [`EntryColumns::of`]).
 pub(super) fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<ReportEntry> {
-    Ok(ReportEntry {
-        id: r.get("id")?,
-        patient_id: r.get("patient_id")?,
-        scale: r.get::<_, Text<PainScale>>("scale")?.0,
-        score: r.get("score")?,
-        assessed_at: r.get("assessed_at")?,
-        recorded_at: r.get("recorded_at")?,
-        recorded_by: r.get("recorded_by")?,
-        device_id: r.get("device_id")?,
-        state: r.get("state")?,
-        attempts: r.get("attempts")?,
-        last_error: r.get("last_error")?,
-        server_report_id: r.get("server_report_id")?,
-        delivered_at: r.get("delivered_at")?,
-        supersedes: r.get("supersedes")?,
-        correction_reason: r.get("correction_reason")?,
-        details: AssessmentDetails {
-            body_site: r.get("body_site")?,
-            activity: r.get::<_, Option<Text<Activity>>>("activity")?.map(|a| a.0),
-            note: r.get("note")?,
-            intervention: r.get("intervention")?,
-        },
-        follows_up: r.get("follows_up")?,
-        reassess_due_at: r.get("reassess_due_at")?,
-        superseded_by: r.get("superseded_by")?,
-        followed_up_by: r.get("followed_up_by")?,
-    })
+    EntryColumns::of(r.as_ref())?.read(r)
 }

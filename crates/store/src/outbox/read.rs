@@ -4,7 +4,7 @@
 use clinic_domain::PatientId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::entry::{ENTRY_COLUMNS, OutboxState, ReportEntry, entry_from_row};
+use super::entry::{ENTRY_COLUMNS, EntryColumns, OutboxState, ReportEntry, entry_from_row};
 use crate::StoreError;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,7 +61,8 @@ pub fn for_patient(
         "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
          WHERE r.patient_id = ?1 ORDER BY r.assessed_at DESC, r.id DESC LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![patient.as_str(), limit as i64], entry_from_row)?;
+    let columns = EntryColumns::of(&stmt)?;
+    let rows = stmt.query_map(params![patient.as_str(), limit as i64], |r| columns.read(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -93,7 +94,8 @@ pub fn all(conn: &Connection) -> Result<Vec<ReportEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id ORDER BY r.id"
     ))?;
-    let rows = stmt.query_map([], entry_from_row)?;
+    let columns = EntryColumns::of(&stmt)?;
+    let rows = stmt.query_map([], |r| columns.read(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -103,7 +105,8 @@ pub fn in_state(conn: &Connection, state: OutboxState) -> Result<Vec<ReportEntry
         "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
          WHERE o.state = ?1 ORDER BY o.report_id"
     ))?;
-    let rows = stmt.query_map([state], entry_from_row)?;
+    let columns = EntryColumns::of(&stmt)?;
+    let rows = stmt.query_map([state], |r| columns.read(r))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
