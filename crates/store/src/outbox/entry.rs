@@ -75,7 +75,7 @@ pub struct ReportEntry {
     pub followed_up_by: Option<String>,
 }
 
-/// The report as recorded (`pain_reports r`); [`entry_from_row`] reads these by name.
+/// The report as recorded (`pain_reports r`); [`EntryColumns`] finds these by name.
 macro_rules! report_columns {
     () => {
         "r.id, r.patient_id, r.scale, r.score, r.assessed_at, r.recorded_at, r.recorded_by,
@@ -181,10 +181,4 @@ impl EntryColumns {
             followed_up_by: r.get(self.followed_up_by)?,
         })
     }
-}
-
-/// One row, its columns found by name (for reads of a few rows; the sender's claim
-/// looks them up once with [`EntryColumns::of`]).
-pub(super) fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<ReportEntry> {
-    EntryColumns::of(r.as_ref())?.read(r)
 }

@@ -4,7 +4,7 @@
 use clinic_domain::PatientId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::entry::{ENTRY_COLUMNS, EntryColumns, OutboxState, ReportEntry, entry_from_row};
+use super::entry::{ENTRY_COLUMNS, EntryColumns, OutboxState, ReportEntry};
 use crate::StoreError;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,11 +43,12 @@ pub fn counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
 }
 
 pub fn get(conn: &Connection, report_id: &str) -> Result<Option<ReportEntry>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id WHERE r.id = ?1"
-        ))?
-        .query_row([report_id], entry_from_row)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id WHERE r.id = ?1"
+    ))?;
+    let columns = EntryColumns::of(&stmt)?;
+    Ok(stmt
+        .query_row([report_id], |r| columns.read(r))
         .optional()?)
 }
 
@@ -83,8 +84,10 @@ pub fn pending_reassessments(
                            AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id))
          ORDER BY r.reassess_due_at, r.id LIMIT ?2"
     ))?;
+    let columns = EntryColumns::of(&stmt)?;
+    let patient_name = stmt.column_index("patient_name")?;
     let rows = stmt.query_map(params![device_id, limit as i64], |r| {
-        Ok((entry_from_row(r)?, r.get("patient_name")?))
+        Ok((columns.read(r)?, r.get(patient_name)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
