@@ -224,6 +224,7 @@ pub async fn post_report_compat(
         assessed_at: None,
         details: Default::default(),
         follows_up: None,
+        resolves: Vec::new(),
     };
     let report = validate_report(&clinic, submission).inspect_err(|_| {
         state.metrics.reports_rejected.inc();

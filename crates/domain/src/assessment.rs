@@ -232,6 +232,43 @@ pub fn check_correction(target: CorrectionTarget<'_>, patient_id: &str) -> Resul
     Ok(())
 }
 
+/// Most concurrent corrections one settling correction may name in `resolves`
+/// besides the one it supersedes: more than a handful of devices correcting one
+/// record offline at once is not a ward, it is a fault.
+pub const MAX_RESOLVES: usize = 16;
+
+/// A correction that settles concurrent corrections (ARCHITECTURE.md, "Concurrent
+/// corrections") supersedes one of them and names the others in `resolves`: it
+/// must be a correction, name at most [`MAX_RESOLVES`], each once, and neither
+/// itself nor the record it supersedes. Which records they are, and that they
+/// correct the same record, only a store holding them can tell; the server may
+/// receive a resolution before the corrections it names, like `supersedes`.
+pub fn check_resolves<T: PartialEq>(
+    report_id: &T,
+    supersedes: Option<&T>,
+    resolves: &[T],
+) -> Result<(), DomainError> {
+    if resolves.is_empty() {
+        return Ok(());
+    }
+    let Some(supersedes) = supersedes else {
+        return Err(DomainError::InvalidResolution);
+    };
+    let repeated = resolves
+        .iter()
+        .enumerate()
+        .any(|(i, id)| resolves[..i].contains(id));
+    if resolves.len() > MAX_RESOLVES
+        || repeated
+        || resolves
+            .iter()
+            .any(|id| id == report_id || id == supersedes)
+    {
+        return Err(DomainError::InvalidResolution);
+    }
+    Ok(())
+}
+
 /// When the reassessment after an intervention falls due; none without one.
 pub fn reassessment_due(
     assessed_at: DateTime<Utc>,
@@ -297,6 +334,34 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+
+    #[rstest]
+    #[case::not_a_resolution(None, &[], true)]
+    #[case::a_plain_correction(Some(2), &[], true)]
+    #[case::settles_two(Some(2), &[3], true)]
+    #[case::settles_many(Some(2), &[3, 4, 5], true)]
+    #[case::not_a_correction(None, &[3], false)]
+    #[case::names_itself(Some(2), &[1], false)]
+    #[case::names_what_it_supersedes(Some(2), &[2], false)]
+    #[case::names_one_twice(Some(2), &[3, 3], false)]
+    fn a_resolution_names_other_corrections_once(
+        #[case] supersedes: Option<u32>,
+        #[case] resolves: &[u32],
+        #[case] ok: bool,
+    ) {
+        assert_eq!(
+            check_resolves(&1, supersedes.as_ref(), resolves).is_ok(),
+            ok
+        );
+    }
+
+    #[test]
+    fn a_resolution_names_at_most_the_limit() {
+        let at_limit: Vec<u32> = (10..10 + MAX_RESOLVES as u32).collect();
+        assert!(check_resolves(&1, Some(&2), &at_limit).is_ok());
+        let over: Vec<u32> = (10..11 + MAX_RESOLVES as u32).collect();
+        assert!(check_resolves(&1, Some(&2), &over).is_err());
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()

@@ -66,6 +66,11 @@ pub enum DomainError {
         "a reassessment must follow a current assessment of the same patient with an intervention, and come after it"
     )]
     InvalidFollowUp,
+    #[error(
+        "a resolving correction must correct a record and name each other correction it settles once (at most {}), not itself",
+        crate::assessment::MAX_RESOLVES
+    )]
+    InvalidResolution,
 }
 
 impl DomainError {

@@ -76,6 +76,12 @@ pub struct ReportSubmission {
     /// The `reportId` of the assessment (with an intervention) this one reassesses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows_up: Option<Uuid>,
+    /// A correction that settles concurrent corrections: it supersedes one of
+    /// them (`supersedes`) and names here the others it replaces as well
+    /// (`clinic_domain::assessment::check_resolves`; ARCHITECTURE.md, "Concurrent
+    /// corrections"). Empty, and absent on the wire, for every other report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolves: Vec<Uuid>,
 }
 
 fn hospital_scale() -> PainScale {
@@ -258,6 +264,37 @@ fn yes() -> bool {
     true
 }
 
+/// Query of `GET /v1/changes?after=<changeSeq>&waitSeconds=<n>`: a long poll that
+/// answers as soon as the clinic's change counter (the `seq` every feed item
+/// carries) is past `after`, or when the wait ends with the counter unchanged.
+/// A device passes the largest cursor it holds and pulls when the answer is
+/// larger. A server without this route (the hospital's original API) answers
+/// 404, and the device keeps its ticker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesQuery {
+    #[serde(default)]
+    pub after: i64,
+    #[serde(default = "default_wait_seconds")]
+    pub wait_seconds: u32,
+}
+
+/// Longest wait `GET /v1/changes` holds, whatever `waitSeconds` asks for; short
+/// enough that proxies with a one-minute idle timeout do not cut it.
+pub const MAX_CHANGES_WAIT_SECONDS: u32 = 50;
+pub const DEFAULT_CHANGES_WAIT_SECONDS: u32 = 25;
+
+fn default_wait_seconds() -> u32 {
+    DEFAULT_CHANGES_WAIT_SECONDS
+}
+
+/// Answer to `GET /v1/changes`: the clinic's change counter now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changes {
+    pub change_seq: i64,
+}
+
 /// Answer to a `PUT`/`DELETE` on a record: the change's sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -314,6 +351,7 @@ mod tests {
                 intervention: Some("ice".into()),
             },
             follows_up: Some(Uuid::from_u128(3)),
+            resolves: Vec::new(),
         };
         let sent = r#"{"reportId":"00000000-0000-0000-0000-000000000001","patientId":"P1","painScore":6,"submitTime":1764300000,"scale":"wong_baker_faces","recordedBy":"N001","deviceId":"dev","supersedes":"00000000-0000-0000-0000-000000000002","reason":"typo","assessedAt":1764299000,"bodySite":"左膝","activity":"movement","note":"a\nb","intervention":"ice","followsUp":"00000000-0000-0000-0000-000000000003"}"#;
         assert_eq!(serde_json::to_string(&submission).unwrap(), sent);

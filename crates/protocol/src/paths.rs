@@ -15,11 +15,15 @@ pub const REPORTS: &str = "/v1/reports";
 pub const REPORTS_BATCH: &str = "/v1/reports/batch";
 /// Hospital contract: append the patient ID.
 pub const PATIENT_SUMMARY: &str = "/api/v1/patients/";
-/// Append the feed's kind: one of the three paths below.
+/// Append the feed's kind: one of the four paths below.
 pub const FEEDS: &str = feeds!();
 pub const FEED_PATIENTS: &str = concat!(feeds!(), "patients");
 pub const FEED_STAFF: &str = concat!(feeds!(), "staff");
 pub const FEED_APPOINTMENTS: &str = concat!(feeds!(), "appointments");
+/// Every report of the clinic, as `FeedPage<StoredReport>`; reports are never deleted.
+pub const FEED_REPORTS: &str = concat!(feeds!(), "reports");
+/// The long poll that wakes a device's pull ([`ChangesQuery`](crate::ChangesQuery)).
+pub const CHANGES: &str = "/v1/changes";
 /// Record upserts and deletes: append the record's ID.
 pub const PATIENTS: &str = "/v1/patients/";
 pub const APPOINTMENTS: &str = "/v1/appointments/";

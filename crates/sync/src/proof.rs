@@ -141,6 +141,7 @@ mod tests {
             assessed_at: Some(1_764_299_000),
             details: Default::default(),
             follows_up: None,
+            resolves: Vec::new(),
         }
     }
 

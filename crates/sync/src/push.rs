@@ -48,6 +48,7 @@ pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError>
             .map(uuid::Uuid::parse_str)
             .transpose()
             .map_err(|err| SyncError::Internal(format!("stored follow-up ID: {err}")))?,
+        resolves: Vec::new(),
     })
 }
 

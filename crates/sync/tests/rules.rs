@@ -116,6 +116,7 @@ async fn a_refused_report_is_set_aside_with_the_reason_and_the_rest_deliver(#[ca
         assessed_at: None,
         details: Default::default(),
         follows_up: None,
+        resolves: Vec::new(),
     };
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/reports", server.base_url()))
@@ -456,6 +457,7 @@ async fn details_follow_ups_and_corrections_reach_the_server_as_recorded() {
             assessed_at: Some(e.assessed_at),
             details: e.details.clone(),
             follows_up: e.follows_up.as_deref().map(|s| s.parse().unwrap()),
+            resolves: Vec::new(),
         };
         let resp = reqwest::Client::new()
             .post(format!("{}/v1/reports", server.base_url()))
