@@ -865,7 +865,11 @@ fn apply_report(
         }),
     )?;
     outbox::insert_resolutions(conn, &r.id, &r.resolves)?;
-    outbox::note_conflict(conn, &r.id, patient, pulled_at.timestamp())?;
+    // Only a correction can leave a record more than one live report (a new record
+    // has one); the rule reads the patient's whole record, so it is not run for the rest.
+    if r.supersedes.is_some() {
+        outbox::note_conflict(conn, &r.id, patient, pulled_at.timestamp())?;
+    }
     Ok(Ok(Verdict::Stored))
 }
 

@@ -406,6 +406,89 @@ mod tests {
         assert_eq!(without_values(message), kept);
     }
 
+    const R1: &str = "0190f7a4-1c2b-7d3e-8f00-000000000001";
+    const R2: &str = "0190f7a4-1c2b-7d3e-8f00-000000000002";
+
+    /// A reports feed item with `data` changed by `edit`.
+    fn report_item(edit: impl FnOnce(&mut serde_json::Value)) -> PulledItem<PulledReport> {
+        let mut data = serde_json::json!({
+            "reportId": R1, "patientId": "P0000001", "painScore": 6, "submitTime": 1_764_300_000,
+            "scale": "nrs", "recordedBy": "N001", "deviceId": "dev-a", "assessedAt": 1_764_299_000,
+            "receivedAt": 1_764_300_002
+        });
+        edit(&mut data);
+        let item = serde_json::json!({ "seq": 9, "id": R1, "data": data });
+        read_item::<StoredReport, _>(&RawValue::from_string(item.to_string()).unwrap(), report)
+    }
+
+    #[test]
+    fn a_good_report_is_read_with_who_where_and_when() {
+        let item = report_item(|d| {
+            d["supersedes"] = R2.into();
+            d["reason"] = " typo ".into();
+        });
+        let r = match item.change {
+            Ok(pull::Change::Upsert(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            (
+                r.recorded_by.as_str(),
+                r.device_id.as_str(),
+                r.recorded_at,
+                r.received_at
+            ),
+            ("N001", "dev-a", 1_764_300_000, 1_764_300_002)
+        );
+        assert_eq!(r.assessed_at.timestamp(), 1_764_299_000);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some(" typo "),
+            "received text is kept exactly"
+        );
+        let bare = report_item(|d| {
+            d.as_object_mut().unwrap().remove("assessedAt");
+            d.as_object_mut().unwrap().remove("recordedBy");
+            d["reason"] = "no correction".into();
+        });
+        let Ok(pull::Change::Upsert(bare)) = bare.change else {
+            panic!("{bare:?}")
+        };
+        assert_eq!(
+            (
+                bare.assessed_at.timestamp(),
+                bare.recorded_by.as_str(),
+                bare.reason
+            ),
+            (1_764_300_000, "", None),
+            "assessed when submitted; a reason without a correction explains nothing"
+        );
+    }
+
+    /// Each invalid report is refused on its own, with a reason, before the store sees it.
+    #[rstest]
+    #[case::score_off_the_scale(|d: &mut serde_json::Value| d["painScore"] = 11.into(), "score")]
+    #[case::odd_faces_score(|d: &mut serde_json::Value| { d["scale"] = "wong_baker_faces".into(); d["painScore"] = 3.into(); }, "score")]
+    #[case::unknown_scale(|d: &mut serde_json::Value| d["scale"] = "vas".into(), "unreadable")]
+    #[case::another_items_report(|d: &mut serde_json::Value| d["reportId"] = R2.into(), "ID")]
+    #[case::bad_patient_id(|d: &mut serde_json::Value| d["patientId"] = "P 1".into(), "")]
+    #[case::bad_recorder(|d: &mut serde_json::Value| d["recordedBy"] = "N001!".into(), "recordedBy")]
+    #[case::invisible_device(|d: &mut serde_json::Value| d["deviceId"] = "dev\u{202E}a".into(), "deviceId")]
+    #[case::time_out_of_range(|d: &mut serde_json::Value| d["submitTime"] = i64::MAX.into(), "submitTime")]
+    #[case::resolves_without_correcting(|d: &mut serde_json::Value| d["resolves"] = serde_json::json!([R2]), "resolving")]
+    #[case::resolves_what_it_supersedes(|d: &mut serde_json::Value| { d["supersedes"] = R2.into(); d["resolves"] = serde_json::json!([R2]); }, "resolving")]
+    #[case::reason_with_a_control_character(|d: &mut serde_json::Value| { d["supersedes"] = R2.into(); d["reason"] = "a\u{1b}b".into(); }, "reason")]
+    #[case::note_too_long(|d: &mut serde_json::Value| d["note"] = "痛".repeat(501).into(), "note")]
+    fn an_invalid_report_is_refused_with_a_reason(
+        #[case] edit: fn(&mut serde_json::Value),
+        #[case] why: &str,
+    ) {
+        let item = report_item(edit);
+        assert_eq!((item.seq, item.id.as_str()), (9, R1));
+        let reason = item.change.unwrap_err();
+        assert!(reason.contains(why), "{reason}");
+    }
+
     #[test]
     fn a_malformed_item_is_refused_with_its_seq_and_id() {
         let raw = RawValue::from_string(
