@@ -64,6 +64,36 @@ pub fn links(conn: &Connection, patient_id: &str) -> Result<Vec<Link<String>>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// What the conflict rule reads of the record `report_id` belongs to: the top of
+/// its chain (followed up `supersedes`) and every report below it. Cheaper than
+/// [`links`] for one record of a patient with many; the same outcome, since a
+/// record's reports resolve only reports of the same record (the store checks).
+pub fn record_links(conn: &Connection, report_id: &str) -> Result<Vec<Link<String>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE
+           up(id, supersedes, depth) AS (
+             SELECT id, supersedes, 0 FROM pain_reports WHERE id = ?1
+             UNION ALL
+             SELECT p.id, p.supersedes, up.depth + 1 FROM pain_reports p JOIN up ON p.id = up.supersedes),
+           tree(id) AS (
+             SELECT * FROM (SELECT id FROM up ORDER BY depth DESC LIMIT 1)
+             UNION
+             SELECT p.id FROM pain_reports p JOIN tree t ON p.supersedes = t.id)
+         SELECT r.id, r.supersedes, r.recorded_at,
+                (SELECT group_concat(x.resolves, ',') FROM report_resolutions x WHERE x.report_id = r.id) AS resolves
+         FROM tree JOIN pain_reports r ON r.id = tree.id",
+    )?;
+    let rows = stmt.query_map([report_id], |r| {
+        Ok(Link {
+            id: r.get(0)?,
+            supersedes: r.get(1)?,
+            recorded_at: r.get(2)?,
+            resolves: split_ids(r.get(3)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The standing of every report of one patient (`clinic_domain::corrections`).
 pub fn standings(
     conn: &Connection,

@@ -143,13 +143,8 @@ pub(crate) fn insert_resolutions(
 /// After `id` was written: when its record now has more than one live report, the
 /// trail of each says so ('conflicting', with the live ones and the shown current),
 /// written by this device's system at `now`.
-pub(crate) fn note_conflict(
-    tx: &Connection,
-    id: &str,
-    patient_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let standings = super::read::standings(tx, patient_id)?;
+pub(crate) fn note_conflict(tx: &Connection, id: &str, now: i64) -> Result<(), StoreError> {
+    let standings = corrections::standings(&super::read::record_links(tx, id)?);
     let Some(s) = standings.get(id).filter(|s| s.conflicting) else {
         return Ok(());
     };
@@ -227,7 +222,7 @@ pub fn resolve(
     )?;
     let id = insert_report(&tx, corrected, Some((old_id, reason)), now)?;
     insert_resolutions(&tx, &id, resolves)?;
-    note_conflict(&tx, &id, corrected.patient_id.as_str(), now.timestamp())?;
+    note_conflict(&tx, &id, now.timestamp())?;
     tx.commit()?;
     Ok(Some(id))
 }
