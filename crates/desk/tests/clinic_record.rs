@@ -318,4 +318,29 @@ async fn offline_corrections_on_two_devices_conflict_alike_until_one_resolves() 
         assert_eq!(current, Some((resolution.id.clone(), 5)));
     }
     assert!(a.report(&other.id).superseded_by.is_some());
+    // A's export says the same: both corrections replaced, the resolution replaces both.
+    let (bundle, _) = a.desk.fhir_bundle(Some(PATIENT)).unwrap();
+    let resource = |id: &str| {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    for replaced in [&on_a.id, &on_b.id, &original.id] {
+        assert_eq!(resource(replaced)["status"], "entered-in-error");
+    }
+    let settled = resource(&resolution.id);
+    let replaces: Vec<&str> = settled["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["url"].as_str().is_some_and(|u| u.ends_with("/replaces")))
+        .filter_map(|x| x["valueReference"]["reference"].as_str())
+        .collect();
+    assert_eq!(replaces.len(), 2, "{settled}");
+    assert_eq!(settled["status"], "corrected");
 }
