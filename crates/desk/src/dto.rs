@@ -258,18 +258,20 @@ impl PainReportDto {
     ) -> Result<Self, StoreError> {
         let score = PainScore::new(e.scale, e.score)
             .map_err(|err| StoreError::CorruptRow(format!("report {}: {err}", e.id)))?;
-        // A superseded record is not waiting for anything: its correction is.
-        let due = e
-            .reassess_due_at
-            .filter(|_| e.superseded_by.is_none())
-            .map(instant)
-            .transpose()?;
         let live = e.superseded_by.is_none();
         // Reads fill the standing; a row read without it stands alone.
         let (record_id, current, conflicting) = match &e.standing {
             Some(s) => (s.record.clone(), s.current, s.conflicting),
             None => (e.id.clone(), live, false),
         };
+        // A superseded record is not waiting for anything: its correction is. A
+        // record owes one reassessment, on its shown current report (as the
+        // clinic's list has it), even while concurrent corrections are unsettled.
+        let due = e
+            .reassess_due_at
+            .filter(|_| current)
+            .map(instant)
+            .transpose()?;
         Ok(Self {
             id: e.id.clone(),
             patient_id: e.patient_id.clone(),

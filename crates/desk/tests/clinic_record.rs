@@ -103,9 +103,13 @@ fn form(score: i64) -> AssessmentForm {
     }
 }
 
+/// A correction that keeps the original's intervention (so a reassessment is owed).
 fn correction(score: i64, reason: &str) -> CorrectionInput {
     CorrectionInput {
-        values: form(score),
+        values: AssessmentForm {
+            intervention: Some("吗啡 5mg".into()),
+            ..form(score)
+        },
         reason: reason.into(),
     }
 }
@@ -268,6 +272,14 @@ async fn offline_corrections_on_two_devices_conflict_alike_until_one_resolves() 
     let current = current_a.unwrap();
     assert!([on_a.id.as_str(), on_b.id.as_str()].contains(&current.0.as_str()));
     let other = if current.0 == on_a.id { &on_b } else { &on_a };
+    for d in [&a, &b] {
+        // The record owes one reassessment, on its shown current report.
+        let owed = d.desk.pending_reassessments().unwrap();
+        assert_eq!(owed.len(), 1);
+        assert_eq!(owed[0].report.id, current.0);
+        assert_eq!(d.report(&other.id).reassessment, Reassessment::NotNeeded);
+        assert_eq!(d.report(&current.0).reassessment, Reassessment::Due);
+    }
     for d in [&a, &b] {
         let trail: Vec<String> = d
             .desk
