@@ -93,6 +93,11 @@ impl WardPatientDto {
 }
 
 impl Desk {
+    /// The ward pain board on this machine's clock (the command's call).
+    pub fn ward_board_now(&self) -> Result<WardBoardDto, ApiError> {
+        self.ward_board(Utc::now())
+    }
+
     /// The ward pain board at `now`.
     pub fn ward_board(&self, now: DateTime<Utc>) -> Result<WardBoardDto, ApiError> {
         let zone = self.zone()?;

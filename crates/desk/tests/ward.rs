@@ -3,9 +3,7 @@
 //! device, as the nurse in charge sees them.
 
 use chrono::{Duration, SecondsFormat, Utc};
-use clinic_desk_core::{
-    AssessmentInput, CorrectionInput, DEMO_PIN, DEMO_SEED, Desk, WardBoardDto,
-};
+use clinic_desk_core::{AssessmentInput, CorrectionInput, DEMO_PIN, DEMO_SEED, Desk, WardBoardDto};
 use clinic_domain::pain::PainBand;
 use clinic_domain::ward::Trend;
 use clinic_domain::{AssessmentForm, Reassessment};
@@ -41,7 +39,11 @@ fn record(desk: &Desk, patient: &str, score: i64, ago: i64, intervention: Option
 }
 
 fn order(board: &WardBoardDto) -> Vec<&str> {
-    board.patients.iter().map(|p| p.patient_id.as_str()).collect()
+    board
+        .patients
+        .iter()
+        .map(|p| p.patient_id.as_str())
+        .collect()
 }
 
 #[test]
@@ -87,7 +89,10 @@ fn the_nurse_in_charge_sees_the_most_urgent_first_with_trend_and_who() {
         (Reassessment::Overdue, 4, PainBand::Moderate, Trend::First)
     );
     assert!(p3.reassess_due_at.is_some());
-    assert_eq!((p2.band, p2.reassessment), (PainBand::Severe, Reassessment::NotNeeded));
+    assert_eq!(
+        (p2.band, p2.reassessment),
+        (PainBand::Severe, Reassessment::NotNeeded)
+    );
     assert_eq!(
         (p1.score, p1.previous_score, p1.trend, p1.minutes_ago),
         (5, Some(3), Trend::Up, 240)
@@ -124,7 +129,13 @@ fn a_report_received_from_another_device_is_on_the_board_marked_as_such() {
         panic!("one patient: {:?}", order(&board))
     };
     assert_eq!(
-        (p.score, p.previous_score, p.trend, p.recorded_by.as_str(), p.device_id.as_str()),
+        (
+            p.score,
+            p.previous_score,
+            p.trend,
+            p.recorded_by.as_str(),
+            p.device_id.as_str()
+        ),
         (7, Some(2), Trend::Up, "N002", "cart-2")
     );
     assert!(!p.recorded_here);

@@ -45,7 +45,8 @@ const CURRENT: &str = "NOT EXISTS (SELECT 1 FROM pain_reports n WHERE n.supersed
 /// current report follows it up, nor the record it corrected (the nurse did
 /// reassess the patient). The same rule as the Reassess tab's list
 /// (`outbox::read::pending_reassessments`).
-const OWED: &str = "NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
+const OWED: &str =
+    "NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
                    AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id))";
 
 fn board_sql() -> String {
@@ -125,7 +126,11 @@ impl WardRow {
 }
 
 /// The board at `now` for a window of `hours`, most urgent first.
-pub fn board(conn: &Connection, now: DateTime<Utc>, hours: u32) -> Result<Vec<WardRow>, StoreError> {
+pub fn board(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    hours: u32,
+) -> Result<Vec<WardRow>, StoreError> {
     let since = ward::window_start(now, hours).timestamp();
     let mut stmt = conn.prepare_cached(&board_sql())?;
     let rows = stmt.query_map(params![since], raw_row)?;

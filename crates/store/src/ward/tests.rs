@@ -285,7 +285,10 @@ fn a_row_says_who_recorded_the_latest_score_where_and_when() {
     assert_eq!(p1.patient_name, "张一");
     assert_eq!(p1.latest.report_id, "a2");
     assert_eq!(
-        (p1.latest.recorded_by.as_str(), p1.latest.recorded_by_name.as_deref()),
+        (
+            p1.latest.recorded_by.as_str(),
+            p1.latest.recorded_by_name.as_deref()
+        ),
         ("N002", Some("护士乙"))
     );
     assert_eq!(p1.latest.device_id, "dev-b");
@@ -297,7 +300,10 @@ fn a_row_says_who_recorded_the_latest_score_where_and_when() {
     );
     let p2 = rows.iter().find(|r| r.patient_id == "P2").unwrap();
     assert_eq!(
-        (p2.latest.recorded_by.as_str(), p2.latest.recorded_by_name.as_deref()),
+        (
+            p2.latest.recorded_by.as_str(),
+            p2.latest.recorded_by_name.as_deref()
+        ),
         ("X404", None),
         "a member this device does not know keeps the ID"
     );
