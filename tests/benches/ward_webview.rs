@@ -1,7 +1,8 @@
 //! The ward pain board in the real app with 300 patients assessed today: from the
 //! click on the Ward tab to the frame after every row is painted ("open"), and from
 //! the moment a sync's pulled-changes signal reaches the open board to the frame after
-//! its reloaded rows are painted ("repaint after a pull"). The baseline, in the same
+//! its reloaded rows are painted ("repaint after a pull"), and the `ward_board` command
+//! alone, called from the page (IPC and Rust, no rendering). The baseline, in the same
 //! run on the same machine, is the same two measurements on a ward nobody was assessed
 //! in: the fixed cost of the command, the IPC and a frame.
 //!
@@ -56,6 +57,11 @@ const ARM_PULL: &str = r#"const done = arguments[arguments.length - 1];
     });
     done(pulled0);"#;
 
+/// The command alone, called from the page: the IPC round trip and the Rust side.
+const COMMAND: &str = r#"const done = arguments[arguments.length - 1];
+    const t0 = performance.now();
+    window.__TAURI_INTERNALS__.invoke('ward_board').then((b) => done([performance.now() - t0, b.patients.length]));"#;
+
 const AWAIT_PULL: &str =
     "const done = arguments[arguments.length - 1]; window.__wardPull.then(done);";
 
@@ -102,7 +108,7 @@ fn summary(label: &str, times: &mut [f64]) {
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
     println!(
-        "{label:<44} median {:>6.1} ms, p95 {:>6.1} ms ({} runs)",
+        "{label:<56} median {:>6.1} ms, p95 {:>6.1} ms ({} runs)",
         pct(0.5),
         pct(0.95),
         times.len()
@@ -165,10 +171,22 @@ fn main() -> Result<()> {
 
         let mut open = Vec::new();
         let mut pull = Vec::new();
+        let mut command = Vec::new();
         for round in 0..rounds {
-            open.push(s.script_async(OPEN, json!([n]))?.as_f64().unwrap_or(f64::NAN));
+            let answer = s.script_async(COMMAND, json!([]))?;
+            anyhow::ensure!(answer[1] == json!(n), "the command answered {answer}");
+            command.push(answer[0].as_f64().unwrap_or(f64::NAN));
+            open.push(
+                s.script_async(OPEN, json!([n]))?
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+            );
             s.script_async(ARM_PULL, json!([]))?;
-            let status = if round % 2 == 0 { "cancelled" } else { "booked" };
+            let status = if round % 2 == 0 {
+                "cancelled"
+            } else {
+                "booked"
+            };
             let resp = http
                 .put(format!("{url}/v1/appointments/{}", visit.id))
                 .bearer_auth(&token)
@@ -193,6 +211,10 @@ fn main() -> Result<()> {
         } else {
             format!("{n} patients")
         };
+        summary(
+            &format!("command alone (IPC and Rust), {who}"),
+            &mut command,
+        );
         summary(&format!("open, {who}"), &mut open);
         summary(&format!("repaint after a pull, {who}"), &mut pull);
     }
