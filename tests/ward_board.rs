@@ -144,8 +144,16 @@ fn the_ward_board_lists_the_most_urgent_first_and_opens_a_patient_by_keyboard_or
     ];
     wait_until(WAIT, || Ok(rows(&s)? == expected))
         .map_err(|e| anyhow::anyhow!("{e}: the board shows {:?}", rows(&s).unwrap_or_default()))?;
-    let d_row = s.find(&format!("[data-testid=ward-row][data-patient-id=\"{d}\"]"))?;
-    assert!(s.text(&d_row)?.contains('2'), "the previous score is shown");
+    // The trend cell names the previous score (its text, whether or not scrolled into view).
+    let trend = s.script_async(
+        "const [id, done] = arguments;
+         done(document.querySelector(`[data-testid=ward-row][data-patient-id=\"${id}\"] [data-testid=ward-trend]`).textContent);",
+        serde_json::json!([d]),
+    )?;
+    assert!(
+        trend.as_str().is_some_and(|t| t.contains('2')),
+        "the previous score is shown: {trend}"
+    );
 
     // Keyboard: ↓ moves down, End to the last row, ↑ back one, Enter opens that patient.
     let first = s.find("[data-testid=ward-open][data-index=\"0\"]")?;
@@ -262,6 +270,83 @@ fn the_open_board_shows_a_report_stored_by_a_pull_without_a_click() -> Result<()
     assert_eq!(
         s.attr(&received, "data-recorded-here")?.as_deref(),
         Some("false")
+    );
+    Ok(())
+}
+
+/// A ward longer than the window: the board draws the rows in view (and a few more),
+/// tells assistive technology the whole count, and the keys reach every row in Rust's order.
+#[test]
+fn a_long_ward_is_drawn_as_scrolled_and_the_keys_reach_every_row() -> Result<()> {
+    const PATIENTS: u64 = 120;
+    let dir = tempfile::tempdir()?;
+    let order: Vec<String> = {
+        let desk = clinic_desk_core::Desk::open(&dir.path().join(clinic_desk::DATABASE_FILE))?;
+        desk.load_demo(DEMO_SEED, None)?;
+        let now = chrono::Utc::now().timestamp();
+        desk.database().write(|c| {
+            for i in 1..=PATIENTS {
+                let patient = demo::patient_id(i);
+                c.execute(
+                    "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at,
+                                               recorded_by, device_id)
+                     VALUES (?1, ?2, 'nrs', ?3, ?4, ?4, 'N002', 'cart-2')",
+                    (
+                        format!("long-{i}"),
+                        patient.as_str(),
+                        (i % 11) as i64,
+                        now - (i as i64) * 300,
+                    ),
+                )?;
+            }
+            Ok::<_, clinic_store::StoreError>(())
+        })?;
+        let board = desk.ward_board(chrono::Utc::now())?;
+        board.patients.into_iter().map(|p| p.patient_id).collect()
+    };
+    assert_eq!(order.len() as u64, PATIENTS);
+
+    let driver = Driver::start()?;
+    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    s.click(&s.find("[data-testid=nav-ward]")?)?;
+    let table = s.find("[data-testid=ward-table]")?;
+    assert_eq!(
+        s.attr(&table, "aria-rowcount")?.as_deref(),
+        Some(&*(PATIENTS + 1).to_string())
+    );
+    let drawn = s.find_all("[data-testid=ward-row]")?.len();
+    assert!(
+        drawn > 0 && (drawn as u64) < PATIENTS,
+        "only the rows in view are drawn: {drawn}"
+    );
+
+    let key = |index: usize, key: &str| -> Result<support::Element> {
+        let focused = s.find(&format!(
+            "[data-testid=ward-open][data-index=\"{index}\"]:focus"
+        ))?;
+        s.type_text(&focused, key)?;
+        Ok(focused)
+    };
+    s.type_text(
+        &s.find("[data-testid=ward-open][data-index=\"0\"]")?,
+        "\u{E015}",
+    )?;
+    key(1, "\u{E010}")?; // End
+    let last = PATIENTS as usize - 1;
+    let focused = key(last, "\u{E00E}")?; // PageUp from the last row
+    assert_eq!(
+        s.attr(&focused, "data-patient-id")?.as_deref(),
+        Some(order[last].as_str()),
+        "the last row is Rust's last"
+    );
+    let up = s.find("[data-testid=ward-open]:focus")?;
+    let index: usize = s.attr(&up, "data-index")?.unwrap_or_default().parse()?;
+    assert!(index < last, "PageUp moved up a page, to {index}");
+    s.type_text(&up, "\u{E011}")?; // Home
+    let home = s.find("[data-testid=ward-open][data-index=\"0\"]:focus")?;
+    assert_eq!(
+        s.attr(&home, "data-patient-id")?.as_deref(),
+        Some(order[0].as_str())
     );
     Ok(())
 }
