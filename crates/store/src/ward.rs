@@ -16,9 +16,11 @@
 //!    for free, which reads the whole history.
 //! 2. For each of those patients, by primary key, and in three scalar subqueries:
 //!    the latest and the previous current report walk `pain_reports_by_patient`
-//!    backwards from the newest (`patient_id=?`, newest `assessed_at` first; the
-//!    report ID only orders a tie within one second) and stop after one or two
-//!    current reports; the reassessment owed is the first owed report of the
+//!    backwards from the newest (`patient_id=?`, newest `assessed_at` first) and
+//!    stop after one or two current reports (the report ID orders a tie within one
+//!    second: `USE TEMP B-TREE FOR LAST TERM OF ORDER BY` sorts each second's
+//!    reports, and the walk still stops early: 300 patients of 2,000 reports each
+//!    take about 12 ms for both); the reassessment owed is the first owed report of the
 //!    patient's own `pain_reports_awaiting_reassessment_by_patient` entries
 //!    (migration 0007), checked against the supersedes and follow-up indexes.
 //! 3. The latest and previous rows by primary key, the recorder's name from `staff`
