@@ -226,3 +226,34 @@ async fn an_upgraded_store_pulls_the_feed_from_the_start_and_changes_nothing() {
         "each stored once on the server"
     );
 }
+
+/// A clinic server from before the reports feed: it has the other three feeds and
+/// answers 404 for the fourth. The device pulls what there is and stays
+/// upload-only for reports; the run succeeds and nothing is set aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_reports_feed_is_upload_only_for_reports() {
+    use axum::routing::get;
+    let empty = || async {
+        axum::Json(serde_json::json!({ "items": [], "nextCursor": 0, "hasMore": false }))
+    };
+    let app = axum::Router::new()
+        .route(clinic_protocol::paths::FEED_PATIENTS, get(empty))
+        .route(clinic_protocol::paths::FEED_STAFF, get(empty))
+        .route(clinic_protocol::paths::FEED_APPOINTMENTS, get(empty));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = local_store(dir.path());
+    let engine = SyncEngine::new(db.clone(), config(url, "token".into())).unwrap();
+    let run = engine.sync_once().await.unwrap();
+    assert_eq!((run.pulled, run.set_aside), (0, 0), "{run:?}");
+    let status = engine.status();
+    assert!(!status.upload_only, "it sends patients and schedules");
+    assert!(status.last_error.is_none(), "{status:?}");
+    assert_eq!(
+        db.read(|c| pull::cursor(c, pull::STREAM_REPORTS)).unwrap(),
+        0
+    );
+}
