@@ -10,7 +10,7 @@
 //!
 //! 1. `recent`: `SEARCH r USING INDEX pain_reports_by_assessed_at (assessed_at>?)`,
 //!    one range of the window's reports, each checked for being current by the
-//!    unique `pain_reports_by_supersedes` index; the patients kept once (a temp
+//!    `pain_reports_by_supersedes` index (and a resolution by `report_resolutions_by_resolves`); the patients kept once (a temp
 //!    B-tree for `DISTINCT`, a ward's size). `INDEXED BY` holds it there: left to
 //!    itself, SQLite may walk all of `pain_reports_by_patient` to get `DISTINCT`
 //!    for free, which reads the whole history.
@@ -38,18 +38,47 @@ use rusqlite::{Connection, Row, params};
 use crate::StoreError;
 use crate::column::Text;
 
-/// What makes the report aliased `r` a record's current value: no report
-/// supersedes it. The one place the board decides "current" (the conflict rule's
-/// `resolves` is to be added here, and only here).
-const CURRENT: &str = "NOT EXISTS (SELECT 1 FROM pain_reports n WHERE n.supersedes = r.id)";
+/// The report aliased `r` is live (ARCHITECTURE.md, "Concurrent corrections"): no
+/// report supersedes it and no resolution names it.
+macro_rules! live {
+    ($r:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM pain_reports n WHERE n.supersedes = ",
+            $r,
+            ".id)
+             AND NOT EXISTS (SELECT 1 FROM report_resolutions x WHERE x.resolves = ",
+            $r,
+            ".id)"
+        )
+    };
+}
+
+/// What makes the report aliased `r` a record's current value, the one place the
+/// board decides it: live, and not outranked by a live sibling correction of the
+/// same report (two devices correcting one record offline), which
+/// `clinic_domain::corrections` orders by (`recorded_at`, ID). A conflict between
+/// corrections of different depths (one branch corrected again before the
+/// devices met) is not a sibling pair: the board then shows each branch's live
+/// report as current until a nurse resolves it, while the patient page shows the
+/// one the rule picks and flags the record.
+const CURRENT: &str = concat!(
+    live!("r"),
+    " AND (r.supersedes IS NULL OR NOT EXISTS (
+             SELECT 1 FROM pain_reports s WHERE s.supersedes = r.supersedes AND s.id <> r.id
+             AND (s.recorded_at, s.id) > (r.recorded_at, r.id) AND ",
+    live!("s"),
+    "))"
+);
 
 /// The report aliased `r` (which asked for a reassessment) is still owed one: no
-/// current report follows it up, nor the record it corrected (the nurse did
+/// live report follows it up, nor the record it corrected (the nurse did
 /// reassess the patient). The same rule as the Reassess tab's list
 /// (`outbox::read::pending_reassessments`).
-const OWED: &str =
-    "NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
-                   AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id))";
+const OWED: &str = concat!(
+    "NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes) AND ",
+    live!("f"),
+    ")"
+);
 
 fn board_sql() -> String {
     format!(

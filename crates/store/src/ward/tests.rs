@@ -28,6 +28,8 @@ struct Rep {
     due_in: Option<i64>,
     supersedes: Option<&'static str>,
     follows_up: Option<&'static str>,
+    /// A concurrent correction this one settles besides the one it supersedes.
+    settles: Option<&'static str>,
     by: &'static str,
     device: &'static str,
 }
@@ -41,6 +43,7 @@ const fn rep(id: &'static str, patient: &'static str, score: i64, ago: i64) -> R
         due_in: None,
         supersedes: None,
         follows_up: None,
+        settles: None,
         by: "N001",
         device: "dev-a",
     }
@@ -62,6 +65,12 @@ impl Rep {
     const fn follows(self, id: &'static str) -> Self {
         Self {
             follows_up: Some(id),
+            ..self
+        }
+    }
+    const fn settles(self, id: &'static str) -> Self {
+        Self {
+            settles: Some(id),
             ..self
         }
     }
@@ -127,6 +136,12 @@ fn insert(c: &Connection, r: &Rep) -> Result<(), StoreError> {
             r.due_in.map(|d| now().timestamp() + d),
         ],
     )?;
+    if let Some(other) = r.settles {
+        c.execute(
+            "INSERT INTO report_resolutions (report_id, resolves) VALUES (?1, ?2)",
+            params![r.id, other],
+        )?;
+    }
     Ok(())
 }
 
@@ -231,6 +246,35 @@ fn lines(db: &Database, hours: u32) -> Vec<Line> {
         rep("a4", "P1", 7, 2 * H).corrects("a3"),
     ],
     &[("P1", 7, Some(3), Trend::Up, false)],
+)]
+#[case::of_two_concurrent_corrections_the_rules_current_one_is_shown(
+    &[
+        rep("a1", "P1", 3, 5 * H),
+        rep("a2", "P1", 9, 2 * H),
+        rep("c1", "P1", 4, 2 * H).corrects("a2"),
+        rep("c2", "P1", 6, 2 * H).corrects("a2").from("N002", "dev-b"),
+    ],
+    &[("P1", 6, Some(3), Trend::Up, false)],
+)]
+#[case::a_resolution_settles_the_other_correction_too(
+    &[
+        rep("a1", "P1", 3, 5 * H),
+        rep("a2", "P1", 9, 2 * H),
+        rep("c1", "P1", 4, 2 * H).corrects("a2"),
+        rep("c2", "P1", 6, 2 * H).corrects("a2").from("N002", "dev-b"),
+        rep("r1", "P1", 5, 2 * H).corrects("c2").settles("c1"),
+    ],
+    &[("P1", 5, Some(3), Trend::Up, false)],
+)]
+#[case::a_follow_up_a_resolution_settled_settles_nothing(
+    &[
+        rep("a1", "P1", 3, 5 * H).due(-H),
+        rep("x1", "P1", 7, 3 * H),
+        rep("f1", "P1", 4, 3 * H).corrects("x1").follows("a1"),
+        rep("f2", "P1", 6, 3 * H).corrects("x1").from("N002", "dev-b"),
+        rep("r1", "P1", 5, 3 * H).corrects("f2").settles("f1"),
+    ],
+    &[("P1", 5, Some(3), Trend::Up, true)],
 )]
 #[case::a_correction_moved_out_of_the_window_takes_the_patient_off(
     &[
