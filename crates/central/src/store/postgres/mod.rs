@@ -82,6 +82,10 @@ fn migrations() -> Vec<refinery::Migration> {
             "V3__report_feed",
             include_str!("../../../migrations/postgres/0003_report_feed.sql"),
         ),
+        (
+            "V4__report_insert_clinic_rule",
+            include_str!("../../../migrations/postgres/0004_report_insert_clinic_rule.sql"),
+        ),
     ]
     .into_iter()
     .map(|(name, sql)| {
