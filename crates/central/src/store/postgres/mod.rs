@@ -23,6 +23,14 @@
 //! committed: numbers become visible in order, and a reader who has seen N has seen
 //! everything numbered below N. Writers of different clinics never wait for each other.
 //!
+//! Reports are numbered the same way, by the group's insert itself (`INSERT_REPORTS`),
+//! so one clinic's groups commit one at a time across replicas: the counter row is held
+//! from the insert to the commit's flush. Measured (README, "Reports in the feed"), two
+//! replicas lost about the share one replica did (the new index is the cost, not the
+//! lock). Keeping the lock shorter by inserting first and numbering last in a narrow
+//! side table ingested the same and halved feed reads (a join per report), so it was
+//! not kept; routing each clinic to one replica is the remedy where the lock matters.
+//!
 //! ## Durability and group commit
 //! Every session runs with `synchronous_commit = on` (set in the connection's startup
 //! options, whatever the server default), so a commit returns only once its WAL is
@@ -73,6 +81,10 @@ fn migrations() -> Vec<refinery::Migration> {
         (
             "V3__report_feed",
             include_str!("../../../migrations/postgres/0003_report_feed.sql"),
+        ),
+        (
+            "V4__report_insert_clinic_rule",
+            include_str!("../../../migrations/postgres/0004_report_insert_clinic_rule.sql"),
         ),
     ]
     .into_iter()

@@ -1,0 +1,16 @@
+-- Report inserts on PostgreSQL drop 0002's clinic trigger (a step of its own:
+-- 0003 was already on main when this was measured).
+--
+-- Inserts now carry the clinic rule themselves, so its per-statement trigger
+-- (0002) goes: it materialised every inserted row into a transition table and
+-- looked the clinics up again, about a fifth of an ingest statement's time. The
+-- one statement that inserts reports (store/postgres INSERT_REPORTS) takes each
+-- row's number by updating its clinic's counter row in the same statement and
+-- joins the rows to it: a row whose clinic does not exist gets no number and
+-- fails NOT NULL (the statement stores nothing), and the counter row stays
+-- locked FOR NO KEY UPDATE until commit, which a delete or a rename of the clinic
+-- must wait for (stronger than the KEY SHARE the trigger took). The clinics side
+-- (clinics_keep_their_reports) and the trigger on updates of reports stay. Any
+-- other way of inserting reports must take its numbers from the counter row the
+-- same way, or the feed would skip them.
+DROP TRIGGER reports_inserted_need_their_clinics ON reports;
