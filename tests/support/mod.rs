@@ -87,7 +87,10 @@ impl Driver {
         let (xvfb, display) = xvfb()?;
         let (port, native) = (free_port(), free_port());
         // The apps it starts must not find this machine's clinic profiles (a
-        // developer's provisioned one, or one an installed package put in /etc).
+        // developer's provisioned one, or one an installed package put in /etc),
+        // nor what an earlier test left in the webview's storage (its language
+        // choice lives in localStorage under XDG_DATA_HOME: a test that switched to
+        // English made the next test binary start in English).
         let config = tempfile::tempdir()?;
         let driver = Command::new(tauri_driver())
             .args([
@@ -99,6 +102,7 @@ impl Driver {
             .env("DISPLAY", &display)
             .process_group(0)
             .env("CLINIC_DESK_CONFIG_DIR", config.path())
+            .env("XDG_DATA_HOME", config.path().join("data"))
             .env(
                 "CLINIC_DESK_INSTALLED_PROFILE",
                 config.path().join("none.toml"),
