@@ -323,8 +323,8 @@ async fn measure(
     }
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
+        tokio::time::sleep(gap.mul_f64(fastrand::f64())).await;
         times.push(run.patient(limit).await.expect("B got the record"));
-        tokio::time::sleep(gap).await;
     }
     summary(&format!("a desk record in B's store, {label}"), times);
 }
