@@ -170,7 +170,13 @@ fn main() -> anyhow::Result<()> {
                 };
                 let server =
                     clinic_central::start_with_limits(store, mode.clone(), listen, limits).await?;
-                tracing::info!(addr = %server.addr, compat, "listening");
+                tracing::info!(
+                    addr = %server.addr,
+                    compat,
+                    max_connections = server.state.limits.connection_cap(),
+                    max_change_waiters = server.state.limits.change_waiter_cap(),
+                    "listening"
+                );
                 println!("listening on {}", server.addr);
                 shutdown_signal().await?;
                 tracing::info!("shutting down");
