@@ -5,7 +5,9 @@
 //! PostgreSQL with one replica and PostgreSQL with two replicas (two servers, each
 //! with its own store and writer, on one database; `synchronous_commit=on`), and
 //! prints reports/second and p99 latency for each. PostgreSQL runs in a throwaway
-//! cluster (`PgCluster`, fsync on) on the same machine.
+//! cluster (`PgCluster`, fsync on) on the same machine. Then one connection pages
+//! the whole reports feed (`GET /v1/feeds/reports`, pages of 1,000) and the bench
+//! checks it holds every acknowledged report once, in increasing numbers.
 //!
 //! The client is a minimal HTTP/1.1 keep-alive client over raw sockets, so the
 //! machine's cores go to the server rather than to client-side HTTP machinery;
@@ -24,7 +26,7 @@ use clinic_central::store::postgres::cluster::PgCluster;
 use clinic_central::store::{CentralStore, Durability, PgOptions, PostgresStore, SqliteStore};
 use clinic_central::{Mode, auth, start};
 use clinic_domain::ClinicZone;
-use clinic_protocol::paths;
+use clinic_protocol::{FeedPage, MAX_FEED_LIMIT, StoredReport, paths};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
@@ -184,9 +186,61 @@ async fn drive(
     }
 }
 
+/// Pages the clinic's whole reports feed on one keep-alive connection (pages of
+/// [`MAX_FEED_LIMIT`]), checking numbers increase and no report comes twice.
+async fn read_feed(addr: SocketAddr, token: &str, expected: u64) -> Phase {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut buf = Vec::with_capacity(1024 * 1024);
+    let mut latencies = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(expected as usize);
+    let mut after = 0i64;
+    loop {
+        let req = format!(
+            "GET {}?after={after}&limit={MAX_FEED_LIMIT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n",
+            paths::FEED_REPORTS
+        );
+        let sent = Instant::now();
+        stream.write_all(req.as_bytes()).await.expect("send");
+        let status = read_response(&mut stream, &mut buf)
+            .await
+            .expect("response");
+        latencies.push(sent.elapsed());
+        let body = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|end| &buf[end + 4..])
+            .expect("a body");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(body));
+        let page: FeedPage<StoredReport> = serde_json::from_slice(body).expect("a feed page");
+        for item in &page.items {
+            assert!(item.seq > after, "numbers increase");
+            after = item.seq;
+            assert!(seen.insert(item.id.clone()), "a report came twice");
+        }
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        expected,
+        "the feed holds every stored report"
+    );
+    latencies.sort();
+    Phase {
+        reports: expected,
+        requests: latencies.len() as u64,
+        elapsed: started.elapsed(),
+        p99: latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)],
+    }
+}
+
 struct Run {
     single: Phase,
     batch: Phase,
+    feed: Phase,
 }
 
 /// Runs both phases against one server per store (replicas when they share a database).
@@ -246,6 +300,7 @@ fn run(label: &str, stores: Vec<Arc<dyn CentralStore>>, load: &Load) -> Run {
         single.reports + batch.reports,
         "every acknowledged report is stored, once"
     );
+    let feed = client_rt.block_on(read_feed(addrs[addrs.len() - 1], &token, stored));
     let (mut commits, mut committed) = (0, 0);
     for server in servers {
         commits += server.state.metrics.group_commits.get();
@@ -257,7 +312,11 @@ fn run(label: &str, stores: Vec<Arc<dyn CentralStore>>, load: &Load) -> Run {
         commits,
         committed as f64 / commits.max(1) as f64
     );
-    Run { single, batch }
+    Run {
+        single,
+        batch,
+        feed,
+    }
 }
 
 fn sqlite(dir: &tempfile::TempDir, durability: Durability) -> Vec<Arc<dyn CentralStore>> {
@@ -333,6 +392,16 @@ fn main() {
             line(r.single),
             load.batch,
             line(r.batch)
+        );
+    }
+    for (name, r) in &runs {
+        println!(
+            "{name:<24} reading the reports feed {:>9.0} reports/s, p99 {:.1} ms per page ({} reports in {} pages, {:.2}s)",
+            r.feed.rate(),
+            r.feed.p99.as_secs_f64() * 1e3,
+            r.feed.reports,
+            r.feed.requests,
+            r.feed.elapsed.as_secs_f64()
         );
     }
 }

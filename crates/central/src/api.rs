@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use clinic_domain::assessment::{DETAIL_TEXT, REASON};
+use clinic_domain::assessment::{DETAIL_TEXT, REASON, check_resolves};
 use clinic_domain::{
     Activity, Appointment, AppointmentStatus, AssessmentDetails, ClinicZone, DoctorId, DomainError,
     PainScale, PainScore, Patient, PatientId, Sex, StaffMember, StaffRole, appointment, patient,
@@ -107,6 +107,13 @@ fn detail_field_error(v: &Value) -> Option<String> {
         .find_map(|rule| check::<String>(v, rule.wire))
         .or_else(|| check::<Activity>(v, "activity"))
         .or_else(|| check::<Uuid>(v, "followsUp"))
+        .or_else(|| {
+            // Not optional on the wire: absent is empty, `null` is refused.
+            let raw = v.get("resolves")?;
+            Vec::<Uuid>::deserialize(raw)
+                .err()
+                .map(|e| format!("resolves: {e}"))
+        })
 }
 
 pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport, ApiError> {
@@ -141,6 +148,13 @@ pub fn validate_report(clinic_id: &str, r: ReportSubmission) -> Result<NewReport
                 ));
             }
             other => other,
+        },
+        resolves: {
+            field(
+                "resolves",
+                check_resolves(&r.report_id, r.supersedes.as_ref(), &r.resolves),
+            )?;
+            r.resolves
         },
     })
 }
@@ -224,6 +238,7 @@ pub async fn post_report_compat(
         assessed_at: None,
         details: Default::default(),
         follows_up: None,
+        // The hospital contract has no corrections, so nothing to settle.
         resolves: Vec::new(),
     };
     let report = validate_report(&clinic, submission).inspect_err(|_| {
@@ -340,6 +355,8 @@ pub async fn feed(
     } else if is(paths::FEED_APPOINTMENTS) {
         Json(blocking(move || store.appointments_feed(&clinic, q.after, limit)).await?)
             .into_response()
+    } else if is(paths::FEED_REPORTS) {
+        Json(blocking(move || store.reports_feed(&clinic, q.after, limit)).await?).into_response()
     } else {
         return Err(ApiError::not_found("feed"));
     })

@@ -46,6 +46,7 @@ fn report(id: u128, score: i64) -> NewReport {
         reason: None,
         details: AssessmentDetails::default(),
         follows_up: None,
+        resolves: Vec::new(),
     }
 }
 

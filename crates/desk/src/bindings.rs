@@ -5,6 +5,7 @@
 
 use clinic_domain::lookup::MatchKind;
 use clinic_domain::pain::PainBand;
+use clinic_domain::ward::Trend;
 use clinic_domain::{Activity, AppointmentStatus, AssessmentForm, PainScale, Reassessment, Sex};
 use ts_rs::{Config, TS};
 
@@ -35,6 +36,9 @@ pub fn typescript() -> String {
         AssessmentInput::decl(&cfg),
         CorrectionInput::decl(&cfg),
         PendingReassessmentDto::decl(&cfg),
+        Trend::decl(&cfg),
+        WardPatientDto::decl(&cfg),
+        WardBoardDto::decl(&cfg),
         StaffDto::decl(&cfg),
         SessionStateDto::decl(&cfg),
         SessionDto::decl(&cfg),

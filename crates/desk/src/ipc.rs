@@ -43,6 +43,8 @@ macro_rules! with_commands {
                 |app| app.desk()?.report_history(&report_id);
             blocking fn pending_reassessments() -> Vec<$crate::PendingReassessmentDto> =
                 |app| app.desk()?.pending_reassessments();
+            /// The ward pain board now: patients assessed in the clinic's window, most urgent first.
+            blocking fn ward_board() -> $crate::WardBoardDto = |app| app.desk()?.ward_board_now();
             /// Writes a FHIR R4 Bundle (one patient, or all when null) beside the database.
             blocking fn export_fhir(patient_id: Option<String>) -> $crate::ExportDto =
                 |app| app.desk()?.export_fhir(patient_id.as_deref());

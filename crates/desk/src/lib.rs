@@ -12,6 +12,7 @@ pub mod fhir;
 pub mod ipc;
 pub mod session;
 mod start;
+mod ward;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,6 +26,7 @@ pub use diagnostics::*;
 pub use dto::*;
 pub use error::{ApiError, ErrorCode};
 pub use start::{DeskApp, StartOptions, sync_config};
+pub use ward::{WardBoardDto, WardPatientDto};
 
 /// Most results a search returns; past that the UI asks the user to refine.
 pub const SEARCH_LIMIT: usize = 50;

@@ -21,6 +21,7 @@ pub mod patient;
 pub mod pin;
 pub mod report;
 pub mod text;
+pub mod ward;
 
 pub use appointment::{Appointment, AppointmentStatus};
 pub use assessment::{Activity, AssessmentDetails, Reassessment, TimeWindow};

@@ -16,6 +16,8 @@ pub const REASSESS_INTERVAL_MINUTES: &str = "reassess_interval_minutes";
 pub const BACKDATE_WINDOW_MINUTES: &str = "backdate_window_minutes";
 /// Minutes without activity after which the signed-in staff member must re-enter the PIN.
 pub const LOCK_AFTER_MINUTES: &str = "lock_after_minutes";
+/// Hours back the ward pain board looks for assessments (`clinic_domain::ward`'s default unless set).
+pub const WARD_BOARD_HOURS: &str = "ward_board_hours";
 /// The clinic's UI language ("zh-CN" or "en"); the user's own choice still wins.
 pub const LANGUAGE: &str = "language";
 

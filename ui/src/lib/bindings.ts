@@ -136,6 +136,56 @@ activity: string | null, note: string | null, intervention: string | null, };
 
 export type PendingReassessmentDto = { report: PainReportDto, patientName: string, };
 
+export type Trend = "up" | "down" | "same" | "first";
+
+export type WardPatientDto = { patientId: string, patientName: string, 
+/**
+ * The latest current report (a superseded one never is).
+ */
+reportId: string, scale: PainScale, score: number, band: PainBand, 
+/**
+ * RFC 3339, UTC.
+ */
+assessedAt: string, 
+/**
+ * Whole minutes from the assessment to `asOf` (0 for a time a little ahead of this clock).
+ */
+minutesAgo: number, 
+/**
+ * Staff ID; `recordedByName` when this device knows the member.
+ */
+recordedBy: string, recordedByName: string | null, deviceId: string, 
+/**
+ * Recorded on this device (otherwise received from another).
+ */
+recordedHere: boolean, trend: Trend, 
+/**
+ * The current score before the latest one (`trend` compares the two).
+ */
+previousScore: number | null, previousAssessedAt: string | null, 
+/**
+ * `not_needed`, `due` or `overdue`: the earliest reassessment the patient is still owed.
+ */
+reassessment: Reassessment, reassessDueAt: string | null, };
+
+export type WardBoardDto = { 
+/**
+ * Hours back the board looks (the clinic's setting, 24 unless set).
+ */
+windowHours: number, 
+/**
+ * The clinic's zone: times are shown in it.
+ */
+timeZone: string, 
+/**
+ * RFC 3339 of the moment the board was read; `minutesAgo` counts to it.
+ */
+asOf: string, 
+/**
+ * Most urgent first: overdue reassessment, then a severe score, then the oldest assessment.
+ */
+patients: Array<WardPatientDto>, };
+
 export type StaffDto = { id: string, name: string, 
 /**
  * `doctor` or `nurse`.

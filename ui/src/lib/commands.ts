@@ -3,7 +3,7 @@
 
 import { Channel } from '@tauri-apps/api/core';
 import { call } from './api';
-import type { AppInfo, AssessmentInput, AuditEntryDto, ConnectionTestDto, CorrectionInput, DaySchedule, DiagnosticsDto, DoctorDto, ExportDto, PainReportDto, PatientDetail, PatientSearch, PendingReassessmentDto, ProvisionOutcomeDto, SessionDto, StaffDto, SupportBundleDto, SyncStatusDto } from './bindings';
+import type { AppInfo, AssessmentInput, AuditEntryDto, ConnectionTestDto, CorrectionInput, DaySchedule, DiagnosticsDto, DoctorDto, ExportDto, PainReportDto, PatientDetail, PatientSearch, PendingReassessmentDto, ProvisionOutcomeDto, SessionDto, StaffDto, SupportBundleDto, SyncStatusDto, WardBoardDto } from './bindings';
 
 export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>('app_info');
@@ -52,6 +52,11 @@ export function reportHistory(reportId: string): Promise<Array<AuditEntryDto>> {
 
 export function pendingReassessments(): Promise<Array<PendingReassessmentDto>> {
   return call<Array<PendingReassessmentDto>>('pending_reassessments');
+}
+
+/** The ward pain board now: patients assessed in the clinic's window, most urgent first. */
+export function wardBoard(): Promise<WardBoardDto> {
+  return call<WardBoardDto>('ward_board');
 }
 
 /** Writes a FHIR R4 Bundle (one patient, or all when null) beside the database. */

@@ -48,17 +48,31 @@ export function dayLabel(ymd: string, weekdays: readonly string[]): string {
   return w === null ? ymd : `${ymd} ${weekdays[w]}`;
 }
 
+// One formatter per zone: making one costs far more than using it, and a board or a
+// record list formats hundreds of instants at a time. (A zone the webview does not
+// know still throws, each time, as before.)
+const clinicFormats = new Map<string, Intl.DateTimeFormat>();
+
+function clinicFormat(timeZone: string): Intl.DateTimeFormat {
+  let format = clinicFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    clinicFormats.set(timeZone, format);
+  }
+  return format;
+}
+
 /** The wall-clock parts of `instant` on the clinic's clock (`timeZone`), whatever the machine's zone. */
 function clinicParts(instant: Date, timeZone: string): Record<string, string> {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(instant);
+  const parts = clinicFormat(timeZone).formatToParts(instant);
   return Object.fromEntries(parts.map((p) => [p.type, p.value]));
 }
 

@@ -23,6 +23,27 @@ pub(super) fn parse_uuid(raw: &str) -> Result<Uuid, StoreError> {
     Uuid::from_str(raw).map_err(|_| corrupt("report ID is not a UUID"))
 }
 
+/// `resolves` as stored: the IDs in the order sent, canonical hyphenated form, joined
+/// by `,`; `None` (NULL) when there are none, which is how every report stored
+/// before the column existed reads, so an old client's replay stays a duplicate.
+pub(super) fn resolves_to_db(ids: &[Uuid]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    let mut joined = String::with_capacity(ids.len() * 37);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            joined.push(',');
+        }
+        joined.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+    }
+    Some(joined)
+}
+
+pub(super) fn resolves_from_db(raw: Option<&str>) -> Result<Vec<Uuid>, StoreError> {
+    raw.map_or(Ok(Vec::new()), |s| s.split(',').map(parse_uuid).collect())
+}
+
 pub(super) fn activity_to_db(a: Activity) -> &'static str {
     a.as_str()
 }
@@ -49,6 +70,7 @@ pub(super) struct RawReport {
     pub(super) note: Option<String>,
     pub(super) intervention: Option<String>,
     pub(super) follows_up: Option<String>,
+    pub(super) resolves: Option<String>,
 }
 
 impl RawReport {
@@ -67,6 +89,7 @@ impl RawReport {
             && self.note == r.details.note
             && self.intervention == r.details.intervention
             && self.follows_up == r.follows_up.map(|u| u.to_string())
+            && self.resolves == resolves_to_db(&r.resolves)
     }
 
     pub(super) fn into_wire(self, duplicate: bool) -> Result<StoredReport, StoreError> {
@@ -89,7 +112,7 @@ impl RawReport {
                     intervention: self.intervention,
                 },
                 follows_up: self.follows_up.as_deref().map(parse_uuid).transpose()?,
-                resolves: Vec::new(),
+                resolves: resolves_from_db(self.resolves.as_deref())?,
             },
             received_at: self.received_at,
             duplicate,
@@ -112,7 +135,7 @@ pub(super) fn accepted(r: &NewReport, received_at: i64) -> StoredReport {
             assessed_at: r.assessed_at,
             details: r.details.clone(),
             follows_up: r.follows_up,
-            resolves: Vec::new(),
+            resolves: r.resolves.clone(),
         },
         received_at,
         duplicate: false,
@@ -121,4 +144,23 @@ pub(super) fn accepted(r: &NewReport, received_at: i64) -> StoredReport {
 
 pub(super) fn instant(secs: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp(secs, 0).ok_or_else(|| corrupt("timestamp out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_round_trip_in_order_and_none_is_null() {
+        assert_eq!(resolves_to_db(&[]), None);
+        assert_eq!(resolves_from_db(None).unwrap(), Vec::<Uuid>::new());
+        let ids = [Uuid::from_u128(9), Uuid::from_u128(2)];
+        let stored = resolves_to_db(&ids).unwrap();
+        assert_eq!(
+            stored,
+            "00000000-0000-0000-0000-000000000009,00000000-0000-0000-0000-000000000002"
+        );
+        assert_eq!(resolves_from_db(Some(&stored)).unwrap(), ids);
+        assert!(resolves_from_db(Some("")).is_err());
+    }
 }

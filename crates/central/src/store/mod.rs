@@ -76,6 +76,9 @@ pub struct NewReport {
     /// comparing it with a stored report's details is what decides duplicate versus conflict.
     pub details: AssessmentDetails,
     pub follows_up: Option<Uuid>,
+    /// The other concurrent corrections this one settles, as sent (already checked
+    /// with `clinic_domain::assessment::check_resolves`); part of the content.
+    pub resolves: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +191,15 @@ pub trait CentralStore: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<FeedPage<AppointmentRecord>, StoreError>;
+    /// Every report of the clinic, each once (reports are never changed or deleted,
+    /// so never a tombstone), numbered from the clinic's change counter in its own
+    /// ingest transaction like every other change.
+    fn reports_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<StoredReport>, StoreError>;
 
     /// Each returns the change's sequence number.
     fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError>;

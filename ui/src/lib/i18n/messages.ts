@@ -15,6 +15,7 @@ import type {
   SettingsSourceDto,
   Sex,
   SyncProblemKindDto,
+  Trend,
 } from '../bindings';
 import type { UiErrorCode } from '../api';
 import type { Band } from '../pain';
@@ -95,6 +96,35 @@ export interface Messages {
     freshOffline: (at: string) => string;
     freshStale: (at: string) => string;
     freshAt: (at: string) => string;
+  };
+
+  /** The ward pain board (病区疼痛一览) for the nurse in charge. */
+  ward: {
+    nav: string;
+    heading: string;
+    /** What the board lists and in which order, for a window of `hours`. */
+    intro: (hours: number) => string;
+    none: (hours: number) => string;
+    count: (n: number) => string;
+    /** Accessible name of the table. */
+    tableLabel: string;
+    colPatient: string;
+    colScore: string;
+    colTrend: string;
+    colWhen: string;
+    colBy: string;
+    colReassess: string;
+    trend: Record<Trend, string>;
+    /** The score before the latest one. */
+    trendFrom: (previous: number) => string;
+    /** How long ago, in whole minutes. */
+    ago: (minutes: number) => string;
+    thisDevice: string;
+    otherDevice: (tail: string) => string;
+    noReassessment: string;
+    openPatient: (name: string) => string;
+    keys: string;
+    asOf: (time: string) => string;
   };
 
   /** `sun` .. `sat`, index = `Date#getUTCDay()`. */

@@ -42,14 +42,18 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clinic_domain::demo::DemoClinic;
 use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, Sex, StaffMember};
-use clinic_protocol::{AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord};
+use clinic_protocol::{
+    AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord, StoredReport,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use self::metrics::CallStats;
-use super::common::{RawReport, accepted, activity_to_db, corrupt, instant, now_unix};
+use super::common::{
+    RawReport, accepted, activity_to_db, corrupt, instant, now_unix, resolves_to_db,
+};
 use super::{
     CentralStore, ImportRows, IngestOutcome, NewReport, StaffImport, StoreError, TokenRecord,
 };
@@ -65,6 +69,10 @@ fn migrations() -> Vec<refinery::Migration> {
         (
             "V2__report_clinic_check_per_statement",
             include_str!("../../../migrations/postgres/0002_report_clinic_check_per_statement.sql"),
+        ),
+        (
+            "V3__report_feed",
+            include_str!("../../../migrations/postgres/0003_report_feed.sql"),
         ),
     ]
     .into_iter()
@@ -204,8 +212,21 @@ impl PostgresStore {
             stats: Arc::default(),
             tokens,
         };
-        store.run_for(None, move |_| migrate(config))?;
+        store.run_for(None, move |_| migrate(config, refinery::Target::Latest))?;
         Ok(store)
+    }
+
+    /// Migrates the database at `url` to schema version `version` only (of this
+    /// binary's list), as an older release left it. For upgrade tests.
+    #[doc(hidden)]
+    pub fn migrate_for_tests(url: &str, version: u32) -> Result<(), StoreError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Config(format!("database URL: {e}")))?;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Config(format!("database runtime: {e}")))?
+            .block_on(migrate(config, refinery::Target::Version(version)))
     }
 
     /// Runs `work` on the store's runtime and waits for it; `deadline: None` for bulk loads.
@@ -245,7 +266,10 @@ impl PostgresStore {
     }
 }
 
-async fn migrate(config: tokio_postgres::Config) -> Result<(), StoreError> {
+async fn migrate(
+    config: tokio_postgres::Config,
+    target: refinery::Target,
+) -> Result<(), StoreError> {
     let (mut client, connection) = config.connect(NoTls).await?;
     let driver = tokio::spawn(connection);
     client
@@ -256,6 +280,7 @@ async fn migrate(config: tokio_postgres::Config) -> Result<(), StoreError> {
     let result = refinery::Runner::new(&migrations())
         .set_abort_divergent(true)
         .set_abort_missing(true)
+        .set_target(target)
         .run_async(&mut client)
         .await;
     let _ = client
@@ -410,34 +435,44 @@ async fn put_staff(
     Ok(())
 }
 
-/// Columns of [`raw_report`], in its order (after `clinic_id`).
-const REPORT_COLUMNS: &str = "clinic_id, report_id, patient_id, pain_score, scale, submit_time,
-    assessed_at, recorded_by, device_id, supersedes, reason, received_at,
-    body_site, activity, note, intervention, follows_up";
+/// Columns of [`raw_report_from`], in its order, as a literal so feed queries can
+/// `concat!` it.
+macro_rules! report_columns {
+    () => {
+        "clinic_id, report_id, patient_id, pain_score, scale, submit_time,
+         assessed_at, recorded_by, device_id, supersedes, reason, received_at,
+         body_site, activity, note, intervention, follows_up, resolves"
+    };
+}
+const REPORT_COLUMNS: &str = report_columns!();
 
-fn raw_report(row: &tokio_postgres::Row) -> Result<RawReport, StoreError> {
+/// [`REPORT_COLUMNS`] starting at column `first` (its `clinic_id`) of `row`.
+fn raw_report_from(row: &tokio_postgres::Row, first: usize) -> Result<RawReport, StoreError> {
+    let at = |i: usize| first + i;
     Ok(RawReport {
-        report_id: row.try_get::<_, Uuid>(1)?.to_string(),
-        patient_id: row.try_get(2)?,
-        pain_score: row.try_get(3)?,
-        scale: row.try_get(4)?,
-        submit_time: row.try_get(5)?,
-        assessed_at: row.try_get(6)?,
-        recorded_by: row.try_get(7)?,
-        device_id: row.try_get(8)?,
-        supersedes: row.try_get(9)?,
-        reason: row.try_get(10)?,
-        received_at: row.try_get(11)?,
-        body_site: row.try_get(12)?,
-        activity: row.try_get(13)?,
-        note: row.try_get(14)?,
-        intervention: row.try_get(15)?,
-        follows_up: row.try_get(16)?,
+        report_id: row.try_get::<_, Uuid>(at(1))?.to_string(),
+        patient_id: row.try_get(at(2))?,
+        pain_score: row.try_get(at(3))?,
+        scale: row.try_get(at(4))?,
+        submit_time: row.try_get(at(5))?,
+        assessed_at: row.try_get(at(6))?,
+        recorded_by: row.try_get(at(7))?,
+        device_id: row.try_get(at(8))?,
+        supersedes: row.try_get(at(9))?,
+        reason: row.try_get(at(10))?,
+        received_at: row.try_get(at(11))?,
+        body_site: row.try_get(at(12))?,
+        activity: row.try_get(at(13))?,
+        note: row.try_get(at(14))?,
+        intervention: row.try_get(at(15))?,
+        follows_up: row.try_get(at(16))?,
+        resolves: row.try_get(at(17))?,
     })
 }
 
-/// A group's reports as one array per column, for the `unnest` of the insert statements.
-/// Holds only the first delivery of each (clinic, report ID), in key order.
+/// A group's reports as one array per column, for the `unnest` of [`INSERT_REPORTS`].
+/// Holds only the first delivery of each (clinic, report ID), in key order, so each
+/// clinic's reports are contiguous.
 struct ReportArrays<'a> {
     clinics: Vec<&'a str>,
     ids: Vec<Uuid>,
@@ -455,10 +490,33 @@ struct ReportArrays<'a> {
     notes: Vec<Option<&'a str>>,
     interventions: Vec<Option<&'a str>>,
     follows: Vec<Option<String>>,
+    resolves: Vec<Option<String>>,
+    /// Each clinic of the group once, in key order, and how many reports it has here.
+    distinct_clinics: Vec<&'a str>,
+    clinic_counts: Vec<i64>,
+    /// Per report: how far below its clinic's new counter its number is (the
+    /// clinic's last report in the group gets the counter itself).
+    below_top: Vec<i64>,
 }
 
 impl<'a> ReportArrays<'a> {
     fn new(reports: impl ExactSizeIterator<Item = &'a NewReport> + Clone) -> Self {
+        let mut distinct_clinics: Vec<&'a str> = Vec::new();
+        let mut clinic_counts: Vec<i64> = Vec::new();
+        let mut rank = Vec::with_capacity(reports.len());
+        for r in reports.clone() {
+            if distinct_clinics.last() != Some(&r.clinic_id.as_str()) {
+                distinct_clinics.push(&r.clinic_id);
+                clinic_counts.push(0);
+            }
+            let clinic = clinic_counts.len() - 1;
+            clinic_counts[clinic] += 1;
+            rank.push((clinic, clinic_counts[clinic]));
+        }
+        let below_top = rank
+            .into_iter()
+            .map(|(clinic, rank)| clinic_counts[clinic] - rank)
+            .collect();
         Self {
             clinics: reports.clone().map(|r| r.clinic_id.as_str()).collect(),
             ids: reports.clone().map(|r| r.report_id).collect(),
@@ -491,13 +549,22 @@ impl<'a> ReportArrays<'a> {
                 .map(|r| r.details.intervention.as_deref())
                 .collect(),
             follows: reports
+                .clone()
                 .map(|r| r.follows_up.map(|u| u.to_string()))
                 .collect(),
+            resolves: reports.map(|r| resolves_to_db(&r.resolves)).collect(),
+            distinct_clinics,
+            clinic_counts,
+            below_top,
         }
     }
 
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
     /// The parameters of [`INSERT_REPORTS`], `received_at` as `$12`.
-    fn params<'p>(&'p self, received_at: &'p i64) -> [&'p (dyn ToSql + Sync); 17] {
+    fn params<'p>(&'p self, received_at: &'p i64) -> [&'p (dyn ToSql + Sync); 21] {
         [
             &self.clinics,
             &self.ids,
@@ -516,34 +583,52 @@ impl<'a> ReportArrays<'a> {
             &self.notes,
             &self.interventions,
             &self.follows,
+            &self.resolves,
+            &self.distinct_clinics,
+            &self.clinic_counts,
+            &self.below_top,
         ]
     }
 }
 
-/// Inserts the group's rows, in array order. Followed by nothing, it fails as a whole
-/// on a report ID already stored; followed by [`IF_NEW`], it skips those instead.
-const INSERT_REPORTS: &str = "INSERT INTO reports (clinic_id, report_id, patient_id, pain_score,
+/// Takes each clinic's numbers and inserts the group's rows with them, in ONE
+/// statement: the `UPDATE` of the clinics' counter rows (`k`) holds their row locks
+/// until the commit, so the next writer of a clinic, on any replica, numbers its
+/// reports only after this group committed (module docs: "Feeds that never skip a
+/// change"). Every row of a clinic joins that clinic's updated row, so none is
+/// inserted before the lock is held. A clinic that does not exist updates no row,
+/// its reports get no number, and NOT NULL fails the statement. A report ID that is
+/// already stored fails it too (no ON CONFLICT: [`ingest`] says why).
+const INSERT_REPORTS: &str = "WITH k AS (
+         UPDATE clinics SET change_seq = clinics.change_seq + n.n
+         FROM unnest($19::text[], $20::int8[]) AS n(id, n)
+         WHERE clinics.id = n.id
+         RETURNING clinics.id, clinics.change_seq)
+     INSERT INTO reports (clinic_id, report_id, patient_id, pain_score,
          scale, submit_time, assessed_at, recorded_by, device_id, supersedes, reason,
-         received_at, body_site, activity, note, intervention, follows_up)
-     SELECT c, r, p, ps, sc, st, aa, rb, dv, su, re, $12, bs, ac, nt, iv, fu
+         received_at, body_site, activity, note, intervention, follows_up, resolves, seq)
+     SELECT t.c, t.r, t.p, t.ps, t.sc, t.st, t.aa, t.rb, t.dv, t.su, t.re, $12,
+         t.bs, t.ac, t.nt, t.iv, t.fu, t.rs, k.change_seq - t.bt
      FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int8[],
                  $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
-                 $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
-         AS t(c, r, p, ps, sc, st, aa, rb, dv, su, re, bs, ac, nt, iv, fu)";
+                 $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+                 $18::text[], $21::int8[])
+         AS t(c, r, p, ps, sc, st, aa, rb, dv, su, re, bs, ac, nt, iv, fu, rs, bt)
+     LEFT JOIN k ON k.id = t.c";
 
-/// ON CONFLICT DO NOTHING lets the primary key decide, not a prior check, so two
-/// deliveries can never both be stored, even on two replicas at once.
-const IF_NEW: &str =
-    " ON CONFLICT (clinic_id, report_id) DO NOTHING RETURNING clinic_id, report_id";
+/// Locks the counter rows of the group's clinics in key order before a group of
+/// several clinics takes them ([`INSERT_REPORTS`]'s own `UPDATE` locks in whatever
+/// order its plan visits them), so two replicas' groups cannot deadlock.
+const LOCK_CLINICS: &str =
+    "SELECT id FROM clinics WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
-/// Stores a group. Almost every group is all new reports, so it is first inserted as
-/// ONE plain statement, its BEGIN and COMMIT pipelined with it: the whole group costs
-/// one round trip (the COMMIT's answer comes only after its WAL flush). A plain insert
-/// also skips ON CONFLICT's per-row probe of the key index, about half of
-/// PostgreSQL's work per report. A report ID that is already stored (a retry) fails
-/// that insert as a whole, nothing of it stays, and the group is written again with
-/// ON CONFLICT, in a transaction that also reads the earlier reports back to tell
-/// duplicates from conflicts.
+/// Stores a group. Almost every group is all new reports, so it is inserted by ONE
+/// statement that also numbers it ([`INSERT_REPORTS`]), its BEGIN and COMMIT
+/// pipelined with it: the whole group costs one round trip (the COMMIT's answer
+/// comes only after its WAL flush). A plain insert also skips ON CONFLICT's per-row
+/// probe of the key index, about half of PostgreSQL's work per report. A report ID
+/// that is already stored (a retry) fails that insert as a whole, nothing of it
+/// stays, and [`ingest_retried`] writes the group again.
 async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome>, StoreError> {
     let received_at = now_unix();
     // The earliest delivery of each key in the group is the one stored, as in the
@@ -560,33 +645,49 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
             });
     }
     firsts.sort_unstable_by_key(|&i| (reports[i].clinic_id.as_str(), reports[i].report_id));
-    let arrays = ReportArrays::new(firsts.iter().map(|&i| &reports[i]));
+    let firsts: Vec<&NewReport> = firsts.iter().map(|&i| &reports[i]).collect();
+    let arrays = ReportArrays::new(firsts.iter().copied());
     let params = arrays.params(&received_at);
 
     let mut client = pool.get().await?;
     let plain = client.prepare_cached(INSERT_REPORTS).await?;
-    // All three go out before any answer comes back. An explicit COMMIT, not the
+    let several = arrays.distinct_clinics.len() > 1;
+    let lock = if several {
+        Some(client.prepare_cached(LOCK_CLINICS).await?)
+    } else {
+        None
+    };
+    // All go out before any answer comes back. An explicit COMMIT, not the
     // statement's implicit one, so its answer is what says "durably stored".
-    let (begun, insert, commit) = tokio::join!(
+    let (begun, locked, insert, commit) = tokio::join!(
         client.batch_execute("BEGIN"),
+        async {
+            match &lock {
+                Some(lock) => client
+                    .query(lock, &[&arrays.distinct_clinics])
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        },
         client.execute(&plain, &params),
         client.batch_execute("COMMIT"),
     );
     begun?;
-    let (inserted, stored) = match insert {
-        // After a failed insert COMMIT only ends the failed transaction: it is not checked.
-        Ok(n) if n == firsts.len() as u64 => {
+    let (inserted, stored) = match locked.and(insert) {
+        // After a failed statement COMMIT only ends the failed transaction: it is not checked.
+        Ok(n) if n == arrays.len() as u64 => {
             commit?;
             (None, HashMap::new())
         }
         Ok(n) => {
             return Err(corrupt(format!(
                 "{n} of {} new reports inserted",
-                firsts.len()
+                arrays.len()
             )));
         }
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-            let (inserted, stored) = ingest_retried(&mut client, &arrays, &params).await?;
+            let (inserted, stored) = ingest_retried(&mut client, &firsts, received_at).await?;
             (Some(inserted), stored)
         }
         Err(e) => return Err(e.into()),
@@ -622,29 +723,21 @@ async fn ingest(pool: Pool, reports: Vec<NewReport>) -> Result<Vec<IngestOutcome
     Ok(outcomes)
 }
 
-/// The group again after its plain insert met a stored report ID: inserts the new
-/// ones and reads the stored ones back, in one transaction. Returns the keys inserted
-/// and the reports stored earlier.
+/// The group again after its insert met a stored report ID, in one transaction:
+/// first the counter rows of its clinics are locked (in key order), which waits
+/// for every other writer of those clinics to commit and keeps new ones out, so
+/// the reports stored now are all there are; they are read back, and only the
+/// others are inserted and numbered (a stored report takes no number: the feed
+/// stays gap-free). Returns the keys inserted and the reports stored earlier.
 async fn ingest_retried(
     client: &mut deadpool_postgres::Client,
-    arrays: &ReportArrays<'_>,
-    params: &[&(dyn ToSql + Sync); 17],
+    firsts: &[&NewReport],
+    received_at: i64,
 ) -> Result<(HashSet<(String, Uuid)>, HashMap<(String, Uuid), RawReport>), StoreError> {
+    let all = ReportArrays::new(firsts.iter().copied());
     let tx = client.transaction().await?;
-    let insert = tx
-        .prepare_cached(&format!("{INSERT_REPORTS}{IF_NEW}"))
-        .await?;
-    let mut inserted = HashSet::new();
-    for row in tx.query(&insert, params).await? {
-        inserted.insert((row.try_get(0)?, row.try_get(1)?));
-    }
-    let (mut earlier_clinics, mut earlier_ids) = (Vec::new(), Vec::new());
-    for (clinic, id) in arrays.clinics.iter().zip(&arrays.ids) {
-        if !inserted.contains(&((*clinic).to_owned(), *id)) {
-            earlier_clinics.push(*clinic);
-            earlier_ids.push(*id);
-        }
-    }
+    let lock = tx.prepare_cached(LOCK_CLINICS).await?;
+    tx.query(&lock, &[&all.distinct_clinics]).await?;
     let existing = tx
         .prepare_cached(&format!(
             "SELECT {REPORT_COLUMNS} FROM reports
@@ -652,13 +745,33 @@ async fn ingest_retried(
         ))
         .await?;
     let mut stored = HashMap::new();
-    for row in tx
-        .query(&existing, &[&earlier_clinics, &earlier_ids])
-        .await?
-    {
-        stored.insert((row.try_get(0)?, row.try_get(1)?), raw_report(&row)?);
+    for row in tx.query(&existing, &[&all.clinics, &all.ids]).await? {
+        stored.insert(
+            (row.try_get(0)?, row.try_get(1)?),
+            raw_report_from(&row, 0)?,
+        );
+    }
+    let new: Vec<&NewReport> = firsts
+        .iter()
+        .copied()
+        .filter(|r| !stored.contains_key(&(r.clinic_id.clone(), r.report_id)))
+        .collect();
+    if !new.is_empty() {
+        let arrays = ReportArrays::new(new.iter().copied());
+        let insert = tx.prepare_cached(INSERT_REPORTS).await?;
+        let n = tx.execute(&insert, &arrays.params(&received_at)).await?;
+        if n != arrays.len() as u64 {
+            return Err(corrupt(format!(
+                "{n} of {} new reports inserted",
+                arrays.len()
+            )));
+        }
     }
     tx.commit().await?;
+    let inserted = new
+        .iter()
+        .map(|r| (r.clinic_id.clone(), r.report_id))
+        .collect();
     Ok((inserted, stored))
 }
 
@@ -949,6 +1062,29 @@ impl CentralStore for PostgresStore {
                         status: r.try_get(7)?,
                     })
                 },
+            )
+        })
+    }
+
+    fn reports_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<StoredReport>, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| {
+            page(
+                pool,
+                concat!(
+                    "SELECT report_id::text, seq, FALSE, ",
+                    report_columns!(),
+                    " FROM reports WHERE clinic_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ),
+                clinic_id,
+                after,
+                limit,
+                |r| raw_report_from(r, 3)?.into_wire(false),
             )
         })
     }

@@ -3,11 +3,14 @@
 use std::str::FromStr;
 
 use chrono::NaiveDate;
-use clinic_protocol::{AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord};
+use clinic_protocol::{
+    AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord, StoredReport,
+};
 use rusqlite::{Connection, params};
 
 use super::super::StoreError;
 use super::super::common::{corrupt, instant};
+use super::ingest::{REPORT_COLUMNS, read_report_from};
 
 /// Runs a feed query selecting `id, seq, deleted, <data columns...>` and pages it.
 fn page<T>(
@@ -119,5 +122,25 @@ pub(super) fn appointments(
                 status: r.get(7)?,
             })
         },
+    )
+}
+
+/// Reports are never changed or deleted: each appears once, at the number it was stored with.
+pub(super) fn reports(
+    conn: &Connection,
+    clinic_id: &str,
+    after: i64,
+    limit: u32,
+) -> Result<FeedPage<StoredReport>, StoreError> {
+    page(
+        conn,
+        &format!(
+            "SELECT report_id, seq, 0, {REPORT_COLUMNS} FROM reports
+             WHERE clinic_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        ),
+        clinic_id,
+        after,
+        limit,
+        |r| read_report_from(r, 3)?.into_wire(false),
     )
 }

@@ -1,37 +1,57 @@
 //! Reports: one group's ingest transaction, and counting what is stored.
 
-use rusqlite::{Connection, params};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use super::super::common::{RawReport, accepted, activity_to_db, now_unix};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::super::common::{RawReport, accepted, activity_to_db, now_unix, resolves_to_db};
 use super::super::{IngestOutcome, NewReport, StoreError};
 
 /// Columns of [`read_report`], in its order.
-const REPORT_COLUMNS: &str = "report_id, patient_id, pain_score, scale, submit_time, assessed_at,
+pub(super) const REPORT_COLUMNS: &str =
+    "report_id, patient_id, pain_score, scale, submit_time, assessed_at,
     recorded_by, device_id, supersedes, reason, received_at,
-    body_site, activity, note, intervention, follows_up";
+    body_site, activity, note, intervention, follows_up, resolves";
 
-fn read_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
+pub(super) fn read_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawReport> {
+    read_report_from(row, 0)
+}
+
+/// [`REPORT_COLUMNS`] starting at column `first` of `row`.
+pub(super) fn read_report_from(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<RawReport> {
+    let at = |i: usize| first + i;
     Ok(RawReport {
-        report_id: row.get(0)?,
-        patient_id: row.get(1)?,
-        pain_score: row.get(2)?,
-        scale: row.get(3)?,
-        submit_time: row.get(4)?,
-        assessed_at: row.get(5)?,
-        recorded_by: row.get(6)?,
-        device_id: row.get(7)?,
-        supersedes: row.get(8)?,
-        reason: row.get(9)?,
-        received_at: row.get(10)?,
-        body_site: row.get(11)?,
-        activity: row.get(12)?,
-        note: row.get(13)?,
-        intervention: row.get(14)?,
-        follows_up: row.get(15)?,
+        report_id: row.get(at(0))?,
+        patient_id: row.get(at(1))?,
+        pain_score: row.get(at(2))?,
+        scale: row.get(at(3))?,
+        submit_time: row.get(at(4))?,
+        assessed_at: row.get(at(5))?,
+        recorded_by: row.get(at(6))?,
+        device_id: row.get(at(7))?,
+        supersedes: row.get(at(8))?,
+        reason: row.get(at(9))?,
+        received_at: row.get(at(10))?,
+        body_site: row.get(at(11))?,
+        activity: row.get(at(12))?,
+        note: row.get(at(13))?,
+        intervention: row.get(at(14))?,
+        follows_up: row.get(at(15))?,
+        resolves: row.get(at(16))?,
     })
 }
 
 /// Stores `reports` in one transaction and answers each in order.
+///
+/// Each new report takes the next number of its clinic's change counter (the feeds'
+/// `seq`) in this transaction, like every other change. The store's one write
+/// connection is the only writer, so the group reads each clinic's counter once,
+/// numbers its new reports in memory (a duplicate or conflict takes no number) and
+/// writes the counter back before the commit: numbers commit in order, gap-free.
 pub(super) fn ingest(
     conn: &mut Connection,
     reports: &[NewReport],
@@ -39,14 +59,18 @@ pub(super) fn ingest(
     let tx = conn.transaction()?;
     let received_at = now_unix();
     let mut outcomes = Vec::with_capacity(reports.len());
+    // Each clinic of the group: (counter as read, last number given).
+    let mut counters: HashMap<&str, (i64, i64)> = HashMap::new();
     {
+        let mut counter = tx.prepare_cached("SELECT change_seq FROM clinics WHERE id = ?1")?;
         // ON CONFLICT DO NOTHING, then look: the primary key decides, not a prior check,
         // so two deliveries of one report can never both be stored.
         let mut insert = tx.prepare_cached(
             "INSERT INTO reports (clinic_id, report_id, patient_id, pain_score, scale, submit_time,
                  assessed_at, recorded_by, device_id, supersedes, reason, received_at,
-                 body_site, activity, note, intervention, follows_up)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 body_site, activity, note, intervention, follows_up, resolves, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19)
              ON CONFLICT (clinic_id, report_id) DO NOTHING",
         )?;
         let mut existing = tx.prepare_cached(&format!(
@@ -54,6 +78,17 @@ pub(super) fn ingest(
         ))?;
         for r in reports {
             let id = r.report_id.to_string();
+            let (_, last) = match counters.entry(r.clinic_id.as_str()) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => {
+                    let read: i64 = counter
+                        .query_row([&r.clinic_id], |row| row.get(0))
+                        .optional()?
+                        .ok_or_else(|| StoreError::UnknownClinic(r.clinic_id.clone()))?;
+                    new.insert((read, read))
+                }
+            };
+            let seq = *last + 1;
             let inserted = insert.execute(params![
                 r.clinic_id,
                 id,
@@ -72,8 +107,11 @@ pub(super) fn ingest(
                 r.details.note,
                 r.details.intervention,
                 r.follows_up.map(|u| u.to_string()),
+                resolves_to_db(&r.resolves),
+                seq,
             ])?;
             if inserted == 1 {
+                *last = seq;
                 outcomes.push(IngestOutcome::Accepted(accepted(r, received_at)));
                 continue;
             }
@@ -83,6 +121,12 @@ pub(super) fn ingest(
             } else {
                 IngestOutcome::Conflict
             });
+        }
+        let mut advance = tx.prepare_cached("UPDATE clinics SET change_seq = ?2 WHERE id = ?1")?;
+        for (clinic, (read, last)) in &counters {
+            if last > read {
+                advance.execute(params![clinic, last])?;
+            }
         }
     }
     tx.commit()?;
@@ -126,6 +170,7 @@ mod tests {
             reason: None,
             details: AssessmentDetails::default(),
             follows_up: None,
+            resolves: Vec::new(),
         }
     }
 

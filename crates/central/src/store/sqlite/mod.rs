@@ -14,7 +14,7 @@ use std::path::Path;
 
 use clinic_domain::demo::DemoClinic;
 use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, StaffMember, StaffRole};
-use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord};
+use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, StoredReport};
 use rusqlite_migration::{M, Migrations};
 
 use super::{CentralStore, ImportRows, IngestOutcome, NewReport, StoreError, TokenRecord};
@@ -26,6 +26,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!(
         "../../../migrations/0002_assessment_details.sql"
     )),
+    M::up(include_str!("../../../migrations/0003_report_feed.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
@@ -51,6 +52,15 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         self.connections.path()
+    }
+
+    /// Creates or migrates the database at `path` to schema step `steps` only (of
+    /// this binary's list), as an older release left it. For upgrade tests.
+    #[doc(hidden)]
+    pub fn migrate_for_tests(path: &Path, steps: usize) -> Result<(), StoreError> {
+        let mut conn = rusqlite::Connection::open(path)?;
+        Migrations::from_slice(&MIGRATION_LIST[..steps]).to_latest(&mut conn)?;
+        Ok(())
     }
 }
 
@@ -104,6 +114,15 @@ impl CentralStore for SqliteStore {
         limit: u32,
     ) -> Result<FeedPage<AppointmentRecord>, StoreError> {
         feeds::appointments(&*self.connections.reader()?, clinic_id, after, limit)
+    }
+
+    fn reports_feed(
+        &self,
+        clinic_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<FeedPage<StoredReport>, StoreError> {
+        feeds::reports(&*self.connections.reader()?, clinic_id, after, limit)
     }
 
     fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError> {
