@@ -400,3 +400,36 @@ async fn silent_and_half_sent_requests_are_closed_while_authenticated_waiters_ar
         assert_eq!((status, body["changeSeq"].as_i64()), (200, Some(after + 1)));
     }
 }
+
+/// A report is a change of its clinic like any record: its POST wakes the waiters.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_wakes_the_waiters_of_its_clinic(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
+    let token = env.token("C001");
+    let base = env.server.base_url();
+    let after = counter(&env.client, &base, &token).await;
+    let waiter = spawn_poll(base, token.clone(), after, 20);
+    until_waiting(&env.server, 1).await;
+    let written = Instant::now();
+    let (status, body) = status_json(
+        env.post("/v1/reports", &token, &common::report("P1", 4))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, answer, _) = waiter.await.unwrap();
+    assert_eq!(
+        (status, answer["changeSeq"].as_i64()),
+        (200, Some(after + 1))
+    );
+    assert!(
+        written.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        written.elapsed()
+    );
+}
