@@ -10,7 +10,7 @@ use clinic_domain::assessment::{
     self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES,
     DEFAULT_REASSESS_INTERVAL_MINUTES, FollowUpTarget, TimeWindow,
 };
-use clinic_domain::{DomainError, EntryClock, PainReport, PatientId};
+use clinic_domain::{DomainError, EntryClock, PainReport, PatientId, corrections};
 use clinic_store::audit::{self, AuditAction, NewAuditEntry};
 use clinic_store::outbox::{self, NewReport, ReportEntry};
 use clinic_store::{Connection, StoreError, patients, settings, staff};
@@ -74,7 +74,12 @@ fn domain_error(e: DomainError) -> ApiError {
         DomainError::TextTooLong { .. }
         | DomainError::InvisibleCharacter { .. }
         | DomainError::UnknownActivity(_) => ErrorCode::InvalidAssessmentDetails,
-        DomainError::AlreadySuperseded => ErrorCode::ReportAlreadyCorrected,
+        // A resolution refused because the record is no longer as the nurse saw it
+        // (settled meanwhile, or another correction arrived): like a correction of
+        // a replaced record, she reloads and acts on what is current.
+        DomainError::AlreadySuperseded | DomainError::InvalidResolution => {
+            ErrorCode::ReportAlreadyCorrected
+        }
         DomainError::InvalidFollowUp | DomainError::CorrectionForOtherPatient => {
             ErrorCode::InvalidFollowUp
         }
@@ -380,12 +385,33 @@ impl Desk {
         self.report(&id)
     }
 
-    /// Replaces any current record by a corrected one that names it and `reason`.
-    /// The original is kept, unchanged, shown as superseded; both are synced.
+    /// Replaces a live record by a corrected one that names it and `reason`. The
+    /// original is kept, unchanged, shown as superseded; both are synced. In a
+    /// conflicting record any live report may be corrected (it stays conflicting).
     pub fn correct_report(
         &self,
         report_id: &str,
         input: &CorrectionInput,
+    ) -> Result<PainReportDto, ApiError> {
+        self.write_correction(report_id, input, false)
+    }
+
+    /// Settles a conflicting record (ARCHITECTURE.md, "Concurrent corrections"): a
+    /// correction of its shown current report (`report_id`) that names every other
+    /// live report in `resolves`, with a reason. Any signed-in member may.
+    pub fn resolve_conflict(
+        &self,
+        report_id: &str,
+        input: &CorrectionInput,
+    ) -> Result<PainReportDto, ApiError> {
+        self.write_correction(report_id, input, true)
+    }
+
+    fn write_correction(
+        &self,
+        report_id: &str,
+        input: &CorrectionInput,
+        resolving: bool,
     ) -> Result<PainReportDto, ApiError> {
         let now = Utc::now();
         let rules = self.rules()?;
@@ -401,6 +427,15 @@ impl Desk {
             &old.patient_id,
         )
         .map_err(domain_error)?;
+        let resolves: Vec<String> = match (&old.standing, resolving) {
+            (_, false) => Vec::new(),
+            (Some(standing), true) => {
+                let others = standing.record_live.get(1..).unwrap_or_default().to_vec();
+                corrections::check_resolution(standing, &others).map_err(domain_error)?;
+                others
+            }
+            (None, true) => return Err(domain_error(DomainError::InvalidResolution)),
+        };
         let reason = assessment::correction_reason(&input.reason).map_err(domain_error)?;
         let patient = PatientId::parse(&old.patient_id)
             .map_err(|e| corrupt(format!("report {report_id}: {e}")))?;
@@ -421,9 +456,15 @@ impl Desk {
                 &device_id(c)?,
                 rules,
             );
-            outbox::correct(c, report_id, &row, &reason, now)
+            outbox::resolve(c, report_id, &row, &reason, &resolves, now)
         })?;
-        let id = id.ok_or_else(|| domain_error(DomainError::AlreadySuperseded))?;
+        let id = id.ok_or_else(|| {
+            domain_error(if resolving {
+                DomainError::InvalidResolution
+            } else {
+                DomainError::AlreadySuperseded
+            })
+        })?;
         self.report_queued();
         self.report(&id)
     }
@@ -511,18 +552,16 @@ impl Desk {
         entries.iter().map(|e| Self::dto(e, &names, now)).collect()
     }
 
-    /// Reassessments this device owes, soonest due first (overdue ones lead).
+    /// Reassessments the clinic owes, recorded on any device, soonest due first
+    /// (overdue ones lead); each says who recorded the intervention and where.
     pub fn pending_reassessments(&self) -> Result<Vec<PendingReassessmentDto>, ApiError> {
         // A reader, not the writer: the UI asks every 30 s and must not queue behind a
-        // sync batch. A device without an ID yet has recorded nothing, so owes nothing.
+        // sync batch.
         let (pending, names) = self.db.read(|c| {
-            let pending = match settings::get(c, crate::DEVICE_ID_KEY)? {
-                Some(device) => {
-                    outbox::pending_reassessments(c, &device, PENDING_REASSESSMENTS_LIMIT)?
-                }
-                None => Vec::new(),
-            };
-            Ok::<_, ApiError>((pending, Self::staff_names(c)?))
+            Ok::<_, ApiError>((
+                outbox::pending_reassessments(c, PENDING_REASSESSMENTS_LIMIT)?,
+                Self::staff_names(c)?,
+            ))
         })?;
         let now = Utc::now();
         pending

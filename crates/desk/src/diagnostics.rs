@@ -61,6 +61,8 @@ pub enum PulledStreamDto {
     Patients,
     Staff,
     Appointments,
+    /// Pain reports recorded on other devices (the reports feed).
+    Reports,
 }
 
 /// A pulled record this device refused: kept out, with why (English, from the
@@ -209,6 +211,7 @@ impl Desk {
                     pull::STREAM_PATIENTS => PulledStreamDto::Patients,
                     pull::STREAM_STAFF => PulledStreamDto::Staff,
                     pull::STREAM_APPOINTMENTS => PulledStreamDto::Appointments,
+                    pull::STREAM_REPORTS => PulledStreamDto::Reports,
                     _ => return None,
                 };
                 Some(rfc3339(s.set_aside_at).map(|at| SetAsideDto {

@@ -179,6 +179,8 @@ pub enum ReportStateDto {
     Rejected,
     /// A refused report replaced by a correction (which names it). Kept for the record.
     Superseded,
+    /// Recorded on another device and received from the server; never sent from here.
+    Received,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -192,9 +194,27 @@ pub struct PainReportDto {
     /// RFC 3339, UTC.
     pub assessed_at: String,
     pub recorded_at: String,
-    /// Staff ID; `recordedByName` when this device knows the member.
+    /// Staff ID; `recordedByName` when this device knows the member (from the
+    /// clinic's pulled staff list). Empty when the server did not say.
     pub recorded_by: String,
     pub recorded_by_name: Option<String>,
+    /// The device it was recorded on (empty when the server did not say).
+    pub device_id: String,
+    /// Recorded on another device and received from the server (else this device's own).
+    pub received: bool,
+    /// For a received report: when the server first stored it, and when this device pulled it.
+    pub received_at: Option<String>,
+    pub pulled_at: Option<String>,
+    /// The record (the first report of its chain tree) this report belongs to.
+    pub record_id: String,
+    /// Neither superseded nor settled by a resolution.
+    pub live: bool,
+    /// The record's shown current value (ARCHITECTURE.md, "Concurrent corrections").
+    pub current: bool,
+    /// The record has more than one live report: concurrent corrections to settle.
+    pub conflicting: bool,
+    /// The other corrections this one settled (a resolution).
+    pub resolves: Vec<String>,
     pub state: ReportStateDto,
     /// The server's reason for a rejected report; the last delivery error for a queued one.
     pub last_error: Option<String>,
@@ -203,7 +223,8 @@ pub struct PainReportDto {
     /// The report this one corrects, and why.
     pub supersedes: Option<String>,
     pub correction_reason: Option<String>,
-    /// The correction that replaced this report: it stays visible, marked superseded.
+    /// The correction that replaced this report (or the resolution that settled
+    /// it): it stays visible, marked superseded.
     pub superseded_by: Option<String>,
     pub body_site: Option<String>,
     pub activity: Option<Activity>,
@@ -237,10 +258,18 @@ impl PainReportDto {
     ) -> Result<Self, StoreError> {
         let score = PainScore::new(e.scale, e.score)
             .map_err(|err| StoreError::CorruptRow(format!("report {}: {err}", e.id)))?;
-        // A superseded record is not waiting for anything: its correction is.
+        let live = e.superseded_by.is_none();
+        // Reads fill the standing; a row read without it stands alone.
+        let (record_id, current, conflicting) = match &e.standing {
+            Some(s) => (s.record.clone(), s.current, s.conflicting),
+            None => (e.id.clone(), live, false),
+        };
+        // A superseded record is not waiting for anything: its correction is. A
+        // record owes one reassessment, on its shown current report (as the
+        // clinic's list has it), even while concurrent corrections are unsettled.
         let due = e
             .reassess_due_at
-            .filter(|_| e.superseded_by.is_none())
+            .filter(|_| current)
             .map(instant)
             .transpose()?;
         Ok(Self {
@@ -253,12 +282,22 @@ impl PainReportDto {
             recorded_at: rfc3339(e.recorded_at)?,
             recorded_by: e.recorded_by.clone(),
             recorded_by_name,
+            device_id: e.device_id.clone(),
+            received: e.is_received(),
+            received_at: e.received_at.map(rfc3339).transpose()?,
+            pulled_at: e.pulled_at.map(rfc3339).transpose()?,
+            record_id,
+            live,
+            current,
+            conflicting,
+            resolves: e.resolves.clone(),
             state: match e.state {
                 OutboxState::Queued => ReportStateDto::Queued,
                 OutboxState::Sending => ReportStateDto::Sending,
                 OutboxState::Delivered => ReportStateDto::Delivered,
                 OutboxState::Rejected => ReportStateDto::Rejected,
                 OutboxState::Superseded => ReportStateDto::Superseded,
+                OutboxState::Received => ReportStateDto::Received,
             },
             last_error: e.last_error.clone(),
             attempts: e.attempts.clamp(0, u32::MAX as i64) as u32,
@@ -299,7 +338,8 @@ pub struct CorrectionInput {
     pub reason: String,
 }
 
-/// A reassessment this device owes: the assessment with the intervention, for whom, and when.
+/// A reassessment the clinic owes: the assessment with the intervention (who
+/// recorded it, on which device, and so who owes it), for whom, and when.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingReassessmentDto {
@@ -350,7 +390,9 @@ pub struct AuditEntryDto {
     pub actor: String,
     pub actor_name: Option<String>,
     pub device_id: String,
-    /// created, corrected, superseded, sync_state, retried, signed_in, signed_out, sign_in_failed, exported.
+    /// created, corrected, superseded, sync_state, retried, signed_in, signed_out,
+    /// sign_in_failed, exported, received (pulled from the server), conflicting
+    /// (the record was left with concurrent corrections).
     pub action: String,
     /// JSON with the action's particulars (e.g. `{"from":"sending","to":"delivered"}`).
     pub detail: Option<String>,

@@ -4,6 +4,15 @@
 //! rather than duplicates. A corrected record is exported too, as
 //! `entered-in-error`, and its correction (`corrected`) points back at it: the
 //! receiver sees the same history the nurse does.
+//!
+//! Concurrent corrections (ARCHITECTURE.md, "Concurrent corrections") come out as
+//! the rule decides them, the same on every device: a report that is no longer live
+//! (superseded, or named in a resolution) is `entered-in-error`; every live report
+//! of a conflicting record keeps its status (`corrected`) — no correction is
+//! hidden — and carries the `conflicting-corrections` extension, which says whether
+//! it is the shown current value and references the one that is, plus a note
+//! saying the same in words. A resolution's `replaces` extension names the report it
+//! supersedes and each one it resolves.
 
 use chrono::{DateTime, Utc};
 use clinic_domain::{ClinicZone, PainScale};
@@ -42,6 +51,7 @@ pub fn observation(
         ),
     };
     let status = if e.superseded_by.is_some() {
+        // Superseded or resolved: no longer live.
         "entered-in-error"
     } else if e.supersedes.is_some() {
         "corrected"
@@ -78,6 +88,18 @@ pub fn observation(
     if let (Some(old), Some(reason)) = (&e.supersedes, &e.correction_reason) {
         notes.push(json!({ "text": format!("Corrects Observation/{old}: {reason}") }));
     }
+    // The live reports of a conflicting record: all kept, one shown as current.
+    let conflict = e
+        .standing
+        .as_ref()
+        .filter(|s| s.conflicting && s.live)
+        .map(|s| (s.current, s.record_live[0].clone()));
+    if let Some((_, current)) = &conflict {
+        notes.push(json!({ "text": format!(
+            "Conflicting corrections of Observation/{}: shown current is Observation/{current}",
+            e.standing.as_ref().map(|s| s.record.as_str()).unwrap_or_default()
+        ) }));
+    }
     if !notes.is_empty() {
         o["note"] = Value::Array(notes);
     }
@@ -90,9 +112,16 @@ pub fn observation(
             json!({ "url": format!("{EXTENSION_BASE}/pain-activity"), "valueCode": activity.as_str() }),
         );
     }
-    if let Some(old) = &e.supersedes {
+    for old in e.supersedes.iter().chain(&e.resolves) {
         extensions.push(json!({ "url": format!("{EXTENSION_BASE}/replaces"),
                                 "valueReference": { "reference": format!("Observation/{old}") } }));
+    }
+    if let Some((shown, current)) = conflict {
+        extensions.push(json!({ "url": format!("{EXTENSION_BASE}/conflicting-corrections"),
+            "extension": [
+                { "url": "shownCurrent", "valueBoolean": shown },
+                { "url": "current", "valueReference": { "reference": format!("Observation/{current}") } },
+            ] }));
     }
     if let Some(first) = &e.follows_up {
         extensions.push(json!({ "url": format!("{EXTENSION_BASE}/reassessment-of"),

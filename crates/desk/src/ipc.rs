@@ -39,6 +39,9 @@ macro_rules! with_commands {
             /// Supersedes a record by a corrected one; the original stays on record, marked.
             blocking fn correct_report(report_id: String, input: $crate::CorrectionInput) -> $crate::PainReportDto =
                 |app| app.desk()?.correct_report(&report_id, &input);
+            /// Settles a conflicting record: corrects its shown current report and resolves the other live ones.
+            blocking fn resolve_conflict(report_id: String, input: $crate::CorrectionInput) -> $crate::PainReportDto =
+                |app| app.desk()?.resolve_conflict(&report_id, &input);
             blocking fn report_history(report_id: String) -> Vec<$crate::AuditEntryDto> =
                 |app| app.desk()?.report_history(&report_id);
             blocking fn pending_reassessments() -> Vec<$crate::PendingReassessmentDto> =

@@ -212,25 +212,8 @@ pub fn correction_reason(raw: &str) -> Result<String, DomainError> {
         .ok_or(DomainError::ReasonRequired)
 }
 
-/// What the store knows of a record someone wants to correct.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CorrectionTarget<'a> {
-    pub patient_id: &'a str,
-    /// Already replaced by a later correction.
-    pub superseded: bool,
-}
-
-/// A record is corrected once; a later mistake is corrected on the correction,
-/// so the chain stays a line and the current value is always its last link.
-pub fn check_correction(target: CorrectionTarget<'_>, patient_id: &str) -> Result<(), DomainError> {
-    if target.superseded {
-        return Err(DomainError::AlreadySuperseded);
-    }
-    if target.patient_id != patient_id {
-        return Err(DomainError::CorrectionForOtherPatient);
-    }
-    Ok(())
-}
+// Which record may be corrected, and how concurrent corrections are settled: `crate::corrections`.
+pub use crate::corrections::{CorrectionTarget, check_correction};
 
 /// Most concurrent corrections one settling correction may name in `resolves`
 /// besides the one it supersedes: more than a handful of devices correcting one
@@ -470,28 +453,6 @@ mod tests {
         #[case] expected: Result<String, DomainError>,
     ) {
         assert_eq!(correction_reason(raw), expected);
-    }
-
-    #[rstest]
-    #[case::current("P1", false, "P1", Ok(()))]
-    #[case::already_superseded("P1", true, "P1", Err(DomainError::AlreadySuperseded))]
-    #[case::other_patient("P1", false, "P2", Err(DomainError::CorrectionForOtherPatient))]
-    fn corrections_replace_one_current_record(
-        #[case] target_patient: &str,
-        #[case] superseded: bool,
-        #[case] patient: &str,
-        #[case] expected: Result<(), DomainError>,
-    ) {
-        assert_eq!(
-            check_correction(
-                CorrectionTarget {
-                    patient_id: target_patient,
-                    superseded
-                },
-                patient
-            ),
-            expected
-        );
     }
 
     #[rstest]

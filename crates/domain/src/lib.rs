@@ -12,6 +12,7 @@
 pub mod appointment;
 pub mod assessment;
 pub mod clinic_time;
+pub mod corrections;
 pub mod demo;
 pub mod error;
 pub mod id;

@@ -1,7 +1,7 @@
 //! The append-only audit trail: who did what, when, on which device.
 //!
-//! Reports' creation, correction and sync-state changes are written by triggers
-//! (migration 0004), so no code path can skip them; this module adds what only the
+//! Reports' creation, correction, receipt and sync-state changes are written by
+//! triggers (migrations 0004 and 0006), so no code path can skip them; this module adds what only the
 //! app knows (sign-in, a retry asked for by a person, an export) and reads the trail.
 
 use std::borrow::Cow;
@@ -22,6 +22,10 @@ pub enum AuditAction {
     SignedOut,
     SignInFailed,
     Exported,
+    /// A report recorded on another device, pulled from the server.
+    Received,
+    /// A record left with more than one live report (concurrent corrections).
+    Conflicting,
 }
 
 impl AuditAction {
@@ -36,6 +40,8 @@ impl AuditAction {
             AuditAction::SignedOut => "signed_out",
             AuditAction::SignInFailed => "sign_in_failed",
             AuditAction::Exported => "exported",
+            AuditAction::Received => "received",
+            AuditAction::Conflicting => "conflicting",
         }
     }
 }
@@ -55,6 +61,8 @@ impl TextForm for AuditAction {
             "signed_out" => AuditAction::SignedOut,
             "sign_in_failed" => AuditAction::SignInFailed,
             "exported" => AuditAction::Exported,
+            "received" => AuditAction::Received,
+            "conflicting" => AuditAction::Conflicting,
             other => return Err(format!("audit action '{other}'")),
         })
     }

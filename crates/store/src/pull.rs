@@ -10,7 +10,9 @@
 //! version of the same record clears it; [`recheck_set_aside`] has it fetched again
 //! when this device's rules change.
 
-use clinic_domain::{Appointment, Patient, PatientId, StaffRole};
+use chrono::{DateTime, Utc};
+use clinic_domain::assessment::{self, FollowUpTarget};
+use clinic_domain::{Appointment, AssessmentDetails, PainScore, Patient, PatientId, StaffRole};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::column::Text;
@@ -19,6 +21,7 @@ use crate::{StoreError, outbox, patients, schedule};
 pub const STREAM_PATIENTS: &str = "patients";
 pub const STREAM_STAFF: &str = "staff";
 pub const STREAM_APPOINTMENTS: &str = "appointments";
+pub const STREAM_REPORTS: &str = "reports";
 
 /// One item of a page: a new or changed record, or a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,17 +95,38 @@ fn set_aside(
     id: &str,
     reason: &str,
 ) -> Result<(), StoreError> {
+    set_aside_waiting(conn, stream, seq, id, reason, None)
+}
+
+/// [`set_aside`], noting the record it waits for (a pulled report whose target is
+/// not here yet), if any.
+fn set_aside_waiting(
+    conn: &Connection,
+    stream: &str,
+    seq: i64,
+    id: &str,
+    reason: &str,
+    waits_for: Option<&str>,
+) -> Result<(), StoreError> {
     tracing::warn!(
         stream,
         seq,
+        waiting = waits_for.is_some(),
         "a pulled record this device cannot store was set aside"
     );
     conn.prepare_cached(
-        "INSERT INTO pull_set_aside (stream, item_id, seq, reason, set_aside_at) VALUES (?1, ?2, ?3, ?4, unixepoch())
+        "INSERT INTO pull_set_aside (stream, item_id, seq, reason, set_aside_at, waits_for)
+         VALUES (?1, ?2, ?3, ?4, unixepoch(), ?5)
          ON CONFLICT (stream, item_id) DO UPDATE SET seq = excluded.seq, reason = excluded.reason,
-             set_aside_at = excluded.set_aside_at",
+             set_aside_at = excluded.set_aside_at, waits_for = excluded.waits_for",
     )?
-    .execute(params![stream, clip(id, MAX_ITEM_ID_CHARS), seq, clip(reason, MAX_REASON_CHARS)])?;
+    .execute(params![
+        stream,
+        clip(id, MAX_ITEM_ID_CHARS),
+        seq,
+        clip(reason, MAX_REASON_CHARS),
+        waits_for
+    ])?;
     Ok(())
 }
 
@@ -247,6 +271,9 @@ pub enum Applied {
     /// yet (it was created after that stream was pulled). Items before it were
     /// applied and the cursor stops just before it: pull the other streams, then again.
     StoppedAtUnknownReference,
+    /// A report set aside earlier because the report it names was not here yet can
+    /// be stored now: the cursor went back to just before it; pull again.
+    Rewound,
 }
 
 pub fn cursor(conn: &Connection, stream: &str) -> Result<i64, StoreError> {
@@ -470,6 +497,394 @@ pub fn apply_appointments(
     set_cursor(&tx, STREAM_APPOINTMENTS, next)?;
     tx.commit()?;
     Ok(AppointmentsApplied { applied, set_aside })
+}
+
+/// A report from the server's reports feed, each field already read and checked
+/// by the domain's rules (`clinic_sync::pull` does that); what it refers to (its
+/// patient, the reports it corrects, follows up or resolves) is checked here,
+/// against what this device holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledReport {
+    pub id: String,
+    pub patient_id: PatientId,
+    pub score: PainScore,
+    pub assessed_at: DateTime<Utc>,
+    /// When it was recorded on its device (the wire's `submitTime`).
+    pub recorded_at: i64,
+    /// Empty when the server does not say (a report posted without it).
+    pub recorded_by: String,
+    pub device_id: String,
+    pub supersedes: Option<String>,
+    pub reason: Option<String>,
+    pub details: AssessmentDetails,
+    pub follows_up: Option<String>,
+    /// In ID order.
+    pub resolves: Vec<String>,
+    /// When the server first stored it.
+    pub received_at: i64,
+}
+
+/// What applying a reports page did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportsApplied {
+    pub applied: Applied,
+    /// Reports written here (received from other devices).
+    pub stored: usize,
+    pub set_aside: usize,
+}
+
+/// What became of one pulled report that was not set aside.
+enum Verdict {
+    /// Written here.
+    Stored,
+    /// Already here with the same content (this device's own coming back, or one
+    /// fetched again): nothing written.
+    Known,
+    /// Its patient is not here yet: stop before it.
+    Stop,
+}
+
+/// Why one pulled report is set aside.
+enum Refused {
+    Because(String),
+    /// It names this report, which is not here yet.
+    WaitsFor(String),
+}
+
+const OWN_DEVICE_KEY: &str = "device_id";
+
+/// Applies a page of the reports feed and advances the cursor, in one transaction.
+///
+/// Each report is judged on its own (under a savepoint): one already here is
+/// recognised by ID and content (nothing written; the same ID with other content
+/// is set aside as a conflict and the stored one kept); one claiming this device
+/// that this device does not hold is refused; a foreign one is stored as received
+/// (`received_at` from the server, `pulled_at` = `pulled_at`), without an outbox
+/// row, with its reassessment due time fixed now from its assessment time and the
+/// clinic's interval (`settings::reassess_interval_minutes`).
+///
+/// A report whose `supersedes`, `followsUp` or `resolves` names a report not here
+/// yet is set aside *waiting for* it. When a later item (of this page or a later
+/// one) stores that report, the cursor goes back to just before the waiting one
+/// ([`Applied::Rewound`]) so the next fetch brings it again and it is judged
+/// afresh; each waiting entry causes one such rewind (its mark is cleared then).
+/// A report whose patient is not here is newer than our patients page (stop before
+/// it, like an appointment) unless `set_aside_unknown_patient`.
+pub fn apply_reports(
+    conn: &mut Connection,
+    page: &[PulledItem<PulledReport>],
+    next_cursor: i64,
+    pulled_at: DateTime<Utc>,
+    set_aside_unknown_patient: bool,
+) -> Result<ReportsApplied, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let start = cursor(&tx, STREAM_REPORTS)?;
+    let own_device = crate::settings::get(&tx, OWN_DEVICE_KEY)?;
+    let interval = crate::settings::reassess_interval_minutes(&tx)?;
+    let (mut stored, mut set_aside_n, mut last_seq, mut stopped) = (0, 0, None, false);
+    for item in page {
+        let verdict = match &item.change {
+            Err(reason) => Ok(Err(Refused::Because(reason.clone()))),
+            Ok(Change::Delete(_)) => Ok(Err(Refused::Because(
+                "a report deletion (reports are never deleted)".into(),
+            ))),
+            Ok(Change::Upsert(r)) => {
+                // A savepoint of our own, its statements cached: rusqlite's parses
+                // its SQL on every item, a tenth of the cost of a stored report.
+                tx.prepare_cached("SAVEPOINT pulled_report")?.execute([])?;
+                let judged = apply_report(
+                    &tx,
+                    r,
+                    own_device.as_deref(),
+                    interval,
+                    pulled_at,
+                    set_aside_unknown_patient,
+                );
+                if !matches!(judged, Ok(Ok(Verdict::Stored))) {
+                    // Whatever of it was written goes (nothing, unless a write failed).
+                    tx.prepare_cached("ROLLBACK TO pulled_report")?
+                        .execute([])?;
+                }
+                tx.prepare_cached("RELEASE pulled_report")?.execute([])?;
+                judged
+            }
+        };
+        match verdict {
+            Ok(Ok(Verdict::Stored)) => {
+                stored += 1;
+                clear_set_aside(&tx, STREAM_REPORTS, &item.id)?;
+            }
+            Ok(Ok(Verdict::Known)) => clear_set_aside(&tx, STREAM_REPORTS, &item.id)?,
+            Ok(Ok(Verdict::Stop)) => {
+                stopped = true;
+                break;
+            }
+            Ok(Err(refused)) => {
+                let (reason, waits_for) = match refused {
+                    Refused::Because(r) => (r, None),
+                    Refused::WaitsFor(t) => (
+                        format!("waits for report {t}, not on this device yet"),
+                        Some(t),
+                    ),
+                };
+                set_aside_waiting(
+                    &tx,
+                    STREAM_REPORTS,
+                    item.seq,
+                    &item.id,
+                    &reason,
+                    waits_for.as_deref(),
+                )?;
+                set_aside_n += 1;
+            }
+            Err(e) if is_refusal(&e) => {
+                set_aside(&tx, STREAM_REPORTS, item.seq, &item.id, &e.to_string())?;
+                set_aside_n += 1;
+            }
+            Err(e) => return Err(e),
+        }
+        last_seq = Some(item.seq);
+    }
+    let (mut applied, mut next) = if stopped {
+        (
+            Applied::StoppedAtUnknownReference,
+            last_seq.unwrap_or(start),
+        )
+    } else {
+        (Applied::All, next_cursor)
+    };
+    let ready: Option<i64> = tx.query_row(
+        "SELECT min(seq) FROM pull_set_aside WHERE stream = ?1
+           AND waits_for IN (SELECT id FROM pain_reports)",
+        [STREAM_REPORTS],
+        |r| r.get(0),
+    )?;
+    if let Some(seq) = ready {
+        tx.execute(
+            "UPDATE pull_set_aside SET waits_for = NULL WHERE stream = ?1
+               AND waits_for IN (SELECT id FROM pain_reports)",
+            [STREAM_REPORTS],
+        )?;
+        if seq - 1 < next {
+            next = (seq - 1).max(0);
+            applied = Applied::Rewound;
+        }
+    }
+    set_cursor(&tx, STREAM_REPORTS, next)?;
+    tx.commit()?;
+    Ok(ReportsApplied {
+        applied,
+        stored,
+        set_aside: set_aside_n,
+    })
+}
+
+/// The content of a stored report as the feed would carry it (for recognising one
+/// that comes back), or `None` when no report has that ID.
+fn stored_content(
+    conn: &Connection,
+    id: &str,
+    received_at: i64,
+) -> Result<Option<PulledReport>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT patient_id, scale, score, assessed_at, recorded_at, recorded_by, device_id,
+                    supersedes, correction_reason, body_site, activity, note, intervention, follows_up,
+                    (SELECT group_concat(x.resolves, ',') FROM
+                       (SELECT resolves FROM report_resolutions WHERE report_id = r.id ORDER BY resolves) x)
+                       AS resolves
+             FROM pain_reports r WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>("patient_id")?,
+                r.get::<_, Text<clinic_domain::PainScale>>("scale")?.0,
+                r.get::<_, i64>("score")?,
+                r.get::<_, i64>("assessed_at")?,
+                r.get::<_, i64>("recorded_at")?,
+                r.get::<_, String>("recorded_by")?,
+                r.get::<_, String>("device_id")?,
+                r.get::<_, Option<String>>("supersedes")?,
+                r.get::<_, Option<String>>("correction_reason")?,
+                AssessmentDetails {
+                    body_site: r.get("body_site")?,
+                    activity: r
+                        .get::<_, Option<Text<clinic_domain::Activity>>>("activity")?
+                        .map(|a| a.0),
+                    note: r.get("note")?,
+                    intervention: r.get("intervention")?,
+                },
+                r.get::<_, Option<String>>("follows_up")?,
+                r.get::<_, Option<String>>("resolves")?,
+            ))
+        })
+        .optional()?;
+    let Some((
+        patient,
+        scale,
+        score,
+        assessed,
+        recorded,
+        by,
+        device,
+        sup,
+        reason,
+        details,
+        follows,
+        resolves,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let corrupt =
+        |e: clinic_domain::DomainError| StoreError::CorruptRow(format!("report {id}: {e}"));
+    Ok(Some(PulledReport {
+        id: id.to_owned(),
+        patient_id: PatientId::parse(&patient).map_err(corrupt)?,
+        score: PainScore::new(scale, score).map_err(corrupt)?,
+        assessed_at: DateTime::from_timestamp(assessed, 0)
+            .ok_or_else(|| StoreError::CorruptRow(format!("report {id}: time out of range")))?,
+        recorded_at: recorded,
+        recorded_by: by,
+        device_id: device,
+        supersedes: sup,
+        reason,
+        details,
+        follows_up: follows,
+        resolves: resolves
+            .map(|j| j.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+        received_at,
+    }))
+}
+
+fn exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM pain_reports WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))?)
+}
+
+/// Judges one pulled report against what is here and writes it when it may be.
+fn apply_report(
+    conn: &Connection,
+    r: &PulledReport,
+    own_device: Option<&str>,
+    interval_minutes: u32,
+    pulled_at: DateTime<Utc>,
+    set_aside_unknown_patient: bool,
+) -> Result<Result<Verdict, Refused>, StoreError> {
+    let refuse = |why: &str| Ok(Err(Refused::Because(why.to_owned())));
+    if let Some(here) = stored_content(conn, &r.id, r.received_at)? {
+        return if here == *r {
+            Ok(Ok(Verdict::Known))
+        } else {
+            refuse(
+                "conflict: a report with this ID and other content is stored here, and is kept as it was",
+            )
+        };
+    }
+    if own_device.is_some_and(|d| d == r.device_id) {
+        return refuse("it claims to be recorded on this device, which holds no such report");
+    }
+    if r.supersedes.as_deref() == Some(r.id.as_str())
+        || r.follows_up.as_deref() == Some(r.id.as_str())
+    {
+        return refuse("a report cannot correct or follow up itself");
+    }
+    if let Err(e) = assessment::check_resolves(&r.id, r.supersedes.as_ref(), &r.resolves) {
+        return refuse(&e.to_string());
+    }
+    // The row, even of a patient the server has since deleted (kept for its reports).
+    let patient_here: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM patients WHERE id = ?1)")?
+        .query_row([r.patient_id.as_str()], |row| row.get(0))?;
+    if !patient_here {
+        return if set_aside_unknown_patient {
+            refuse("its patient is not on this device")
+        } else {
+            Ok(Ok(Verdict::Stop))
+        };
+    }
+    for target in r.supersedes.iter().chain(&r.follows_up).chain(&r.resolves) {
+        if !exists(conn, target)? {
+            return Ok(Err(Refused::WaitsFor(target.clone())));
+        }
+    }
+    let patient = r.patient_id.as_str();
+    if let Some(old) = &r.supersedes {
+        let target_patient: String = conn
+            .prepare_cached("SELECT patient_id FROM pain_reports WHERE id = ?1")?
+            .query_row([old], |row| row.get(0))?;
+        if target_patient != patient {
+            return refuse(&clinic_domain::DomainError::CorrectionForOtherPatient.to_string());
+        }
+        // Every report named in `resolves` belongs to the record it corrects.
+        if !r.resolves.is_empty() {
+            let record = outbox::record_links(conn, old)?;
+            if r.resolves
+                .iter()
+                .any(|x| !record.iter().any(|l| l.id == *x))
+            {
+                return refuse("it resolves a report of another record");
+            }
+        }
+    }
+    if let Some(first) = &r.follows_up {
+        let (target_patient, assessed_at, intervention): (String, i64, Option<String>) = conn
+            .query_row(
+                "SELECT patient_id, assessed_at, intervention FROM pain_reports WHERE id = ?1",
+                [first],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+        let target = FollowUpTarget {
+            patient_id: &target_patient,
+            assessed_at: DateTime::from_timestamp(assessed_at, 0).unwrap_or_default(),
+            had_intervention: intervention.is_some(),
+            // Whether the target was still current when the follow-up was recorded
+            // depends on what its device had then, not on what arrived here since:
+            // a follow-up of a since-corrected assessment is kept, as on that device.
+            superseded: false,
+        };
+        if let Err(e) = assessment::check_follow_up(target, patient, r.assessed_at) {
+            return refuse(&e.to_string());
+        }
+    }
+    let row = outbox::NewReport {
+        patient_id: r.patient_id.clone(),
+        score: r.score,
+        assessed_at: r.assessed_at,
+        recorded_by: r.recorded_by.clone(),
+        device_id: r.device_id.clone(),
+        details: r.details.clone(),
+        follows_up: r.follows_up.clone(),
+        reassess_due_at: assessment::reassessment_due(
+            r.assessed_at,
+            r.details.intervention.as_deref(),
+            interval_minutes,
+        ),
+    };
+    let correction = r
+        .supersedes
+        .as_deref()
+        .map(|old| (old, r.reason.as_deref()));
+    outbox::insert_row(
+        conn,
+        &r.id,
+        &row,
+        correction,
+        r.recorded_at,
+        Some(outbox::Receipt {
+            received_at: r.received_at,
+            pulled_at: pulled_at.timestamp(),
+        }),
+    )?;
+    outbox::insert_resolutions(conn, &r.id, &r.resolves)?;
+    // Only a correction can leave a record more than one live report (a new record
+    // has one), so the rule is not run for the rest.
+    if r.supersedes.is_some() {
+        outbox::note_conflict(conn, &r.id, pulled_at.timestamp())?;
+    }
+    Ok(Ok(Verdict::Stored))
 }
 
 #[cfg(test)]

@@ -47,3 +47,13 @@ pub fn clinic_zone(conn: &Connection) -> Result<ClinicZone, StoreError> {
         None => Ok(ClinicZone::default()),
     }
 }
+
+/// The clinic's reassessment interval (minutes), or the domain's default when unset
+/// or not a positive number. A received intervention's due time is fixed with it
+/// when the report is pulled (`pull::apply_reports`).
+pub fn reassess_interval_minutes(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(get(conn, REASSESS_INTERVAL_MINUTES)?
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(clinic_domain::assessment::DEFAULT_REASSESS_INTERVAL_MINUTES))
+}

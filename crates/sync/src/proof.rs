@@ -5,7 +5,8 @@
 //!
 //! Two proofs are accepted for a single `POST /v1/reports`:
 //! - clinic-central's [`StoredReport`] under *our* `reportId`, with our content
-//!   (patient, score, scale, times, author, links). Free text is not compared: the
+//!   (patient, score, scale, times, author, links: `supersedes`, `followsUp` and
+//!   the set of `resolves`). Free text is not compared: the
 //!   server may store a blank note as absent, and the ID with the rest already
 //!   pins the report (its idempotency check refuses other content under our ID).
 //! - the hospital's original API's echo: the four contract fields, with a
@@ -49,6 +50,11 @@ fn shape(body: &[u8]) -> String {
     }
 }
 
+/// The same IDs, whatever their order (a server may keep `resolves` sorted).
+fn same_set(a: &[uuid::Uuid], b: &[uuid::Uuid]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
 /// Judges the 2xx answer to a single `POST /v1/reports` of `sent`.
 pub fn single_answer(sent: &ReportSubmission, body: &[u8]) -> Result<Stored, SyncError> {
     let echo: ContractEcho =
@@ -74,6 +80,7 @@ pub fn single_answer(sent: &ReportSubmission, body: &[u8]) -> Result<Stored, Syn
             && stored.supersedes == sent.supersedes
             && stored.assessed_at == sent.assessed_at
             && stored.follows_up == sent.follows_up
+            && same_set(&stored.resolves, &sent.resolves)
             && stored.details.activity == sent.details.activity;
         return if same {
             Ok(Stored {
@@ -126,6 +133,8 @@ mod tests {
     use super::*;
 
     const OURS: &str = "0190f7a4-1c2b-7d3e-8f00-000000000001";
+    const OTHER: &str = "0190f7a4-1c2b-7d3e-8f00-000000000002";
+    const THIRD: &str = "0190f7a4-1c2b-7d3e-8f00-000000000003";
 
     fn sent() -> ReportSubmission {
         ReportSubmission {
@@ -162,6 +171,8 @@ mod tests {
     #[case::echo_with_blank_id(json!({"reportId": " ", "patientId": "P0000001", "painScore": 7, "submitTime": 1}), None)]
     #[case::our_id_other_score({ let mut v = stored(); v["painScore"] = json!(3); v }, None)]
     #[case::our_id_other_scale({ let mut v = stored(); v["scale"] = json!("wong_baker_faces"); v }, None)]
+    #[case::our_id_resolving_something(
+        { let mut v = stored(); v["supersedes"] = json!(OTHER); v["resolves"] = json!([OTHER]); v }, None)]
     #[case::other_json(json!({"ok": true}), None)]
     #[case::a_list(json!([stored()]), None)]
     fn only_a_copy_of_this_report_proves_delivery(
@@ -176,6 +187,30 @@ mod tests {
                 "{got:?}"
             ),
         }
+    }
+
+    /// A resolution is proven by a copy naming the same corrections, in any order.
+    #[rstest]
+    #[case::same_order(json!([OTHER, THIRD]), true)]
+    #[case::other_order(json!([THIRD, OTHER]), true)]
+    #[case::one_left_out(json!([OTHER]), false)]
+    #[case::none(json!(null), false)]
+    fn a_resolutions_copy_names_the_same_corrections(
+        #[case] resolves: serde_json::Value,
+        #[case] proven: bool,
+    ) {
+        let settling = ReportSubmission {
+            supersedes: Some(uuid::Uuid::from_u128(9)),
+            resolves: vec![OTHER.parse().unwrap(), THIRD.parse().unwrap()],
+            ..sent()
+        };
+        let mut answer = stored();
+        answer["supersedes"] = json!(uuid::Uuid::from_u128(9));
+        if !resolves.is_null() {
+            answer["resolves"] = resolves;
+        }
+        let got = single_answer(&settling, answer.to_string().as_bytes());
+        assert_eq!(got.is_ok(), proven, "{got:?}");
     }
 
     #[rstest]

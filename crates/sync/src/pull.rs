@@ -1,14 +1,22 @@
-//! Pull: the clinic's patients, staff and appointments, one cursor per stream,
-//! each page applied with its cursor in one transaction (see `clinic_store::pull`).
-//! Items are parsed one by one, so one this device cannot read or store is set
-//! aside with its reason and the rest of the page and the cursor move on.
-//! A server without feeds whose uploads are proven is upload-only: nothing to pull.
+//! Pull: the clinic's patients, staff, appointments and pain reports, one cursor
+//! per stream, each page applied with its cursor in one transaction (see
+//! `clinic_store::pull`). Items are parsed one by one, so one this device cannot
+//! read or store is set aside with its reason and the rest of the page and the
+//! cursor move on. A server without feeds whose uploads are proven is
+//! upload-only: nothing to pull. A server with the other feeds but without the
+//! reports feed (an older clinic-central) is upload-only for reports alone.
 
 use chrono::{NaiveDate, Utc};
+use clinic_domain::assessment::REASON;
 use clinic_domain::patient::MIN_BIRTH_DATE;
-use clinic_domain::{Appointment, DoctorId, DomainError, Patient, StaffMember, StaffRole};
-use clinic_protocol::{AppointmentRecord, FeedItem, PatientRecord, StaffRecord, paths};
-use clinic_store::pull::{self, Applied, PulledItem, PulledStaff};
+use clinic_domain::{
+    Appointment, DoctorId, DomainError, PainScore, Patient, PatientId, StaffMember, StaffRole,
+    record_id,
+};
+use clinic_protocol::{
+    AppointmentRecord, FeedItem, PatientRecord, StaffRecord, StoredReport, paths,
+};
+use clinic_store::pull::{self, Applied, PulledItem, PulledReport, PulledStaff};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -147,6 +155,63 @@ fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
     .map_err(refusal)
 }
 
+/// Longest device ID kept from a received report (the server's own bound is
+/// larger than any ID a Clinic Desk makes, a UUID).
+const MAX_DEVICE_ID_CHARS: usize = 64;
+
+/// A report of the feed, checked by the rules the device stores its own by: IDs
+/// and score by the domain's parsers, free text by the rules for text another
+/// system sent (`AssessmentDetails::received`, the reason's `TextRule`), a
+/// resolution by `check_resolves`. What it refers to is the store's to check.
+fn report(id: &str, r: StoredReport) -> Result<PulledReport, String> {
+    let received_at = r.received_at;
+    let s = r.submission;
+    if !s.report_id.to_string().eq_ignore_ascii_case(id) {
+        return Err("the item's ID is not its report's ID".into());
+    }
+    let time = |name: &str, secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{name} is out of range"))
+    };
+    let recorded_at = time("submitTime", s.submit_time)?.timestamp();
+    let assessed_at = time("assessedAt", s.assessed_at.unwrap_or(s.submit_time))?;
+    let recorded_by = match s.recorded_by.as_deref() {
+        Some(by) => record_id(by).map_err(|e| format!("recordedBy: {}", refusal(e)))?,
+        None => String::new(),
+    };
+    let device_id = match s.device_id {
+        Some(d) => {
+            clinic_domain::text::check_text("deviceId", &d, MAX_DEVICE_ID_CHARS, false)
+                .map_err(refusal)?;
+            d
+        }
+        None => String::new(),
+    };
+    let mut resolves: Vec<String> = s.resolves.iter().map(|u| u.to_string()).collect();
+    clinic_domain::assessment::check_resolves(&s.report_id, s.supersedes.as_ref(), &s.resolves)
+        .map_err(refusal)?;
+    resolves.sort();
+    let supersedes = s.supersedes.map(|u| u.to_string());
+    Ok(PulledReport {
+        id: s.report_id.to_string(),
+        patient_id: PatientId::parse(&s.patient_id).map_err(refusal)?,
+        score: PainScore::new(s.scale, s.pain_score).map_err(refusal)?,
+        assessed_at,
+        recorded_at,
+        recorded_by,
+        device_id,
+        // A reason belongs to a correction; without one there is nothing it explains.
+        reason: match &supersedes {
+            Some(_) => REASON.received(s.reason).map_err(refusal)?,
+            None => None,
+        },
+        supersedes,
+        details: s.details.received().map_err(refusal)?,
+        follows_up: s.follows_up.map(|u| u.to_string()),
+        resolves,
+        received_at,
+    })
+}
+
 /// What one pull did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Pulled {
@@ -166,7 +231,7 @@ pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncErro
             paths::FEED_PATIENTS,
             trace,
             patient,
-            |c, p, n| pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside)),
+            |c, p, n| pull::apply_patients(c, p, n).map(|set_aside| (Applied::All, set_aside, 0)),
         )
         .await
         {
@@ -182,7 +247,7 @@ pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncErro
             paths::FEED_STAFF,
             trace,
             staff,
-            |c, p, n| pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside)),
+            |c, p, n| pull::apply_staff(c, p, n).map(|set_aside| (Applied::All, set_aside, 0)),
         )
         .await?;
         let appointments = pull_stream(
@@ -192,21 +257,56 @@ pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncErro
             trace,
             appointment,
             move |c, p, n| {
-                pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside))
+                pull::apply_appointments(c, p, n, last_round).map(|a| (a.applied, a.set_aside, 0))
             },
         )
         .await?;
-        for (p, _) in [patients, staff, appointments] {
+        let reports = pull_reports(ctx, trace, last_round).await?;
+        for (p, _) in [patients, staff, appointments, reports] {
             total.applied += p.applied;
             total.set_aside += p.set_aside;
         }
-        if appointments.1 == Applied::All {
+        if appointments.1 == Applied::All && reports.1 == Applied::All {
             return Ok(total);
         }
     }
     Err(SyncError::Protocol(
-        "an appointment refers to a patient or doctor the server has not sent".into(),
+        "an appointment or report refers to a patient or doctor the server has not sent".into(),
     ))
+}
+
+/// The reports feed, after the other three (a report needs its patient). A server
+/// that has the other feeds but not this one (404: a clinic-central from before
+/// it) sends no reports: this device is upload-only for them, as for everything
+/// with the hospital's original API. Counts only reports written here as applied,
+/// so this device's own coming back change nothing on screen.
+async fn pull_reports(
+    ctx: &Context,
+    trace: &Trace,
+    last_round: bool,
+) -> Result<(Pulled, Applied), SyncError> {
+    let pulled = pull_stream(
+        ctx,
+        pull::STREAM_REPORTS,
+        paths::FEED_REPORTS,
+        trace,
+        report,
+        move |c, p, n| {
+            pull::apply_reports(c, p, n, Utc::now(), last_round)
+                .map(|a| (a.applied, a.set_aside, p.len() - a.stored - a.set_aside))
+        },
+    )
+    .await;
+    match pulled {
+        Err(SyncError::NotOffered { status }) => {
+            tracing::debug!(
+                status,
+                "the server has no reports feed: reports are upload-only"
+            );
+            Ok((Pulled::default(), Applied::All))
+        }
+        other => other,
+    }
 }
 
 /// The feeds are missing. With uploads proven, this is the hospital's original
@@ -237,7 +337,7 @@ async fn pull_stream<T, U>(
         &mut clinic_store::Connection,
         &[PulledItem<U>],
         i64,
-    ) -> Result<(Applied, usize), clinic_store::StoreError>
+    ) -> Result<(Applied, usize, usize), clinic_store::StoreError>
     + Send
     + Sync
     + Copy
@@ -263,13 +363,17 @@ where
             .iter()
             .map(|raw| read_item(raw, convert))
             .collect();
-        let (outcome, set_aside) = ctx
+        let (outcome, set_aside, unchanged) = ctx
             .store(move |db| db.write(|c| apply(c, &items, next)))
             .await?;
-        done.applied += (page.items.len() - set_aside.min(page.items.len())) as u64;
+        let n = page.items.len();
+        done.applied += n.saturating_sub(set_aside + unchanged) as u64;
         done.set_aside += set_aside as u64;
-        if outcome != Applied::All {
-            return Ok((done, outcome));
+        match outcome {
+            Applied::All => {}
+            // A report that waited for another can be stored now: fetch it again.
+            Applied::Rewound => continue,
+            Applied::StoppedAtUnknownReference => return Ok((done, outcome)),
         }
         if !has_more || next <= after {
             return Ok((done, Applied::All));
@@ -300,6 +404,89 @@ mod tests {
     #[case(r#"unterminated "张三"#, r#"unterminated "…"#)]
     fn reasons_keep_field_names_but_not_values(#[case] message: &str, #[case] kept: &str) {
         assert_eq!(without_values(message), kept);
+    }
+
+    const R1: &str = "0190f7a4-1c2b-7d3e-8f00-000000000001";
+    const R2: &str = "0190f7a4-1c2b-7d3e-8f00-000000000002";
+
+    /// A reports feed item with `data` changed by `edit`.
+    fn report_item(edit: impl FnOnce(&mut serde_json::Value)) -> PulledItem<PulledReport> {
+        let mut data = serde_json::json!({
+            "reportId": R1, "patientId": "P0000001", "painScore": 6, "submitTime": 1_764_300_000,
+            "scale": "nrs", "recordedBy": "N001", "deviceId": "dev-a", "assessedAt": 1_764_299_000,
+            "receivedAt": 1_764_300_002
+        });
+        edit(&mut data);
+        let item = serde_json::json!({ "seq": 9, "id": R1, "data": data });
+        read_item::<StoredReport, _>(&RawValue::from_string(item.to_string()).unwrap(), report)
+    }
+
+    #[test]
+    fn a_good_report_is_read_with_who_where_and_when() {
+        let item = report_item(|d| {
+            d["supersedes"] = R2.into();
+            d["reason"] = " typo ".into();
+        });
+        let r = match item.change {
+            Ok(pull::Change::Upsert(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            (
+                r.recorded_by.as_str(),
+                r.device_id.as_str(),
+                r.recorded_at,
+                r.received_at
+            ),
+            ("N001", "dev-a", 1_764_300_000, 1_764_300_002)
+        );
+        assert_eq!(r.assessed_at.timestamp(), 1_764_299_000);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some(" typo "),
+            "received text is kept exactly"
+        );
+        let bare = report_item(|d| {
+            d.as_object_mut().unwrap().remove("assessedAt");
+            d.as_object_mut().unwrap().remove("recordedBy");
+            d["reason"] = "no correction".into();
+        });
+        let Ok(pull::Change::Upsert(bare)) = bare.change else {
+            panic!("{bare:?}")
+        };
+        assert_eq!(
+            (
+                bare.assessed_at.timestamp(),
+                bare.recorded_by.as_str(),
+                bare.reason
+            ),
+            (1_764_300_000, "", None),
+            "assessed when submitted; a reason without a correction explains nothing"
+        );
+    }
+
+    /// Each invalid report is refused on its own, with a reason, before the store sees it.
+    #[rstest]
+    #[case::score_off_the_scale(|d: &mut serde_json::Value| d["painScore"] = 11.into(), "score")]
+    #[case::odd_faces_score(|d: &mut serde_json::Value| { d["scale"] = "wong_baker_faces".into(); d["painScore"] = 3.into(); }, "score")]
+    #[case::unknown_scale(|d: &mut serde_json::Value| d["scale"] = "vas".into(), "unreadable")]
+    #[case::another_items_report(|d: &mut serde_json::Value| d["reportId"] = R2.into(), "ID")]
+    #[case::bad_patient_id(|d: &mut serde_json::Value| d["patientId"] = "P 1".into(), "")]
+    #[case::bad_recorder(|d: &mut serde_json::Value| d["recordedBy"] = "N001!".into(), "recordedBy")]
+    #[case::invisible_device(|d: &mut serde_json::Value| d["deviceId"] = "dev\u{202E}a".into(), "deviceId")]
+    #[case::time_out_of_range(|d: &mut serde_json::Value| d["submitTime"] = i64::MAX.into(), "submitTime")]
+    #[case::resolves_without_correcting(|d: &mut serde_json::Value| d["resolves"] = serde_json::json!([R2]), "resolving")]
+    #[case::resolves_what_it_supersedes(|d: &mut serde_json::Value| { d["supersedes"] = R2.into(); d["resolves"] = serde_json::json!([R2]); }, "resolving")]
+    #[case::reason_with_a_control_character(|d: &mut serde_json::Value| { d["supersedes"] = R2.into(); d["reason"] = "a\u{1b}b".into(); }, "reason")]
+    #[case::note_too_long(|d: &mut serde_json::Value| d["note"] = "痛".repeat(501).into(), "note")]
+    fn an_invalid_report_is_refused_with_a_reason(
+        #[case] edit: fn(&mut serde_json::Value),
+        #[case] why: &str,
+    ) {
+        let item = report_item(edit);
+        assert_eq!((item.seq, item.id.as_str()), (9, R1));
+        let reason = item.change.unwrap_err();
+        assert!(reason.contains(why), "{reason}");
     }
 
     #[test]

@@ -48,7 +48,12 @@ pub(crate) fn submission(e: &ReportEntry) -> Result<ReportSubmission, SyncError>
             .map(uuid::Uuid::parse_str)
             .transpose()
             .map_err(|err| SyncError::Internal(format!("stored follow-up ID: {err}")))?,
-        resolves: Vec::new(),
+        resolves: e
+            .resolves
+            .iter()
+            .map(|id| uuid::Uuid::parse_str(id))
+            .collect::<Result<_, _>>()
+            .map_err(|err| SyncError::Internal(format!("stored resolves ID: {err}")))?,
     })
 }
 

@@ -54,7 +54,7 @@ staleAfterMinutes: number, doctors: Array<DoctorDto>, appointments: Array<Appoin
 
 export type PainScale = "nrs" | "wong_baker_faces";
 
-export type ReportStateDto = "queued" | "sending" | "delivered" | "rejected" | "superseded";
+export type ReportStateDto = "queued" | "sending" | "delivered" | "rejected" | "superseded" | "received";
 
 export type PainBand = "none" | "mild" | "moderate" | "severe";
 
@@ -68,9 +68,42 @@ export type PainReportDto = { id: string, patientId: string, scale: PainScale, s
  */
 assessedAt: string, recordedAt: string, 
 /**
- * Staff ID; `recordedByName` when this device knows the member.
+ * Staff ID; `recordedByName` when this device knows the member (from the
+ * clinic's pulled staff list). Empty when the server did not say.
  */
-recordedBy: string, recordedByName: string | null, state: ReportStateDto, 
+recordedBy: string, recordedByName: string | null, 
+/**
+ * The device it was recorded on (empty when the server did not say).
+ */
+deviceId: string, 
+/**
+ * Recorded on another device and received from the server (else this device's own).
+ */
+received: boolean, 
+/**
+ * For a received report: when the server first stored it, and when this device pulled it.
+ */
+receivedAt: string | null, pulledAt: string | null, 
+/**
+ * The record (the first report of its chain tree) this report belongs to.
+ */
+recordId: string, 
+/**
+ * Neither superseded nor settled by a resolution.
+ */
+live: boolean, 
+/**
+ * The record's shown current value (ARCHITECTURE.md, "Concurrent corrections").
+ */
+current: boolean, 
+/**
+ * The record has more than one live report: concurrent corrections to settle.
+ */
+conflicting: boolean, 
+/**
+ * The other corrections this one settled (a resolution).
+ */
+resolves: Array<string>, state: ReportStateDto, 
 /**
  * The server's reason for a rejected report; the last delivery error for a queued one.
  */
@@ -80,7 +113,8 @@ lastError: string | null, attempts: number, deliveredAt: string | null,
  */
 supersedes: string | null, correctionReason: string | null, 
 /**
- * The correction that replaced this report: it stays visible, marked superseded.
+ * The correction that replaced this report (or the resolution that settled
+ * it): it stays visible, marked superseded.
  */
 supersededBy: string | null, bodySite: string | null, activity: Activity | null, note: string | null, intervention: string | null, 
 /**
@@ -206,7 +240,9 @@ timeZone: string, };
 
 export type AuditEntryDto = { at: string, actor: string, actorName: string | null, deviceId: string, 
 /**
- * created, corrected, superseded, sync_state, retried, signed_in, signed_out, sign_in_failed, exported.
+ * created, corrected, superseded, sync_state, retried, signed_in, signed_out,
+ * sign_in_failed, exported, received (pulled from the server), conflicting
+ * (the record was left with concurrent corrections).
  */
 action: string, 
 /**
@@ -261,7 +297,7 @@ pulledChanges: number, };
 
 export type SettingsSourceDto = "flag" | "environment" | "provisioned" | "installed" | "none";
 
-export type PulledStreamDto = "patients" | "staff" | "appointments";
+export type PulledStreamDto = "patients" | "staff" | "appointments" | "reports";
 
 export type SetAsideDto = { stream: PulledStreamDto, 
 /**

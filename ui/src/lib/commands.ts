@@ -46,6 +46,11 @@ export function correctReport(reportId: string, input: CorrectionInput): Promise
   return call<PainReportDto>('correct_report', { reportId, input });
 }
 
+/** Settles a conflicting record: corrects its shown current report and resolves the other live ones. */
+export function resolveConflict(reportId: string, input: CorrectionInput): Promise<PainReportDto> {
+  return call<PainReportDto>('resolve_conflict', { reportId, input });
+}
+
 export function reportHistory(reportId: string): Promise<Array<AuditEntryDto>> {
   return call<Array<AuditEntryDto>>('report_history', { reportId });
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use clinic_domain::corrections::Standing;
 use clinic_domain::{Activity, AssessmentDetails, PainScale};
 use rusqlite::{Row, Statement};
 
@@ -15,6 +16,10 @@ pub enum OutboxState {
     Rejected,
     /// A rejected report replaced by a correction; kept, no longer waiting.
     Superseded,
+    /// Not an outbox state: a report recorded on another device and received from
+    /// the server, which has no outbox entry here (it is never sent). Reads give it
+    /// to such a report; the outbox table's CHECK never lets it be written.
+    Received,
 }
 
 impl OutboxState {
@@ -25,6 +30,7 @@ impl OutboxState {
             OutboxState::Delivered => "delivered",
             OutboxState::Rejected => "rejected",
             OutboxState::Superseded => "superseded",
+            OutboxState::Received => "received",
         }
     }
 }
@@ -40,6 +46,7 @@ impl TextForm for OutboxState {
             "delivered" => OutboxState::Delivered,
             "rejected" => OutboxState::Rejected,
             "superseded" => OutboxState::Superseded,
+            "received" => OutboxState::Received,
             other => return Err(format!("outbox state '{other}'")),
         })
     }
@@ -69,10 +76,28 @@ pub struct ReportEntry {
     pub details: AssessmentDetails,
     pub follows_up: Option<String>,
     pub reassess_due_at: Option<i64>,
-    /// The correction that replaced this report, when one did.
+    /// The correction that replaced this report, when one did: one that supersedes
+    /// it, or else a resolution that names it (the smallest ID when several did).
     pub superseded_by: Option<String>,
-    /// A current (not superseded) reassessment that follows this one up.
+    /// A live (neither superseded nor resolved) reassessment that follows this one up.
     pub followed_up_by: Option<String>,
+    /// The other corrections this one settles (`resolves`), in ID order.
+    pub resolves: Vec<String>,
+    /// When the server first stored it (its `receivedAt`), for a report received
+    /// from another device; `None` for this device's own.
+    pub received_at: Option<i64>,
+    /// When this device pulled it; `None` for this device's own.
+    pub pulled_at: Option<i64>,
+    /// Where it stands in its record (`clinic_domain::corrections`): computed by
+    /// the reads from the patient's whole record, `None` on the sender's claims.
+    pub standing: Option<Standing<String>>,
+}
+
+impl ReportEntry {
+    /// Recorded on another device and received from the server.
+    pub fn is_received(&self) -> bool {
+        self.pulled_at.is_some()
+    }
 }
 
 /// The report as recorded (`pain_reports r`); [`EntryColumns`] finds these by name.
@@ -80,18 +105,27 @@ macro_rules! report_columns {
     () => {
         "r.id, r.patient_id, r.scale, r.score, r.assessed_at, r.recorded_at, r.recorded_by,
          r.device_id, r.supersedes, r.correction_reason, r.body_site, r.activity, r.note,
-         r.intervention, r.follows_up, r.reassess_due_at"
+         r.intervention, r.follows_up, r.reassess_due_at, r.received_at, r.pulled_at,
+         (SELECT group_concat(x.resolves, ',') FROM
+            (SELECT resolves FROM report_resolutions WHERE report_id = r.id ORDER BY resolves) x)
+            AS resolves"
     };
 }
 
-/// A report, its outbox entry (`outbox o`) and what happened to it since: the
-/// correction that replaced it and a current reassessment that followed it up.
+/// A report, its outbox entry (`LEFT JOIN outbox o`: a received report has none)
+/// and what happened to it since: the correction that replaced it and a live
+/// reassessment that followed it up.
 pub(super) const ENTRY_COLUMNS: &str = concat!(
     report_columns!(),
-    ", o.state, o.attempts, o.last_error, o.server_report_id, o.delivered_at,
-     (SELECT n.id FROM pain_reports n WHERE n.supersedes = r.id) AS superseded_by,
+    ", coalesce(o.state, 'received') AS state, coalesce(o.attempts, 0) AS attempts, o.last_error,
+     o.server_report_id, o.delivered_at,
+     coalesce((SELECT min(n.id) FROM pain_reports n WHERE n.supersedes = r.id),
+              (SELECT min(x.report_id) FROM report_resolutions x WHERE x.resolves = r.id))
+        AS superseded_by,
      (SELECT f.id FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
-        AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id) ORDER BY f.id LIMIT 1)
+        AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id)
+        AND NOT EXISTS (SELECT 1 FROM report_resolutions x WHERE x.resolves = f.id)
+        ORDER BY f.id LIMIT 1)
         AS followed_up_by"
 );
 
@@ -147,6 +181,9 @@ entry_columns!(
     reassess_due_at,
     superseded_by,
     followed_up_by,
+    resolves,
+    received_at,
+    pulled_at,
 );
 
 impl EntryColumns {
@@ -179,6 +216,17 @@ impl EntryColumns {
             reassess_due_at: r.get(self.reassess_due_at)?,
             superseded_by: r.get(self.superseded_by)?,
             followed_up_by: r.get(self.followed_up_by)?,
+            resolves: split_ids(r.get(self.resolves)?),
+            received_at: r.get(self.received_at)?,
+            pulled_at: r.get(self.pulled_at)?,
+            standing: None,
         })
     }
+}
+
+/// A `group_concat` of report IDs (UUIDs: no commas) back into a list.
+pub(super) fn split_ids(joined: Option<String>) -> Vec<String> {
+    joined
+        .map(|j| j.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
 }

@@ -19,10 +19,11 @@ pub use claim::{
 };
 pub use entry::{OutboxState, ReportEntry};
 pub use read::{
-    OutboxCounts, all, counts, for_patient, get, in_state, patient_has_pending,
-    pending_reassessments,
+    OutboxCounts, all, counts, for_patient, get, in_state, links, patient_has_pending,
+    pending_reassessments, record_links, standings,
 };
-pub use record::{NewReport, correct, record_report};
+pub use record::{NewReport, correct, record_report, resolve};
+pub(crate) use record::{Receipt, insert_resolutions, insert_row, note_conflict};
 
 #[cfg(test)]
 mod tests;

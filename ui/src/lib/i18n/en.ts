@@ -217,6 +217,7 @@ export const en: Messages = {
       delivered: 'Uploaded',
       rejected: 'Refused',
       superseded: 'Corrected',
+      received: 'From another device',
     },
     reassessment: { not_needed: '', done: 'Reassessed', due: 'Reassessment due', overdue: 'Reassessment overdue' },
     dueAt: (t) => `Reassess at ${t}`,
@@ -229,6 +230,8 @@ export const en: Messages = {
         sync_state: 'Sync state changed',
         retried: 'Submitted again',
         exported: 'Exported',
+        received: 'Received from the server',
+        conflicting: 'Conflicting corrections',
       })[action] ?? action + (detail ? ` ${detail}` : ''),
     chartLabel: (n) => `Pain score trend, ${n} assessments`,
     chartHeading: 'Trend',
@@ -259,7 +262,7 @@ export const en: Messages = {
 
   reassess: {
     heading: 'Reassessments due',
-    intro: (m) => `Assessments recorded on this device with an intervention and no reassessment yet (due ${m} minutes after).`,
+    intro: (m) => `Assessments recorded on any of the clinic's devices with an intervention and no reassessment yet (due ${m} minutes after).`,
     none: 'No reassessments are due',
     overdue: (n) => `${n} overdue`,
     patient: 'Patient',
@@ -268,6 +271,23 @@ export const en: Messages = {
     due: 'Due',
     open: 'Open',
     exportAll: 'Export all assessments (FHIR)',
+    owedBy: 'Owed by',
+  },
+  record: {
+    recordedOn: (device, name) => `Recorded on ${device} by ${name}`,
+    thisDevice: 'this device',
+    otherDevice: (id) => `device ${id}`,
+    unknownDevice: 'an unknown device',
+    unknownMember: 'an unknown member',
+    received: (time) => `received ${time}`,
+    conflicting: 'Conflicting corrections',
+    conflictHint:
+      'Corrections of this record were made on two devices at once. All are kept; the newest is shown as current until a nurse resolves it.',
+    shownCurrent: 'Shown as current',
+    resolve: 'Resolve',
+    resolveHeading: 'Resolve the conflicting corrections',
+    resolveSave: 'Save resolution',
+    resolveReason: 'Why this value (required)',
   },
   // Installation: diagnostics and first-run provisioning.
   install: {
@@ -291,7 +311,7 @@ export const en: Messages = {
     setAsideHeading: 'Received records set aside',
     setAsideHint:
       'The central server sent records this device cannot store. Everything else keeps syncing; correct these records on the server and they will arrive.',
-    setAsideStream: { patients: 'Patient', staff: 'Staff', appointments: 'Appointment' },
+    setAsideStream: { patients: 'Patient', staff: 'Staff', appointments: 'Appointment', reports: 'Pain report' },
     setAsideColumns: { stream: 'Kind', id: 'ID', reason: 'Reason', at: 'When' },
     testConnection: 'Test connection',
     testing: 'Testing…',

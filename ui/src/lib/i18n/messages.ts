@@ -237,6 +237,27 @@ export interface Messages {
     due: string;
     open: string;
     exportAll: string;
+    /** Who owes it: the member who recorded the intervention, on which device. */
+    owedBy: string;
+  };
+
+  // One clinic record on every device: who recorded a report where, and concurrent corrections.
+  record: {
+    /** `device` is "this device" or a received report's device. */
+    recordedOn: (device: string, name: string) => string;
+    thisDevice: string;
+    /** A received report's device, by the first characters of its ID. */
+    otherDevice: (shortId: string) => string;
+    unknownDevice: string;
+    unknownMember: string;
+    received: (time: string) => string;
+    conflicting: string;
+    conflictHint: string;
+    shownCurrent: string;
+    resolve: string;
+    resolveHeading: string;
+    resolveSave: string;
+    resolveReason: string;
   };
 
   // Installation: diagnostics and first-run provisioning.
