@@ -9,11 +9,11 @@
 //! read, so nothing polls):
 //!
 //! - **a report device A records** (A pushes it at once; B pulls it from the reports
-//!   feed). Needs the reports feed on the server and its pull into the device's
-//!   store (other branches of issue #14): the bench probes with one report first and
-//!   says so when B's store never gets it, then measures the second kind only.
+//!   feed into its store). The bench probes with one report first: on a build
+//!   without that pull it says so and times A's report until B's run after it has
+//!   ended (when reports at least wake B), or measures the second kind only.
 //! - **a record written at the front desk** (`PUT /v1/patients/{id}` with another
-//!   token): the path every feed shares, which this branch can measure end to end.
+//!   token): the path every feed shares.
 //!
 //! `cargo bench -p clinic-sync --bench live`; knobs: BENCH_SAMPLES (50),
 //! BENCH_TICKER_SECS (the baseline's ticker, 5; the app's is 60, so its baseline
