@@ -396,8 +396,9 @@ pub async fn put_patient(
 ) -> Result<Json<ChangeAck>, ApiError> {
     let today = zone_of(&state, &clinic).await?.today();
     let patient = validate_patient(&raw, body, today)?;
-    let store = state.store.clone();
-    let seq = blocking(move || store.upsert_patient(&clinic, &patient)).await?;
+    let (store, c) = (state.store.clone(), clinic.clone());
+    let seq = blocking(move || store.upsert_patient(&c, &patient)).await?;
+    state.changes.written(&clinic);
     Ok(Json(ChangeAck { seq }))
 }
 
@@ -407,8 +408,9 @@ pub async fn delete_patient(
     PathParam(raw): PathParam,
 ) -> Result<Json<ChangeAck>, ApiError> {
     let id = PatientId::parse(&raw)?;
-    let store = state.store.clone();
-    let seq = blocking(move || store.delete_patient(&clinic, &id)).await?;
+    let (store, c) = (state.store.clone(), clinic.clone());
+    let seq = blocking(move || store.delete_patient(&c, &id)).await?;
+    state.changes.written(&clinic);
     seq.map(|seq| Json(ChangeAck { seq }))
         .ok_or_else(|| ApiError::not_found("patient"))
 }
@@ -465,8 +467,9 @@ pub async fn put_appointment(
             "doctorId: no such doctor in this clinic".into(),
         ));
     }
-    let store = state.store.clone();
-    let seq = blocking(move || store.upsert_appointment(&clinic, &appointment)).await?;
+    let (store, c) = (state.store.clone(), clinic.clone());
+    let seq = blocking(move || store.upsert_appointment(&c, &appointment)).await?;
+    state.changes.written(&clinic);
     Ok(Json(ChangeAck { seq }))
 }
 
@@ -476,8 +479,9 @@ pub async fn delete_appointment(
     PathParam(raw): PathParam,
 ) -> Result<Json<ChangeAck>, ApiError> {
     let id = field("id", record_id(&raw))?;
-    let store = state.store.clone();
-    let seq = blocking(move || store.delete_appointment(&clinic, &id)).await?;
+    let (store, c) = (state.store.clone(), clinic.clone());
+    let seq = blocking(move || store.delete_appointment(&c, &id)).await?;
+    state.changes.written(&clinic);
     seq.map(|seq| Json(ChangeAck { seq }))
         .ok_or_else(|| ApiError::not_found("appointment"))
 }
@@ -520,8 +524,10 @@ pub async fn put_staff(
     };
     let store = state.store.clone();
     let active = body.active;
+    let c = clinic.clone();
     let seq =
-        blocking(move || store.upsert_staff(&clinic, &member, active, verifier.as_deref())).await?;
+        blocking(move || store.upsert_staff(&c, &member, active, verifier.as_deref())).await?;
+    state.changes.written(&clinic);
     Ok(Json(ChangeAck { seq }))
 }
 

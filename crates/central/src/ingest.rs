@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::changes::ChangeHub;
 use crate::metrics::Metrics;
 use crate::store::{CentralStore, IngestOutcome, NewReport};
 
@@ -56,11 +57,13 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Starts the writer (and its supervisor); both end when the last `Ingestor` clone is dropped.
+    /// Starts the writer (and its supervisor); both end when the last `Ingestor` clone
+    /// is dropped. After each commit the clinics it wrote are `changes.written`.
     pub fn start(
         store: Arc<dyn CentralStore>,
         metrics: Arc<Metrics>,
         restart_delay: Duration,
+        changes: ChangeHub,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let healthy = Arc::new(AtomicBool::new(true));
@@ -68,7 +71,16 @@ impl Ingestor {
         let supervisor_healthy = healthy.clone();
         thread::Builder::new()
             .name("report-writer-supervisor".into())
-            .spawn(move || supervise(store, metrics, queue, supervisor_healthy, restart_delay))
+            .spawn(move || {
+                supervise(
+                    store,
+                    metrics,
+                    queue,
+                    supervisor_healthy,
+                    restart_delay,
+                    changes,
+                )
+            })
             .expect("spawning the writer's supervisor");
         Self { tx, healthy }
     }
@@ -104,15 +116,22 @@ fn supervise(
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     healthy: Arc<AtomicBool>,
     restart_delay: Duration,
+    changes: ChangeHub,
 ) {
     loop {
         let (writer_store, writer_metrics, queue) = (store.clone(), metrics.clone(), queue.clone());
+        let writer_changes = changes.clone();
         let writer = thread::Builder::new()
             .name("report-writer".into())
             .spawn(move || {
                 // A writer that panicked poisoned the lock; the queue itself is intact.
                 let mut rx = queue.lock().unwrap_or_else(|e| e.into_inner());
-                write_loop(writer_store.as_ref(), &writer_metrics, &mut rx);
+                write_loop(
+                    writer_store.as_ref(),
+                    &writer_metrics,
+                    &writer_changes,
+                    &mut rx,
+                );
             });
         let ended = match writer {
             Ok(handle) => handle.join(),
@@ -136,7 +155,12 @@ fn supervise(
     }
 }
 
-fn write_loop(store: &dyn CentralStore, metrics: &Metrics, rx: &mut mpsc::Receiver<Job>) {
+fn write_loop(
+    store: &dyn CentralStore,
+    metrics: &Metrics,
+    changes: &ChangeHub,
+    rx: &mut mpsc::Receiver<Job>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::new();
         let mut n = 0;
@@ -163,6 +187,14 @@ fn write_loop(store: &dyn CentralStore, metrics: &Metrics, rx: &mut mpsc::Receiv
         let outcomes = commit(store, metrics, &all);
         match outcomes {
             Some(outcomes) => {
+                // Committed: the clinics' waiting devices may pull (before the answers,
+                // so a device's own push and its next long poll cannot pass the wake).
+                let mut woken = std::collections::HashSet::new();
+                for report in &all {
+                    if woken.insert(report.clinic_id.as_str()) {
+                        changes.written(&report.clinic_id);
+                    }
+                }
                 let mut outcomes = outcomes.into_iter();
                 for (size, reply) in sizes.into_iter().zip(replies) {
                     // A caller that went away (client disconnected) still had its report stored.

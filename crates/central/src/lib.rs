@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod demo;
 pub mod error;
 pub mod extract;
@@ -67,6 +68,8 @@ pub struct Shared {
     /// argon2id PIN hashing, [`Limits::max_concurrent_pin_hashes`] at once.
     pub pin_hasher: pin::PinHasher,
     pub failed_auth: FailedAuthLimiter,
+    /// `GET /v1/changes` waiters by clinic; writes wake them.
+    pub changes: changes::ChangeHub,
 }
 
 /// Cheap to clone; the writer thread lives as long as any clone.
@@ -88,7 +91,18 @@ impl AppState {
 
     pub fn with_limits(store: Arc<dyn CentralStore>, mode: Mode, limits: Limits) -> Self {
         let metrics = Arc::new(Metrics::new(store.metric_collectors()));
-        let ingest = Ingestor::start(store.clone(), metrics.clone(), limits.writer_restart_delay);
+        let changes = changes::ChangeHub::new(
+            store.clone(),
+            limits.change_waiter_cap(),
+            metrics.change_waiters.clone(),
+            metrics.change_waiters_refused.clone(),
+        );
+        let ingest = Ingestor::start(
+            store.clone(),
+            metrics.clone(),
+            limits.writer_restart_delay,
+            changes.clone(),
+        );
         Self(Arc::new(Shared {
             store,
             ingest,
@@ -96,6 +110,7 @@ impl AppState {
             mode,
             pin_hasher: pin::PinHasher::new(limits.max_concurrent_pin_hashes),
             failed_auth: FailedAuthLimiter::new(&limits),
+            changes,
             limits,
         }))
     }
@@ -135,6 +150,7 @@ pub fn router(state: AppState) -> Router {
                 post(api::post_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
             )
             .route(&with_segment(paths::FEEDS, "kind"), get(api::feed))
+            .route(paths::CHANGES, get(changes::changes))
             .route(
                 &with_segment(paths::PATIENTS, "id"),
                 put(api::put_patient).delete(api::delete_patient),

@@ -56,6 +56,15 @@ pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// In-flight requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Authenticated `GET /v1/changes` long polls held at once (each is an open
+/// connection with a waiting request). Beyond it the poll is answered 503 with
+/// [`CHANGES_FULL_RETRY_AFTER`] at once, and the device keeps its ticker. Also held
+/// to three quarters of the connection cap ([`Limits::change_waiter_cap`]), so
+/// pushes and pulls always find a connection. One replica held 10,000 on the
+/// development machine (`benches/waiters.rs`, README).
+pub const MAX_CHANGE_WAITERS: usize = 1_536;
+/// What a long poll refused for the waiter cap asks the device to wait.
+pub const CHANGES_FULL_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The limits one server runs with; [`Limits::default`] is the constants above.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +77,7 @@ pub struct Limits {
     pub failed_auth_burst: u32,
     pub failed_auth_per_minute: u32,
     pub writer_restart_delay: Duration,
+    pub max_change_waiters: usize,
 }
 
 impl Default for Limits {
@@ -81,6 +91,7 @@ impl Default for Limits {
             failed_auth_burst: FAILED_AUTH_BURST,
             failed_auth_per_minute: FAILED_AUTH_PER_MINUTE,
             writer_restart_delay: WRITER_RESTART_DELAY,
+            max_change_waiters: MAX_CHANGE_WAITERS,
         }
     }
 }
@@ -95,6 +106,16 @@ impl Limits {
             }
             Err(_) => self.max_connections,
         }
+    }
+
+    /// [`Limits::max_change_waiters`], held to three quarters of
+    /// [`Limits::connection_cap`]: waiting devices never take the connections their
+    /// own pushes and pulls need.
+    pub fn change_waiter_cap(&self) -> usize {
+        let connections = self.connection_cap();
+        self.max_change_waiters
+            .min(connections - connections / 4)
+            .max(1)
     }
 }
 

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use clinic_central::import::{self, ImportKind};
 use clinic_central::store::{CentralStore, Durability, PgOptions};
-use clinic_central::{DEFAULT_COMPAT_CLINIC, Mode, auth, demo, open_store, telemetry};
+use clinic_central::{
+    DEFAULT_COMPAT_CLINIC, Limits, Mode, auth, demo, limits, open_store, telemetry,
+};
 use clinic_domain::ClinicZone;
 
 #[derive(Parser)]
@@ -61,6 +63,13 @@ enum Command {
         /// Clinic that compat mode's reports and patient look-ups belong to.
         #[arg(long, default_value = DEFAULT_COMPAT_CLINIC)]
         compat_clinic: String,
+        /// Open connections at most (lowered to the open-file limit minus a reserve).
+        #[arg(long, default_value_t = limits::MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// `GET /v1/changes` long polls held at once (at most three quarters of the
+        /// connection cap); beyond it they are answered 503 with `Retry-After`.
+        #[arg(long, default_value_t = limits::MAX_CHANGE_WAITERS)]
+        max_change_waiters: usize,
     },
     /// Load the deterministic demo clinic (the app's) into one or more clinics.
     Demo {
@@ -136,6 +145,8 @@ fn main() -> anyhow::Result<()> {
             db,
             compat,
             compat_clinic,
+            max_connections,
+            max_change_waiters,
         } => {
             telemetry::init_logging();
             // The connection cap is set below the open-file limit; let that be the hard one.
@@ -152,8 +163,20 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let store = db.open(&mode)?;
-                let server = clinic_central::start(store, mode.clone(), listen).await?;
-                tracing::info!(addr = %server.addr, compat, "listening");
+                let limits = Limits {
+                    max_connections,
+                    max_change_waiters,
+                    ..Limits::default()
+                };
+                let server =
+                    clinic_central::start_with_limits(store, mode.clone(), listen, limits).await?;
+                tracing::info!(
+                    addr = %server.addr,
+                    compat,
+                    max_connections = server.state.limits.connection_cap(),
+                    max_change_waiters = server.state.limits.change_waiter_cap(),
+                    "listening"
+                );
                 println!("listening on {}", server.addr);
                 shutdown_signal().await?;
                 tracing::info!("shutting down");

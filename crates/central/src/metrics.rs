@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Upper bounds in seconds of the request latency histogram; the last bucket is +Inf.
@@ -33,6 +34,9 @@ pub struct Metrics {
     pub connections_timed_out: IntCounter,
     pub auth_failures_limited: IntCounter,
     pub writer_restarts: IntCounter,
+    /// `GET /v1/changes` long polls waiting now.
+    pub change_waiters: IntGauge,
+    pub change_waiters_refused: IntCounter,
 }
 
 /// Registers `metric` and hands it back. The names and help texts are constants,
@@ -78,6 +82,14 @@ impl Metrics {
             )
             .expect("a valid metric name"),
         );
+        let change_waiters = register(
+            &registry,
+            IntGauge::new(
+                "clinic_change_waiters",
+                "Authenticated GET /v1/changes long polls waiting now.",
+            )
+            .expect("a valid metric name"),
+        );
         let c = |name, help| counter(&registry, name, help);
         let metrics = Self {
             errors: c("clinic_http_errors_total", "Responses with a 5xx status."),
@@ -118,6 +130,11 @@ impl Metrics {
                 "clinic_writer_restarts_total",
                 "Times the report writer thread died and was restarted.",
             ),
+            change_waiters_refused: c(
+                "clinic_change_waiters_refused_total",
+                "GET /v1/changes long polls answered 503 because the waiter cap was reached.",
+            ),
+            change_waiters,
             requests,
             request_duration,
             registry,
@@ -212,11 +229,15 @@ mod tests {
             "clinic_connections_timed_out_total",
             "clinic_auth_failures_limited_total",
             "clinic_writer_restarts_total",
+            "clinic_change_waiters_refused_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name}");
         }
         assert!(text.contains("\nclinic_writer_restarts_total 1\n"));
         assert!(text.contains("\nclinic_group_committed_reports_total 7\n"));
+        m.change_waiters.set(3);
+        let text = m.render();
+        assert!(text.contains("# TYPE clinic_change_waiters gauge\nclinic_change_waiters 3\n"));
     }
 
     #[test]

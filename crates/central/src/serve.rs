@@ -11,6 +11,11 @@
 //! - the body-read timeout is the extractors' (`extract.rs`), since only a handler
 //!   knows it wants the body.
 //!
+//! All of these hold until a request is authenticated (the extractors run before a
+//! handler waits); the only request that may then outlast them is an authenticated
+//! `GET /v1/changes` long poll (`changes.rs`), counted and capped there, and
+//! answered at once at shutdown.
+//!
 //! Each connection's peer address is put in the request as axum's `ConnectInfo`,
 //! for the failed-authentication limiter.
 
@@ -125,6 +130,8 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
+    // Long polls would hold the grace period for up to their whole wait: answer them now.
+    state.changes.close();
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {

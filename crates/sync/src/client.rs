@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use clinic_protocol::trace::{TRACEPARENT, TraceId, TraceParent};
-use clinic_protocol::{BatchRequest, BatchResponse, ErrorBody, ReportSubmission, paths};
+use clinic_protocol::{BatchRequest, BatchResponse, Changes, ErrorBody, ReportSubmission, paths};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -163,6 +163,31 @@ impl Client {
         // Items stay raw so one the device cannot read fails alone, not the page.
         serde_json::from_slice(&bytes)
             .map_err(|e| SyncError::UnexpectedAnswer(format!("not a feed page: {e}")))
+    }
+
+    /// `GET /v1/changes`: the clinic's change counter once it is past `after`, or
+    /// when `wait` has passed. This request alone may take `wait` plus
+    /// `answer_within` (the client's usual request timeout would cut a long wait).
+    pub async fn changes(
+        &self,
+        after: i64,
+        wait: Duration,
+        answer_within: Duration,
+        trace: &Trace,
+    ) -> Result<Changes, SyncError> {
+        let resp = self
+            .request(reqwest::Method::GET, paths::CHANGES, trace)
+            .query(&[
+                ("after", after.to_string()),
+                ("waitSeconds", wait.as_secs().to_string()),
+            ])
+            .timeout(wait.saturating_add(answer_within))
+            .send()
+            .await;
+        let resp = check(resp).await?;
+        let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| SyncError::UnexpectedAnswer(format!("not a changes answer: {e}")))
     }
 
     /// Is anything answering at the server's address? Any HTTP answer counts (the

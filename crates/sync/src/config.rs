@@ -30,6 +30,14 @@ pub struct SyncConfig {
     pub feed_page_limit: u32,
     /// Pull the clinic's data after pushing.
     pub pull: bool,
+    /// While online, keep a `GET /v1/changes` long poll in flight, so a change
+    /// another device made is pulled at once rather than at the next tick (only
+    /// with `pull`; a server without the route is left to the ticker).
+    pub live: bool,
+    /// How long one long poll asks the server to wait (it caps this at
+    /// `clinic_protocol::MAX_CHANGES_WAIT_SECONDS`); the request may take this plus
+    /// `request_timeout`.
+    pub changes_wait: Duration,
     /// Keep HTTP connections alive between requests (tests turn it off so every
     /// request meets the fault proxy's next decision).
     pub reuse_connections: bool,
@@ -55,6 +63,7 @@ impl std::fmt::Debug for SyncConfig {
             .field("backoff", &(self.backoff_base, self.backoff_cap))
             .field("timeouts", &(self.connect_timeout, self.request_timeout))
             .field("pull", &self.pull)
+            .field("live", &(self.live, self.changes_wait))
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +85,10 @@ impl SyncConfig {
             request_timeout: Duration::from_secs(30),
             feed_page_limit: clinic_protocol::DEFAULT_FEED_LIMIT,
             pull: true,
+            live: true,
+            changes_wait: Duration::from_secs(u64::from(
+                clinic_protocol::DEFAULT_CHANGES_WAIT_SECONDS,
+            )),
             reuse_connections: true,
             batch_recheck: Duration::from_secs(24 * 3600),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -3,6 +3,7 @@
 //! `planner.rs`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use clinic_store::{Database, outbox, pull};
 use tokio::sync::{mpsc, watch};
@@ -10,7 +11,7 @@ use tracing::Instrument;
 
 use crate::context::Context;
 use crate::executor::{Command, Timers, Work};
-use crate::planner::{Outcome, Planner};
+use crate::planner::{Outcome, Planner, Watched};
 use crate::push::PushCounts;
 use crate::{
     Backoff, Client, ErrorClass, SyncConfig, SyncError, SyncProblem, SyncProblemKind, SyncStatus,
@@ -35,6 +36,10 @@ pub struct SyncRun {
 /// The engine's state shared by the loop and one sync run.
 pub struct SyncEngine {
     ctx: Context,
+    /// The largest change counter a long poll answered: a run follows every larger
+    /// one, so the next long poll waits past it even before the pull's cursors do
+    /// (a feed this device does not pull must not make every long poll answer at once).
+    seen_change: AtomicI64,
 }
 
 /// The app's handle on the background task.
@@ -142,6 +147,7 @@ impl SyncEngine {
         let (status, _) = watch::channel(status);
         Ok(Self {
             ctx: Context::new(db, client, config, status),
+            seen_change: AtomicI64::new(0),
         })
     }
 
@@ -205,9 +211,7 @@ impl SyncEngine {
                             })
                             .await;
                     }
-                    let pulled = run.pulled;
                     ctx.status.send_modify(|s| {
-                        s.pulled_changes += pulled;
                         s.online = Some(true);
                         if last.is_some() {
                             s.last_success_at = last;
@@ -244,6 +248,7 @@ impl SyncEngine {
         let planner = Planner::new(
             Backoff::new(config.backoff_base, config.backoff_cap),
             fastrand::Rng::new(),
+            config.live && config.pull,
         );
         let timers = Timers {
             interval: config.interval,
@@ -283,6 +288,68 @@ impl Work for SyncEngine {
     fn abandoned(&self) {
         self.ctx.status.send_modify(|s| s.running = false);
     }
+
+    async fn watch(&self) -> Watched {
+        let ctx = &self.ctx;
+        let held = match ctx.store(|db| db.read(held_cursor)).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the pull cursors");
+                return Watched::Failed { retry_after: None };
+            }
+        };
+        let after = held.max(self.seen_change.load(Ordering::Relaxed));
+        let (wait, answer_within) = (ctx.config.changes_wait, ctx.config.request_timeout);
+        match ctx
+            .client
+            .changes(after, wait, answer_within, &Trace::new())
+            .await
+        {
+            Ok(changes) => {
+                self.seen_change
+                    .fetch_max(changes.change_seq, Ordering::Relaxed);
+                if changes.change_seq > after {
+                    tracing::debug!(after, change_seq = changes.change_seq, "the server changed");
+                    Watched::Changed
+                } else {
+                    Watched::Quiet
+                }
+            }
+            Err(SyncError::NotOffered { status }) => {
+                tracing::info!(
+                    status,
+                    "the server has no long poll: changes elsewhere arrive with the ticker"
+                );
+                Watched::NotOffered
+            }
+            Err(e) if e.class() == ErrorClass::Auth => {
+                tracing::warn!(error = %e, "long poll refused");
+                let p = problem(&e);
+                ctx.status.send_modify(|s| {
+                    s.online = Some(true);
+                    s.last_error = Some(p);
+                    s.credentials_refused = true;
+                });
+                Watched::CredentialsRefused
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "long poll failed");
+                Watched::Failed {
+                    retry_after: e.retry_after(),
+                }
+            }
+        }
+    }
+}
+
+/// The largest cursor this device holds over its feeds: every feed numbers its
+/// items from the clinic's one change counter, so this is how far it has pulled.
+fn held_cursor(c: &clinic_store::Connection) -> Result<i64, clinic_store::StoreError> {
+    Ok(c.query_row(
+        "SELECT COALESCE(MAX(cursor), 0) FROM sync_cursors",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// One run's work: push before pull, so the server sees our work before we take
@@ -305,6 +372,11 @@ async fn run(ctx: &Context, trace: &Trace) -> Result<SyncRun, SyncError> {
         // Deletions deferred for undelivered reports may be due now.
         ctx.store(|db| db.write(pull::apply_deferred_deletions))
             .await?;
+        // Screens reload on this count: tell them now, not after the run's bookkeeping.
+        if pulled.applied > 0 {
+            ctx.status
+                .send_modify(|s| s.pulled_changes += pulled.applied);
+        }
     }
     Ok(run)
 }

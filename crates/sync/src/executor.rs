@@ -1,5 +1,6 @@
 //! The sync loop's I/O: one `tokio::select!` over the command channel, the run in
-//! flight, the ticker, the backoff deadline and the offline probe's timer. Every
+//! flight, the long poll in flight, the ticker, the backoff deadlines and the
+//! offline probe's timer. Every
 //! event goes to the planner (`planner.rs`), which says what to do next; this loop
 //! only does it. One sync at a time: the loop is the only runner, so there is no
 //! lock to leak.
@@ -12,7 +13,7 @@ use futures_util::future::Fuse;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::planner::{Action, Event, Outcome, Planner};
+use crate::planner::{Action, Event, Outcome, Planner, Watch, Watched};
 
 pub(crate) enum Command {
     SyncNow,
@@ -30,6 +31,9 @@ pub(crate) trait Work: Send + Sync + 'static {
     fn report_queued(&self) -> impl Future<Output = ()> + Send;
     /// The loop stopped with a run in flight: the status must not say "running".
     fn abandoned(&self);
+    /// One long poll: wait until the server's clinic changes past what this device
+    /// holds (or the wait ends). Dropped unfinished when the loop no longer wants it.
+    fn watch(&self) -> impl Future<Output = Watched> + Send;
 }
 
 /// How often the loop's timers fire.
@@ -53,6 +57,11 @@ pub(crate) async fn run_loop<W: Work>(
     probe.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut run = std::pin::pin!(Fuse::terminated());
     let mut running = false;
+    // The long poll runs beside everything else, on its own connection, so it never
+    // delays a run; dropping it (at shutdown, or when the planner turns it off)
+    // abandons the request.
+    let mut watch = std::pin::pin!(Fuse::terminated());
+    let mut watching = false;
     let mut action = planner.on(Event::Started, Instant::now());
     loop {
         let (retry_at, probing) = match action {
@@ -75,6 +84,23 @@ pub(crate) async fn run_loop<W: Work>(
             Action::RunAt { at, probe } => (Some(at), probe),
             Action::KeepRunning | Action::Idle | Action::StoppedForAuth => (None, false),
         };
+        let watch_at = match planner.watch(Instant::now()) {
+            Watch::Keep => {
+                if !watching {
+                    watch.set(work.watch().fuse());
+                    watching = true;
+                }
+                None
+            }
+            Watch::At(at) => Some(at),
+            Watch::Off => {
+                if watching {
+                    watch.set(Fuse::terminated());
+                    watching = false;
+                }
+                None
+            }
+        };
         // While a run is in flight only commands are read (and coalesced by the
         // planner); the timers wait for it.
         let event = tokio::select! {
@@ -93,6 +119,11 @@ pub(crate) async fn run_loop<W: Work>(
             _ = ticker.tick(), if !running => Event::Tick,
             _ = sleep_until(retry_at), if !running && retry_at.is_some() => Event::RetryDue,
             _ = probe.tick(), if !running && probing => Event::ProbeDue,
+            watched = &mut watch, if watching => {
+                watching = false;
+                Event::Watched(watched)
+            }
+            _ = sleep_until(watch_at), if !watching && watch_at.is_some() => Event::WatchDue,
         };
         let now = Instant::now();
         action = planner.on(event, now);
@@ -133,6 +164,10 @@ mod tests {
         probed: Mutex<Vec<Duration>>,
         abandoned: Mutex<bool>,
         epoch: Mutex<Option<Instant>>,
+        /// The coming long polls: how long each takes and how it ends; then one
+        /// that never answers.
+        watches: Mutex<VecDeque<(Duration, Watched)>>,
+        watched: Mutex<Vec<Duration>>,
     }
 
     impl Scripted {
@@ -142,6 +177,9 @@ mod tests {
         }
         fn started(&self) -> Vec<Duration> {
             self.started.lock().unwrap().clone()
+        }
+        fn watched(&self) -> Vec<Duration> {
+            self.watched.lock().unwrap().clone()
         }
     }
 
@@ -163,6 +201,18 @@ mod tests {
         fn abandoned(&self) {
             *self.abandoned.lock().unwrap() = true;
         }
+        async fn watch(&self) -> Watched {
+            let at = self.since_start();
+            self.watched.lock().unwrap().push(at);
+            let next = self.watches.lock().unwrap().pop_front();
+            match next {
+                Some((takes, outcome)) => {
+                    tokio::time::sleep(takes).await;
+                    outcome
+                }
+                None => std::future::pending().await,
+            }
+        }
     }
 
     fn start(
@@ -175,6 +225,7 @@ mod tests {
         let planner = Planner::new(
             Backoff::new(backoff.0, backoff.1),
             fastrand::Rng::with_seed(11),
+            true,
         );
         let task = tokio::spawn(run_loop(work.clone(), planner, timers, rx));
         (tx, task)
@@ -337,5 +388,91 @@ mod tests {
         assert_eq!(work.started(), [ms(0), secs(660)]);
         tx.send(Command::Shutdown).unwrap();
         task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_on_the_long_poll_runs_at_once_without_the_ticker() {
+        let work = Arc::new(Scripted {
+            run_time: ms(100),
+            watches: Mutex::new(VecDeque::from([(secs(5), Watched::Changed)])),
+            ..Default::default()
+        });
+        let timers = Timers {
+            interval: HOUR,
+            probe_interval: secs(10),
+        };
+        let (tx, task) = start(&work, (secs(1), secs(300)), timers);
+        tokio::time::sleep(secs(60)).await;
+        // The first run, the ticker's first tick, then the change; the long poll
+        // started once the first run synced and again after it answered.
+        assert_eq!(work.started(), [ms(0), ms(100), ms(5_100)]);
+        assert_eq!(work.watched(), [ms(100), ms(5_100)]);
+        tx.send(Command::Shutdown).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_without_the_long_poll_is_not_asked_again_and_the_ticker_runs() {
+        let work = Arc::new(Scripted {
+            run_time: ms(100),
+            watches: Mutex::new(VecDeque::from([(ms(5), Watched::NotOffered)])),
+            ..Default::default()
+        });
+        let timers = Timers {
+            interval: secs(60),
+            probe_interval: secs(10),
+        };
+        let (tx, task) = start(&work, (secs(1), secs(300)), timers);
+        tokio::time::sleep(secs(600)).await;
+        assert_eq!(work.watched(), [ms(100)]);
+        assert_eq!(work.started().len(), 11, "{:?}", work.started());
+        tx.send(Command::Shutdown).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_poll_failures_back_off() {
+        let failed = (ms(0), Watched::Failed { retry_after: None });
+        let work = Arc::new(Scripted {
+            run_time: ms(100),
+            watches: Mutex::new(VecDeque::from([failed, failed, failed])),
+            ..Default::default()
+        });
+        let timers = Timers {
+            interval: HOUR,
+            probe_interval: secs(10),
+        };
+        let (tx, task) = start(&work, (secs(1), secs(300)), timers);
+        tokio::time::sleep(secs(60)).await;
+        let watched = work.watched();
+        assert_eq!(
+            watched.len(),
+            4,
+            "three failures, then one in flight: {watched:?}"
+        );
+        for (i, gap) in watched.windows(2).map(|w| w[1] - w[0]).enumerate() {
+            assert!(gap <= secs(1 << i), "failure {i}: waited {gap:?}");
+        }
+        assert_eq!(work.started(), [ms(0), ms(100)], "failures run nothing");
+        tx.send(Command::Shutdown).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_with_a_long_poll_in_flight_returns_at_once() {
+        let work = Arc::new(Scripted {
+            run_time: ms(100),
+            ..Default::default()
+        });
+        let timers = Timers {
+            interval: HOUR,
+            probe_interval: secs(10),
+        };
+        let (tx, task) = start(&work, (secs(1), secs(300)), timers);
+        tokio::time::sleep(secs(5)).await;
+        assert_eq!(work.watched(), [ms(100)], "one long poll in flight");
+        tx.send(Command::Shutdown).unwrap();
+        tokio::time::timeout(ms(1), task).await.unwrap().unwrap();
+        assert!(!*work.abandoned.lock().unwrap(), "no run was in flight");
     }
 }

@@ -10,6 +10,15 @@
 //! reports then wait for its deadline; while offline, a probe that reaches the server
 //! ends the backoff; refused credentials stop sync until a person asks ("Sync
 //! now"), which overrides the backoff too; an upload-only server is a success.
+//!
+//! The long poll (`GET /v1/changes`, [`Planner::watch`]): while the last run
+//! synced (the server answers and sync is not stopped) and the server offers the
+//! route, one is kept in flight, beside runs too; an answer with a larger counter
+//! ("the server changed") asks for a run like a saved report does, so one during a
+//! run becomes one more run after it. A 404/405 means the server has none (the
+//! hospital's original API): no more long polls until the next start, the ticker
+//! carries on. Other failures back off on their own backoff (the run's base and
+//! cap, `Retry-After` as a floor); refused credentials stop sync as a run's would.
 
 use std::time::Duration;
 
@@ -17,6 +26,21 @@ use tokio::time::Instant;
 
 use crate::Backoff;
 use crate::backoff::deadline;
+
+/// How a long poll ended, as far as the loop cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// The clinic's counter is past what this device holds: pull.
+    Changed,
+    /// The wait ended with nothing new.
+    Quiet,
+    /// The server has no long poll (404/405): the ticker only, until the next start.
+    NotOffered,
+    /// The server refused the clinic's credentials.
+    CredentialsRefused,
+    /// No usable answer (connection, timeout, 5xx, 503 at the server's waiter cap).
+    Failed { retry_after: Option<Duration> },
+}
 
 /// How a run ended, as far as the loop cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +81,10 @@ pub(crate) enum Event {
     ProbeDue,
     /// The probe's answer.
     Probed { reachable: bool },
+    /// The long poll in flight ended.
+    Watched(Watched),
+    /// The long poll's backoff deadline ([`Watch::At`]) was reached.
+    WatchDue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +109,17 @@ pub(crate) enum Action {
     Shutdown,
 }
 
+/// Whether a long poll should be in flight, beside the [`Action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watch {
+    /// Keep one in flight: start one if none is.
+    Keep,
+    /// Start the next one at this time (report `WatchDue`).
+    At(Instant),
+    /// None: abandon one in flight.
+    Off,
+}
+
 pub(crate) struct Planner {
     backoff: Backoff,
     /// The jitter's source; a seeded one makes the planner deterministic in tests.
@@ -97,11 +136,26 @@ pub(crate) struct Planner {
     /// The last run failed without any answer from the server.
     offline: bool,
     shut_down: bool,
+    /// Long polls are wanted at all (the config; pulling is on).
+    live: bool,
+    /// The server has not answered a long poll 404/405 since the start.
+    watch_offered: bool,
+    /// The last run synced: the server answers and sync is not stopped.
+    synced: bool,
+    watch_backoff: Backoff,
+    /// When the long poll's backoff lets the next one start.
+    watch_retry_at: Option<Instant>,
 }
 
 impl Planner {
-    pub(crate) fn new(backoff: Backoff, rng: fastrand::Rng) -> Self {
+    /// `live`: keep a long poll in flight while online (else the ticker alone).
+    pub(crate) fn new(backoff: Backoff, rng: fastrand::Rng, live: bool) -> Self {
         Self {
+            watch_backoff: backoff.clone(),
+            live,
+            watch_offered: true,
+            synced: false,
+            watch_retry_at: None,
             backoff,
             rng,
             want: false,
@@ -136,6 +190,12 @@ impl Planner {
                 self.retry_at = None;
                 self.want = true;
             }
+            Event::Watched(watched) => self.watched(watched, now),
+            Event::WatchDue => {
+                if self.watch_retry_at.is_some_and(|at| now >= at) {
+                    self.watch_retry_at = None;
+                }
+            }
             Event::Finished(_)
             | Event::Tick
             | Event::RetryDue
@@ -145,16 +205,58 @@ impl Planner {
         self.next(now)
     }
 
+    /// Whether a long poll should be in flight now (asked after every event).
+    pub(crate) fn watch(&self, now: Instant) -> Watch {
+        if !self.live
+            || !self.watch_offered
+            || !self.synced
+            || self.stopped_for_auth
+            || self.shut_down
+        {
+            return Watch::Off;
+        }
+        match self.watch_retry_at {
+            Some(at) if at > now => Watch::At(at),
+            _ => Watch::Keep,
+        }
+    }
+
+    fn watched(&mut self, watched: Watched, now: Instant) {
+        match watched {
+            Watched::Changed => {
+                self.want = true;
+                self.watch_backoff.reset();
+            }
+            Watched::Quiet => self.watch_backoff.reset(),
+            Watched::NotOffered => self.watch_offered = false,
+            Watched::CredentialsRefused => {
+                // No long poll until a run is accepted again; a run in flight decides
+                // for itself (its own answer says whether the token is refused).
+                self.synced = false;
+                if !self.running {
+                    self.stopped_for_auth = true;
+                    self.retry_at = None;
+                }
+            }
+            Watched::Failed { retry_after } => {
+                let delay = self.watch_backoff.next_delay(retry_after, &mut self.rng);
+                self.watch_retry_at = Some(deadline(now, delay));
+            }
+        }
+    }
+
     fn finished(&mut self, outcome: Outcome, now: Instant) {
         self.running = false;
         match outcome {
             Outcome::Synced | Outcome::UploadOnly => {
+                self.synced = true;
                 self.backoff.reset();
                 self.retry_at = None;
                 self.stopped_for_auth = false;
                 self.offline = false;
             }
             Outcome::CredentialsRefused => {
+                self.synced = false;
                 self.stopped_for_auth = true;
                 self.retry_at = None;
                 self.offline = false;
@@ -166,6 +268,7 @@ impl Planner {
                 let delay = self.backoff.next_delay(retry_after, &mut self.rng);
                 self.retry_at = Some(deadline(now, delay));
                 self.offline = offline;
+                self.synced = false;
             }
         }
     }
@@ -394,7 +497,7 @@ mod tests {
     ])]
     #[tokio::test(start_paused = true)]
     async fn the_planner_decides(#[case] steps: Vec<Step>) {
-        let mut planner = Planner::new(Backoff::new(BASE, CAP), fastrand::Rng::with_seed(7));
+        let mut planner = Planner::new(Backoff::new(BASE, CAP), fastrand::Rng::with_seed(7), true);
         for (i, (advance_ms, event, expect)) in steps.into_iter().enumerate() {
             tokio::time::advance(Duration::from_millis(advance_ms)).await;
             let now = Instant::now();
@@ -406,11 +509,150 @@ mod tests {
         }
     }
 
+    /// The long poll expected beside the action.
+    #[derive(Debug, Clone)]
+    enum W {
+        Keep,
+        Off,
+        /// Its backoff deadline, in milliseconds from the step's time.
+        At(RangeInclusive<u64>),
+    }
+
+    impl W {
+        fn matches(&self, watch: Watch, now: Instant) -> bool {
+            match (self, watch) {
+                (W::Keep, Watch::Keep) | (W::Off, Watch::Off) => true,
+                (W::At(in_ms), Watch::At(at)) => {
+                    in_ms.contains(&(at.saturating_duration_since(now).as_millis() as u64))
+                }
+                _ => false,
+            }
+        }
+    }
+
+    fn watched_failed(retry_after: Option<Duration>) -> Event {
+        Watched(super::Watched::Failed { retry_after })
+    }
+
+    const CHANGED: Event = Watched(super::Watched::Changed);
+    const QUIET: Event = Watched(super::Watched::Quiet);
+    const NOT_OFFERED: Event = Watched(super::Watched::NotOffered);
+    const WATCH_REFUSED: Event = Watched(super::Watched::CredentialsRefused);
+
+    #[rstest]
+    #[case::the_long_poll_starts_once_a_run_synced_and_a_change_runs_at_once(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (5_000, CHANGED, E::Run, W::Keep),
+        (40, SYNCED, E::Idle, W::Keep),
+        (25_000, QUIET, E::Idle, W::Keep),
+    ])]
+    #[case::changes_during_a_run_become_exactly_one_more_run(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (10, CHANGED, E::Run, W::Keep),
+        (10, CHANGED, E::KeepRunning, W::Keep),
+        (0, CHANGED, E::KeepRunning, W::Keep),
+        (0, ReportQueued, E::KeepRunning, W::Keep),
+        (30, SYNCED, E::Run, W::Keep),
+        (30, SYNCED, E::Idle, W::Keep),
+    ])]
+    #[case::a_server_without_the_route_keeps_the_ticker_and_is_not_asked_again(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (5, NOT_OFFERED, E::Idle, W::Off),
+        (60_000, Tick, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Off),
+        (60_000, Tick, E::Run, W::Off),
+    ])]
+    #[case::the_hospitals_upload_only_server_is_asked_once(vec![
+        (0, Started, E::Run, W::Off),
+        (40, UPLOAD_ONLY, E::Idle, W::Keep),
+        (5, NOT_OFFERED, E::Idle, W::Off),
+        (60_000, Tick, E::Run, W::Off),
+    ])]
+    #[case::long_poll_failures_back_off_and_an_answer_resets_the_backoff(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (10, watched_failed(None), E::Idle, W::At(0..=1_000)),
+        (1_000, WatchDue, E::Idle, W::Keep),
+        (10, watched_failed(None), E::Idle, W::At(0..=2_000)),
+        (2_000, WatchDue, E::Idle, W::Keep),
+        // The waiter cap's 503 asks for 30 s: a floor, as for runs.
+        (10, watched_failed(Some(Duration::from_secs(30))), E::Idle, W::At(30_000..=30_000)),
+        (10_000, Tick, E::Run, W::At(20_000..=20_000)),
+        (40, SYNCED, E::Idle, W::At(19_960..=19_960)),
+        (19_960, WatchDue, E::Idle, W::Keep),
+        (25_000, QUIET, E::Idle, W::Keep),
+        (10, watched_failed(None), E::Idle, W::At(0..=1_000)),
+    ])]
+    #[case::a_day_long_retry_after_on_the_long_poll_is_clamped_to_the_cap(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (10, watched_failed(Some(DAY)), E::Idle, W::At(CAP_MS..=CAP_MS)),
+    ])]
+    #[case::a_failed_run_stops_the_long_poll_until_a_run_syncs_again(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (60_000, Tick, E::Run, W::Keep),
+        (100, failed(None, true), E::RunAt(0..=1_000, true), W::Off),
+        (1_000, RetryDue, E::Run, W::Off),
+        (100, SYNCED, E::Idle, W::Keep),
+    ])]
+    #[case::refused_credentials_on_the_long_poll_stop_sync_until_sync_now(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (10, WATCH_REFUSED, E::StoppedForAuth, W::Off),
+        (60_000, Tick, E::StoppedForAuth, W::Off),
+        (0, ReportQueued, E::StoppedForAuth, W::Off),
+        (0, SyncNow, E::Run, W::Off),
+        (100, SYNCED, E::Idle, W::Keep),
+    ])]
+    #[case::refused_on_the_long_poll_during_a_run_lets_the_run_decide(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (10, Tick, E::Run, W::Keep),
+        (10, WATCH_REFUSED, E::KeepRunning, W::Off),
+        (100, REFUSED, E::StoppedForAuth, W::Off),
+    ])]
+    #[case::shutdown_ends_the_long_poll(vec![
+        (0, Started, E::Run, W::Off),
+        (40, SYNCED, E::Idle, W::Keep),
+        (10, Shutdown, E::Shutdown, W::Off),
+    ])]
+    #[tokio::test(start_paused = true)]
+    async fn the_planner_decides_the_long_poll(#[case] steps: Vec<(u64, Event, Expect, W)>) {
+        let mut planner = Planner::new(Backoff::new(BASE, CAP), fastrand::Rng::with_seed(7), true);
+        for (i, (advance_ms, event, expect, watch)) in steps.into_iter().enumerate() {
+            tokio::time::advance(Duration::from_millis(advance_ms)).await;
+            let now = Instant::now();
+            let action = planner.on(event, now);
+            let w = planner.watch(now);
+            assert!(
+                expect.matches(action, now) && watch.matches(w, now),
+                "step {i}: {event:?} gave {action:?} and {w:?}, expected {expect:?} and {watch:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_long_polls_only_the_ticker_and_commands_run() {
+        let now = Instant::now();
+        let mut planner = Planner::new(Backoff::new(BASE, CAP), fastrand::Rng::with_seed(7), false);
+        assert_eq!(planner.on(Started, now), Action::Run);
+        assert_eq!(planner.on(SYNCED, now), Action::Idle);
+        assert_eq!(planner.watch(now), Watch::Off);
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_deadlines() {
         let now = Instant::now();
         let deadlines = |seed| {
-            let mut planner = Planner::new(Backoff::new(BASE, CAP), fastrand::Rng::with_seed(seed));
+            let mut planner = Planner::new(
+                Backoff::new(BASE, CAP),
+                fastrand::Rng::with_seed(seed),
+                true,
+            );
             planner.on(Started, now);
             (0..8)
                 .map(|_| {

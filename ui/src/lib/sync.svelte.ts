@@ -18,6 +18,17 @@ class SyncState {
     }).catch((thrown) => (this.error = toUiError(thrown)));
   }
 
+  /**
+   * Pulled changes applied since the engine started: it grows as soon as a sync's
+   * pull has applied something (the engine sends it before the run's bookkeeping,
+   * and a change made on another device starts that run at once through the
+   * server's long poll). Screens showing the clinic's data reload when it changes;
+   * `null` before the first status.
+   */
+  get pulledChanges(): number | null {
+    return this.status?.pulledChanges ?? null;
+  }
+
   /** Re-reads the status (after a local change on a device with no engine to push it). */
   async refresh(): Promise<void> {
     try {

@@ -244,6 +244,10 @@ pub trait CentralStore: Send + Sync + 'static {
     /// Cheap round trip for `/healthz`.
     fn check(&self) -> Result<(), StoreError>;
 
+    /// The change counters (the `seq` the feeds carry) of those of `clinic_ids` that
+    /// exist, read committed: what `GET /v1/changes` compares with a device's cursor.
+    fn change_counters(&self, clinic_ids: &[String]) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// True when calls are answered in-process within microseconds (an embedded
     /// database), so a handler may make a point read on an async worker; false when
     /// a call is a network round trip that may wait for a timeout.

@@ -1346,6 +1346,20 @@ impl CentralStore for PostgresStore {
         })
     }
 
+    fn change_counters(&self, clinic_ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+        let ids = clinic_ids.to_vec();
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached("SELECT id, change_seq FROM clinics WHERE id = ANY($1)")
+                .await?;
+            let rows = client.query(&stmt, &[&ids]).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+        })
+    }
+
     fn is_embedded(&self) -> bool {
         false
     }

@@ -190,6 +190,19 @@ impl CentralStore for SqliteStore {
         conn.query_row("SELECT count(*) FROM clinics", [], |r| r.get::<_, i64>(0))?;
         Ok(())
     }
+
+    fn change_counters(&self, clinic_ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let conn = self.connections.reader()?;
+        let mut read = conn.prepare_cached("SELECT change_seq FROM clinics WHERE id = ?1")?;
+        let mut found = Vec::with_capacity(clinic_ids.len());
+        for id in clinic_ids {
+            if let Some(seq) = read.query_row([id], |r| r.get(0)).optional()? {
+                found.push((id.clone(), seq));
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[cfg(test)]
