@@ -10,26 +10,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clinic_desk_core::DEMO_SEED;
 use clinic_domain::{ClinicZone, demo};
+use support::app::{demo_clinic, sign_in};
 use support::{Driver, wait_until};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn demo_clinic() -> demo::DemoClinic {
-    let zone = ClinicZone::default();
-    demo::clinic("DEMO", DEMO_SEED, zone, zone.today())
-}
-
-fn sign_in(s: &support::Session<'_>) -> Result<()> {
-    s.click(&s.find("[data-testid=session-signin]")?)?;
-    s.find("[data-testid=signin-staff] option[value=\"N001\"]")?;
-    s.select_value("[data-testid=signin-staff]", "N001")?;
-    s.type_text(&s.find("[data-testid=signin-pin]")?, "1234")?;
-    s.click(&s.find("[data-testid=signin-submit]")?)?;
-    let name = s.find("[data-testid=session-name]")?;
-    wait_until(WAIT, || {
-        Ok(s.attr(&name, "data-state")?.as_deref() == Some("active"))
-    })
-}
 
 fn open_patient(s: &support::Session<'_>, id: &str) -> Result<()> {
     s.click(&s.find("[data-testid=nav-patients]")?)?;
@@ -121,7 +105,7 @@ fn the_ward_board_lists_the_most_urgent_first_and_opens_a_patient_by_keyboard_or
     s.find("[data-testid=ward-none]")?;
 
     open_patient(&s, &a)?;
-    sign_in(&s)?;
+    sign_in(&s, "N001", "1234")?;
     // a: mild, three hours ago.
     record(&s, zone, 3, 180, None)?;
     // b: severe, an hour ago.

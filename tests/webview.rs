@@ -8,31 +8,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result};
 use clinic_desk_core::DEMO_SEED;
-use clinic_domain::{ClinicZone, demo};
+use clinic_domain::demo;
+use support::app::{count, demo_clinic, sign_in};
 use support::{Driver, wait_until};
-
-fn demo_clinic() -> demo::DemoClinic {
-    let zone = ClinicZone::default();
-    demo::clinic("DEMO", DEMO_SEED, zone, zone.today())
-}
 
 fn launch_demo<'d>(driver: &'d Driver, dir: &tempfile::TempDir) -> Result<support::Session<'d>> {
     driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo"])
-}
-
-/// Signs a demo nurse in through the header's dialog, as a person would.
-fn sign_in(s: &support::Session<'_>, staff_id: &str, pin: &str) -> Result<()> {
-    s.click(&s.find("[data-testid=session-signin]")?)?;
-    s.find(&format!(
-        "[data-testid=signin-staff] option[value=\"{staff_id}\"]"
-    ))?;
-    s.select_value("[data-testid=signin-staff]", staff_id)?;
-    s.type_text(&s.find("[data-testid=signin-pin]")?, pin)?;
-    s.click(&s.find("[data-testid=signin-submit]")?)?;
-    let name = s.find("[data-testid=session-name]")?;
-    wait_until(std::time::Duration::from_secs(10), || {
-        Ok(s.attr(&name, "data-state")?.as_deref() == Some("active"))
-    })
 }
 
 /// Opens a patient as a wristband scan does (the ID, then Enter) and signs the demo
@@ -62,10 +43,6 @@ fn set_field(s: &support::Session<'_>, css: &str, value: &str) -> Result<()> {
         serde_json::json!([css, value]),
     )?;
     Ok(())
-}
-
-fn count(s: &support::Session<'_>, css: &str) -> Result<usize> {
-    Ok(s.find_all(css)?.len())
 }
 
 #[test]

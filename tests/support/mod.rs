@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod app;
+
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 

@@ -8,6 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use clinic_protocol::paths;
 use clinic_protocol::trace::{TRACEPARENT, TraceId, TraceParent};
 use tracing::Instrument;
 
@@ -39,7 +40,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     state.metrics.observe(&route, status, elapsed);
-    span.in_scope(|| tracing::info!(status, latency_us = elapsed.as_micros() as u64, "request"));
+    let latency_us = elapsed.as_micros() as u64;
+    // An answered long poll is every waiting device's heartbeat (10,000 devices
+    // would write about 400 lines a second), so only its failures are info.
+    if route == paths::CHANGES && response.status().is_success() {
+        span.in_scope(|| tracing::debug!(status, latency_us, "request"));
+    } else {
+        span.in_scope(|| tracing::info!(status, latency_us, "request"));
+    }
     response
 }
 
