@@ -4,7 +4,9 @@
 //! device). Seeded random schedules interleave recording, correcting (also the
 //! same record on two devices while both are offline), settling conflicts,
 //! reassessment follow-ups, devices going offline and online and syncing through
-//! the proxy's faults. Then the network calms and every device syncs until
+//! the proxy's faults, and the app dying mid-sync (its sync dropped wherever it
+//! was, often with reports on the wire, and a new engine started on the same
+//! store: in process, not a `kill -9` of a process). Then the network calms and every device syncs until
 //! nothing changes; every device and the server must hold the same reports, each
 //! exactly once, and each patient's record, read through the UI's own reads
 //! (`patient_reports`, `pending_reassessments`), must be byte-identical on all three.
@@ -17,8 +19,8 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clinic_desk_core::{AssessmentInput, CorrectionInput, DEMO_PIN, Desk, PainReportDto};
@@ -61,7 +63,9 @@ impl Schedule for Network {
 struct Device {
     _dir: tempfile::TempDir,
     desk: Desk,
-    engine: SyncEngine,
+    /// The engine through the fault proxy; replaced by a new one after a crash.
+    engine: Mutex<Arc<SyncEngine>>,
+    config: SyncConfig,
     network: Arc<Network>,
     _proxy: Proxy,
     token: String,
@@ -86,7 +90,10 @@ impl Device {
         config.connect_timeout = Duration::from_millis(500);
         config.request_timeout = Duration::from_millis(250);
         let device = Self {
-            engine: SyncEngine::new(desk.shared_database(), config).unwrap(),
+            engine: Mutex::new(Arc::new(
+                SyncEngine::new(desk.shared_database(), config.clone()).unwrap(),
+            )),
+            config,
             _dir: dir,
             desk,
             network,
@@ -108,6 +115,32 @@ impl Device {
         let mut config = SyncConfig::new(server.base_url(), Some(self.token.clone()));
         config.live = false;
         SyncEngine::new(self.desk.shared_database(), config).unwrap()
+    }
+
+    fn engine(&self) -> Arc<SyncEngine> {
+        self.engine.lock().unwrap().clone()
+    }
+
+    /// The app dies in the middle of a sync (its sync is dropped wherever it
+    /// was: a request on the wire, an answer not yet stored) and starts again
+    /// with a new engine on the same store.
+    /// Returns whether it died with reports on the wire (claimed, not yet proven delivered).
+    async fn crash_mid_sync(&self, after: Duration) -> bool {
+        let engine = self.engine();
+        let sync = tokio::spawn(async move { engine.sync_once().await });
+        tokio::time::sleep(after).await;
+        sync.abort();
+        let _ = sync.await;
+        let on_the_wire = self
+            .desk
+            .database()
+            .read(clinic_store::outbox::counts)
+            .unwrap()
+            .sending
+            > 0;
+        let engine = SyncEngine::new(self.desk.shared_database(), self.config.clone()).unwrap();
+        *self.engine.lock().unwrap() = Arc::new(engine);
+        on_the_wire
     }
 
     fn online(&self) -> bool {
@@ -219,6 +252,8 @@ struct Tally {
     syncs: usize,
     failed_syncs: usize,
     offline: usize,
+    crashes: usize,
+    crashes_sending: usize,
     conflicts_seen: usize,
     final_rounds: usize,
 }
@@ -346,14 +381,19 @@ async fn run_schedule(seed: u64) -> Tally {
                     tally.follow_ups += 1;
                 }
             }
-            68..92 => {
+            68..90 => {
                 if !d.online() && rng.bool() {
                     d.set_online(true);
                 }
                 tally.syncs += 1;
-                if d.engine.sync_once().await.is_err() {
+                if d.engine().sync_once().await.is_err() {
                     tally.failed_syncs += 1;
                 }
+            }
+            90..93 => {
+                tally.crashes += 1;
+                let after = Duration::from_millis(rng.u64(0..12));
+                tally.crashes_sending += usize::from(d.crash_mid_sync(after).await);
             }
             _ => {
                 let on = !d.online();
@@ -399,10 +439,12 @@ async fn run_schedule(seed: u64) -> Tally {
         "schedule {seed}: a report stored twice on the server: {on_server:?}"
     );
     let server_ids: BTreeSet<&String> = on_server.keys().collect();
-    assert_eq!(
-        server_ids,
-        made.iter().collect(),
-        "schedule {seed}: the server holds every report recorded, and no other"
+    let made: BTreeSet<&String> = made.iter().collect();
+    assert!(
+        server_ids == made,
+        "schedule {seed}: the server does not hold the reports recorded: missing {:?}, extra {:?}",
+        made.difference(&server_ids).collect::<Vec<_>>(),
+        server_ids.difference(&made).collect::<Vec<_>>()
     );
     for (n, d) in devices.iter().enumerate() {
         let aside = d
@@ -419,20 +461,32 @@ async fn run_schedule(seed: u64) -> Tally {
             held.values().all(|&k| k == 1),
             "schedule {seed}: device {n} lists a report twice: {held:?}"
         );
-        assert_eq!(
-            held.keys().collect::<BTreeSet<_>>(),
-            server_ids,
-            "schedule {seed}: device {n} holds the server's reports"
+        let held: BTreeSet<&String> = held.keys().collect();
+        assert!(
+            held == server_ids,
+            "schedule {seed}: device {n} does not hold the server's reports: missing {:?}, extra {:?}",
+            server_ids.difference(&held).collect::<Vec<_>>(),
+            held.difference(&server_ids).collect::<Vec<_>>()
         );
     }
     for patient in PATIENTS {
         let first = devices[0].digest(patient);
         for (n, d) in devices.iter().enumerate().skip(1) {
             let other = d.digest(patient);
-            assert!(
-                first == other,
-                "schedule {seed}: {patient}'s record differs between device 0 and {n}:\n{first}\n--- device {n} ---\n{other}"
-            );
+            if first != other {
+                let only = |a: &str, b: &str| -> String {
+                    a.lines()
+                        .filter(|l| !b.contains(*l))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                panic!(
+                    "schedule {seed}: {patient}'s record differs between device 0 and {n}\n\
+                     --- only on device 0 ---\n{}\n--- only on device {n} ---\n{}",
+                    only(&first, &other),
+                    only(&other, &first)
+                );
+            }
         }
     }
     tally
@@ -496,6 +550,8 @@ async fn three_devices_converge_on_every_record_whatever_the_schedule() {
                 syncs: t.syncs + r.syncs,
                 failed_syncs: t.failed_syncs + r.failed_syncs,
                 offline: t.offline + r.offline,
+                crashes: t.crashes + r.crashes,
+                crashes_sending: t.crashes_sending + r.crashes_sending,
                 conflicts_seen: t.conflicts_seen + r.conflicts_seen,
                 final_rounds: t.final_rounds.max(r.final_rounds),
             });
@@ -513,7 +569,11 @@ async fn three_devices_converge_on_every_record_whatever_the_schedule() {
         // The schedules really did what they claim to test.
         let t = total;
         assert!(
-            t.concurrent >= 100 && t.resolved >= 10 && t.follow_ups >= 100 && t.failed_syncs >= 100,
+            t.concurrent >= 100
+                && t.resolved >= 10
+                && t.follow_ups >= 100
+                && t.failed_syncs >= 100
+                && t.crashes_sending >= 20,
             "too little of something to mean anything: {t:?}"
         );
     }
