@@ -1,4 +1,4 @@
--- Reports join the clinic's change feed (GET /v1/feeds/reports, issue #14), and a
+-- Reports join the clinic's change feed (GET /v1/feeds/reports), and a
 -- correction may settle concurrent corrections (`resolves`).
 --
 -- `seq` is the clinic's change number (clinics.change_seq), taken inside the

@@ -1,4 +1,4 @@
-//! Convergence under chaos (issue #14): three devices, each a `Desk` on its own
+//! Convergence under chaos: three devices, each a `Desk` on its own
 //! store file in its own temp directory with its own real sync engine, talk to a
 //! real `clinic-central` through the sync crate's fault-injecting proxy (one per
 //! device). Seeded random schedules interleave recording, correcting (also the

@@ -196,30 +196,6 @@ impl Run {
         until_held(&mut self.b, &Change::Report(id), started, limit).await
     }
 
-    /// A's report, timed until B has run a sync that started after it (B's store
-    /// holds it then, once the reports feed is pulled into the store).
-    async fn report_run(&mut self, limit: Duration) -> Option<Duration> {
-        let db = self.a.db.clone();
-        let started = Instant::now();
-        tokio::task::spawn_blocking(move || record(&db, 5))
-            .await
-            .unwrap();
-        self.a.handle.report_queued();
-        let status = &mut self.b.status;
-        status.borrow_and_update();
-        let left = limit.checked_sub(started.elapsed())?;
-        tokio::time::timeout(left, status.wait_for(|s| s.running))
-            .await
-            .ok()?
-            .ok()?;
-        let left = limit.checked_sub(started.elapsed())?;
-        tokio::time::timeout(left, status.wait_for(|s| !s.running))
-            .await
-            .ok()?
-            .ok()?;
-        Some(started.elapsed())
-    }
-
     async fn patient(&mut self, limit: Duration) -> Option<Duration> {
         self.next_patient += 1;
         let id = format!("Q{:07}", self.next_patient);
@@ -259,27 +235,13 @@ async fn main() {
     let limit = ticker * 3 + Duration::from_secs(5);
 
     let mut live = Run::start(true, ticker, dir.path()).await;
-    let reports_flow = live.report(Duration::from_secs(10)).await.is_some();
-    // Until the reports feed's pull into the store is merged: does A's report at
-    // least wake B's run (the server numbering reports from the clinic's counter)?
-    let reports_wake = !reports_flow && live.report_run(Duration::from_secs(10)).await.is_some();
-    if !reports_flow {
-        println!(
-            "B's store never got A's report: the reports feed's pull is not in this build \
-             (issue #14's other branches); {}",
-            if reports_wake {
-                "timing A's report until B's sync run after it has ended"
-            } else {
-                "A's report does not move the clinic's counter here either; timing the front \
-                 desk's record writes only"
-            }
-        );
-    }
-    let kinds = (reports_flow, reports_wake);
+    // The first report also warms both devices' connections.
+    live.report(Duration::from_secs(10))
+        .await
+        .expect("B's store got A's first report");
     measure(
         &mut live,
         "long poll (the app's settings)",
-        kinds,
         samples,
         limit,
         gap,
@@ -291,36 +253,16 @@ async fn main() {
     let gap = ticker;
     let mut baseline = Run::start(false, ticker, dir.path()).await;
     let label = format!("ticker only, every {ticker:?} (baseline)");
-    measure(&mut baseline, &label, kinds, samples, limit, gap).await;
+    measure(&mut baseline, &label, samples, limit, gap).await;
 }
 
-async fn measure(
-    run: &mut Run,
-    label: &str,
-    (reports_flow, reports_wake): (bool, bool),
-    samples: usize,
-    limit: Duration,
-    gap: Duration,
-) {
-    if reports_wake {
-        let mut times = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            tokio::time::sleep(gap.mul_f64(fastrand::f64())).await;
-            times.push(run.report_run(limit).await.expect("B ran after A's report"));
-        }
-        summary(
-            &format!("A's report, B's run after it done, {label}"),
-            times,
-        );
+async fn measure(run: &mut Run, label: &str, samples: usize, limit: Duration, gap: Duration) {
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        tokio::time::sleep(gap.mul_f64(fastrand::f64())).await;
+        times.push(run.report(limit).await.expect("B got A's report"));
     }
-    if reports_flow {
-        let mut times = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            tokio::time::sleep(gap.mul_f64(fastrand::f64())).await;
-            times.push(run.report(limit).await.expect("B got A's report"));
-        }
-        summary(&format!("A's report in B's store, {label}"), times);
-    }
+    summary(&format!("A's report in B's store, {label}"), times);
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
         tokio::time::sleep(gap.mul_f64(fastrand::f64())).await;
