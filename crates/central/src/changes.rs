@@ -142,11 +142,6 @@ impl ChangeHub {
         self.inner.closing.send_replace(true);
     }
 
-    /// Waiters now.
-    pub fn waiting(&self) -> usize {
-        self.inner.waiting.load(Ordering::Relaxed)
-    }
-
     /// A place among the waiters for `clinic`, or `None` at the cap.
     fn admit(&self, clinic: &str) -> Option<Waiter> {
         let inner = &self.inner;
@@ -158,11 +153,17 @@ impl ChangeHub {
             .ok()?;
         inner.gauge.inc();
         self.start_refresher();
-        let sender = lock(&inner.clinics)
-            .entry(clinic.to_owned())
-            .or_insert_with(|| Arc::new(watch::channel(0).0))
-            .clone();
-        let rx = sender.subscribe();
+        // Subscribed under the lock: a last waiter leaving counts receivers under it
+        // too, so it cannot remove the channel this waiter is about to listen on.
+        let (sender, rx) = {
+            let mut clinics = lock(&inner.clinics);
+            let sender = clinics
+                .entry(clinic.to_owned())
+                .or_insert_with(|| Arc::new(watch::channel(0).0))
+                .clone();
+            let rx = sender.subscribe();
+            (sender, rx)
+        };
         Some(Waiter {
             inner: inner.clone(),
             clinic: clinic.to_owned(),

@@ -300,6 +300,7 @@ impl Work for SyncEngine {
         };
         let after = held.max(self.seen_change.load(Ordering::Relaxed));
         let (wait, answer_within) = (ctx.config.changes_wait, ctx.config.request_timeout);
+        let asked = tokio::time::Instant::now();
         match ctx
             .client
             .changes(after, wait, answer_within, &Trace::new())
@@ -311,6 +312,13 @@ impl Work for SyncEngine {
                 if changes.change_seq > after {
                     tracing::debug!(after, change_seq = changes.change_seq, "the server changed");
                     Watched::Changed
+                } else if asked.elapsed() < wait / 2 {
+                    // "Nothing changed" without waiting: something between us and the
+                    // server (a caching proxy) or a server ignoring `waitSeconds`.
+                    // Polling again at once would be a busy loop, so it backs off like
+                    // a failure.
+                    tracing::debug!(after, "the long poll answered without waiting");
+                    Watched::Failed { retry_after: None }
                 } else {
                     Watched::Quiet
                 }

@@ -220,6 +220,60 @@ async fn a_server_without_the_long_poll_leaves_the_ticker_working() {
     );
 }
 
+/// A long poll answered "nothing changed" at once (a caching proxy, or a server
+/// that ignores `waitSeconds`) backs off like a failure instead of asking again at
+/// once: a stand-in answers every `/v1/changes` immediately, and the device asks a
+/// few times a second at most (asking again at once, it asked thousands of times).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_answered_without_waiting_is_not_asked_again_at_once() {
+    let polls = Arc::new(AtomicU64::new(0));
+    let app = {
+        let polls = polls.clone();
+        Router::new()
+            .route(
+                "/v1/feeds/{kind}",
+                get(|| async {
+                    axum::Json(json!({"items": [], "nextCursor": 0, "hasMore": false}))
+                }),
+            )
+            .route(
+                clinic_protocol::paths::CHANGES,
+                get(move || {
+                    polls.fetch_add(1, Ordering::SeqCst);
+                    async { axum::Json(json!({"changeSeq": 0})) }
+                }),
+            )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = local_store(dir.path());
+    let handle = SyncEngine::new(
+        db.clone(),
+        live_config(format!("http://{addr}"), Some("cct_x".into())),
+    )
+    .unwrap()
+    .spawn(&tokio::runtime::Handle::current());
+    let mut status = handle.subscribe();
+    until(&mut status, Duration::from_secs(5), "first sync", |s| {
+        s.last_success_at.is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let s = handle.status();
+    handle.shutdown();
+    let polls = polls.load(Ordering::SeqCst);
+    // The backoff is capped at 200 ms here: at most about eight a second.
+    assert!((1..=20).contains(&polls), "asked {polls} times in 1.5 s");
+    assert!(
+        s.last_error.is_none(),
+        "no error shown for it: {:?}",
+        s.last_error
+    );
+}
+
 /// Another device of the clinic (its own store, token and engine) records a report:
 /// its push wakes this device's long poll, and this device's run starts and ends
 /// within a second, with no ticker run due. (Needs the server to number reports from
