@@ -182,9 +182,10 @@ fn the_ward_board_lists_the_most_urgent_first_and_opens_a_patient_by_keyboard_or
 
 /// A report another device recorded reaches this one by a pull, which stores it in
 /// `pain_reports` and bumps the sync status's `pulledChanges`; the open board must
-/// show it then, with nobody touching this device. Until this branch meets the
-/// reports feed, the test stores the report itself (as the pull will) and lets a
-/// pulled appointment change raise the signal.
+/// show it then, with nobody touching this device. The test stores the report itself
+/// (as the reports feed's pull does, which `crates/desk/tests/clinic_record.rs` runs
+/// end to end) and lets a pulled appointment change raise the signal, so what it
+/// holds is the board's reaction to the signal.
 #[test]
 fn the_open_board_shows_a_report_stored_by_a_pull_without_a_click() -> Result<()> {
     let clinic = demo_clinic();

@@ -38,8 +38,6 @@ pub const DEFAULT_STALE_AFTER_MINUTES: u32 = 15;
 pub const PATIENT_REPORTS_LIMIT: usize = 200;
 /// The demo clinic's staff all sign in with this PIN (as on the demo central server).
 pub use clinic_domain::pin::DEMO_PIN;
-/// Settings key of this device's ID (made on first use, sent with every report).
-const DEVICE_ID_KEY: &str = "device_id";
 
 #[derive(Clone)]
 pub struct Desk {
@@ -232,11 +230,11 @@ impl Desk {
 
 /// This device's ID, made on first use.
 pub(crate) fn device_id(c: &clinic_store::Connection) -> Result<String, clinic_store::StoreError> {
-    match settings::get(c, DEVICE_ID_KEY)? {
+    match settings::get(c, settings::DEVICE_ID)? {
         Some(d) => Ok(d),
         None => {
             let d = uuid::Uuid::now_v7().to_string();
-            settings::set(c, DEVICE_ID_KEY, &d)?;
+            settings::set(c, settings::DEVICE_ID, &d)?;
             Ok(d)
         }
     }

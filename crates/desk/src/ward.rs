@@ -12,7 +12,7 @@ use clinic_store::{Connection, StoreError, settings, ward};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::{ApiError, DEVICE_ID_KEY, Desk};
+use crate::{ApiError, Desk};
 
 /// The board as read at `asOf`.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -103,7 +103,7 @@ impl Desk {
         let zone = self.zone()?;
         let (hours, here, rows) = self.db.read(|c| {
             let hours = window_hours(c)?;
-            let here = settings::get(c, DEVICE_ID_KEY)?;
+            let here = settings::get(c, settings::DEVICE_ID)?;
             let rows = ward::board(c, now, hours)?;
             Ok::<_, StoreError>((hours, here, rows))
         })?;

@@ -14,7 +14,7 @@
 //! `resolves`, when it was recorded), so every device and the server compute the
 //! same outcome from the same reports, whatever order they arrived in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use crate::DomainError;
@@ -58,13 +58,13 @@ where
     Id: Clone + Eq + Hash + Ord,
 {
     let by_id: HashMap<&Id, &Link<Id>> = links.iter().map(|l| (&l.id, l)).collect();
-    let mut replaced: HashMap<&Id, ()> = HashMap::new();
+    let mut replaced: HashSet<&Id> = HashSet::new();
     for l in links {
         if let Some(s) = &l.supersedes {
-            replaced.insert(s, ());
+            replaced.insert(s);
         }
         for r in &l.resolves {
-            replaced.insert(r, ());
+            replaced.insert(r);
         }
     }
     // The record of each report: follow `supersedes` up while the target is here.
@@ -81,7 +81,7 @@ where
     let records: HashMap<&Id, Id> = links.iter().map(|l| (&l.id, record_of(&l.id))).collect();
     let mut live_by_record: HashMap<&Id, Vec<&Link<Id>>> = HashMap::new();
     for l in links {
-        if !replaced.contains_key(&l.id) {
+        if !replaced.contains(&l.id) {
             live_by_record.entry(&records[&l.id]).or_default().push(l);
         }
     }
@@ -96,7 +96,7 @@ where
                 .get(&record)
                 .map(|v| v.iter().map(|l| l.id.clone()).collect())
                 .unwrap_or_default();
-            let live = !replaced.contains_key(&l.id);
+            let live = !replaced.contains(&l.id);
             let standing = Standing {
                 current: live_ids.first() == Some(&l.id),
                 conflicting: live_ids.len() > 1,

@@ -152,7 +152,7 @@ pub struct PatientSummary {
     pub is_insured: bool,
 }
 
-/// Query of `GET /v1/feeds/{patients|staff|appointments}?after=<cursor>&limit=<n>`.
+/// Query of `GET /v1/feeds/{patients|staff|appointments|reports}?after=<cursor>&limit=<n>`.
 /// Start with `after=0`; then pass the previous page's `nextCursor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,6 +18,7 @@ pub mod pull;
 pub mod schedule;
 pub mod settings;
 pub mod staff;
+mod standing_sql;
 pub mod ward;
 
 pub use database::{Database, open_connection};

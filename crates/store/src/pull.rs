@@ -551,8 +551,6 @@ enum Refused {
     WaitsFor(String),
 }
 
-const OWN_DEVICE_KEY: &str = "device_id";
-
 /// Applies a page of the reports feed and advances the cursor, in one transaction.
 ///
 /// Each report is judged on its own (under a savepoint): one already here is
@@ -579,7 +577,7 @@ pub fn apply_reports(
 ) -> Result<ReportsApplied, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let start = cursor(&tx, STREAM_REPORTS)?;
-    let own_device = crate::settings::get(&tx, OWN_DEVICE_KEY)?;
+    let own_device = crate::settings::get(&tx, crate::settings::DEVICE_ID)?;
     let interval = crate::settings::reassess_interval_minutes(&tx)?;
     let (mut stored, mut set_aside_n, mut last_seq, mut stopped) = (0, 0, None, false);
     for item in page {

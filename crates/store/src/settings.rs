@@ -6,6 +6,8 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::StoreError;
 
 pub const CLINIC_ID: &str = "clinic_id";
+/// This device's ID, made once at first start; it marks what the device recorded.
+pub const DEVICE_ID: &str = "device_id";
 pub const CLINIC_NAME: &str = "clinic_name";
 pub const TIME_ZONE: &str = "time_zone";
 /// Minutes without a successful sync before the schedule warns it may be out of date.

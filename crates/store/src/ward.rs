@@ -37,21 +37,7 @@ use rusqlite::{Connection, Row, params};
 
 use crate::StoreError;
 use crate::column::Text;
-
-/// The report aliased `r` is live (ARCHITECTURE.md, "Concurrent corrections"): no
-/// report supersedes it and no resolution names it.
-macro_rules! live {
-    ($r:literal) => {
-        concat!(
-            "NOT EXISTS (SELECT 1 FROM pain_reports n WHERE n.supersedes = ",
-            $r,
-            ".id)
-             AND NOT EXISTS (SELECT 1 FROM report_resolutions x WHERE x.resolves = ",
-            $r,
-            ".id)"
-        )
-    };
-}
+use crate::standing_sql::{OWED, live};
 
 /// What makes the report aliased `r` a record's current value, the one place the
 /// board decides it: live, and not outranked by a live sibling correction of the
@@ -68,16 +54,6 @@ const CURRENT: &str = concat!(
              AND (s.recorded_at, s.id) > (r.recorded_at, r.id) AND ",
     live!("s"),
     "))"
-);
-
-/// The report aliased `r` (which asked for a reassessment) is still owed one: no
-/// live report follows it up, nor the record it corrected (the nurse did
-/// reassess the patient). The same rule as the Reassess tab's list
-/// (`outbox::read::pending_reassessments`).
-const OWED: &str = concat!(
-    "NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes) AND ",
-    live!("f"),
-    ")"
 );
 
 fn board_sql() -> String {

@@ -9,9 +9,7 @@
 //! read, so nothing polls):
 //!
 //! - **a report device A records** (A pushes it at once; B pulls it from the reports
-//!   feed into its store). The bench probes with one report first: on a build
-//!   without that pull it says so and times A's report until B's run after it has
-//!   ended (when reports at least wake B), or measures the second kind only.
+//!   feed into its store; a first report, untimed, warms both devices' connections).
 //! - **a record written at the front desk** (`PUT /v1/patients/{id}` with another
 //!   token): the path every feed shares.
 //!

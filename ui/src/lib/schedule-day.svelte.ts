@@ -33,7 +33,6 @@ export class ScheduleDay {
 
   #seq = 0;
   #shownKey = '';
-  #seenPulled: number | null = null;
   #changeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #clinicToday: () => string | null;
   readonly #onNewView: () => void;
@@ -53,13 +52,7 @@ export class ScheduleDay {
       untrack(() => void this.#load(date, doctor));
     });
     $effect(() => untrack(() => void this.loadDoctors()));
-    $effect(() => {
-      const pulled = sync.status?.pulledChanges ?? null;
-      untrack(() => {
-        if (pulled !== null && this.#seenPulled !== null && pulled !== this.#seenPulled) void this.#refreshLive();
-        if (pulled !== null) this.#seenPulled = pulled;
-      });
-    });
+    sync.onPulled(() => void this.#refreshLive());
     $effect(() => () => clearTimeout(this.#changeTimer));
   }
 

@@ -22,7 +22,6 @@ export class WardBoard {
   loads = $state(0);
 
   #seq = 0;
-  #seenPulled: number | null = null;
   readonly #visible: () => boolean;
   readonly #beforeReplace: () => () => void;
 
@@ -43,13 +42,8 @@ export class WardBoard {
       const timer = setInterval(() => void this.load(), REFRESH_MS);
       return () => clearInterval(timer);
     });
-    $effect(() => {
-      const pulled = sync.status?.pulledChanges ?? null;
-      untrack(() => {
-        const changed = pulled !== null && this.#seenPulled !== null && pulled !== this.#seenPulled;
-        if (changed && this.#visible()) void this.load();
-        if (pulled !== null) this.#seenPulled = pulled;
-      });
+    sync.onPulled(() => {
+      if (this.#visible()) void this.load();
     });
   }
 

@@ -7,6 +7,7 @@ use clinic_domain::{Activity, AssessmentDetails, PainScale};
 use rusqlite::{Row, Statement};
 
 use crate::column::{self, Text, TextForm};
+use crate::standing_sql::live;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutboxState {
@@ -122,10 +123,9 @@ pub(super) const ENTRY_COLUMNS: &str = concat!(
      coalesce((SELECT min(n.id) FROM pain_reports n WHERE n.supersedes = r.id),
               (SELECT min(x.report_id) FROM report_resolutions x WHERE x.resolves = r.id))
         AS superseded_by,
-     (SELECT f.id FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
-        AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id)
-        AND NOT EXISTS (SELECT 1 FROM report_resolutions x WHERE x.resolves = f.id)
-        ORDER BY f.id LIMIT 1)
+     (SELECT f.id FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes) AND ",
+    live!("f"),
+    " ORDER BY f.id LIMIT 1)
         AS followed_up_by"
 );
 

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::entry::{ENTRY_COLUMNS, EntryColumns, OutboxState, ReportEntry, split_ids};
 use crate::StoreError;
+use crate::standing_sql::{LIVE, OWED};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
@@ -160,12 +161,7 @@ pub fn pending_reassessments(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS}, p.name AS patient_name FROM pain_reports r
          LEFT JOIN outbox o ON o.report_id = r.id JOIN patients p ON p.id = r.patient_id
-         WHERE r.reassess_due_at IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM pain_reports n WHERE n.supersedes = r.id)
-           AND NOT EXISTS (SELECT 1 FROM report_resolutions x WHERE x.resolves = r.id)
-           AND NOT EXISTS (SELECT 1 FROM pain_reports f WHERE f.follows_up IN (r.id, r.supersedes)
-                           AND NOT EXISTS (SELECT 1 FROM pain_reports g WHERE g.supersedes = f.id)
-                           AND NOT EXISTS (SELECT 1 FROM report_resolutions y WHERE y.resolves = f.id))
+         WHERE r.reassess_due_at IS NOT NULL AND {LIVE} AND {OWED}
          ORDER BY r.reassess_due_at, r.id LIMIT ?1"
     ))?;
     let columns = EntryColumns::of(&stmt)?;

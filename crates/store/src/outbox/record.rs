@@ -148,7 +148,8 @@ pub(crate) fn note_conflict(tx: &Connection, id: &str, now: i64) -> Result<(), S
     let Some(s) = standings.get(id).filter(|s| s.conflicting) else {
         return Ok(());
     };
-    let device = crate::settings::get(tx, "device_id")?.unwrap_or_else(|| "unknown".into());
+    let device =
+        crate::settings::get(tx, crate::settings::DEVICE_ID)?.unwrap_or_else(|| "unknown".into());
     let detail = format!(
         "{{\"live\":[{}],\"current\":\"{}\"}}",
         s.record_live
