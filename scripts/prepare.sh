@@ -16,8 +16,11 @@ APP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindi
               libsoup-3.0-dev build-essential pkg-config curl file fonts-noto-cjk)
 # A virtual display and WebKit's WebDriver, for tests through the real webview;
 # PostgreSQL's server binaries, which clinic-central's tests start in a temp dir
-# (initdb/pg_ctl, as the `postgres` user under root) so they never skip.
-TEST_PACKAGES=(xvfb webkit2gtk-driver xauth sqlite3 postgresql)
+# (initdb/pg_ctl, as the `postgres` user under root) so they never skip; Go, Debian's
+# Gin and wrk, for the ingest benchmark's side-by-side run against the hospital
+# article's Gin server (built offline from these packages; the Go proxy is not needed).
+TEST_PACKAGES=(xvfb webkit2gtk-driver xauth sqlite3 postgresql
+               golang-go golang-github-gin-gonic-gin-dev golang-github-google-uuid-dev wrk)
 
 ensure_packages() {
     local missing=()

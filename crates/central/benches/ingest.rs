@@ -13,9 +13,16 @@
 //! machine's cores go to the server rather than to client-side HTTP machinery;
 //! it still shares the same cores, so figures are a lower bound for the server.
 //!
+//! Last, single POSTs side by side with the hospital's original server (the
+//! article's Gin code) under one external load generator, wrk (`wrk/side_by_side.rs`):
+//! Gin, clinic-central in compat mode (the same four-field contract, durable SQLite)
+//! and clinic-central's own authenticated route (durable SQLite, then PostgreSQL),
+//! alternating, twice; it prints each rate and clinic-central's ratio to Gin.
+//!
 //! `cargo bench -p clinic-central --bench ingest`; knobs (env): BENCH_REQUESTS
 //! (single POSTs, default 60000), BENCH_CONNECTIONS (64), BENCH_BATCH (500),
-//! BENCH_BATCH_REPORTS (300000), BENCH_SECONDS (cap per phase, 60).
+//! BENCH_BATCH_REPORTS (300000), BENCH_SECONDS (cap per phase, 60), BENCH_WRK_SECONDS
+//! (each side-by-side run, 15), BENCH_WRK_ROUNDS (2).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +37,9 @@ use clinic_protocol::{FeedPage, MAX_FEED_LIMIT, StoredReport, paths};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
+
+#[path = "wrk/side_by_side.rs"]
+mod side_by_side;
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -336,6 +346,124 @@ fn postgres(cluster: &PgCluster, replicas: usize) -> Vec<Arc<dyn CentralStore>> 
         .collect()
 }
 
+/// clinic-central on a fresh `store` in `mode`, loaded by wrk like the Gin server;
+/// checks every answer was a 200 and every acknowledged report is stored.
+fn central_under_wrk(
+    store: Arc<dyn CentralStore>,
+    mode: Mode,
+    connections: u64,
+    duration: Duration,
+) -> side_by_side::WrkRun {
+    store
+        .ensure_clinic("C001", ClinicZone::default())
+        .expect("clinic");
+    let token = match mode {
+        Mode::Full => Some(
+            auth::issue_token(store.as_ref(), "C001", Some("bench"))
+                .expect("token")
+                .secret,
+        ),
+        Mode::Compat { .. } => None,
+    };
+    // The same two workers as the phases above; wrk is its own process.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = server_rt
+        .block_on(start(
+            store.clone(),
+            mode,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        ))
+        .expect("server");
+    let url = format!("http://{}{}", server.addr, paths::REPORTS);
+    let run = side_by_side::wrk(&url, token.as_deref(), connections, duration);
+    server_rt.block_on(server.shutdown()).expect("shutdown");
+    assert_eq!(
+        (run.non_2xx, run.socket_errors),
+        (0, 0),
+        "every request is answered 200: {run:?}"
+    );
+    let stored = store.report_count(Some("C001")).expect("count");
+    // wrk counts the answers it read before its deadline; the requests in flight
+    // then (at most one per connection) may be stored too.
+    assert!(
+        (run.requests..=run.requests + connections).contains(&stored),
+        "{stored} stored for {} acknowledged",
+        run.requests
+    );
+    run
+}
+
+/// The Gin server, then clinic-central three ways, alternating for `rounds`.
+fn side_by_side_with_gin(
+    dir: &tempfile::TempDir,
+    cluster: &PgCluster,
+    connections: u64,
+    duration: Duration,
+    rounds: u64,
+) {
+    let gin_binary = side_by_side::build_gin(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+    println!(
+        "side by side under wrk (2 threads, {connections} connections, {}s per run, {rounds} rounds), single POST /v1/reports:",
+        duration.as_secs()
+    );
+    let fresh_sqlite = |name: String| -> Arc<dyn CentralStore> {
+        Arc::new(SqliteStore::open(&dir.path().join(name), Durability::Full).expect("open"))
+    };
+    let line = |name: &str, run: &side_by_side::WrkRun, gin: f64| {
+        println!(
+            "  {name:<46} {:>8.0} reports/s, p99 {:>6.1} ms, {:.2}x Gin",
+            run.rate(),
+            run.p99.as_secs_f64() * 1e3,
+            run.rate() / gin
+        );
+    };
+    for round in 1..=rounds {
+        let gin = {
+            let server = side_by_side::Gin::start(&gin_binary);
+            side_by_side::wrk(
+                &format!("http://{}{}", server.addr, paths::REPORTS),
+                None,
+                connections,
+                duration,
+            )
+        };
+        assert_eq!(gin.non_2xx + gin.socket_errors, 0, "Gin answered: {gin:?}");
+        let compat = central_under_wrk(
+            fresh_sqlite(format!("compat-{round}.db")),
+            Mode::Compat {
+                clinic_id: "C001".into(),
+            },
+            connections,
+            duration,
+        );
+        let own = central_under_wrk(
+            fresh_sqlite(format!("own-{round}.db")),
+            Mode::Full,
+            connections,
+            duration,
+        );
+        let pg = central_under_wrk(
+            postgres(cluster, 1).remove(0),
+            Mode::Full,
+            connections,
+            duration,
+        );
+        println!("  round {round}");
+        line("Gin, the article's server (in memory)", &gin, gin.rate());
+        line("clinic-central compat, SQLite durable", &compat, gin.rate());
+        line(
+            "clinic-central authenticated, SQLite durable",
+            &own,
+            gin.rate(),
+        );
+        line("clinic-central authenticated, PostgreSQL", &pg, gin.rate());
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary
     // without it, and then a small smoke load keeps test runs quick.
@@ -404,4 +532,11 @@ fn main() {
             r.feed.elapsed.as_secs_f64()
         );
     }
+    side_by_side_with_gin(
+        &dir,
+        &cluster,
+        load.connections,
+        Duration::from_secs(knob("BENCH_WRK_SECONDS", if smoke { 2 } else { 15 })),
+        knob("BENCH_WRK_ROUNDS", if smoke { 1 } else { 2 }),
+    );
 }
