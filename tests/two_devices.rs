@@ -92,7 +92,8 @@ fn a_score_saved_on_one_device_shows_on_the_other_within_2_s_and_a_follow_up_the
         saved,
         on_b.painted_at(WATCH)?,
     )?;
-    // How B names what A recorded: A's device (the tail of the ID it took on its first record) and A's nurse.
+    // How B names what A recorded: A's device (the tail of the ID it took on its first
+    // record) and A's nurse.
     let device_a = clinic_store::settings::get(
         &clinic_store::open_connection(&dir_a.path().join(clinic_desk::DATABASE_FILE))?,
         clinic_store::settings::DEVICE_ID,
