@@ -9,62 +9,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clinic_desk_core::DEMO_SEED;
-use clinic_domain::{ClinicZone, demo};
-use support::app::{demo_clinic, sign_in};
+use clinic_domain::demo;
+use support::app::{demo_clinic, launch_synced, open_patient, record, sign_in};
 use support::{Driver, wait_until};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn open_patient(s: &support::Session<'_>, id: &str) -> Result<()> {
-    s.click(&s.find("[data-testid=nav-patients]")?)?;
-    let search = s.find("[data-testid=patient-search]")?;
-    s.clear(&search)?;
-    s.type_text(&search, &format!("{id}\u{E007}"))?;
-    let detail = s.find("[data-testid=patient-detail]")?;
-    wait_until(WAIT, || {
-        Ok(s.attr(&detail, "data-patient-id")?.as_deref() == Some(id))
-    })
-}
-
-/// Records an NRS `score` for the open patient, `minutes_ago` earlier (0: now), with
-/// an intervention when given; waits until the record is listed.
-fn record(
-    s: &support::Session<'_>,
-    zone: ClinicZone,
-    score: u8,
-    minutes_ago: i64,
-    intervention: Option<&str>,
-) -> Result<()> {
-    let before = s.find_all("[data-testid=report]")?.len();
-    s.click(&s.find(&format!(
-        "[data-testid=pain-form] [data-testid=score-{score}]"
-    ))?)?;
-    if minutes_ago > 0 {
-        s.click(&s.find("[data-testid=pain-form] [data-testid=when-earlier]")?)?;
-        let at = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
-            .with_timezone(&zone.tz())
-            .format("%Y-%m-%dT%H:%M")
-            .to_string();
-        let css = "[data-testid=pain-form] [data-testid=assessed-at]";
-        s.find(css)?;
-        s.script_async(
-            "const [css, value, done] = arguments; const el = document.querySelector(css);
-             el.value = value; el.dispatchEvent(new Event('input', { bubbles: true })); done(el.value);",
-            serde_json::json!([css, at]),
-        )?;
-    }
-    if let Some(text) = intervention {
-        s.click(&s.find("[data-testid=pain-form] [data-testid=details-toggle]")?)?;
-        s.type_text(
-            &s.find("[data-testid=pain-form] [data-testid=intervention]")?,
-            text,
-        )?;
-    }
-    s.click(&s.find("[data-testid=report-record]")?)?;
-    wait_until(WAIT, || {
-        Ok(s.find_all("[data-testid=report]")?.len() == before + 1)
-    })
-}
 
 /// The board's rows as (patient, score, band, trend, reassessment), top to bottom.
 fn rows(s: &support::Session<'_>) -> Result<Vec<[String; 5]>> {
@@ -207,18 +156,7 @@ fn the_open_board_shows_a_report_stored_by_a_pull_without_a_click() -> Result<()
 
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
-    let s = driver.launch(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--server",
-        &url,
-        "--token",
-        &token,
-    ])?;
-    let bar = s.find("[data-testid=sync-status]")?;
-    wait_until(Duration::from_secs(30), || {
-        Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
-    })?;
+    let s = launch_synced(&driver, dir.path(), &url, &token)?;
     s.click(&s.find("[data-testid=nav-ward]")?)?;
     s.find("[data-testid=ward-none]")?;
 

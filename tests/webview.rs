@@ -822,3 +822,48 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
     );
     Ok(())
 }
+
+/// A long stay's history: the list draws the latest page of records and a page more
+/// each time the nurse asks, until none is left; the chart has every record read.
+#[test]
+fn a_long_history_lists_the_latest_records_and_more_on_request() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let patient = demo::patient_id(3);
+    let total = 60;
+    let points = {
+        let desk = clinic_desk_core::Desk::open(&dir.path().join(clinic_desk::DATABASE_FILE))?;
+        desk.load_demo(DEMO_SEED, None)?;
+        support::app::assessed_history(&desk, patient.as_str(), total)?;
+        let read = desk.patient_reports(patient.as_str())?;
+        assert_eq!(read.len(), total as usize);
+        read.iter().filter(|r| r.current).count()
+    };
+    let driver = Driver::start()?;
+    let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    support::app::open_patient(&s, patient.as_str())?;
+    let list = s.find("[data-testid=report-list]")?;
+    assert_eq!(s.attr(&list, "data-total")?.as_deref(), Some("60"));
+    assert_eq!(count(&s, "[data-testid=chart-point]")?, points);
+    let first_page = count(&s, "[data-testid=report]")?;
+    assert!(
+        first_page > 0 && first_page < total as usize,
+        "a first page: {first_page}"
+    );
+    let newest = s.attr(&s.find("[data-testid=report]")?, "data-id")?;
+    assert_eq!(newest, Some(format!("{patient}-0059")), "the latest first");
+    let mut shown = first_page;
+    while shown < total as usize {
+        s.click(&s.find("[data-testid=reports-earlier]")?)?;
+        let before = shown;
+        wait_until(std::time::Duration::from_secs(10), || {
+            shown = count(&s, "[data-testid=report]")?;
+            Ok(shown > before)
+        })?;
+        assert!(
+            shown == total as usize || shown == before + first_page,
+            "a page more: {before} -> {shown}"
+        );
+    }
+    assert_eq!(count(&s, "[data-testid=reports-earlier]")?, 0, "none left");
+    Ok(())
+}

@@ -164,18 +164,7 @@ fn main() -> Result<()> {
     for n in [on_board, 0] {
         let dir = tempfile::tempdir()?;
         store(dir.path(), n)?;
-        let s = driver.launch(&[
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--server",
-            &url,
-            "--token",
-            &token,
-        ])?;
-        let bar = s.find("[data-testid=sync-status]")?;
-        support::wait_until(std::time::Duration::from_secs(30), || {
-            Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
-        })?;
+        let s = support::app::launch_synced(&driver, dir.path(), &url, &token)?;
         s.click(&s.find("[data-testid=nav-ward]")?)?;
         s.find("[data-testid=ward-board][data-loads=\"1\"]")?;
 

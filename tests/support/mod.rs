@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod app;
+pub mod bench;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};

@@ -236,6 +236,7 @@ export const en: Messages = {
     chartLabel: (n) => `Pain score trend, ${n} assessments`,
     chartHeading: 'Trend',
     listHeading: 'Records',
+    showEarlier: (page, n) => `Show ${Math.min(page, n)} earlier records (${n} not shown)`,
     scaleChange: (scale) => `Now ${scale}`,
     exportFhir: 'Export FHIR',
     exported: (path, n) => `Exported ${n} to ${path}`,

@@ -202,6 +202,8 @@ export interface Messages {
     chartLabel: (n: number) => string;
     chartHeading: string;
     listHeading: string;
+    /** The list's button that draws the next page of older records; `n` are not drawn yet. */
+    showEarlier: (page: number, n: number) => string;
     scaleChange: (scale: string) => string;
     exportFhir: string;
     exported: (path: string, n: number) => string;

@@ -226,6 +226,7 @@ export const zhCN: Messages = {
     chartLabel: (n) => `疼痛评分趋势图，共 ${n} 次评估`,
     chartHeading: '趋势',
     listHeading: '记录',
+    showEarlier: (page, n) => `显示更早的 ${Math.min(page, n)} 条记录（还有 ${n} 条未显示）`,
     scaleChange: (scale) => `改用 ${scale}`,
     exportFhir: '导出 FHIR',
     exported: (path, n) => `已导出 ${n} 条到 ${path}`,
