@@ -473,3 +473,38 @@ async fn a_token_from_before_scopes_is_an_admin_token_after_the_upgrade(
     .await;
     assert_eq!(s, 200, "{body}");
 }
+
+/// Single use holds under a race: eight devices sending one code at once get one
+/// token between them.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_sent_by_eight_devices_at_once_enrols_one(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = Arc::new(env(backend, false));
+    env.server
+        .store
+        .ensure_clinic("C001", ClinicZone::default())
+        .unwrap();
+    let code = auth::issue_enrolment_code(
+        env.server.store.as_ref(),
+        "C001",
+        Duration::from_secs(600),
+        None,
+    )
+    .unwrap()
+    .code;
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (env, code) = (env.clone(), code.clone());
+            tokio::spawn(async move { enrol(&env, &code, "C001").await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in racers {
+        statuses.push(r.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 403, 403, 403, 403, 403, 403, 403]);
+    assert_eq!(env.server.store.tokens("C001").unwrap().len(), 1);
+}
