@@ -292,12 +292,7 @@ impl Desk {
         if setup.profile().server.token.is_some() {
             self.acting(chrono::Utc::now(), self.rules()?)?;
         }
-        let text = code.trim();
-        let profile = if text.starts_with(clinic_install::profile::ENROLMENT_PREFIX) {
-            Profile::from_enrolment_code(text)?
-        } else {
-            Profile::from_toml(text)?
-        };
+        let profile = Profile::from_pasted(code)?;
         let Some(config_dir) = setup.config_dir.as_deref() else {
             return Err(ApiError::new(
                 ErrorCode::StorageFailed,

@@ -155,11 +155,14 @@ impl Profile {
         toml::to_string(self).expect("a profile always serialises")
     }
 
-    /// A file path or an enrolment code (`CDP1-…`).
+    /// A file path, a provisioning code (`CDP1-…`) or a bare one-time enrolment code.
     pub fn load(path_or_code: &str) -> Result<Self, InstallError> {
         let trimmed = path_or_code.trim();
         if trimmed.starts_with(ENROLMENT_PREFIX) {
             return Self::from_enrolment_code(trimmed);
+        }
+        if let Some(p) = Self::from_one_time_code(trimmed) {
+            return Ok(p);
         }
         Self::from_file(Path::new(trimmed))?
             .ok_or_else(|| InstallError::InvalidProfile(format!("no profile file at {trimmed}")))
@@ -186,6 +189,38 @@ impl Profile {
             "{ENROLMENT_PREFIX}{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.to_toml())
         )
+    }
+
+    /// What an installer types or pastes: a provisioning code (`CDP1-…`), a bare
+    /// one-time enrolment code (`7Q2M-9KXR-4TBW-H8ND`, as `clinic-central enrol-code`
+    /// prints it: the server and clinic then come from the installed profile), or a
+    /// profile's TOML.
+    pub fn from_pasted(text: &str) -> Result<Self, InstallError> {
+        let text = text.trim();
+        if text.starts_with(ENROLMENT_PREFIX) {
+            Self::from_enrolment_code(text)
+        } else if let Some(p) = Self::from_one_time_code(text) {
+            Ok(p)
+        } else {
+            Self::from_toml(text)
+        }
+    }
+
+    /// A profile carrying only `text` as its enrolment code, when `text` has the
+    /// shape of one: four groups of four letters or digits.
+    fn from_one_time_code(text: &str) -> Option<Self> {
+        let groups: Vec<&str> = text.split('-').collect();
+        let shaped = groups.len() == 4
+            && groups
+                .iter()
+                .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_alphanumeric()));
+        shaped.then(|| Profile {
+            server: ServerSection {
+                enrolment_code: Some(text.to_owned()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
     }
 
     pub fn from_enrolment_code(code: &str) -> Result<Self, InstallError> {
@@ -610,6 +645,17 @@ reassess_interval_minutes = 45
         p.server.token = Some("cct_x".into());
         let err = p.validate(true).unwrap_err().to_string();
         assert!(err.contains("both"), "{err}");
+    }
+
+    #[rstest]
+    #[case::bare("7Q2M-9KXR-4TBW-H8ND", true)]
+    #[case::typed_lower(" 7q2m-9kxr-4tbw-h8nd ", true)]
+    #[case::short("7Q2M-9KXR-4TBW", false)]
+    #[case::a_path("/etc/clinic-desk/profile.toml", false)]
+    fn a_bare_one_time_code_is_an_enrolment_code(#[case] text: &str, #[case] is_code: bool) {
+        let pasted = Profile::from_pasted(text);
+        let code = pasted.ok().and_then(|p| p.server.enrolment_code);
+        assert_eq!(code.as_deref(), is_code.then_some(text.trim()));
     }
 
     #[test]
