@@ -1,7 +1,9 @@
 //! Subcommands an installer runs without a window:
 //!
-//! - `clinic-desk provision <profile.toml | CDP1-…>` checks the server and the
-//!   credential, then saves the profile owner-only and binds the store to it;
+//! - `clinic-desk provision <profile.toml | CDP1-… | one-time code>` checks the
+//!   server and the credential (trading a one-time enrolment code for this
+//!   device's own token first), then saves the profile owner-only and binds the
+//!   store to it;
 //! - `clinic-desk enrolment-code <profile.toml>` prints the one-line code for the
 //!   first-run screen;
 //! - `clinic-desk check` tests the connection of the effective profile and says
@@ -22,7 +24,8 @@ pub enum Subcommand {
     /// Check the profile's server and credential, then save the profile (readable
     /// by this user only) and bind the local store to it.
     Provision {
-        /// A profile file or an enrolment code (CDP1-…).
+        /// A profile file, a provisioning code (CDP1-…), or a one-time enrolment
+        /// code from `clinic-central enrol-code` (server and clinic from the installed profile).
         source: String,
         #[command(flatten)]
         dirs: Dirs,
@@ -125,9 +128,19 @@ fn provision(source: &str, dirs: Dirs) -> Result<(), String> {
     Ok(())
 }
 
+/// A package's profile names the clinic and its server and may carry no credential
+/// (each device enrols for its own), so it is checked for what it has.
 fn enrolment_code(source: &str) -> Result<(), String> {
     let profile = Profile::load(source).map_err(|e| e.to_string())?;
-    profile.validate(true).map_err(|e| e.to_string())?;
+    profile.validate(false).map_err(|e| e.to_string())?;
+    for (missing, name) in [
+        (profile.clinic.id.is_none(), "clinic.id"),
+        (profile.server.url.is_none(), "server.url"),
+    ] {
+        if missing {
+            return Err(format!("the profile has no {name}"));
+        }
+    }
     println!("{}", profile.enrolment_code());
     Ok(())
 }

@@ -259,7 +259,7 @@ fn run(label: &str, stores: Vec<Arc<dyn CentralStore>>, load: &Load) -> Run {
     store
         .ensure_clinic("C001", ClinicZone::default())
         .expect("clinic");
-    let token = auth::issue_token(store.as_ref(), "C001", Some("bench"))
+    let token = auth::issue_token(store.as_ref(), "C001", auth::Scope::Device, Some("bench"))
         .expect("token")
         .secret;
 

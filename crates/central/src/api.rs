@@ -15,8 +15,8 @@ use clinic_domain::{
 };
 use clinic_protocol::{
     AppointmentUpsert, BatchItemResult, BatchItemStatus, BatchResponse, ChangeAck,
-    DUPLICATE_HEADER, FeedQuery, MAX_FEED_LIMIT, PatientSummary, PatientUpsert, ReportSubmission,
-    StaffUpsert, paths,
+    DUPLICATE_HEADER, EnrolRequest, EnrolResponse, FeedQuery, MAX_FEED_LIMIT, PatientSummary,
+    PatientUpsert, ReportSubmission, StaffUpsert, paths,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -24,16 +24,19 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::{self, Scope};
 use crate::error::ApiError;
-use crate::extract::{BatchBody, Clinic, JsonBody, PathParam, QueryParams};
+use crate::extract::{BatchBody, Clinic, JsonBody, PathParam, Peer, QueryParams, failed_from};
 use crate::ingest::NotStored;
 use crate::metrics;
-use crate::store::{IngestOutcome, NewReport, StoreError};
+use crate::store::{IngestOutcome, NewReport, Redeemed, StoreError};
 
 /// Latest plausible timestamp (9999-12-31): keeps absurd values out of date arithmetic.
 const MAX_UNIX: i64 = 253_402_300_799;
 /// A device ID is an ID-like label the app makes up; it never needs more.
 const MAX_DEVICE_ID_CHARS: usize = 64;
+/// A token's label (a ward, a host name).
+pub const MAX_TOKEN_LABEL_CHARS: usize = 64;
 
 /// Runs a blocking store call off the async workers.
 async fn blocking<T: Send + 'static>(
@@ -529,6 +532,54 @@ pub async fn put_staff(
         blocking(move || store.upsert_staff(&c, &member, active, verifier.as_deref())).await?;
     state.changes.written(&clinic);
     Ok(Json(ChangeAck { seq }))
+}
+
+/// `POST /v1/enrol`: a one-time enrolment code for a new device token of the
+/// clinic the code was made for. Unauthenticated, so every bound of an
+/// unauthenticated request applies, and a refused code counts as a failed
+/// authentication of the address (429 after too many).
+pub async fn enrol(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    JsonBody(body): JsonBody<EnrolRequest>,
+) -> Result<Json<EnrolResponse>, ApiError> {
+    let clinic = field("clinicId", record_id(&body.clinic_id))?;
+    let label = body
+        .label
+        .as_deref()
+        .map(|l| field("label", text::label("label", l, MAX_TOKEN_LABEL_CHARS)))
+        .transpose()?;
+    let refused = |why: &str| {
+        failed_from(peer, &state).unwrap_or_else(|| ApiError::EnrolmentRefused(why.to_owned()))
+    };
+    let Some(code) = auth::normalise_code(&body.code) else {
+        return Err(refused(
+            "this is not an enrolment code: it has 16 letters and digits, as printed by `clinic-central enrol-code`",
+        ));
+    };
+    let (token, secret) = auth::new_token(&clinic, Scope::Device, label.as_deref())?;
+    let token_id = token.id.clone();
+    let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp();
+    let redeemed =
+        blocking(move || store.redeem_enrolment_code(&auth::code_hash(&code), now, &token)).await?;
+    let why = match redeemed {
+        Redeemed::Enrolled { label } => {
+            tracing::info!(clinic = %clinic, token_id, label = label.as_deref().unwrap_or(""), "device enrolled");
+            return Ok(Json(EnrolResponse {
+                clinic_id: clinic,
+                token_id,
+                token: secret,
+                scope: Scope::Device.as_str().to_owned(),
+            }));
+        }
+        Redeemed::Unknown => "this enrolment code is not known: check it, or ask for a new one",
+        Redeemed::Used => "this enrolment code was already used: ask for a new one",
+        Redeemed::Expired => "this enrolment code has expired: ask for a new one",
+        Redeemed::OtherClinic => "this enrolment code is for another clinic",
+    };
+    tracing::info!(clinic = %clinic, reason = why, "enrolment refused");
+    Err(refused(why))
 }
 
 /// 200 only when the report writer is running and the database answers.

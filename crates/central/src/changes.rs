@@ -270,9 +270,9 @@ async fn refresh(weak: Weak<Inner>, wake: Arc<Notify>, mut closing: watch::Recei
 fn full() -> Response {
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(ErrorBody {
-            error: "too many devices are waiting for changes; retry later".into(),
-        }),
+        Json(ErrorBody::new(
+            "too many devices are waiting for changes; retry later",
+        )),
     )
         .into_response();
     response.headers_mut().insert(

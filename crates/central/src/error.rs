@@ -5,8 +5,9 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clinic_domain::DomainError;
-use clinic_protocol::ErrorBody;
+use clinic_protocol::{ErrorBody, error_code};
 
+use crate::auth::Scope;
 use crate::store::StoreError;
 
 /// What a 503 asks clients to wait before retrying.
@@ -35,6 +36,14 @@ pub enum ApiError {
     /// This address failed authentication too often; it may try again after the delay.
     #[error("too many failed authentications from this address; retry later")]
     TooManyFailedAuth { retry_after_secs: u64 },
+    /// The token is valid, but its scope does not allow this route.
+    #[error(
+        "this route needs an {needed} token; a {have} token may push reports and read the clinic's feeds only"
+    )]
+    ScopeForbidden { have: Scope, needed: Scope },
+    /// `POST /v1/enrol` with a code that cannot enrol this device; the text says why.
+    #[error("{0}")]
+    EnrolmentRefused(String),
     /// The writer is gone (shutting down) or storage failed: try again later.
     #[error("storage unavailable")]
     Unavailable,
@@ -62,10 +71,22 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyFailedAuth { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ScopeForbidden { .. } | ApiError::EnrolmentRefused(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::PinRequired) => StatusCode::BAD_REQUEST,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code a client acts on, for the refusals that have one.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            ApiError::ScopeForbidden { .. } => Some(error_code::ADMIN_SCOPE_REQUIRED),
+            ApiError::EnrolmentRefused(_) => Some(error_code::ENROLMENT_CODE_REFUSED),
+            _ => None,
         }
     }
 
@@ -93,7 +114,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(ErrorBody { error: message })).into_response();
+        let body = ErrorBody {
+            error: message,
+            code: self.code().map(str::to_owned),
+        };
+        let mut response = (status, Json(body)).into_response();
         match self {
             // The rest of a late body may still be on its way: do not read it, close.
             ApiError::BodyTimeout => {

@@ -5,10 +5,12 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request,
+};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -17,7 +19,7 @@ use serde::Deserializer as _;
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::auth::{bearer, token_hash};
+use crate::auth::{bearer, required_scope, token_hash};
 use crate::error::ApiError;
 use crate::{AppState, Mode};
 
@@ -204,8 +206,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
 }
 
 /// The clinic the request acts for. Full mode: from the bearer token (401 when
-/// missing, unknown or revoked). Compat mode: the configured default clinic,
-/// because the hospital's original API had no authentication.
+/// missing, unknown or revoked), whose scope must allow the route
+/// ([`crate::auth::ROUTES`]; 403 when it does not). Compat mode: the configured
+/// default clinic, because the hospital's original API had no authentication.
 pub struct Clinic(pub String);
 
 impl FromRequestParts<AppState> for Clinic {
@@ -221,44 +224,97 @@ impl FromRequestParts<AppState> for Clinic {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer);
         // Looked up on every request, so revocation takes effect on the next one.
-        let clinic = match token {
+        let found = match token {
             Some(token) => {
                 let hash = token_hash(token);
                 if state.store.is_embedded() {
                     // An indexed point read on a pooled WAL reader: microseconds, cheaper
                     // than a hop to the blocking pool.
-                    state.store.clinic_for_token(&hash)?
+                    state.store.token_for_hash(&hash)?
                 } else {
                     // A network round trip that may wait for a database timeout: never on
                     // an async worker, or an outage would stall every request.
                     let store = state.store.clone();
-                    tokio::task::spawn_blocking(move || store.clinic_for_token(&hash))
+                    tokio::task::spawn_blocking(move || store.token_for_hash(&hash))
                         .await
                         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??
                 }
             }
             None => None,
         };
-        match clinic {
-            Some(clinic) => Ok(Clinic(clinic)),
-            None => Err(failed_auth(parts, state)),
+        let Some(token) = found else {
+            return Err(failed_auth(parts, state));
+        };
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        touch(state, &token.token_id, peer);
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str);
+        let needed = required_scope(&parts.method, route);
+        if !token.scope.allows(needed) {
+            return Err(ApiError::ScopeForbidden {
+                have: token.scope,
+                needed,
+            });
         }
+        Ok(Clinic(token.clinic_id))
     }
+}
+
+/// Records a token's last use, at most once per [`crate::limits::TOKEN_TOUCH_INTERVAL`]
+/// per token and never on the request's path: the write runs on its own and a
+/// failure is only logged.
+fn touch(state: &AppState, token_id: &str, peer: Option<IpAddr>) {
+    if !state.token_touches.due(token_id) {
+        return;
+    }
+    let (store, token_id) = (state.store.clone(), token_id.to_owned());
+    let address = peer.map(|ip| ip.to_string());
+    let at = chrono::Utc::now().timestamp();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.touch_token(&token_id, at, address.as_deref()) {
+            tracing::warn!(error = %e, token_id, "could not record the token's last use");
+        }
+    });
 }
 
 /// A failed authentication: 401, or 429 once the client's address has failed too
 /// often ([`crate::limits::FailedAuthLimiter`]).
 fn failed_auth(parts: &Parts, state: &AppState) -> ApiError {
-    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
-        return ApiError::Unauthorized; // a router driven without a socket (in-process)
-    };
-    match state.failed_auth.failed(peer.ip()) {
-        Ok(()) => ApiError::Unauthorized,
-        Err(wait) => {
-            state.metrics.auth_failures_limited.inc();
-            ApiError::TooManyFailedAuth {
-                retry_after_secs: wait.as_secs().max(1),
-            }
-        }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    failed_from(peer, state).unwrap_or(ApiError::Unauthorized)
+}
+
+/// Counts a failed authentication (a bad token, a refused enrolment code) from
+/// `peer`: `Some(429)` once the address has failed too often. A router driven
+/// without a socket (in-process) has no address and is never limited.
+pub fn failed_from(peer: Option<IpAddr>, state: &AppState) -> Option<ApiError> {
+    let wait = state.failed_auth.failed(peer?).err()?;
+    state.metrics.auth_failures_limited.inc();
+    Some(ApiError::TooManyFailedAuth {
+        retry_after_secs: wait.as_secs().max(1),
+    })
+}
+
+/// The client's address, when the request came over a socket.
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        ))
     }
 }

@@ -6,7 +6,8 @@
 //! - [`limits`]: every bound (timeouts, connections, PIN hashing, failed
 //!   authentication, body sizes) as named constants; [`serve`] the accept loop that applies them.
 //! - [`api`] handlers, [`extract`] JSON-error extractors, [`error::ApiError`].
-//! - [`auth`] per-clinic bearer tokens, [`pin`] staff PIN verifiers, [`demo`] the demo clinic.
+//! - [`auth`] per-clinic bearer tokens and their scopes (the table of routes), enrolment
+//!   codes; [`pin`] staff PIN verifiers, [`demo`] the demo clinic.
 //! - [`metrics`] Prometheus counters, [`telemetry`] trace IDs and JSON logs.
 //! - [`spawn_for_tests`] / [`spawn_store_for_tests`]: a real server on 127.0.0.1:0 for any
 //!   crate's tests; [`store::postgres::cluster::PgCluster`] a throwaway PostgreSQL for them.
@@ -42,6 +43,7 @@ use clinic_protocol::paths;
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::auth::with_segment;
 use crate::ingest::Ingestor;
 use crate::limits::FailedAuthLimiter;
 pub use crate::limits::{BATCH_BODY_LIMIT, BODY_LIMIT, Limits};
@@ -70,6 +72,8 @@ pub struct Shared {
     pub failed_auth: FailedAuthLimiter,
     /// `GET /v1/changes` waiters by clinic; writes wake them.
     pub changes: changes::ChangeHub,
+    /// Which tokens' last use is due to be written.
+    pub token_touches: auth::TokenTouches,
 }
 
 /// Cheap to clone; the writer thread lives as long as any clone.
@@ -111,6 +115,7 @@ impl AppState {
             pin_hasher: pin::PinHasher::new(limits.max_concurrent_pin_hashes),
             failed_auth: FailedAuthLimiter::new(&limits),
             changes,
+            token_touches: auth::TokenTouches::new(limits.token_touch_interval),
             limits,
         }))
     }
@@ -120,16 +125,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(clinic_protocol::ErrorBody {
-            error: "internal error".into(),
-        }),
+        axum::Json(clinic_protocol::ErrorBody::new("internal error")),
     )
         .into_response()
-}
-
-/// A route template: a `paths` prefix ending in `/` and the name of the one segment it takes.
-fn with_segment(prefix: &str, name: &str) -> String {
-    format!("{prefix}{{{name}}}")
 }
 
 pub fn router(state: AppState) -> Router {
@@ -151,6 +149,7 @@ pub fn router(state: AppState) -> Router {
             )
             .route(&with_segment(paths::FEEDS, "kind"), get(api::feed))
             .route(paths::CHANGES, get(changes::changes))
+            .route(paths::ENROL, post(api::enrol))
             .route(
                 &with_segment(paths::PATIENTS, "id"),
                 put(api::put_patient).delete(api::delete_patient),
@@ -348,10 +347,20 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
-    /// Creates `clinic_id` if needed and returns a fresh bearer token for it.
+    /// Creates `clinic_id` if needed and returns a fresh admin token for it (what
+    /// every token was before scopes: it may do anything a route allows).
     pub fn issue_token(&self, clinic_id: &str) -> Result<String, StoreError> {
+        self.issue_scoped_token(clinic_id, auth::Scope::Admin)
+    }
+
+    /// Creates `clinic_id` if needed and returns a fresh token of `scope` for it.
+    pub fn issue_scoped_token(
+        &self,
+        clinic_id: &str,
+        scope: auth::Scope,
+    ) -> Result<String, StoreError> {
         self.store.ensure_clinic(clinic_id, ClinicZone::default())?;
-        Ok(auth::issue_token(self.store.as_ref(), clinic_id, Some("test"))?.secret)
+        Ok(auth::issue_token(self.store.as_ref(), clinic_id, scope, Some("test"))?.secret)
     }
 
     /// Loads the demo clinic (2,000 patients, 16 staff with PIN 1234, a week of appointments).

@@ -66,6 +66,10 @@ pub const MAX_CHANGE_WAITERS: usize = 1_536;
 /// What a long poll refused for the waiter cap asks the device to wait.
 pub const CHANGES_FULL_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// A token's last-seen time and address are written at most this often per token
+/// (and replica): a device's requests never each cost a write.
+pub const TOKEN_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The limits one server runs with; [`Limits::default`] is the constants above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -78,6 +82,7 @@ pub struct Limits {
     pub failed_auth_per_minute: u32,
     pub writer_restart_delay: Duration,
     pub max_change_waiters: usize,
+    pub token_touch_interval: Duration,
 }
 
 impl Default for Limits {
@@ -92,6 +97,7 @@ impl Default for Limits {
             failed_auth_per_minute: FAILED_AUTH_PER_MINUTE,
             writer_restart_delay: WRITER_RESTART_DELAY,
             max_change_waiters: MAX_CHANGE_WAITERS,
+            token_touch_interval: TOKEN_TOUCH_INTERVAL,
         }
     }
 }

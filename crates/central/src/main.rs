@@ -1,4 +1,5 @@
-//! `clinic-central` command line: serve, load demo clinics, import files, issue and revoke tokens.
+//! `clinic-central` command line: serve, load demo clinics, import files, issue, list and
+//! revoke tokens, make enrolment codes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,6 +101,64 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Make a single-use enrolment code: a device trades it (within its lifetime) for
+    /// its own device token of this clinic. Only its hash is kept.
+    EnrolCode {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long)]
+        clinic: String,
+        /// How long the code can be used: `90s`, `15m`, `2h` (at most 24h).
+        #[arg(long, default_value = "15m", value_parser = parse_ttl)]
+        ttl: Duration,
+        /// The device's name in `token list` (a ward, a PC).
+        #[arg(long)]
+        label: Option<String>,
+        /// Also draw the code as a QR code in the terminal.
+        #[arg(long)]
+        qr: bool,
+    },
+}
+
+/// `90s`, `15m`, `2h`, or plain seconds.
+fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a duration like 15m"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("'{raw}': the unit is s, m or h")),
+    };
+    let ttl = Duration::from_secs(seconds);
+    if ttl.is_zero() || ttl > auth::MAX_ENROLMENT_TTL {
+        return Err(format!("'{raw}': an enrolment code lives from 1s to 24h"));
+    }
+    Ok(ttl)
+}
+
+/// What a token may do, on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScopeArg {
+    /// Push reports, read the clinic's feeds: what a ward device needs.
+    Device,
+    /// Also change patients, staff and appointments: for the hospital's systems, never a device.
+    Admin,
+}
+
+impl From<ScopeArg> for auth::Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Device => auth::Scope::Device,
+            ScopeArg::Admin => auth::Scope::Admin,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -112,8 +171,18 @@ enum TokenCommand {
         clinic: String,
         #[arg(long)]
         label: Option<String>,
+        /// `device` (the default) for a ward PC; `admin` for an integration.
+        #[arg(long, value_enum, default_value = "device")]
+        scope: ScopeArg,
     },
-    /// Revoke a token by its ID (`tok_...`).
+    /// List a clinic's tokens: ID, scope, label, last use and its address, revocation.
+    List {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long)]
+        clinic: String,
+    },
+    /// Revoke a token by its ID (`tok_...`); the clinic's other tokens keep working.
     Revoke {
         #[command(flatten)]
         db: Db,
@@ -240,17 +309,48 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Token {
-            command: TokenCommand::Issue { db, clinic, label },
+            command:
+                TokenCommand::Issue {
+                    db,
+                    clinic,
+                    label,
+                    scope,
+                },
         } => {
             clinic_domain::record_id(&clinic).context("clinic IDs follow the ID rules")?;
+            let label = checked_label(label)?;
             let store = db.open(&Mode::Full)?;
             store.ensure_clinic(&clinic, ClinicZone::default())?;
-            let t = auth::issue_token(store.as_ref(), &clinic, label.as_deref())?;
+            let t = auth::issue_token(store.as_ref(), &clinic, scope.into(), label.as_deref())?;
             println!(
-                "token id: {}\nclinic:   {}\ntoken:    {}",
-                t.id, t.clinic_id, t.secret
+                "token id: {}\nclinic:   {}\nscope:    {}\ntoken:    {}",
+                t.id, t.clinic_id, t.scope, t.secret
             );
-            eprintln!("The token is shown only this once; store it in the clinic's app settings.");
+            eprintln!("The token is shown only this once; only its hash is kept.");
+        }
+        Command::Token {
+            command: TokenCommand::List { db, clinic },
+        } => {
+            let store = db.open(&Mode::Full)?;
+            let tokens = store.tokens(&clinic)?;
+            println!(
+                "{:<20}  {:<6}  {:<24}  {:<20}  {:<39}  REVOKED",
+                "ID", "SCOPE", "LABEL", "LAST SEEN (UTC)", "ADDRESS"
+            );
+            for t in &tokens {
+                println!(
+                    "{:<20}  {:<6}  {:<24}  {:<20}  {:<39}  {}",
+                    t.id,
+                    t.scope,
+                    t.label.as_deref().unwrap_or("-"),
+                    t.last_seen_at.map_or_else(|| "never".into(), instant),
+                    t.last_seen_address.as_deref().unwrap_or("-"),
+                    t.revoked_at.map_or_else(|| "-".into(), instant),
+                );
+            }
+            if tokens.is_empty() {
+                eprintln!("clinic {clinic} has no tokens");
+            }
         }
         Command::Token {
             command: TokenCommand::Revoke { db, token_id },
@@ -262,6 +362,59 @@ fn main() -> anyhow::Result<()> {
             );
             println!("revoked {token_id}");
         }
+        Command::EnrolCode {
+            db,
+            clinic,
+            ttl,
+            label,
+            qr,
+        } => {
+            clinic_domain::record_id(&clinic).context("clinic IDs follow the ID rules")?;
+            let label = checked_label(label)?;
+            let store = db.open(&Mode::Full)?;
+            let code = auth::issue_enrolment_code(store.as_ref(), &clinic, ttl, label.as_deref())
+                .with_context(|| format!("making an enrolment code for clinic {clinic}"))?;
+            println!(
+                "code:     {}\nclinic:   {}\nexpires:  {} UTC",
+                code.code,
+                code.clinic_id,
+                instant(code.expires_at)
+            );
+            if qr {
+                print!("{}", qr_text(&code.code)?);
+            }
+            eprintln!(
+                "Single use, for clinic {clinic} only; enter it in the device's enrolment form before it expires."
+            );
+        }
     }
     Ok(())
+}
+
+/// A token label as the server checks one (`POST /v1/enrol` does the same).
+fn checked_label(label: Option<String>) -> anyhow::Result<Option<String>> {
+    label
+        .map(|l| {
+            clinic_domain::text::label("label", &l, clinic_central::api::MAX_TOKEN_LABEL_CHARS)
+                .context("the label")
+        })
+        .transpose()
+}
+
+/// Unix seconds as `2026-11-30 02:10:00`.
+fn instant(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0).map_or_else(
+        || unix.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// The code as a QR code drawn with Unicode half blocks (two modules a character).
+fn qr_text(code: &str) -> anyhow::Result<String> {
+    let qr = qrcode::QrCode::new(code.as_bytes()).context("drawing the QR code")?;
+    Ok(qr
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build()
+        + "\n")
 }

@@ -447,8 +447,13 @@ async fn a_revoked_token_stops_working(
         .store
         .ensure_clinic("C001", ClinicZone::default())
         .unwrap();
-    let issued =
-        clinic_central::auth::issue_token(env.server.store.as_ref(), "C001", None).unwrap();
+    let issued = clinic_central::auth::issue_token(
+        env.server.store.as_ref(),
+        "C001",
+        clinic_central::auth::Scope::Device,
+        None,
+    )
+    .unwrap();
     let (s, _) = status_json(
         env.get("/v1/feeds/staff", &issued.secret)
             .send()

@@ -176,3 +176,76 @@ fn revoking_an_unknown_token_fails_and_says_so() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tok_nope"));
 }
+
+#[test]
+fn tokens_are_listed_with_their_scope_and_enrolment_codes_print_once_with_a_qr() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("central.db");
+    let db = db.to_str().unwrap();
+    let (ok, out) = run(&["demo", "--db", db, "--clinic", "C001", "--seed", "3"]);
+    assert!(ok, "{out}");
+    let (device_id, _) = issue(Path::new(db));
+    let (ok, out) = run(&[
+        "token", "issue", "--db", db, "--clinic", "C001", "--label", "HIS", "--scope", "admin",
+    ]);
+    assert!(ok && out.contains("scope:    admin"), "{out}");
+    let (ok, listed) = run(&["token", "list", "--db", db, "--clinic", "C001"]);
+    assert!(ok, "{listed}");
+    let line = |needle: &str| {
+        listed
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in {listed}"))
+            .to_owned()
+    };
+    let device = line(&device_id);
+    assert!(
+        device.contains("device") && device.contains("never"),
+        "{device}"
+    );
+    assert!(line("HIS").contains("admin"));
+    assert!(!listed.contains("cct_"), "no secret in a listing");
+    let (ok, _) = run(&["token", "revoke", "--db", db, &device_id]);
+    assert!(ok);
+    let (_, listed) = run(&["token", "list", "--db", db, "--clinic", "C001"]);
+    assert!(
+        !listed
+            .lines()
+            .find(|l| l.contains(&device_id))
+            .unwrap()
+            .trim_end()
+            .ends_with('-'),
+        "the revoked token shows when: {listed}"
+    );
+
+    let (ok, out) = run(&[
+        "enrol-code",
+        "--db",
+        db,
+        "--clinic",
+        "C001",
+        "--ttl",
+        "10m",
+        "--label",
+        "ward 3",
+        "--qr",
+    ]);
+    assert!(ok, "{out}");
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("code:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(code.len(), 19, "{code}");
+    assert!(out.contains('█') || out.contains('▀'), "a QR drawn: {out}");
+    for bad in [["--ttl", "2d"], ["--ttl", "25h"], ["--clinic", "NOPE"]] {
+        let mut args = vec!["enrol-code", "--db", db];
+        if bad[0] != "--clinic" {
+            args.extend(["--clinic", "C001"]);
+        }
+        args.extend(bad);
+        let (ok, out) = run(&args);
+        assert!(!ok, "{bad:?} refused: {out}");
+    }
+}

@@ -4,9 +4,10 @@ mod common;
 
 use std::sync::Arc;
 
+use clinic_central::auth::{EnrolmentCodeRecord, Scope, TokenAuth};
 use clinic_central::store::{
-    CentralStore, Durability, ImportRows, IngestOutcome, NewReport, SqliteStore, StoreError,
-    TokenRecord,
+    CentralStore, Durability, ImportRows, IngestOutcome, NewReport, Redeemed, SqliteStore,
+    StoreError, TokenRecord,
 };
 use clinic_domain::{
     AssessmentDetails, ClinicZone, PainScale, PainScore, PatientId, StaffMember, StaffRole,
@@ -236,18 +237,132 @@ fn imports_and_tokens_behave_alike(#[values(Backend::Sqlite, Backend::Postgres)]
         clinic_id: "C1".into(),
         sha256: [7; 32],
         label: None,
+        scope: Scope::Device,
     };
     s.store.insert_token(&token).unwrap();
+    let auth = |hash: [u8; 32]| s.store.token_for_hash(&hash).unwrap();
     assert_eq!(
-        s.store.clinic_for_token(&[7; 32]).unwrap().as_deref(),
-        Some("C1")
+        auth([7; 32]),
+        Some(TokenAuth {
+            token_id: "tok_1".into(),
+            clinic_id: "C1".into(),
+            scope: Scope::Device,
+        })
     );
     assert!(
         s.store.insert_token(&token).is_err(),
         "token IDs are unique"
     );
+    let admin = TokenRecord {
+        id: "tok_2".into(),
+        sha256: [8; 32],
+        label: Some("HIS".into()),
+        scope: Scope::Admin,
+        ..token.clone()
+    };
+    s.store.insert_token(&admin).unwrap();
+    assert_eq!(auth([8; 32]).map(|t| t.scope), Some(Scope::Admin));
+    s.store
+        .touch_token("tok_1", 1_764_300_000, Some("10.0.0.7"))
+        .unwrap();
     assert!(s.store.revoke_token("tok_1").unwrap());
     assert!(!s.store.revoke_token("tok_1").unwrap());
-    assert_eq!(s.store.clinic_for_token(&[7; 32]).unwrap(), None);
+    assert_eq!(auth([7; 32]), None);
+    assert_eq!(auth([8; 32]).map(|t| t.token_id).as_deref(), Some("tok_2"));
+    let listed = s.store.tokens("C1").unwrap();
+    let by_id = |id: &str| listed.iter().find(|t| t.id == id).unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    let one = by_id("tok_1");
+    assert_eq!(
+        (
+            one.scope,
+            one.last_seen_at,
+            one.last_seen_address.as_deref(),
+            one.revoked_at.is_some()
+        ),
+        (Scope::Device, Some(1_764_300_000), Some("10.0.0.7"), true)
+    );
+    let two = by_id("tok_2");
+    assert_eq!(
+        (
+            two.scope,
+            two.label.as_deref(),
+            two.last_seen_at,
+            two.revoked_at
+        ),
+        (Scope::Admin, Some("HIS"), None, None)
+    );
+    assert!(s.store.tokens("C2").unwrap().is_empty());
     s.store.check().unwrap();
+}
+
+#[rstest]
+fn an_enrolment_code_is_spent_once_within_its_time_for_its_clinic(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let s = store(backend);
+    s.store.ensure_clinic("C2", ClinicZone::default()).unwrap();
+    let code = |id: &str, sha: u8, label: Option<&str>| EnrolmentCodeRecord {
+        id: id.into(),
+        clinic_id: "C1".into(),
+        sha256: [sha; 32],
+        label: label.map(str::to_owned),
+        expires_at: 1_000,
+    };
+    s.store
+        .insert_enrolment_code(&code("enr_1", 1, Some("ward 3")))
+        .unwrap();
+    s.store
+        .insert_enrolment_code(&code("enr_2", 2, None))
+        .unwrap();
+    let token = |id: &str, clinic: &str, sha: u8| TokenRecord {
+        id: id.into(),
+        clinic_id: clinic.into(),
+        sha256: [sha; 32],
+        label: Some("host-a".into()),
+        scope: Scope::Device,
+    };
+    let redeem = |sha: u8, now: i64, t: &TokenRecord| {
+        s.store.redeem_enrolment_code(&[sha; 32], now, t).unwrap()
+    };
+    // Refusals store nothing and leave the code as it was.
+    assert_eq!(redeem(9, 10, &token("tok_a", "C1", 100)), Redeemed::Unknown);
+    assert_eq!(
+        redeem(1, 10, &token("tok_a", "C2", 100)),
+        Redeemed::OtherClinic
+    );
+    assert_eq!(
+        redeem(1, 1_000, &token("tok_a", "C1", 100)),
+        Redeemed::Expired
+    );
+    assert_eq!(s.store.token_for_hash(&[100; 32]).unwrap(), None);
+    // The code's label wins over the device's own.
+    assert_eq!(
+        redeem(1, 999, &token("tok_a", "C1", 100)),
+        Redeemed::Enrolled {
+            label: Some("ward 3".into())
+        }
+    );
+    assert_eq!(
+        s.store.token_for_hash(&[100; 32]).unwrap().map(|t| t.scope),
+        Some(Scope::Device)
+    );
+    assert_eq!(redeem(1, 999, &token("tok_b", "C1", 101)), Redeemed::Used);
+    assert_eq!(s.store.token_for_hash(&[101; 32]).unwrap(), None);
+    assert_eq!(
+        redeem(2, 10, &token("tok_c", "C1", 102)),
+        Redeemed::Enrolled {
+            label: Some("host-a".into())
+        }
+    );
+    let ids: Vec<String> = s
+        .store
+        .tokens("C1")
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"tok_a".to_owned()) && ids.contains(&"tok_c".to_owned()));
+    assert!(s.store.tokens("C2").unwrap().is_empty());
 }

@@ -128,7 +128,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 impl Desk {
-    fn rules(&self) -> Result<BedsideRules, ApiError> {
+    pub(crate) fn rules(&self) -> Result<BedsideRules, ApiError> {
         Ok(self.db.read(BedsideRules::read)?)
     }
 
@@ -312,7 +312,11 @@ impl Desk {
     }
 
     /// The member acting now: signed in, not locked. Acting keeps the session open.
-    fn acting(&self, now: DateTime<Utc>, rules: BedsideRules) -> Result<SignedIn, ApiError> {
+    pub(crate) fn acting(
+        &self,
+        now: DateTime<Utc>,
+        rules: BedsideRules,
+    ) -> Result<SignedIn, ApiError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let who = match sessions.state(now, rules.lock_after()) {
             SessionState::SignedOut => {

@@ -94,6 +94,7 @@ pub enum ConnectionFailureDto {
     CredentialRejected,
     ServerError,
     Network,
+    EnrolmentRefused,
 }
 
 impl From<Failure> for ConnectionFailureDto {
@@ -108,6 +109,7 @@ impl From<Failure> for ConnectionFailureDto {
             Failure::CredentialRejected => Self::CredentialRejected,
             Failure::ServerError => Self::ServerError,
             Failure::Network => Self::Network,
+            Failure::EnrolmentRefused => Self::EnrolmentRefused,
         }
     }
 }
@@ -279,18 +281,18 @@ impl Desk {
     }
 
     /// Provisions this running app from an enrolment code (or a profile's text):
-    /// checks the server first and saves nothing when that fails.
+    /// checks the server first and saves nothing when that fails. A device that
+    /// already has a credential is re-enrolled only by a signed-in member (an
+    /// active, unlocked session), so no passer-by can point a ward PC elsewhere.
     pub async fn provision_from_code(
         &self,
         setup: &Setup,
         code: &str,
     ) -> Result<(ProvisionOutcomeDto, Option<Profile>), ApiError> {
-        let text = code.trim();
-        let profile = if text.starts_with(clinic_install::profile::ENROLMENT_PREFIX) {
-            Profile::from_enrolment_code(text)?
-        } else {
-            Profile::from_toml(text)?
-        };
+        if setup.profile().server.token.is_some() {
+            self.acting(chrono::Utc::now(), self.rules()?)?;
+        }
+        let profile = Profile::from_pasted(code)?;
         let Some(config_dir) = setup.config_dir.as_deref() else {
             return Err(ApiError::new(
                 ErrorCode::StorageFailed,
@@ -299,7 +301,7 @@ impl Desk {
         };
         let restart_needed = self.sync_handle().is_some();
         match clinic_install::provision(
-            profile.clone(),
+            profile,
             setup.layers.installed.clone(),
             config_dir,
             StoreAt::Open(self.database()),
@@ -315,7 +317,7 @@ impl Desk {
                     clinic_id: Some(done.clinic_id),
                     restart_needed,
                 },
-                Some(profile),
+                Some(done.profile),
             )),
             Err(ProvisionError::Connection(e)) => Ok((
                 ProvisionOutcomeDto {

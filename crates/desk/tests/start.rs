@@ -47,6 +47,7 @@ fn profile(clinic: &str, url: &str, token: &str) -> Profile {
         server: ServerSection {
             url: Some(url.into()),
             token: Some(token.into()),
+            enrolment_code: None,
         },
         ..Default::default()
     }
@@ -308,10 +309,75 @@ fn provisioning_from_a_code_checks_the_server_saves_and_starts_sync() {
         patient_count(&app) > 0
     });
 
+    // Enrolled now: enrolling again takes a signed-in member, not a passer-by.
+    let refused = rt.block_on(app.provision(&good)).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::NotSignedIn, "{refused}");
+    wait_until("sync pulled the clinic's staff", || {
+        app.desk().unwrap().staff().is_ok_and(|s| !s.is_empty())
+    });
+    app.desk()
+        .unwrap()
+        .sign_in("N001", clinic_domain::pin::DEMO_PIN)
+        .unwrap();
     let again = rt.block_on(app.provision(&good)).unwrap();
     assert!(
         again.provisioned && again.restart_needed,
         "sync already runs"
+    );
+}
+
+#[test]
+fn an_enrolment_code_gets_this_device_its_own_token_and_it_syncs() {
+    let c = central();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(&rt, dir.path(), Profile::default(), None);
+    let issued = clinic_central::auth::issue_enrolment_code(
+        c.server.store.as_ref(),
+        "C001",
+        Duration::from_secs(600),
+        Some("ward 3 desk"),
+    )
+    .unwrap();
+    let mut pasted = profile("C001", &c.server.base_url(), "unused");
+    pasted.server.token = None;
+    pasted.server.enrolment_code = Some(issued.code.clone());
+    let outcome = rt
+        .block_on(app.provision(&pasted.enrolment_code()))
+        .unwrap();
+    assert!(outcome.provisioned, "{}", outcome.detail);
+    let saved = std::fs::read_to_string(dir.path().join("config/profile.toml")).unwrap();
+    assert!(!saved.contains(&issued.code));
+    let token = Profile::from_toml(&saved).unwrap().server.token.unwrap();
+    assert_ne!(token, c.token);
+    let listed = c.server.store.tokens("C001").unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.scope == clinic_central::auth::Scope::Device
+                && t.label.as_deref() == Some("ward 3 desk"))
+    );
+    wait_until(
+        "sync pulled the clinic's patients with the device token",
+        || patient_count(&app) > 0,
+    );
+
+    // The same code again, from a signed-in member: spent, refused, nothing changed.
+    wait_until("sync pulled the clinic's staff", || {
+        app.desk().unwrap().staff().is_ok_and(|s| !s.is_empty())
+    });
+    app.desk()
+        .unwrap()
+        .sign_in("N001", clinic_domain::pin::DEMO_PIN)
+        .unwrap();
+    let again = rt
+        .block_on(app.provision(&pasted.enrolment_code()))
+        .unwrap();
+    assert!(!again.provisioned);
+    assert_eq!(again.failure, Some(ConnectionFailureDto::EnrolmentRefused));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config/profile.toml")).unwrap(),
+        saved
     );
 }
 
@@ -346,6 +412,7 @@ fn the_sync_settings_come_from_the_profile(
         server: ServerSection {
             url: url.map(String::from),
             token: Some("cct_x".into()),
+            enrolment_code: None,
         },
         sync: SyncSection {
             interval_seconds: intervals.map(|i| i.0),

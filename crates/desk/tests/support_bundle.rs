@@ -57,6 +57,7 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
         server: ServerSection {
             url: Some("http://central.example".into()),
             token: Some(TOKEN.into()),
+            enrolment_code: None,
         },
         ..Default::default()
     };

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clinic_protocol::paths;
+use clinic_protocol::{EnrolRequest, EnrolResponse, ErrorBody, error_code, paths};
 use serde::Serialize;
 
 /// What went wrong, from the network up.
@@ -29,6 +29,8 @@ pub enum Failure {
     ServerError,
     /// The connection broke for another reason.
     Network,
+    /// The server refused the enrolment code: unknown, used, expired or another clinic's.
+    EnrolmentRefused,
 }
 
 impl Failure {
@@ -58,6 +60,9 @@ impl Failure {
                 "the server is running but reported an error: ask its administrator to check its logs"
             }
             Failure::Network => "the connection broke off: check the network",
+            Failure::EnrolmentRefused => {
+                "the server refused the enrolment code: ask the clinic's administrator for a new one"
+            }
         }
     }
 }
@@ -101,12 +106,7 @@ pub async fn check_connection(
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(fail(Failure::BadUrl, format!("scheme {}", url.scheme())));
     }
-    let http = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .user_agent(concat!("clinic-desk-check/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| fail(Failure::Network, e.to_string()))?;
+    let http = client(timeout)?;
 
     let health = http
         .get(format!("{base}{}", paths::HEALTH))
@@ -161,6 +161,75 @@ pub async fn check_connection(
             format!("the sync feed answered HTTP {code}"),
         )),
     }
+}
+
+/// Trades a one-time enrolment code at `base_url` for this device's own token
+/// (`POST /v1/enrol`). No credential is sent: the code is the request. `Ok` is
+/// the new token; the server's reason comes back in the error's detail.
+pub async fn enrol(
+    base_url: &str,
+    request: &EnrolRequest,
+    timeout: Duration,
+) -> Result<EnrolResponse, CheckError> {
+    let base = base_url.trim_end_matches('/');
+    let url = reqwest::Url::parse(base).map_err(|e| fail(Failure::BadUrl, e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(fail(Failure::BadUrl, format!("scheme {}", url.scheme())));
+    }
+    let http = client(timeout)?;
+    let resp = http
+        .post(format!("{base}{}", paths::ENROL))
+        .json(request)
+        .send()
+        .await
+        .map_err(classify)?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(classify)?;
+    if status.is_success() {
+        return serde_json::from_slice::<EnrolResponse>(&bytes)
+            .ok()
+            .filter(|r| r.clinic_id == request.clinic_id && r.scope == "device")
+            .ok_or_else(|| {
+                fail(
+                    Failure::NotClinicCentral,
+                    "the enrolment answer is not a device token of this clinic",
+                )
+            });
+    }
+    let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+    let reason = body.as_ref().map_or_else(
+        || first_line(&String::from_utf8_lossy(&bytes)),
+        |b| b.error.clone(),
+    );
+    let refused = body
+        .as_ref()
+        .is_some_and(|b| b.code.as_deref() == Some(error_code::ENROLMENT_CODE_REFUSED));
+    Err(match status.as_u16() {
+        403 if refused => fail(Failure::EnrolmentRefused, reason),
+        429 => fail(
+            Failure::EnrolmentRefused,
+            format!("too many refused attempts from this address; try again later ({reason})"),
+        ),
+        500..=599 => fail(
+            Failure::ServerError,
+            format!("enrolment answered HTTP {}: {reason}", status.as_u16()),
+        ),
+        code => fail(
+            Failure::NotClinicCentral,
+            format!("enrolment answered HTTP {code}: {reason}"),
+        ),
+    })
+}
+
+fn client(timeout: Duration) -> Result<reqwest::Client, CheckError> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        // An enrolment code or a token is never carried to wherever a redirect points.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("clinic-desk-check/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| fail(Failure::Network, e.to_string()))
 }
 
 fn first_line(s: &str) -> String {

@@ -73,8 +73,13 @@ pub struct ClinicSection {
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     pub url: Option<String>,
-    /// The device credential (a `clinic-central` bearer token).
+    /// The device credential (a `clinic-central` bearer token). Only ever in this
+    /// user's own 0600 profile: a package profile carries `url` and the clinic only.
     pub token: Option<String>,
+    /// A one-time `clinic-central enrol-code`, in a provisioning code only: the device
+    /// trades it at `url` for its own device token, which is what gets saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolment_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +122,10 @@ impl std::fmt::Debug for ServerSection {
         f.debug_struct("ServerSection")
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "enrolment_code",
+                &self.enrolment_code.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -146,11 +155,14 @@ impl Profile {
         toml::to_string(self).expect("a profile always serialises")
     }
 
-    /// A file path or an enrolment code (`CDP1-…`).
+    /// A file path, a provisioning code (`CDP1-…`) or a bare one-time enrolment code.
     pub fn load(path_or_code: &str) -> Result<Self, InstallError> {
         let trimmed = path_or_code.trim();
         if trimmed.starts_with(ENROLMENT_PREFIX) {
             return Self::from_enrolment_code(trimmed);
+        }
+        if let Some(p) = Self::from_one_time_code(trimmed) {
+            return Ok(p);
         }
         Self::from_file(Path::new(trimmed))?
             .ok_or_else(|| InstallError::InvalidProfile(format!("no profile file at {trimmed}")))
@@ -177,6 +189,38 @@ impl Profile {
             "{ENROLMENT_PREFIX}{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.to_toml())
         )
+    }
+
+    /// What an installer types or pastes: a provisioning code (`CDP1-…`), a bare
+    /// one-time enrolment code (`7Q2M-9KXR-4TBW-H8ND`, as `clinic-central enrol-code`
+    /// prints it: the server and clinic then come from the installed profile), or a
+    /// profile's TOML.
+    pub fn from_pasted(text: &str) -> Result<Self, InstallError> {
+        let text = text.trim();
+        if text.starts_with(ENROLMENT_PREFIX) {
+            Self::from_enrolment_code(text)
+        } else if let Some(p) = Self::from_one_time_code(text) {
+            Ok(p)
+        } else {
+            Self::from_toml(text)
+        }
+    }
+
+    /// A profile carrying only `text` as its enrolment code, when `text` has the
+    /// shape of one: four groups of four letters or digits.
+    fn from_one_time_code(text: &str) -> Option<Self> {
+        let groups: Vec<&str> = text.split('-').collect();
+        let shaped = groups.len() == 4
+            && groups
+                .iter()
+                .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_alphanumeric()));
+        shaped.then(|| Profile {
+            server: ServerSection {
+                enrolment_code: Some(text.to_owned()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
     }
 
     pub fn from_enrolment_code(code: &str) -> Result<Self, InstallError> {
@@ -216,6 +260,7 @@ impl Profile {
             server: ServerSection {
                 url: var("CLINIC_DESK_SERVER_URL"),
                 token: var("CLINIC_DESK_TOKEN"),
+                enrolment_code: None,
             },
             sync: SyncSection {
                 interval_seconds: num("CLINIC_DESK_SYNC_INTERVAL_SECONDS")?,
@@ -229,8 +274,20 @@ impl Profile {
         })
     }
 
-    /// Field by field: this layer's value where it has one, `lower`'s otherwise.
+    /// Field by field: this layer's value where it has one, `lower`'s otherwise;
+    /// except that a credential belongs to the server it was issued for: a layer
+    /// naming another server URL takes none of `lower`'s credential (token or
+    /// enrolment code), so a partial profile never sends it to a new URL.
     pub fn over(self, lower: Profile) -> Profile {
+        let server = if self.server.url.is_some() && self.server.url != lower.server.url {
+            self.server
+        } else {
+            ServerSection {
+                url: self.server.url.or(lower.server.url),
+                token: self.server.token.or(lower.server.token),
+                enrolment_code: self.server.enrolment_code.or(lower.server.enrolment_code),
+            }
+        };
         Profile {
             clinic: ClinicSection {
                 id: self.clinic.id.or(lower.clinic.id),
@@ -238,10 +295,7 @@ impl Profile {
                 time_zone: self.clinic.time_zone.or(lower.clinic.time_zone),
                 language: self.clinic.language.or(lower.clinic.language),
             },
-            server: ServerSection {
-                url: self.server.url.or(lower.server.url),
-                token: self.server.token.or(lower.server.token),
-            },
+            server,
             sync: SyncSection {
                 interval_seconds: self.sync.interval_seconds.or(lower.sync.interval_seconds),
                 offline_probe_seconds: self
@@ -305,11 +359,24 @@ impl Profile {
         if matches!(self.assessment.reassess_interval_minutes, Some(0)) {
             return bad("assessment.reassess_interval_minutes must be at least 1".into());
         }
+        if let Some(code) = &self.server.enrolment_code
+            && (code.trim().is_empty() || code.len() > 64)
+        {
+            return bad("server.enrolment_code is not an enrolment code".into());
+        }
+        if self.server.token.is_some() && self.server.enrolment_code.is_some() {
+            return bad(
+                "the profile has both server.token and server.enrolment_code: give one".into(),
+            );
+        }
         if complete {
             for (missing, name) in [
                 (self.clinic.id.is_none(), "clinic.id"),
                 (self.server.url.is_none(), "server.url"),
-                (self.server.token.is_none(), "server.token"),
+                (
+                    self.server.token.is_none() && self.server.enrolment_code.is_none(),
+                    "server.token (or server.enrolment_code)",
+                ),
             ] {
                 if missing {
                     return bad(format!("the profile has no {name}"));
@@ -324,6 +391,9 @@ impl Profile {
         let mut p = self.clone();
         if p.server.token.is_some() {
             p.server.token = Some("<redacted>".into());
+        }
+        if p.server.enrolment_code.is_some() {
+            p.server.enrolment_code = Some("<redacted>".into());
         }
         p
     }
@@ -403,7 +473,7 @@ mod tests {
         Profile {
             server: ServerSection {
                 url: url.map(str::to_owned),
-                token: None,
+                ..Default::default()
             },
             clinic: ClinicSection {
                 time_zone: zone.map(str::to_owned),
@@ -523,6 +593,69 @@ reassess_interval_minutes = 45
             .unwrap_err()
             .to_string();
         assert!(err.contains(names), "{err}");
+    }
+
+    fn server(url: Option<&str>, token: Option<&str>, code: Option<&str>) -> Profile {
+        Profile {
+            server: ServerSection {
+                url: url.map(str::to_owned),
+                token: token.map(str::to_owned),
+                enrolment_code: code.map(str::to_owned),
+            },
+            ..Default::default()
+        }
+    }
+
+    #[rstest]
+    #[case::same_url_inherits(Some("http://a"), None, Some("cct_a"))]
+    #[case::no_url_inherits(None, None, Some("cct_a"))]
+    #[case::other_url_takes_nothing(Some("http://b"), None, None)]
+    #[case::other_url_keeps_its_own(Some("http://b"), Some("cct_b"), Some("cct_b"))]
+    fn a_credential_is_never_carried_to_another_server(
+        #[case] url: Option<&str>,
+        #[case] token: Option<&str>,
+        #[case] want: Option<&str>,
+    ) {
+        let installed = server(Some("http://a"), Some("cct_a"), None);
+        let merged = server(url, token, None).over(installed);
+        assert_eq!(merged.server.token.as_deref(), want);
+        assert_eq!(
+            merged.server.url.as_deref(),
+            Some(url.unwrap_or("http://a"))
+        );
+        // Through the layers as well: an environment URL does not take the file's token.
+        let layers = Layers {
+            env: server(url, token, None),
+            provisioned: Some(server(Some("http://a"), Some("cct_a"), None)),
+            ..Default::default()
+        };
+        assert_eq!(layers.resolve().server.token.as_deref(), want);
+    }
+
+    #[test]
+    fn an_enrolment_code_stands_in_for_the_token_and_is_hidden() {
+        let mut p = Profile::from_toml(FULL).unwrap();
+        p.server.token = None;
+        p.server.enrolment_code = Some("7Q2M-9KXR-4TBW-H8ND".into());
+        p.validate(true).unwrap();
+        let back = Profile::load(&p.enrolment_code()).unwrap();
+        assert_eq!(back, p);
+        assert!(!format!("{p:?}").contains("7Q2M"));
+        assert!(!p.redacted().to_toml().contains("7Q2M"));
+        p.server.token = Some("cct_x".into());
+        let err = p.validate(true).unwrap_err().to_string();
+        assert!(err.contains("both"), "{err}");
+    }
+
+    #[rstest]
+    #[case::bare("7Q2M-9KXR-4TBW-H8ND", true)]
+    #[case::typed_lower(" 7q2m-9kxr-4tbw-h8nd ", true)]
+    #[case::short("7Q2M-9KXR-4TBW", false)]
+    #[case::a_path("/etc/clinic-desk/profile.toml", false)]
+    fn a_bare_one_time_code_is_an_enrolment_code(#[case] text: &str, #[case] is_code: bool) {
+        let pasted = Profile::from_pasted(text);
+        let code = pasted.ok().and_then(|p| p.server.enrolment_code);
+        assert_eq!(code.as_deref(), is_code.then_some(text.trim()));
     }
 
     #[test]

@@ -14,8 +14,11 @@ use std::time::Duration;
 use clinic_store::{Connection, outbox, patients, pull, settings};
 use rusqlite::TransactionBehavior;
 
-use crate::check::{CheckError, check_connection};
+use clinic_protocol::EnrolRequest;
+
+use crate::check::{CheckError, check_connection, enrol};
 use crate::paths::PROFILE_FILE;
+use crate::profile::ServerSection;
 use crate::{InstallError, Profile};
 
 /// `sync_state` key: the server URL the pull cursors were read from.
@@ -37,6 +40,8 @@ pub struct Provisioned {
     pub profile_path: PathBuf,
     /// The pull cursors were reset because the server changed.
     pub cursors_reset: bool,
+    /// The profile as saved: after an enrolment, with the device's token instead of the code.
+    pub profile: Profile,
 }
 
 /// The store to bind: a path for the `provision` subcommand (opened only after the
@@ -50,16 +55,43 @@ pub enum StoreAt<'a> {
 /// carry only what differs) against its server, binds the store in `data_dir` to
 /// it and saves it as `<config_dir>/profile.toml`, mode 0600. Nothing is written
 /// when any step before the save fails.
+///
+/// With `server.enrolment_code` instead of a token, the device first trades the code
+/// at the profile's server for its own device token (`POST /v1/enrol`, no
+/// credential sent), and saves that token in place of the code. A profile naming
+/// another server than the installed one takes no credential from it
+/// ([`Profile::over`]), so no token is ever sent to a URL it was not issued for.
 pub async fn provision(
-    profile: Profile,
+    mut profile: Profile,
     installed: Option<Profile>,
     config_dir: &Path,
     store: StoreAt<'_>,
     timeout: Duration,
 ) -> Result<Provisioned, ProvisionError> {
-    let effective = profile.clone().over(installed.unwrap_or_default());
+    let mut effective = profile.clone().over(installed.unwrap_or_default());
     effective.validate(true)?;
     let url = effective.server.url.clone().unwrap_or_default();
+    if let Some(code) = effective.server.enrolment_code.take() {
+        // A spent code cannot be had back: refuse a store of another clinic first.
+        if let Some(e) = refusal_before_enrolment(&store, &effective)? {
+            return Err(e.into());
+        }
+        let request = EnrolRequest {
+            code,
+            clinic_id: effective.clinic.id.clone().unwrap_or_default(),
+            label: device_label(),
+        };
+        let enrolled = enrol(&url, &request, timeout).await?;
+        tracing::info!(clinic = %request.clinic_id, token_id = %enrolled.token_id, "enrolled: device token received");
+        // The saved profile names its server and clinic itself, beside its token.
+        profile.server = ServerSection {
+            url: Some(url.clone()),
+            token: Some(enrolled.token.clone()),
+            enrolment_code: None,
+        };
+        profile.clinic.id = effective.clinic.id.clone();
+        effective.server.token = Some(enrolled.token);
+    }
     let token = effective.server.token.clone().unwrap_or_default();
     check_connection(&url, &token, timeout).await?;
 
@@ -88,7 +120,40 @@ pub async fn provision(
         server_url: url,
         profile_path: path,
         cursors_reset,
+        profile,
     })
+}
+
+/// [`other_clinic`] before an enrolment: on the open store, or on the database at
+/// the path if one is there (none there holds no clinic's data, and none is created).
+fn refusal_before_enrolment(
+    store: &StoreAt<'_>,
+    profile: &Profile,
+) -> Result<Option<InstallError>, InstallError> {
+    let check = |db: &clinic_store::Database| {
+        db.read(|c| other_clinic(c, profile))
+            .map_err(InstallError::from)
+    };
+    match store {
+        StoreAt::Open(db) => check(db),
+        StoreAt::Path(path) if path.exists() => check(&clinic_store::Database::open(path)?),
+        StoreAt::Path(_) => Ok(None),
+    }
+}
+
+/// What the device calls itself in the clinic's token list: its host name.
+fn device_label() -> Option<String> {
+    let name = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())?;
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Why `profile` may not be bound to this store: it holds data (patients or

@@ -26,6 +26,7 @@ fn profile(url: &str, token: &str) -> Profile {
         server: ServerSection {
             url: Some(url.into()),
             token: Some(token.into()),
+            enrolment_code: None,
         },
         assessment: clinic_install::profile::AssessmentSection {
             reassess_interval_minutes: Some(45),

@@ -31,10 +31,82 @@ pub const MAX_BATCH_REPORTS: usize = 1_000;
 pub const MAX_FEED_LIMIT: u32 = 1_000;
 pub const DEFAULT_FEED_LIMIT: u32 = 500;
 
-/// The error body of every 4xx/5xx answer: `{"error": "..."}`.
+/// The error body of every 4xx/5xx answer: `{"error": "..."}`, and for the
+/// refusals a client acts on, a stable `code` from [`error_code`] beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl ErrorBody {
+    /// A body with a message and no code.
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            code: None,
+        }
+    }
+}
+
+/// The `code` of an [`ErrorBody`] a client may act on. Append only.
+pub mod error_code {
+    /// 403: the token is valid but its scope does not allow this route (a device
+    /// token on a route that changes the clinic's records).
+    pub const ADMIN_SCOPE_REQUIRED: &str = "admin_scope_required";
+    /// 403 from `POST /v1/enrol`: the enrolment code is unknown, used, expired or
+    /// another clinic's. The message says which.
+    pub const ENROLMENT_CODE_REFUSED: &str = "enrolment_code_refused";
+}
+
+/// Body of `POST /v1/enrol`: a device trades a one-time enrolment code (made by
+/// `clinic-central enrol-code`) for its own device token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrolRequest {
+    /// The enrolment code as printed (dashes, spaces and case do not matter).
+    pub code: String,
+    /// The clinic the device is installed for: a code of another clinic is refused.
+    pub clinic_id: String,
+    /// What the device calls itself (its host name), shown in the token list when
+    /// the code carries no label of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Answer to `POST /v1/enrol`: the device's own token, shown this once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrolResponse {
+    pub clinic_id: String,
+    /// `tok_…`: what the clinic's administrator revokes this device by.
+    pub token_id: String,
+    /// `cct_…`: the bearer token; only its hash is kept by the server.
+    pub token: String,
+    /// Always `device`: able to push reports and read the clinic's feeds, nothing else.
+    pub scope: String,
+}
+
+// Codes and tokens must not reach a log or a panic message through `{:?}`.
+impl std::fmt::Debug for EnrolRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolRequest")
+            .field("code", &"<redacted>")
+            .field("clinic_id", &self.clinic_id)
+            .field("label", &self.label)
+            .finish()
+    }
+}
+impl std::fmt::Debug for EnrolResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolResponse")
+            .field("clinic_id", &self.clinic_id)
+            .field("token_id", &self.token_id)
+            .field("token", &"<redacted>")
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// A pain report as the app sends it (`POST /v1/reports`, one item of a batch).

@@ -28,5 +28,8 @@ pub const CHANGES: &str = "/v1/changes";
 pub const PATIENTS: &str = "/v1/patients/";
 pub const APPOINTMENTS: &str = "/v1/appointments/";
 pub const STAFF: &str = "/v1/staff/";
+/// Unauthenticated: a one-time enrolment code for a device token
+/// ([`EnrolRequest`](crate::EnrolRequest)).
+pub const ENROL: &str = "/v1/enrol";
 pub const HEALTH: &str = "/healthz";
 pub const METRICS: &str = "/metrics";

@@ -335,7 +335,7 @@ problems: Array<string>, sync: SyncStatusDto,
  */
 setAside: Array<SetAsideDto>, };
 
-export type ConnectionFailureDto = "not_configured" | "bad_url" | "dns" | "refused" | "timeout" | "tls" | "not_clinic_central" | "credential_rejected" | "server_error" | "network";
+export type ConnectionFailureDto = "not_configured" | "bad_url" | "dns" | "refused" | "timeout" | "tls" | "not_clinic_central" | "credential_rejected" | "server_error" | "network" | "enrolment_refused";
 
 export type ConnectionTestDto = { ok: boolean, failure: ConnectionFailureDto | null, 
 /**

@@ -19,6 +19,7 @@ use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, S
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::auth::{EnrolmentCodeRecord, Scope, TokenAuth};
 pub use postgres::{PgOptions, PostgresStore, is_postgres_url};
 pub use sqlite::{Durability, SqliteStore};
 
@@ -128,6 +129,36 @@ pub struct TokenRecord {
     pub clinic_id: String,
     pub sha256: [u8; 32],
     pub label: Option<String>,
+    pub scope: Scope,
+}
+
+/// A token as the `token list` command shows it (never its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub clinic_id: String,
+    pub scope: Scope,
+    pub label: Option<String>,
+    pub created_at: i64,
+    /// Written at most once per [`crate::limits::TOKEN_TOUCH_INTERVAL`] per replica.
+    pub last_seen_at: Option<i64>,
+    /// The client address of that request (a proxy's, behind one).
+    pub last_seen_address: Option<String>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What redeeming an enrolment code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code is spent and the device token stored, labelled `label`.
+    Enrolled {
+        label: Option<String>,
+    },
+    Unknown,
+    Used,
+    Expired,
+    /// The code enrols into another clinic than the one asked for; it stays unspent.
+    OtherClinic,
 }
 
 /// A staff member's role found by paging the staff feed (each member appears once,
@@ -234,8 +265,24 @@ pub trait CentralStore: Send + Sync + 'static {
     fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// False when no unrevoked token has that ID.
     fn revoke_token(&self, token_id: &str) -> Result<bool, StoreError>;
-    /// The clinic of an unrevoked token with this hash.
-    fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError>;
+    /// The unrevoked token with this hash: its ID, clinic and scope.
+    fn token_for_hash(&self, sha256: &[u8; 32]) -> Result<Option<TokenAuth>, StoreError>;
+    /// Records when and from where a token was last used.
+    fn touch_token(&self, token_id: &str, at: i64, address: Option<&str>)
+    -> Result<(), StoreError>;
+    /// Every token of the clinic, revoked ones too, oldest first.
+    fn tokens(&self, clinic_id: &str) -> Result<Vec<TokenInfo>, StoreError>;
+
+    fn insert_enrolment_code(&self, code: &EnrolmentCodeRecord) -> Result<(), StoreError>;
+    /// In ONE transaction: if the code with this hash is unused, unexpired at `now`
+    /// and of `token.clinic_id`, spends it and stores `token` (labelled with the
+    /// code's label when it has one). Anything else stores nothing and says why.
+    fn redeem_enrolment_code(
+        &self,
+        sha256: &[u8; 32],
+        now: i64,
+        token: &TokenRecord,
+    ) -> Result<Redeemed, StoreError>;
 
     /// The role of a staff member (active or not), `None` when the clinic has no such
     /// member: a point read, since every appointment PUT asks it.

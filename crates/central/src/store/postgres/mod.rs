@@ -63,8 +63,14 @@ use super::common::{
     RawReport, accepted, activity_to_db, corrupt, instant, now_unix, resolves_to_db,
 };
 use super::{
-    CentralStore, ImportRows, IngestOutcome, NewReport, StaffImport, StoreError, TokenRecord,
+    CentralStore, ImportRows, IngestOutcome, NewReport, Redeemed, StaffImport, StoreError,
+    TokenInfo, TokenRecord,
 };
+use crate::auth::{EnrolmentCodeRecord, Scope, TokenAuth};
+
+fn scope_from_db(raw: &str) -> Result<Scope, StoreError> {
+    Scope::parse(raw).ok_or_else(|| corrupt(format!("unknown token scope '{raw}'")))
+}
 
 /// Append only, like the SQLite list: a shipped step has already run on live databases.
 /// refinery wants `V<n>__<name>` names; the files keep the house's `NNNN_name.sql`.
@@ -85,6 +91,10 @@ fn migrations() -> Vec<refinery::Migration> {
         (
             "V4__report_insert_clinic_rule",
             include_str!("../../../migrations/postgres/0004_report_insert_clinic_rule.sql"),
+        ),
+        (
+            "V5__token_scopes_enrolment",
+            include_str!("../../../migrations/postgres/0005_token_scopes_enrolment.sql"),
         ),
     ]
     .into_iter()
@@ -787,11 +797,15 @@ async fn ingest_retried(
     Ok((inserted, stored))
 }
 
-/// A token hash waiting for its clinic, and where to send the answer.
+/// A token hash waiting for its token, and where to send the answer.
 type TokenLookup = (
     [u8; 32],
-    std::sync::mpsc::SyncSender<Result<Option<String>, StoreError>>,
+    std::sync::mpsc::SyncSender<Result<Option<TokenAuth>, StoreError>>,
 );
+
+const INSERT_TOKEN: &str =
+    "INSERT INTO api_tokens (id, clinic_id, token_sha256, label, created_at, scope)
+     VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Most token lookups answered by one query.
 const TOKEN_LOOKUPS_PER_QUERY: usize = 256;
@@ -809,7 +823,7 @@ async fn look_up_tokens(
     let mut batch = Vec::with_capacity(TOKEN_LOOKUPS_PER_QUERY);
     while waiting.recv_many(&mut batch, TOKEN_LOOKUPS_PER_QUERY).await > 0 {
         let hashes: Vec<&[u8]> = batch.iter().map(|(h, _)| h.as_slice()).collect();
-        match within(deadline, clinics_for_tokens(&pool, &hashes)).await {
+        match within(deadline, tokens_for_hashes(&pool, &hashes)).await {
             Ok(found) => {
                 for (hash, answer) in batch.drain(..) {
                     let _ = answer.send(Ok(found.get(&hash).cloned()));
@@ -823,7 +837,7 @@ async fn look_up_tokens(
             // Not the database's absence: each lookup alone, so each gets its own error.
             Err(_) => {
                 for (hash, answer) in batch.drain(..) {
-                    let alone = within(deadline, clinics_for_tokens(&pool, &[hash.as_slice()]))
+                    let alone = within(deadline, tokens_for_hashes(&pool, &[hash.as_slice()]))
                         .await
                         .map(|found| found.get(&hash).cloned());
                     let _ = answer.send(alone);
@@ -847,14 +861,14 @@ async fn within<T>(
         })
 }
 
-async fn clinics_for_tokens(
+async fn tokens_for_hashes(
     pool: &Pool,
     hashes: &[&[u8]],
-) -> Result<HashMap<[u8; 32], String>, StoreError> {
+) -> Result<HashMap<[u8; 32], TokenAuth>, StoreError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
-            "SELECT token_sha256, clinic_id FROM api_tokens
+            "SELECT token_sha256, id, clinic_id, scope FROM api_tokens
              WHERE token_sha256 = ANY($1) AND revoked_at IS NULL",
         )
         .await?;
@@ -862,7 +876,15 @@ async fn clinics_for_tokens(
     for row in client.query(&stmt, &[&hashes]).await? {
         let hash: &[u8] = row.try_get(0)?;
         let hash: [u8; 32] = hash.try_into().map_err(corrupt)?;
-        found.insert(hash, row.try_get(1)?);
+        let scope: &str = row.try_get(3)?;
+        found.insert(
+            hash,
+            TokenAuth {
+                token_id: row.try_get(1)?,
+                clinic_id: row.try_get(2)?,
+                scope: scope_from_db(scope)?,
+            },
+        );
     }
     Ok(found)
 }
@@ -1272,14 +1294,14 @@ impl CentralStore for PostgresStore {
             pool.get()
                 .await?
                 .execute(
-                    "INSERT INTO api_tokens (id, clinic_id, token_sha256, label, created_at)
-                     VALUES ($1, $2, $3, $4, $5)",
+                    INSERT_TOKEN,
                     &[
                         &token.id,
                         &token.clinic_id,
                         &token.sha256.as_slice(),
                         &token.label,
                         &now_unix(),
+                        &token.scope.as_str(),
                     ],
                 )
                 .await?;
@@ -1302,7 +1324,139 @@ impl CentralStore for PostgresStore {
         })
     }
 
-    fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError> {
+    fn touch_token(
+        &self,
+        token_id: &str,
+        at: i64,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (token_id, address) = (token_id.to_owned(), address.map(str::to_owned));
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE api_tokens SET last_seen_at = $2, last_seen_address = $3 WHERE id = $1",
+                )
+                .await?;
+            client.execute(&stmt, &[&token_id, &at, &address]).await?;
+            Ok(())
+        })
+    }
+
+    fn tokens(&self, clinic_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        self.run(move |pool| async move {
+            let rows = pool
+                .get()
+                .await?
+                .query(
+                    "SELECT id, clinic_id, scope, label, created_at, last_seen_at,
+                            last_seen_address, revoked_at
+                     FROM api_tokens WHERE clinic_id = $1 ORDER BY created_at, id",
+                    &[&clinic_id],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let scope: &str = r.try_get(2)?;
+                    Ok(TokenInfo {
+                        id: r.try_get(0)?,
+                        clinic_id: r.try_get(1)?,
+                        scope: scope_from_db(scope)?,
+                        label: r.try_get(3)?,
+                        created_at: r.try_get(4)?,
+                        last_seen_at: r.try_get(5)?,
+                        last_seen_address: r.try_get(6)?,
+                        revoked_at: r.try_get(7)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn insert_enrolment_code(&self, code: &EnrolmentCodeRecord) -> Result<(), StoreError> {
+        let code = code.clone();
+        self.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO enrolment_codes
+                         (id, clinic_id, code_sha256, label, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &code.id,
+                        &code.clinic_id,
+                        &code.sha256.as_slice(),
+                        &code.label,
+                        &now_unix(),
+                        &code.expires_at,
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn redeem_enrolment_code(
+        &self,
+        sha256: &[u8; 32],
+        now: i64,
+        token: &TokenRecord,
+    ) -> Result<Redeemed, StoreError> {
+        let (sha256, token) = (*sha256, token.clone());
+        self.run(move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            // FOR UPDATE: two replicas redeeming one code at once take turns, and
+            // the second sees it used.
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT id, clinic_id, label, expires_at, used_at FROM enrolment_codes
+                     WHERE code_sha256 = $1 FOR UPDATE",
+                    &[&sha256.as_slice()],
+                )
+                .await?
+            else {
+                return Ok(Redeemed::Unknown);
+            };
+            let code_id: String = row.try_get(0)?;
+            let clinic_id: String = row.try_get(1)?;
+            let label: Option<String> = row.try_get(2)?;
+            let expires_at: i64 = row.try_get(3)?;
+            let used_at: Option<i64> = row.try_get(4)?;
+            let verdict = if used_at.is_some() {
+                Redeemed::Used
+            } else if now >= expires_at {
+                Redeemed::Expired
+            } else if clinic_id != token.clinic_id {
+                Redeemed::OtherClinic
+            } else {
+                let label = label.or_else(|| token.label.clone());
+                tx.execute(
+                    INSERT_TOKEN,
+                    &[
+                        &token.id,
+                        &token.clinic_id,
+                        &token.sha256.as_slice(),
+                        &label,
+                        &now_unix(),
+                        &token.scope.as_str(),
+                    ],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE enrolment_codes SET used_at = $2, token_id = $3 WHERE id = $1",
+                    &[&code_id, &now, &token.id],
+                )
+                .await?;
+                Redeemed::Enrolled { label }
+            };
+            tx.commit().await?;
+            Ok(verdict)
+        })
+    }
+
+    fn token_for_hash(&self, sha256: &[u8; 32]) -> Result<Option<TokenAuth>, StoreError> {
         let started = Instant::now();
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
         let result = match self.tokens.send((*sha256, answer)) {

@@ -2,7 +2,7 @@
 //! the reference behaviour. `pool` holds the connections; each other module is
 //! the SQL of one kind of data, over a connection it is handed: `ingest`
 //! (reports), `feeds`, `records` (clinics, patients, staff, appointments) and
-//! `tokens`.
+//! `tokens` (tokens and enrolment codes).
 
 mod feeds;
 mod ingest;
@@ -17,7 +17,11 @@ use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, StaffMember, St
 use clinic_protocol::{AppointmentRecord, FeedPage, PatientRecord, StaffRecord, StoredReport};
 use rusqlite_migration::{M, Migrations};
 
-use super::{CentralStore, ImportRows, IngestOutcome, NewReport, StoreError, TokenRecord};
+use super::{
+    CentralStore, ImportRows, IngestOutcome, NewReport, Redeemed, StoreError, TokenInfo,
+    TokenRecord,
+};
+use crate::auth::{EnrolmentCodeRecord, TokenAuth};
 use pool::Connections;
 
 // Append only: a shipped step has already run on clinics' databases, so editing it changes nothing there.
@@ -27,6 +31,9 @@ const MIGRATION_LIST: &[M<'static>] = &[
         "../../../migrations/0002_assessment_details.sql"
     )),
     M::up(include_str!("../../../migrations/0003_report_feed.sql")),
+    M::up(include_str!(
+        "../../../migrations/0004_token_scopes_enrolment.sql"
+    )),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
@@ -177,8 +184,34 @@ impl CentralStore for SqliteStore {
         tokens::revoke(&self.connections.writer(), token_id)
     }
 
-    fn clinic_for_token(&self, sha256: &[u8; 32]) -> Result<Option<String>, StoreError> {
-        tokens::clinic_for(&*self.connections.reader()?, sha256)
+    fn token_for_hash(&self, sha256: &[u8; 32]) -> Result<Option<TokenAuth>, StoreError> {
+        tokens::for_hash(&*self.connections.reader()?, sha256)
+    }
+
+    fn touch_token(
+        &self,
+        token_id: &str,
+        at: i64,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        tokens::touch(&self.connections.writer(), token_id, at, address)
+    }
+
+    fn tokens(&self, clinic_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        tokens::list(&*self.connections.reader()?, clinic_id)
+    }
+
+    fn insert_enrolment_code(&self, code: &EnrolmentCodeRecord) -> Result<(), StoreError> {
+        tokens::insert_code(&self.connections.writer(), code)
+    }
+
+    fn redeem_enrolment_code(
+        &self,
+        sha256: &[u8; 32],
+        now: i64,
+        token: &TokenRecord,
+    ) -> Result<Redeemed, StoreError> {
+        tokens::redeem(&mut self.connections.writer(), sha256, now, token)
     }
 
     fn staff_role(&self, clinic_id: &str, id: &str) -> Result<Option<StaffRole>, StoreError> {
