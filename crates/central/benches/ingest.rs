@@ -359,7 +359,7 @@ fn central_under_wrk(
         .expect("clinic");
     let token = match mode {
         Mode::Full => Some(
-            auth::issue_token(store.as_ref(), "C001", Some("bench"))
+            auth::issue_token(store.as_ref(), "C001", auth::Scope::Device, Some("bench"))
                 .expect("token")
                 .secret,
         ),
