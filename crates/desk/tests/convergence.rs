@@ -4,21 +4,37 @@
 //! device). Seeded random schedules interleave recording, correcting (also the
 //! same record on two devices while both are offline), settling conflicts,
 //! reassessment follow-ups, devices going offline and online and syncing through
-//! the proxy's faults, and the app dying mid-sync (its sync dropped wherever it
-//! was, often with reports on the wire, and a new engine started on the same
-//! store: in process, not a `kill -9` of a process). Then the network calms and every device syncs until
-//! nothing changes; every device and the server must hold the same reports, each
-//! exactly once, and each patient's record, read through the UI's own reads
-//! (`patient_reports`, `pending_reassessments`), must be byte-identical on all three.
+//! the proxy's faults, and the app dying mid-sync. Then the network calms and every
+//! device syncs until nothing changes; every device and the server must hold the
+//! same reports, each exactly once, and each patient's record, read through the
+//! UI's own reads (`patient_reports`, `pending_reassessments`), must be
+//! byte-identical on all three.
+//!
+//! Dying mid-sync comes two ways. Devices 0 and 1 sync in this process, and a crash
+//! drops their sync wherever it was (often with reports on the wire) and starts a
+//! new engine on the same store. Device 2 (`PROCESS_DEVICE`) syncs as a real OS
+//! process: this test binary re-executed as a child (`CHILD_*` in its environment)
+//! that opens the device's store file and runs one sync through the device's
+//! proxy; a crash, and one in four of its syncs, is a `SIGKILL` at a random moment
+//! after the child's sync began (a write transaction open, a request on the wire,
+//! an answer not yet stored), and its next sync is a new process on the same file.
+//! The child is this binary rather than `sync-agent` because a test of this crate
+//! cannot name another package's binary (`CARGO_BIN_EXE_*` is only set for the
+//! package's own), and the child then runs exactly the engine and settings the
+//! in-process devices run.
 //!
 //! `CONVERGENCE_SCHEDULES=n` runs n schedules (soak runs); `CONVERGENCE_SEED=s`
-//! replays the one schedule a failure printed.
+//! replays the one schedule a failure printed (the kill times are drawn from the
+//! seed too; where a kill lands in the child's sync is up to the machine).
 
 #[path = "../../sync/tests/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +54,22 @@ const STEPS: usize = 40;
 const IN_PARALLEL: usize = 4;
 /// Final sync rounds allowed before "never settles" fails the schedule.
 const MAX_FINAL_ROUNDS: usize = 8;
+/// The device whose syncs run as child processes, killed with SIGKILL mid-sync.
+const PROCESS_DEVICE: usize = 2;
+/// A process device's sync is killed at most this long after it began.
+const KILL_WITHIN_MS: u64 = 40;
+/// This test, as the child re-executes it.
+const TEST_NAME: &str = "three_devices_converge_on_every_record_whatever_the_schedule";
+/// What a child is told: its store file, its proxy, its token, its schedule and device.
+const CHILD_DB: &str = "CONVERGENCE_CHILD_DB";
+const CHILD_URL: &str = "CONVERGENCE_CHILD_URL";
+const CHILD_TOKEN: &str = "CONVERGENCE_CHILD_TOKEN";
+const CHILD_SEED: &str = "CONVERGENCE_CHILD_SEED";
+const CHILD_DEVICE: &str = "CONVERGENCE_CHILD_DEVICE";
+/// The line a child prints once its engine is up and its sync begins.
+const CHILD_SYNCING: &str = "convergence child: syncing";
+/// A child's exit code for a sync that failed (a fault, a timeout, offline).
+const CHILD_SYNC_FAILED: i32 = 3;
 
 /// A device's network, switched by the schedule: the proxy's random faults,
 /// down altogether (offline), or calm for the final syncs.
@@ -60,15 +92,70 @@ impl Schedule for Network {
     }
 }
 
+/// Device `n`'s engine settings in schedule `seed` through the proxy at `url`: small
+/// batches and pages, short timeouts, a new connection per request (so each meets
+/// the proxy's next fault). The same in this process and in a child.
+fn chaos_config(url: String, token: &str, seed: u64, n: usize) -> SyncConfig {
+    let mut config = SyncConfig::new(url, Some(token.to_owned()));
+    let mut rng = fastrand::Rng::with_seed(seed ^ ((n as u64) << 32));
+    config.batch_size = rng.usize(1..=4);
+    config.single_chunk = 3;
+    config.feed_page_limit = rng.u32(2..=8);
+    config.reuse_connections = false;
+    config.live = false;
+    config.connect_timeout = Duration::from_millis(500);
+    config.request_timeout = Duration::from_millis(250);
+    config
+}
+
+/// How a process device's sync ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChildEnd {
+    Synced,
+    Failed,
+    Killed,
+}
+
+/// When this binary runs as a process device's child (`CHILD_*` set): one sync
+/// of that store, then exit (0 synced, `CHILD_SYNC_FAILED` failed), before the
+/// test harness could say anything more. Returns when this is not a child.
+async fn run_as_child_if_asked() {
+    let Some(db) = std::env::var_os(CHILD_DB) else {
+        return;
+    };
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} unset"));
+    let seed: u64 = var(CHILD_SEED).parse().unwrap();
+    let n: usize = var(CHILD_DEVICE).parse().unwrap();
+    let db = Arc::new(clinic_store::Database::open(Path::new(&db)).unwrap());
+    let config = chaos_config(var(CHILD_URL), &var(CHILD_TOKEN), seed, n);
+    // A new engine on the store, as at the app's start: reports a killed child
+    // left `sending` go back to `queued`.
+    let engine = SyncEngine::new(db, config).unwrap();
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{CHILD_SYNCING}").unwrap();
+        out.flush().unwrap();
+    }
+    let code = match engine.sync_once().await {
+        Ok(_) => 0,
+        Err(_) => CHILD_SYNC_FAILED,
+    };
+    std::process::exit(code);
+}
+
 struct Device {
     _dir: tempfile::TempDir,
     desk: Desk,
     /// The engine through the fault proxy; replaced by a new one after a crash.
+    /// The process device's syncs run in children instead.
     engine: Mutex<Arc<SyncEngine>>,
     config: SyncConfig,
     network: Arc<Network>,
     _proxy: Proxy,
     token: String,
+    seed: u64,
+    n: usize,
 }
 
 impl Device {
@@ -80,15 +167,7 @@ impl Device {
             faults: Random::new(seed * 3 + n as u64, 0.08, 400),
         });
         let proxy = start_proxy(server.addr, network.clone()).await;
-        let mut config = SyncConfig::new(proxy.url(), Some(token.to_owned()));
-        let mut rng = fastrand::Rng::with_seed(seed ^ ((n as u64) << 32));
-        config.batch_size = rng.usize(1..=4);
-        config.single_chunk = 3;
-        config.feed_page_limit = rng.u32(2..=8);
-        config.reuse_connections = false;
-        config.live = false;
-        config.connect_timeout = Duration::from_millis(500);
-        config.request_timeout = Duration::from_millis(250);
+        let config = chaos_config(proxy.url(), token, seed, n);
         let device = Self {
             engine: Mutex::new(Arc::new(
                 SyncEngine::new(desk.shared_database(), config.clone()).unwrap(),
@@ -99,6 +178,8 @@ impl Device {
             network,
             _proxy: proxy,
             token: token.to_owned(),
+            seed,
+            n,
         };
         // The clinic's patients and staff first, straight from the server.
         let run = device.calm_engine(server).sync_once().await.unwrap();
@@ -131,16 +212,79 @@ impl Device {
         tokio::time::sleep(after).await;
         sync.abort();
         let _ = sync.await;
-        let on_the_wire = self
-            .desk
+        let on_the_wire = self.on_the_wire();
+        let engine = SyncEngine::new(self.desk.shared_database(), self.config.clone()).unwrap();
+        *self.engine.lock().unwrap() = Arc::new(engine);
+        on_the_wire
+    }
+
+    fn is_process(&self) -> bool {
+        self.n == PROCESS_DEVICE
+    }
+
+    /// One sync of this device as a child process (this test binary re-executed,
+    /// see `run_as_child_if_asked`) on its store file through its proxy. With
+    /// `kill_after`, the child is sent SIGKILL that long after its sync began.
+    async fn sync_in_child(&self, kill_after: Option<Duration>) -> ChildEnd {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD_DB, self.desk.database().path())
+            .env(CHILD_URL, &self.config.server_url)
+            .env(CHILD_TOKEN, &self.token)
+            .env(CHILD_SEED, self.seed.to_string())
+            .env(CHILD_DEVICE, self.n.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("re-executing the test binary");
+        let stdout = child.stdout.take().unwrap();
+        let (began_tx, began) = tokio::sync::oneshot::channel();
+        // Read the child's output to its end; say when its sync began.
+        std::thread::spawn(move || {
+            let mut began_tx = Some(began_tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The harness's "test … " may precede it on the line.
+                if line.ends_with(CHILD_SYNCING)
+                    && let Some(tx) = began_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        // Without the line the child ended before its sync began; its status says how.
+        let began = tokio::time::timeout(Duration::from_secs(60), began)
+            .await
+            .expect("the child's sync began within a minute")
+            .is_ok();
+        if let Some(after) = kill_after.filter(|_| began) {
+            tokio::time::sleep(after).await;
+            let _ = child.kill(); // SIGKILL; nothing if it has ended
+        }
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        match (began, status.code(), status.signal()) {
+            (true, Some(0), _) => ChildEnd::Synced,
+            (true, Some(CHILD_SYNC_FAILED), _) => ChildEnd::Failed,
+            (true, _, Some(9)) if kill_after.is_some() => ChildEnd::Killed,
+            _ => panic!(
+                "schedule {}: device {}'s sync process ended with {status} (its sync began: {began})",
+                self.seed, self.n
+            ),
+        }
+    }
+
+    /// Whether this device holds reports claimed for sending and not proven delivered.
+    fn on_the_wire(&self) -> bool {
+        self.desk
             .database()
             .read(clinic_store::outbox::counts)
             .unwrap()
             .sending
-            > 0;
-        let engine = SyncEngine::new(self.desk.shared_database(), self.config.clone()).unwrap();
-        *self.engine.lock().unwrap() = Arc::new(engine);
-        on_the_wire
+            > 0
     }
 
     fn online(&self) -> bool {
@@ -254,8 +398,23 @@ struct Tally {
     offline: usize,
     crashes: usize,
     crashes_sending: usize,
+    /// The process device's syncs, how many were SIGKILLed before they ended, and
+    /// how many of those with reports claimed for sending.
+    process_syncs: usize,
+    kills: usize,
+    kills_sending: usize,
     conflicts_seen: usize,
     final_rounds: usize,
+}
+
+impl Tally {
+    fn count_child(&mut self, end: ChildEnd, d: &Device) {
+        self.process_syncs += 1;
+        if end == ChildEnd::Killed {
+            self.kills += 1;
+            self.kills_sending += usize::from(d.on_the_wire());
+        }
+    }
 }
 
 async fn run_schedule(seed: u64) -> Tally {
@@ -386,14 +545,27 @@ async fn run_schedule(seed: u64) -> Tally {
                     d.set_online(true);
                 }
                 tally.syncs += 1;
-                if d.engine().sync_once().await.is_err() {
+                if d.is_process() {
+                    // One in four of the process device's syncs is killed.
+                    let kill = (rng.u8(0..4) == 0)
+                        .then(|| Duration::from_millis(rng.u64(0..KILL_WITHIN_MS)));
+                    let end = d.sync_in_child(kill).await;
+                    tally.count_child(end, d);
+                    tally.failed_syncs += usize::from(end != ChildEnd::Synced);
+                } else if d.engine().sync_once().await.is_err() {
                     tally.failed_syncs += 1;
                 }
             }
             90..93 => {
                 tally.crashes += 1;
-                let after = Duration::from_millis(rng.u64(0..12));
-                tally.crashes_sending += usize::from(d.crash_mid_sync(after).await);
+                if d.is_process() {
+                    let after = Duration::from_millis(rng.u64(0..KILL_WITHIN_MS));
+                    let end = d.sync_in_child(Some(after)).await;
+                    tally.count_child(end, d);
+                } else {
+                    let after = Duration::from_millis(rng.u64(0..12));
+                    tally.crashes_sending += usize::from(d.crash_mid_sync(after).await);
+                }
             }
             _ => {
                 let on = !d.online();
@@ -412,10 +584,26 @@ async fn run_schedule(seed: u64) -> Tally {
     let mut before: Vec<_> = devices.iter().map(Device::state).collect();
     loop {
         tally.final_rounds += 1;
-        assert!(
-            tally.final_rounds <= MAX_FINAL_ROUNDS,
-            "schedule {seed}: still changing after {MAX_FINAL_ROUNDS} final sync rounds"
-        );
+        if tally.final_rounds > MAX_FINAL_ROUNDS {
+            let now: Vec<_> = devices.iter().map(Device::state).collect();
+            let changed: Vec<String> = now
+                .iter()
+                .zip(&before)
+                .enumerate()
+                .map(|(n, ((digests, waiting), (was, _)))| {
+                    let lines: Vec<&str> = digests
+                        .iter()
+                        .zip(was)
+                        .flat_map(|(d, w)| d.lines().filter(|l| !w.contains(*l)))
+                        .collect();
+                    format!("device {n}: waiting {waiting}, changed {lines:#?}")
+                })
+                .collect();
+            panic!(
+                "schedule {seed}: still changing after {MAX_FINAL_ROUNDS} final sync rounds\n{}",
+                changed.join("\n")
+            );
+        }
         for (n, engine) in calm.iter().enumerate() {
             let run = engine
                 .sync_once()
@@ -514,6 +702,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_devices_converge_on_every_record_whatever_the_schedule() {
+    run_as_child_if_asked().await;
     let seeds: Vec<u64> = match env_u64("CONVERGENCE_SEED") {
         Some(seed) => vec![seed],
         None => (0..env_u64("CONVERGENCE_SCHEDULES").unwrap_or(SCHEDULES)).collect(),
@@ -552,6 +741,9 @@ async fn three_devices_converge_on_every_record_whatever_the_schedule() {
                 offline: t.offline + r.offline,
                 crashes: t.crashes + r.crashes,
                 crashes_sending: t.crashes_sending + r.crashes_sending,
+                process_syncs: t.process_syncs + r.process_syncs,
+                kills: t.kills + r.kills,
+                kills_sending: t.kills_sending + r.kills_sending,
                 conflicts_seen: t.conflicts_seen + r.conflicts_seen,
                 final_rounds: t.final_rounds.max(r.final_rounds),
             });
@@ -573,7 +765,9 @@ async fn three_devices_converge_on_every_record_whatever_the_schedule() {
                 && t.resolved >= 10
                 && t.follow_ups >= 100
                 && t.failed_syncs >= 100
-                && t.crashes_sending >= 20,
+                && t.crashes_sending >= 20
+                && t.kills >= 50
+                && t.kills_sending >= 15,
             "too little of something to mean anything: {t:?}"
         );
     }

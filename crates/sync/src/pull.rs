@@ -327,6 +327,71 @@ async fn feeds_missing(ctx: &Context, status: u16) -> Result<Pulled, SyncError> 
     }
 }
 
+/// A feed page fetched and read item by item, ready for the store.
+struct Fetched<U> {
+    after: i64,
+    items: Vec<PulledItem<U>>,
+    next_cursor: i64,
+    has_more: bool,
+}
+
+/// Fetches the page after `after` and reads its items, on a task of its own, so the
+/// next page travels and is parsed while this one is written (the store's write,
+/// with its fsync, is most of a pull; the network and the parse overlap it).
+fn fetch<T, U>(
+    ctx: &Context,
+    path: &'static str,
+    after: i64,
+    trace: &Trace,
+    convert: fn(&str, T) -> Result<U, String>,
+) -> tokio::task::JoinHandle<Result<Fetched<U>, SyncError>>
+where
+    T: DeserializeOwned + Send + 'static,
+    U: Send + 'static,
+{
+    let (client, limit, trace) = (
+        ctx.client.clone(),
+        ctx.config.feed_page_limit,
+        trace.clone(),
+    );
+    tokio::spawn(async move {
+        let page = client.feed(path, after, limit, &trace).await?;
+        Ok(Fetched {
+            after,
+            items: page
+                .items
+                .iter()
+                .map(|raw| read_item(raw, convert))
+                .collect(),
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+        })
+    })
+}
+
+/// Aborts the fetch it holds when dropped: a page fetched ahead and not wanted
+/// (the run failed, or the stream was rewound or stopped) is never waited for.
+struct Ahead<U>(tokio::task::JoinHandle<Result<Fetched<U>, SyncError>>);
+
+impl<U> Ahead<U> {
+    async fn page(mut self) -> Result<Fetched<U>, SyncError> {
+        (&mut self.0)
+            .await
+            .map_err(|e| SyncError::Internal(format!("feed task: {e}")))?
+    }
+}
+
+impl<U> Drop for Ahead<U> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Pulls one stream to its end, page by page, each page applied with its cursor in
+/// one transaction. While a page is applied the next one (after that page's cursor)
+/// is already being fetched; it is used only if the cursor the store committed is
+/// the one it was fetched after, so what is applied is always the page after the
+/// stored cursor, as without fetching ahead.
 async fn pull_stream<T, U>(
     ctx: &Context,
     stream: &'static str,
@@ -348,36 +413,31 @@ where
     U: Send + 'static,
 {
     let mut done = Pulled::default();
+    let cursor = move || ctx.store(move |db| db.read(|c| pull::cursor(c, stream)));
+    let mut next_page = Ahead(fetch(ctx, path, cursor().await?, trace, convert));
     loop {
-        let after = ctx
-            .store(move |db| db.read(|c| pull::cursor(c, stream)))
-            .await?;
-        let page = ctx
-            .client
-            .feed(path, after, ctx.config.feed_page_limit, trace)
-            .await?;
-        let has_more = page.has_more;
-        let next = page.next_cursor;
-        let items: Vec<PulledItem<U>> = page
-            .items
-            .iter()
-            .map(|raw| read_item(raw, convert))
-            .collect();
+        let page = next_page.page().await?;
+        let (after, next, has_more) = (page.after, page.next_cursor, page.has_more);
+        let more = has_more && next > after;
+        let ahead = more.then(|| Ahead(fetch(ctx, path, next, trace, convert)));
+        let items = page.items;
+        let n = items.len();
         let (outcome, set_aside, unchanged) = ctx
             .store(move |db| db.write(|c| apply(c, &items, next)))
             .await?;
-        let n = page.items.len();
         done.applied += n.saturating_sub(set_aside + unchanged) as u64;
         done.set_aside += set_aside as u64;
         match outcome {
-            Applied::All => {}
             // A report that waited for another can be stored now: fetch it again.
-            Applied::Rewound => continue,
+            Applied::All | Applied::Rewound => {}
             Applied::StoppedAtUnknownReference => return Ok((done, outcome)),
         }
-        if !has_more || next <= after {
-            return Ok((done, Applied::All));
-        }
+        let at = cursor().await?;
+        next_page = match ahead {
+            Some(ahead) if at == next => ahead,
+            _ if outcome == Applied::All && !more => return Ok((done, Applied::All)),
+            _ => Ahead(fetch(ctx, path, at, trace, convert)),
+        };
     }
 }
 

@@ -1,7 +1,11 @@
 //! A headless sync engine over a store file, for the kill-mid-batch test and the
-//! drain benchmark: `sync-agent --db FILE --server URL [--token T] [--until-drained]`.
-//! With `--until-drained` it exits 0 once nothing is waiting and prints
-//! `drained <delivered> vmhwm_kib <peak RSS>` on stdout.
+//! drain and pull benchmarks:
+//! `sync-agent --db FILE --server URL [--token T] [--until-drained | --until-pulled]`.
+//! With `--until-drained` it pushes only, exits 0 once nothing is waiting and prints
+//! `drained <delivered> vmhwm_kib <peak RSS>` on stdout. With `--until-pulled` it
+//! also pulls (the four feeds, reports last), exits 0 after the first run that
+//! ends without an error (every feed read to its end) and prints
+//! `pulled <reports in the store> vmhwm_kib <peak RSS>`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,7 +15,7 @@ use clap::Parser;
 use clinic_store::{Database, outbox};
 use clinic_sync::{SyncConfig, SyncEngine};
 
-/// A headless sync engine over a store file: pushes its outbox, no pull.
+/// A headless sync engine over a store file: pushes its outbox; pulls too with `--until-pulled`.
 #[derive(Parser)]
 #[command(name = "sync-agent")]
 struct Args {
@@ -36,8 +40,15 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
     batches_in_flight: Option<u16>,
     /// Exit 0 once nothing is waiting, printing `drained <delivered> vmhwm_kib <peak RSS>`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "until_pulled")]
     until_drained: bool,
+    /// Pull as well, and exit 0 after the first run that read every feed to its end,
+    /// printing `pulled <reports in the store> vmhwm_kib <peak RSS>`.
+    #[arg(long)]
+    until_pulled: bool,
+    /// Records per feed page asked for (the server caps it).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    feed_page_limit: Option<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,10 +61,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     let args = Args::parse();
-    let until_drained = args.until_drained;
+    let (until_drained, until_pulled) = (args.until_drained, args.until_pulled);
     let db = Arc::new(Database::open(&args.db)?);
     let mut config = SyncConfig::new(args.server, args.token);
-    config.pull = false;
+    config.pull = until_pulled;
+    config.live = false;
+    if let Some(n) = args.feed_page_limit {
+        config.feed_page_limit = n;
+    }
     config.backoff_base = Duration::from_millis(10);
     config.backoff_cap = Duration::from_millis(200);
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
@@ -69,6 +84,15 @@ fn main() -> anyhow::Result<()> {
         loop {
             let result = engine.sync_once().await;
             let counts = db.read(outbox::counts)?;
+            if until_pulled && result.is_ok() {
+                let held = db.read(|c| {
+                    c.query_row("SELECT count(*) FROM pain_reports", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                })?;
+                println!("pulled {held} vmhwm_kib {}", peak_rss_kib().unwrap_or(0));
+                return Ok(());
+            }
             if until_drained && counts.waiting() == 0 {
                 println!(
                     "drained {} vmhwm_kib {}",
@@ -114,6 +138,8 @@ mod tests {
             "--token",
             "cct_x",
             "--until-drained",
+            "--feed-page-limit",
+            "1000",
             "--request-timeout-ms",
             "200",
             "--batches-in-flight",
@@ -126,6 +152,11 @@ mod tests {
         assert!(a.until_drained);
         assert_eq!(a.request_timeout_ms, 200);
         assert_eq!(a.batches_in_flight, Some(1));
+        assert_eq!(a.feed_page_limit, Some(1000));
+        assert!(!a.until_pulled);
+        let a = parse(&["--db", "f", "--server", "http://x", "--until-pulled"]).unwrap();
+        assert!(a.until_pulled && !a.until_drained);
+        assert_eq!(a.feed_page_limit, None);
         let a = parse(&["--db", "f", "--server", "http://x"]).unwrap();
         assert!(!a.until_drained);
         assert_eq!(a.request_timeout_ms, 30_000);
@@ -139,6 +170,8 @@ mod tests {
     #[case(&["--db", "f", "--server", "http://x", "--frobnicate"], ErrorKind::UnknownArgument)]
     #[case(&["--db", "f", "--server", "http://x", "--request-timeout-ms", "soon"], ErrorKind::ValueValidation)]
     #[case(&["--db", "f", "--server", "http://x", "--batches-in-flight", "0"], ErrorKind::ValueValidation)]
+    #[case(&["--db", "f", "--server", "http://x", "--feed-page-limit", "0"], ErrorKind::ValueValidation)]
+    #[case(&["--db", "f", "--server", "http://x", "--until-drained", "--until-pulled"], ErrorKind::ArgumentConflict)]
     fn a_bad_command_line_is_refused(#[case] args: &[&str], #[case] kind: ErrorKind) {
         let e = parse(args)
             .err()
