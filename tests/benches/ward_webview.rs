@@ -20,7 +20,7 @@ mod support;
 
 use anyhow::Result;
 use chrono::Utc;
-use clinic_desk_core::{DEMO_SEED, Desk};
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk};
 use clinic_domain::{ClinicZone, demo};
 use serde_json::json;
 
@@ -176,6 +176,8 @@ fn main() -> Result<()> {
         support::wait_until(std::time::Duration::from_secs(30), || {
             Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
         })?;
+        // The board is pain data: a nurse signs in first.
+        support::app::sign_in(&s, "N001", DEMO_PIN)?;
         s.click(&s.find("[data-testid=nav-ward]")?)?;
         s.find("[data-testid=ward-board][data-loads=\"1\"]")?;
 
