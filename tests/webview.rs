@@ -854,11 +854,11 @@ fn patient_names_in(html: &str, clinic: &demo::DemoClinic) -> Vec<String> {
         .iter()
         .filter(|p| html.contains(&p.name))
         .map(|p| {
-            let at = html.find(&p.name).unwrap_or_default();
-            let context: String = html[at.saturating_sub(120)..]
-                .chars()
-                .take(160)
-                .collect();
+            let mut from = html.find(&p.name).unwrap_or_default().saturating_sub(120);
+            while !html.is_char_boundary(from) {
+                from -= 1;
+            }
+            let context: String = html[from..].chars().take(160).collect();
             format!("{} {} in …{context}…", p.id, p.name)
         })
         .collect()
