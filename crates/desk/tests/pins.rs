@@ -1,15 +1,34 @@
 //! PIN attempts on a real store file: the lockout is in the store, so it
 //! survives a restart; attempts in parallel (from two app instances on one file,
 //! twenty threads) never check more PINs than the free attempts; and a locked
-//! session stays its member's.
+//! session stays its member's. The nurse's verifier is a real one at today's
+//! cost (the demo's is cheap: its PIN is public), so the checks are as slow as
+//! on a ward.
 
 use std::sync::Barrier;
 
 use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk, ErrorCode, SessionStateDto};
-use clinic_domain::pin::FREE_ATTEMPTS;
+use clinic_domain::pin::{self, FREE_ATTEMPTS, PinPolicy};
 
 const NURSE: &str = "N001";
+const PIN: &str = "402817";
 const WRONG: &str = "000000";
+
+/// The demo clinic on `path`, the nurse with a real PIN at today's cost.
+fn demo_with_a_real_pin(path: &std::path::Path) -> Desk {
+    let desk = Desk::open(path).unwrap();
+    desk.load_demo(DEMO_SEED, None).unwrap();
+    let verifier = pin::verifier(PIN, PinPolicy::Clinic).unwrap();
+    desk.database()
+        .write(|c| {
+            c.execute(
+                "UPDATE staff SET pin_verifier = ?1 WHERE id = ?2",
+                [verifier.as_str(), NURSE],
+            )
+        })
+        .unwrap();
+    desk
+}
 
 fn failures_audited(desk: &Desk, staff: &str) -> usize {
     desk.database()
@@ -28,8 +47,7 @@ fn the_lockout_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("desk.sqlite3");
     {
-        let desk = Desk::open(&path).unwrap();
-        desk.load_demo(DEMO_SEED, None).unwrap();
+        let desk = demo_with_a_real_pin(&path);
         for _ in 1..FREE_ATTEMPTS {
             assert_eq!(
                 desk.sign_in(NURSE, WRONG).unwrap_err().code,
@@ -43,7 +61,7 @@ fn the_lockout_survives_a_restart() {
         );
     }
     let reopened = Desk::open(&path).unwrap();
-    let refused = reopened.sign_in(NURSE, DEMO_PIN).unwrap_err();
+    let refused = reopened.sign_in(NURSE, PIN).unwrap_err();
     assert_eq!(
         refused.code,
         ErrorCode::PinAttemptsExceeded,
@@ -61,8 +79,7 @@ fn the_lockout_survives_a_restart() {
 fn twenty_parallel_wrong_attempts_check_no_more_than_the_free_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("desk.sqlite3");
-    let first = Desk::open(&path).unwrap();
-    first.load_demo(DEMO_SEED, None).unwrap();
+    let first = demo_with_a_real_pin(&path);
     // Two instances on one file: two writer connections, so the count's
     // transaction, not a mutex in one process, is what keeps them apart.
     let second = Desk::open(&path).unwrap();
@@ -96,7 +113,7 @@ fn twenty_parallel_wrong_attempts_check_no_more_than_the_free_ones() {
         "exactly the free attempts were checked"
     );
     assert_eq!(
-        second.sign_in(NURSE, DEMO_PIN).unwrap_err().code,
+        second.sign_in(NURSE, PIN).unwrap_err().code,
         ErrorCode::PinAttemptsExceeded
     );
 }
@@ -104,9 +121,8 @@ fn twenty_parallel_wrong_attempts_check_no_more_than_the_free_ones() {
 #[test]
 fn a_locked_session_is_not_signed_out_without_its_members_pin() {
     let dir = tempfile::tempdir().unwrap();
-    let desk = Desk::open(&dir.path().join("desk.sqlite3")).unwrap();
-    desk.load_demo(DEMO_SEED, None).unwrap();
-    desk.sign_in(NURSE, DEMO_PIN).unwrap();
+    let desk = demo_with_a_real_pin(&dir.path().join("desk.sqlite3"));
+    desk.sign_in(NURSE, PIN).unwrap();
     assert_eq!(desk.lock_session().unwrap().state, SessionStateDto::Locked);
 
     assert_eq!(
@@ -122,7 +138,7 @@ fn a_locked_session_is_not_signed_out_without_its_members_pin() {
     );
     assert_eq!(failures_audited(&desk, "N002"), 0, "no PIN was checked");
 
-    let unlocked = desk.sign_in(NURSE, DEMO_PIN).unwrap();
+    let unlocked = desk.sign_in(NURSE, PIN).unwrap();
     assert_eq!(unlocked.state, SessionStateDto::Active);
     assert_eq!(desk.sign_out().unwrap().state, SessionStateDto::SignedOut);
     let trail: Vec<String> = desk

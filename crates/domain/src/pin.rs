@@ -15,7 +15,7 @@
 //! **Cost.** A 6-digit PIN has a million values; from a copied verifier each guess
 //! costs one argon2id hash, so the parameters ([`M_COST_KIB`], [`T_COST`],
 //! [`P_COST`]) are chosen for at least 250 ms a guess on the clinic's hardware
-//! (measured on the 2-core reference machine: see [`tests::measure_one_guess`],
+//! (measured on the 2-core reference machine: see `tests::measure_one_guess`,
 //! `cargo test -p clinic-domain --release pin::tests::measure -- --ignored --nocapture`).
 //! Every verifier carries its own parameters in its PHC string, so [`verify`] keeps
 //! accepting old ones (argon2's defaults `m=19456,t=2,p=1` before) whatever the
@@ -33,10 +33,12 @@ use thiserror::Error;
 /// It is public, so [`PinPolicy::Clinic`] refuses it.
 pub const DEMO_PIN: &str = "1234";
 
-/// [`DEMO_PIN`]'s verifier under today's parameters, made once (by
-/// `tests::print_demo_verifier`): the demo clinic's staff share it, so loading the
-/// demo costs no hashing (the PIN is public; its salt need not be secret either).
-pub const DEMO_VERIFIER: &str = "$argon2id$v=19$m=19456,t=20,p=1$CljH2+C1vv3t2ugCMlo5Vw$k8XLtLJ+yFVoqcdSESIpqNi7NtgTcGLF0Emg43hzfD0";
+/// [`DEMO_PIN`]'s one verifier, shared by the demo clinic's staff (so loading the
+/// demo hashes nothing). The demo PIN is public, so its verifier's cost guards
+/// nothing: it is made with argon2's defaults (`t=2`, by the reference
+/// implementation, libargon2), and the demo, and every test built on it, signs in
+/// at once. Verifiers of real PINs are made only by [`verifier`], at today's cost.
+pub const DEMO_VERIFIER: &str = "$argon2id$v=19$m=19456,t=2,p=1$ulnt9R1UsEntJgqX0MGQcQ$ftQQZssgtnZaVnZE6Kjp2Gqoxq1gNwzim1JVDuAIP20";
 
 /// The fewest digits a clinic PIN has.
 pub const MIN_DIGITS: usize = 6;
@@ -45,8 +47,14 @@ pub const MAX_DIGITS: usize = 12;
 
 /// argon2id memory cost (KiB): argon2's default, 19 MiB.
 pub const M_COST_KIB: u32 = 19_456;
-/// argon2id passes over the memory: raised from argon2's default (2) for ≥ 250 ms a guess.
-pub const T_COST: u32 = 20;
+/// argon2id passes over the memory: raised from argon2's default (2) for ≥ 250 ms a
+/// guess on the 2-core reference machine, whose speed varies about threefold with
+/// its neighbours' load. Measured in release by `tests::measure_one_guess` (one
+/// guess against each alternately, median of 15, defaults as the baseline): at
+/// t=48, 324–431 ms a guess beside 13–15 ms for the defaults; earlier runs under
+/// heavier load had the defaults at 42–47 ms and t=20 at 252 ms. t=48 stays above
+/// 250 ms in the machine's fastest state seen (≈ 5.9 ms a pass).
+pub const T_COST: u32 = 48;
 /// argon2id lanes.
 pub const P_COST: u32 = 1;
 
@@ -273,19 +281,13 @@ mod tests {
     }
 
     #[test]
-    fn the_demo_verifier_is_the_demo_pin_under_todays_parameters() {
-        assert!(
-            DEMO_VERIFIER.starts_with(&todays_prefix()),
-            "{DEMO_VERIFIER}"
-        );
+    fn the_demo_verifier_is_the_demo_pins() {
         assert!(verify(DEMO_PIN, DEMO_VERIFIER));
-    }
-
-    /// Makes [`DEMO_VERIFIER`] after a change of parameters.
-    #[test]
-    #[ignore = "prints a new DEMO_VERIFIER"]
-    fn print_demo_verifier() {
-        println!("{}", verifier(DEMO_PIN, PinPolicy::Demo).unwrap());
+        assert!(!verify("123456", DEMO_VERIFIER));
+        assert_eq!(
+            DEMO_VERIFIER, REFERENCE_1234,
+            "made by the reference implementation"
+        );
     }
 
     #[rstest]
@@ -352,14 +354,16 @@ mod tests {
     #[test]
     #[ignore = "a measurement, not a check"]
     fn measure_one_guess() {
-        const ROUNDS: u32 = 12;
+        const ROUNDS: usize = 15;
+        // One wrong guess against each, alternately, so both see the same load.
         let time = |v: &str| {
-            assert!(verify("246813", v));
             let start = std::time::Instant::now();
-            for _ in 0..ROUNDS {
-                assert!(!verify("246814", v));
-            }
-            start.elapsed().as_secs_f64() * 1000.0 / f64::from(ROUNDS)
+            assert!(!verify("246814", v));
+            start.elapsed().as_secs_f64() * 1000.0
+        };
+        let median = |mut ms: Vec<f64>| {
+            ms.sort_by(f64::total_cmp);
+            ms[ms.len() / 2]
         };
         let today = verifier("246813", PinPolicy::Clinic).unwrap();
         let mut old = [0u8; 32];
@@ -378,9 +382,14 @@ mod tests {
             hash: Some(Output::new(&old).unwrap()),
         }
         .to_string();
-        let (old_ms, today_ms) = (time(&old), time(&today));
+        let (mut old_ms, mut today_ms) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            old_ms.push(time(&old));
+            today_ms.push(time(&today));
+        }
+        let (old_ms, today_ms) = (median(old_ms), median(today_ms));
         println!(
-            "one guess: argon2 defaults (m=19456,t=2,p=1) {old_ms:.1} ms; today's (m={M_COST_KIB},t={T_COST},p={P_COST}) {today_ms:.1} ms"
+            "one guess, median of {ROUNDS}: argon2 defaults (m=19456,t=2,p=1) {old_ms:.1} ms; today's (m={M_COST_KIB},t={T_COST},p={P_COST}) {today_ms:.1} ms"
         );
     }
 }
