@@ -1,6 +1,7 @@
 //! The Tauri commands, expanded from the one list in `clinic_desk_core::ipc`: each
 //! takes the running `DeskApp` and its arguments and runs the list's one call on
-//! it, off the async runtime unless it awaits; it returns the DTO or the
+//! it, behind the access the list names (`gated!`: the role table decides), off
+//! the async runtime unless it awaits; it returns the DTO or the
 //! `{code, message}` error. No logic lives here.
 
 use clinic_desk_core::{ApiError, DeskApp, ErrorCode};
@@ -16,8 +17,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 macro_rules! tauri_commands {
-    ($( $(#[doc = $doc:literal])* $kind:ident fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = |$app:ident| $body:expr ; )*) => {
-        $( tauri_command!($kind [$($doc)*] $name ($($arg: $ty),*) -> $ret = |$app| $body); )*
+    ($( $(#[doc = $doc:literal])* $kind:ident fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $access:ident |$app:ident| $body:expr ; )*) => {
+        $( tauri_command!($kind [$($doc)*] $name ($($arg: $ty),*) -> $ret = |$app| clinic_desk_core::gated!($access, $app, $body)); )*
 
         /// Registers every command of the list.
         pub fn register(builder: tauri::Builder<tauri::Wry>) -> tauri::Builder<tauri::Wry> {

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use anyhow::Result;
-use clinic_desk_core::DEMO_SEED;
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED};
 use clinic_domain::demo;
 use support::app::{demo_clinic, launch_synced, open_patient, record, sign_in};
 use support::{Driver, wait_until};
@@ -49,12 +49,12 @@ fn the_ward_board_lists_the_most_urgent_first_and_opens_a_patient_by_keyboard_or
     let dir = tempfile::tempdir()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo"])?;
 
-    // Nobody assessed yet: the board says so.
+    // The board is pain data: a nurse signs in first. Nobody assessed yet: the board says so.
+    sign_in(&s, "N001", DEMO_PIN)?;
     s.click(&s.find("[data-testid=nav-ward]")?)?;
     s.find("[data-testid=ward-none]")?;
 
     open_patient(&s, &a)?;
-    sign_in(&s, "N001", "1234")?;
     // a: mild, three hours ago.
     record(&s, zone, 3, 180, None)?;
     // b: severe, an hour ago.
@@ -157,6 +157,8 @@ fn the_open_board_shows_a_report_stored_by_a_pull_without_a_click() -> Result<()
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
     let s = launch_synced(&driver, dir.path(), &url, &token)?;
+    // The staff came with the first pull; the board is pain data, so a nurse signs in.
+    sign_in(&s, "N001", DEMO_PIN)?;
     s.click(&s.find("[data-testid=nav-ward]")?)?;
     s.find("[data-testid=ward-none]")?;
 
@@ -231,6 +233,7 @@ fn a_long_ward_is_drawn_as_scrolled_and_the_keys_reach_every_row() -> Result<()>
 
     let driver = Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    sign_in(&s, "N001", DEMO_PIN)?;
     s.click(&s.find("[data-testid=nav-ward]")?)?;
     let table = s.find("[data-testid=ward-table]")?;
     assert_eq!(

@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result};
-use clinic_desk_core::DEMO_SEED;
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED};
 use clinic_domain::demo;
 use support::app::{count, demo_clinic, sign_in};
 use support::{Driver, wait_until};
@@ -16,14 +16,14 @@ fn launch_demo<'d>(driver: &'d Driver, dir: &tempfile::TempDir) -> Result<suppor
     driver.launch(&["--data-dir", dir.path().to_str().unwrap(), "--demo"])
 }
 
-/// Opens a patient as a wristband scan does (the ID, then Enter) and signs the demo
-/// nurse N001 in over the open record.
+/// Signs the demo nurse N001 in (nobody signed in sees no patient) and opens a
+/// patient as a wristband scan does (the ID, then Enter).
 fn open_patient_signed_in(s: &support::Session<'_>, patient_id: &str) -> Result<()> {
+    sign_in(s, "N001", DEMO_PIN)?;
     s.type_text(
         &s.find("[data-testid=patient-search]")?,
         &format!("{patient_id}\u{E007}"),
-    )?;
-    sign_in(s, "N001", "1234")
+    )
 }
 
 /// Records an NRS `score` for the open patient.
@@ -54,34 +54,34 @@ fn a_nurse_signs_in_records_reviews_and_corrects_a_pain_score() -> Result<()> {
     let s = launch_demo(&driver, &dir)?;
     let wait = std::time::Duration::from_secs(10);
 
-    s.type_text(
-        &s.find("[data-testid=patient-search]")?,
-        &format!("{}\u{E007}", patient.id),
-    )?;
-    s.find("[data-testid=sign-in-first]")?;
+    s.find("[data-testid=lock-cover]")?;
     assert_eq!(
-        count(&s, "[data-testid=pain-form]")?,
+        count(&s, "[data-testid=patient-search]")?,
         0,
-        "no form before someone signs in"
+        "no search before someone signs in"
     );
 
     // A wrong PIN is refused in the dialog; the right one signs the nurse in.
     s.click(&s.find("[data-testid=session-signin]")?)?;
     s.find("[data-testid=signin-staff] option[value=\"N001\"]")?;
     s.select_value("[data-testid=signin-staff]", "N001")?;
-    s.type_text(&s.find("[data-testid=signin-pin]")?, "9999")?;
+    s.type_text(&s.find("[data-testid=signin-pin]")?, "999999")?;
     s.click(&s.find("[data-testid=signin-submit]")?)?;
     let refused = s.find("[data-testid=signin-error] [data-error-code]")?;
     assert_eq!(
         s.attr(&refused, "data-error-code")?.as_deref(),
         Some("wrong_pin")
     );
-    s.type_text(&s.find("[data-testid=signin-pin]")?, "1234")?;
+    s.type_text(&s.find("[data-testid=signin-pin]")?, DEMO_PIN)?;
     s.click(&s.find("[data-testid=signin-submit]")?)?;
     let name = s.find("[data-testid=session-name]")?;
     wait_until(wait, || {
         Ok(s.attr(&name, "data-state")?.as_deref() == Some("active"))
     })?;
+    s.type_text(
+        &s.find("[data-testid=patient-search]")?,
+        &format!("{}\u{E007}", patient.id),
+    )?;
 
     // Record 7 with a body site and an intervention: saved at once, queued (no server), charted, reassessment due.
     s.click(&s.find("[data-testid=pain-form] [data-testid=score-7]")?)?;
@@ -322,6 +322,8 @@ fn a_nurse_finds_a_demo_patient_by_name_and_by_scanned_id() -> Result<()> {
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
     let s = launch_demo(&driver, &dir)?;
+    // The front desk finds patients too.
+    sign_in(&s, "C001", DEMO_PIN)?;
 
     let search = s.find("[data-testid=patient-search]")?;
     s.type_text(&search, &patient.name)?;
@@ -482,6 +484,7 @@ fn the_front_desk_sees_todays_appointments_and_filters_by_doctor() -> Result<()>
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
     let s = launch_demo(&driver, &dir)?;
+    sign_in(&s, "C001", DEMO_PIN)?;
 
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     let date = s.find("[data-testid=schedule-date]")?;
@@ -763,6 +766,12 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
         "--token",
         &token,
     ])?;
+    // The front desk signs in once the staff list has come from the server.
+    let bar = s.find("[data-testid=sync-status]")?;
+    wait_until(std::time::Duration::from_secs(30), || {
+        Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
+    })?;
+    sign_in(&s, "C001", DEMO_PIN)?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     let total = s.find("[data-testid=status-count-total]")?;
     wait_until(std::time::Duration::from_secs(30), || {
@@ -840,6 +849,8 @@ fn a_long_history_lists_the_latest_records_and_more_on_request() -> Result<()> {
     };
     let driver = Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    // A patient's records are pain data: a nurse signs in first.
+    support::app::sign_in(&s, "N001", DEMO_PIN)?;
     support::app::open_patient(&s, patient.as_str())?;
     let list = s.find("[data-testid=report-list]")?;
     assert_eq!(s.attr(&list, "data-total")?.as_deref(), Some("60"));
@@ -865,5 +876,141 @@ fn a_long_history_lists_the_latest_records_and_more_on_request() -> Result<()> {
         );
     }
     assert_eq!(count(&s, "[data-testid=reports-earlier]")?, 0, "none left");
+    Ok(())
+}
+
+/// The page as it is now: every element, attribute and text (the dialog's too).
+fn page_html(s: &support::Session<'_>) -> Result<String> {
+    let html = s.script_async(
+        "const done = arguments[arguments.length - 1]; done(document.documentElement.outerHTML);",
+        serde_json::json!([]),
+    )?;
+    Ok(html.as_str().context("outerHTML is text")?.to_owned())
+}
+
+/// The demo patients' names found in `html`, once the staff's names are taken out
+/// (the sign-in list shows them, and a patient may be called like a member, or
+/// like the start of a member's name).
+fn patient_names_in(html: &str, clinic: &demo::DemoClinic) -> Vec<String> {
+    let mut html = html.to_owned();
+    for member in &clinic.staff {
+        html = html.replace(&member.name, "");
+    }
+    clinic
+        .patients
+        .iter()
+        .filter(|p| html.contains(&p.name))
+        .map(|p| {
+            let mut from = html.find(&p.name).unwrap_or_default().saturating_sub(120);
+            while !html.is_char_boundary(from) {
+                from -= 1;
+            }
+            let context: String = html[from..].chars().take(160).collect();
+            format!("{} {} in …{context}…", p.id, p.name)
+        })
+        .collect()
+}
+
+/// What a command answers when the page calls it directly, as a script in the
+/// window could: `ok`, or the error's code.
+fn invoke_code(s: &support::Session<'_>, command: &str, args: serde_json::Value) -> Result<String> {
+    let answer = s.script_async(
+        "const [command, args, done] = arguments;
+         window.__TAURI_INTERNALS__.invoke(command, args)
+           .then(() => done('ok'), (e) => done(e && e.code ? e.code : String(e)));",
+        serde_json::json!([command, args]),
+    )?;
+    Ok(answer.as_str().unwrap_or_default().to_owned())
+}
+
+#[test]
+fn locked_or_signed_out_the_window_shows_no_patient_and_no_command_answers() -> Result<()> {
+    let clinic = demo_clinic();
+    let patient = &clinic.patients[12];
+    let driver = Driver::start()?;
+    let dir = tempfile::tempdir()?;
+    let s = launch_demo(&driver, &dir)?;
+    let wait = std::time::Duration::from_secs(10);
+
+    // Nobody signed in: the cover, no patient anywhere in the DOM, and the
+    // commands that return patient data refuse.
+    s.find("[data-testid=lock-cover]")?;
+    assert_eq!(
+        patient_names_in(&page_html(&s)?, &clinic),
+        Vec::<String>::new()
+    );
+    let search = serde_json::json!({"query": patient.id.as_str()});
+    assert_eq!(
+        invoke_code(&s, "search_patients", search.clone())?,
+        "not_signed_in"
+    );
+    assert_eq!(
+        invoke_code(
+            &s,
+            "day_schedule",
+            serde_json::json!({"date": null, "doctorId": null})
+        )?,
+        "not_signed_in"
+    );
+
+    // Signed in, the patient is on screen (so the checks below can fail).
+    open_patient_signed_in(&s, patient.id.as_str())?;
+    let name = s.find("[data-testid=patient-name]")?;
+    wait_until(wait, || Ok(s.text(&name)? == patient.name))?;
+    s.find("[data-testid=pain-form]")?;
+    assert!(!patient_names_in(&page_html(&s)?, &clinic).is_empty());
+    assert_eq!(invoke_code(&s, "search_patients", search.clone())?, "ok");
+
+    // Locked: the window is covered, the patient is gone from the DOM, the
+    // commands refuse, and a colleague cannot sign in over the locked session.
+    s.click(&s.find("[data-testid=session-lock]")?)?;
+    let cover = s.find("[data-testid=lock-cover]")?;
+    assert_eq!(s.attr(&cover, "data-state")?.as_deref(), Some("locked"));
+    s.find("[data-testid=signin-held]")?;
+    wait_until(wait, || Ok(count(&s, "[data-testid=patient-name]")? == 0))?;
+    assert_eq!(
+        patient_names_in(&page_html(&s)?, &clinic),
+        Vec::<String>::new()
+    );
+    for (command, args) in [
+        ("search_patients", search.clone()),
+        (
+            "get_patient",
+            serde_json::json!({"id": patient.id.as_str()}),
+        ),
+        (
+            "patient_reports",
+            serde_json::json!({"patientId": patient.id.as_str()}),
+        ),
+        ("pending_reassessments", serde_json::json!({})),
+        ("ward_board", serde_json::json!({})),
+    ] {
+        assert_eq!(
+            invoke_code(&s, command, args)?,
+            "session_locked",
+            "{command}"
+        );
+    }
+    assert_eq!(
+        invoke_code(
+            &s,
+            "sign_in",
+            serde_json::json!({"staffId": "N002", "pin": DEMO_PIN})
+        )?,
+        "session_held"
+    );
+    assert_eq!(
+        invoke_code(&s, "sign_out", serde_json::json!({}))?,
+        "session_held"
+    );
+
+    // Her PIN opens it again.
+    s.type_text(&s.find("[data-testid=signin-pin]")?, DEMO_PIN)?;
+    s.click(&s.find("[data-testid=signin-submit]")?)?;
+    let who = s.find("[data-testid=session-name]")?;
+    wait_until(wait, || {
+        Ok(s.attr(&who, "data-state")?.as_deref() == Some("active"))
+    })?;
+    assert_eq!(invoke_code(&s, "search_patients", search)?, "ok");
     Ok(())
 }

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use clinic_desk_core::{DEMO_SEED, Desk};
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk};
 use clinic_domain::lookup::{KeyKind, patient_keys};
 use clinic_domain::{ClinicZone, demo};
 use serde_json::json;
@@ -113,6 +113,8 @@ fn main() -> Result<()> {
 
     let driver = support::Driver::start()?;
     let session = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    // Nobody signed in sees no patient: the front desk signs in first.
+    support::app::sign_in(&session, "C001", DEMO_PIN)?;
     session.find("[data-testid=patient-search]")?;
     let mut times = Vec::new();
     for (q, first) in &queries {

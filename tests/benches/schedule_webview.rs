@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{Duration, NaiveTime};
-use clinic_desk_core::{DEMO_SEED, DaySchedule, Desk};
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED, DaySchedule, Desk};
 use clinic_domain::{Appointment, AppointmentStatus, ClinicZone, DoctorId, demo};
 use serde_json::json;
 
@@ -104,6 +104,8 @@ fn main() -> Result<()> {
     );
     let driver = support::Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    // Nobody signed in sees no schedule (unless the clinic opens it): the front desk signs in.
+    support::app::sign_in(&s, "C001", DEMO_PIN)?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     s.find("[data-testid=appointment-row]")?;
 

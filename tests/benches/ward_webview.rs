@@ -20,7 +20,7 @@ mod support;
 
 use anyhow::Result;
 use chrono::Utc;
-use clinic_desk_core::{DEMO_SEED, Desk};
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk};
 use clinic_domain::{ClinicZone, demo};
 use serde_json::json;
 
@@ -165,6 +165,8 @@ fn main() -> Result<()> {
         let dir = tempfile::tempdir()?;
         store(dir.path(), n)?;
         let s = support::app::launch_synced(&driver, dir.path(), &url, &token)?;
+        // The board is pain data: a nurse signs in first.
+        support::app::sign_in(&s, "N001", DEMO_PIN)?;
         s.click(&s.find("[data-testid=nav-ward]")?)?;
         s.find("[data-testid=ward-board][data-loads=\"1\"]")?;
 

@@ -489,11 +489,14 @@ pub async fn delete_appointment(
         .ok_or_else(|| ApiError::not_found("appointment"))
 }
 
-/// The one rule set for a staff member (and the PIN's format): `PUT /v1/staff/{id}` and
-/// `import` both use it.
+/// The one rule set for a staff member (and the clinic's PIN policy,
+/// `clinic_domain::pin::PinPolicy::Clinic`, its reason in English and Chinese):
+/// `PUT /v1/staff/{id}` and `import` both use it.
 pub fn validate_staff(raw_id: &str, body: &StaffUpsert) -> Result<StaffMember, ApiError> {
     if let Some(p) = &body.pin {
-        pin::check_format(p).map_err(|e| ApiError::BadRequest(format!("pin: {e}")))?;
+        pin::PinPolicy::Clinic
+            .check(p)
+            .map_err(|refusal| ApiError::BadRequest(format!("pin: {}", refusal.both())))?;
     }
     Ok(StaffMember {
         id: field("id", record_id(raw_id))?,

@@ -23,7 +23,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use clinic_domain::{ClinicZone, pin};
+use clinic_domain::{ClinicZone, StaffMember, pin};
 use clinic_protocol::{AppointmentRecord, PatientRecord, StaffUpsert};
 use serde_json::Value;
 
@@ -245,7 +245,7 @@ pub fn read_csv(
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     let mut patients = Vec::new();
     let mut appointments = Vec::new();
-    let mut staff: Vec<(StaffUpsert, clinic_domain::StaffMember)> = Vec::new();
+    let mut staff: Vec<(StaffUpsert, StaffMember)> = Vec::new();
     let mut line_no = 0u64;
     while let Some(too_long) = read_line_bounded(&mut reader, &mut buf)? {
         line_no += 1;
@@ -353,21 +353,57 @@ pub fn read_csv(
     Ok(match kind {
         ImportKind::Patients => ImportRows::Patients(patients),
         ImportKind::Appointments => ImportRows::Appointments(appointments),
-        ImportKind::Staff => {
-            let mut rows = Vec::with_capacity(staff.len());
-            for (body, member) in staff {
-                let verifier = pin::verifier(body.pin.as_deref().unwrap_or_default())
-                    .map_err(|e| ImportError::Io(std::io::Error::other(e.to_string())))?;
-                rows.push(StaffImport {
-                    member,
-                    active: body.active,
-                    pin_verifier: verifier,
-                });
-            }
-            ImportRows::Staff(rows)
-        }
+        ImportKind::Staff => ImportRows::Staff(hash_staff_pins(staff)?),
         ImportKind::FhirPatients => unreachable!("handled above"),
     })
+}
+
+/// Each row's PIN hashed under the clinic's policy (the rows were validated by
+/// `validate_staff`, so every PIN passes it; hashing checks it again). A hash
+/// takes ≥ 250 ms, so the rows are shared among the machine's cores, each thread
+/// with one reused work area.
+fn hash_staff_pins(
+    staff: Vec<(StaffUpsert, StaffMember)>,
+) -> Result<Vec<StaffImport>, ImportError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = staff.len().div_ceil(threads).max(1);
+    let hashed: Vec<Result<Vec<String>, pin::PinError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = staff
+            .chunks(per_thread)
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut memory = pin::HashMemory::new();
+                    chunk
+                        .iter()
+                        .map(|(body, _)| {
+                            pin::verifier_in(
+                                body.pin.as_deref().unwrap_or_default(),
+                                pin::PinPolicy::Clinic,
+                                &mut memory,
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a PIN hashing thread panicked"))
+            .collect()
+    });
+    let mut verifiers = Vec::with_capacity(staff.len());
+    for chunk in hashed {
+        verifiers.extend(chunk.map_err(|e| ImportError::Io(std::io::Error::other(e.to_string())))?);
+    }
+    Ok(staff
+        .into_iter()
+        .zip(verifiers)
+        .map(|((body, member), pin_verifier)| StaffImport {
+            member,
+            active: body.active,
+            pin_verifier,
+        })
+        .collect())
 }
 
 /// A FHIR `HumanName`: its `text`, else family and given names (family first and

@@ -363,7 +363,7 @@ impl TestServer {
         Ok(auth::issue_token(self.store.as_ref(), clinic_id, scope, Some("test"))?.secret)
     }
 
-    /// Loads the demo clinic (2,000 patients, 16 staff with PIN 1234, a week of appointments).
+    /// Loads the demo clinic (2,000 patients, 18 staff with the demo PIN 1234, a week of appointments).
     pub fn load_demo(&self, clinic_id: &str, seed: u64) -> Result<demo::DemoSummary, StoreError> {
         demo::load_demo(self.store.as_ref(), clinic_id, seed, ClinicZone::default())
     }

@@ -120,7 +120,7 @@ async fn good_files_store_every_row_and_the_feeds_carry_them(
                     张三,P002,male,1990-02-03,0,13800000000\r\n";
     let appointments = "id,doctor_id,patient_id,starts_at,ends_at,status\n\
                         A1,D01,P001,2026-12-01T01:00:00Z,2026-12-01T01:30:00Z,booked\n";
-    let staff = "id,name,role,department,pin,active\nN01,李护士,nurse,骨科,4321,\n";
+    let staff = "id,name,role,department,pin,active\nN01,李护士,nurse,骨科,402817,\n";
     let files = [
         (
             ImportKind::Patients,
@@ -162,7 +162,7 @@ async fn good_files_store_every_row_and_the_feeds_carry_them(
     let s = feed(&env, "staff", &token).await;
     let verifier = s[0]["data"]["pinVerifier"].as_str().unwrap();
     assert!(
-        clinic_domain::pin::verify("4321", verifier),
+        clinic_domain::pin::verify("402817", verifier),
         "PIN stored as verifier"
     );
     assert_eq!(s[0]["data"]["active"], true);

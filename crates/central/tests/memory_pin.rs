@@ -21,7 +21,7 @@ async fn forty_eight_concurrent_pin_puts_stay_under_the_memory_bound() {
     let warm = client
         .put(format!("{url}/v1/staff/N0"))
         .bearer_auth(&token)
-        .json(&json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "1234"}))
+        .json(&json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "402817"}))
         .send()
         .await
         .unwrap();
@@ -37,7 +37,7 @@ async fn forty_eight_concurrent_pin_puts_stay_under_the_memory_bound() {
                 client
                     .put(format!("{url}/v1/staff/N{i}"))
                     .bearer_auth(token)
-                    .json(&json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "4321"}))
+                    .json(&json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "517093"}))
                     .send()
                     .await
                     .unwrap()

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clinic_central::{TestServer, spawn_for_tests};
+use clinic_domain::pin::PinRefusal;
 use clinic_domain::{
     Appointment, AppointmentStatus, ClinicZone, DoctorId, Patient, PatientId, Sex, StaffMember,
     StaffRole,
@@ -256,9 +257,49 @@ async fn every_patient_the_server_accepts_a_device_stores(
     }
 }
 
+/// The clinic's PIN policy (`clinic_domain::pin::PinPolicy::Clinic`) on the way
+/// in: a refused PIN is a 400 naming its reason in English and Chinese, and
+/// nothing is stored.
+#[rstest]
+#[case::six_digits("402817", None)]
+#[case::twelve_digits("402817593016", None)]
+#[case::the_demo_pin(clinic_domain::pin::DEMO_PIN, Some(PinRefusal::DemoPin))]
+#[case::five_digits("40281", Some(PinRefusal::TooShort))]
+#[case::repeated("111111", Some(PinRefusal::Repeated))]
+#[case::ascending("123456", Some(PinRefusal::Sequential))]
+#[case::descending("654321", Some(PinRefusal::Sequential))]
+#[case::letters("40a817", Some(PinRefusal::NotDigits))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_sets_only_pins_the_clinic_policy_accepts(
+    #[case] pin: &str,
+    #[case] refusal: Option<PinRefusal>,
+) {
+    let env = env();
+    let body = json!({"name": "李静", "role": "nurse", "department": "内科", "pin": pin});
+    let (status, error) = env.put("/v1/staff/N1", &body).await;
+    let stored = env.feed::<StaffRecord>(paths::FEED_STAFF).await.items;
+    match refusal {
+        None => {
+            assert_eq!(status, 200, "{error}");
+            let verifier = &stored[0].data.as_ref().unwrap().pin_verifier;
+            assert!(clinic_domain::pin::verify(pin, verifier));
+        }
+        Some(refusal) => {
+            assert_eq!(status, 400);
+            assert!(error.starts_with("pin"), "{error}");
+            assert!(
+                error.contains(&refusal.to_string()) && error.contains(refusal.zh_cn()),
+                "both languages: {error}"
+            );
+            assert!(stored.is_empty(), "nothing stored");
+        }
+    }
+}
+
 #[rstest]
 #[case::nurse("N1", "李静", "nurse", "内科", Ok(()))]
 #[case::doctor("D1", "张伟", "doctor", "疼痛科", Ok(()))]
+#[case::clerk("C1", "赵敏", "clerk", "门诊", Ok(()))]
 #[case::name_at_limit("N1", &"静".repeat(64), "nurse", "内科", Ok(()))]
 #[case::name_over_limit("N1", &"静".repeat(65), "nurse", "内科", Err("name"))]
 #[case::name_with_override("N1", "李\u{202E}静", "nurse", "内科", Err("name"))]
@@ -278,7 +319,7 @@ async fn every_staff_member_the_server_accepts_a_device_stores(
     #[case] expected: Result<(), &str>,
 ) {
     let env = env();
-    let body = json!({"name": name, "role": role, "department": department, "pin": "1234"});
+    let body = json!({"name": name, "role": role, "department": department, "pin": "402817"});
     let (status, error) = env.put(&format!("/v1/staff/{id}"), &body).await;
     check_refusal(status, &error, expected);
 
@@ -368,14 +409,14 @@ async fn every_appointment_the_server_accepts_a_device_stores(
     let (s, e) = env
         .put(
             "/v1/staff/D1",
-            &json!({"name": "张伟", "role": "doctor", "department": "内科", "pin": "1234"}),
+            &json!({"name": "张伟", "role": "doctor", "department": "内科", "pin": "402817"}),
         )
         .await;
     assert_eq!(s, 200, "{e}");
     let (s, e) = env
         .put(
             "/v1/staff/N1",
-            &json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "1234"}),
+            &json!({"name": "李静", "role": "nurse", "department": "内科", "pin": "402817"}),
         )
         .await;
     assert_eq!(s, 200, "{e}");

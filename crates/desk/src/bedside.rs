@@ -10,8 +10,10 @@ use clinic_domain::assessment::{
     self, CorrectionTarget, DEFAULT_BACKDATE_WINDOW_MINUTES, DEFAULT_LOCK_AFTER_MINUTES,
     DEFAULT_REASSESS_INTERVAL_MINUTES, FollowUpTarget, TimeWindow,
 };
+use clinic_domain::roles::{self, Access, Actor, ClinicAccess};
 use clinic_domain::{DomainError, EntryClock, PainReport, PatientId, corrections};
 use clinic_store::audit::{self, AuditAction, NewAuditEntry};
+use clinic_store::lockout::{self, Attempt};
 use clinic_store::outbox::{self, NewReport, ReportEntry};
 use clinic_store::{Connection, StoreError, patients, settings, staff};
 use serde::Serialize;
@@ -142,21 +144,65 @@ impl Desk {
 
     fn session_dto(&self, now: DateTime<Utc>) -> Result<SessionDto, ApiError> {
         let rules = self.rules()?;
+        let clinic = self.clinic_access()?;
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let (state, who) = match sessions.state(now, rules.lock_after()) {
+        let state = sessions.state(now, rules.lock_after());
+        let (dto_state, who) = match &state {
             SessionState::SignedOut => (SessionStateDto::SignedOut, None),
-            SessionState::Active(s) => (SessionStateDto::Active, Some(s)),
-            SessionState::Locked(s) => (SessionStateDto::Locked, Some(s)),
+            SessionState::Active(s) => (SessionStateDto::Active, Some(*s)),
+            SessionState::Locked(s) => (SessionStateDto::Locked, Some(*s)),
         };
         Ok(SessionDto {
-            state,
+            state: dto_state,
             staff_id: who.map(|s| s.staff_id.clone()),
             staff_name: who.map(|s| s.name.clone()),
-            role: who.map(|s| s.role.clone()),
+            role: who.map(|s| s.role.as_str().to_owned()),
+            allowed: roles::allowed(state.actor(), clinic),
             lock_after_minutes: rules.lock_after_minutes,
             backdate_window_minutes: rules.backdate_window_minutes,
             reassess_interval_minutes: rules.reassess_interval_minutes,
             time_zone: self.zone()?.name().to_owned(),
+        })
+    }
+
+    /// The clinic's settings the role table depends on.
+    fn clinic_access(&self) -> Result<ClinicAccess, ApiError> {
+        let open = self
+            .db
+            .read(|c| settings::get(c, settings::OPEN_SCHEDULE_WITHOUT_SIGN_IN))?;
+        Ok(ClinicAccess {
+            open_schedule_without_sign_in: open.is_some_and(|v| settings::is_on(&v)),
+        })
+    }
+
+    /// Whether whoever is at the device now may do what `access` names, by the
+    /// role table (`clinic_domain::roles`): nobody signed in and a locked session
+    /// may do only what needs no one. Every command asks this first (`ipc.rs`).
+    pub fn authorize(&self, access: Access) -> Result<(), ApiError> {
+        if access == Access::Open {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let rules = self.rules()?;
+        let clinic = self.clinic_access()?;
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let state = sessions.state(now, rules.lock_after());
+        if roles::may(state.actor(), access, clinic) {
+            return Ok(());
+        }
+        Err(match state {
+            SessionState::SignedOut => ApiError::new(
+                ErrorCode::NotSignedIn,
+                "sign in to see the clinic's patients",
+            ),
+            SessionState::Locked(_) => ApiError::new(
+                ErrorCode::SessionLocked,
+                "the session is locked; enter the PIN",
+            ),
+            SessionState::Active(s) => ApiError::new(
+                ErrorCode::NotPermitted,
+                format!("a {} may not do this ({access:?})", s.role.as_str()),
+            ),
         })
     }
 
@@ -172,6 +218,15 @@ impl Desk {
                 .touch(now, lock_after);
         }
         self.session_dto(now)
+    }
+
+    /// Locks the session now (the member steps away); her PIN unlocks it.
+    pub fn lock_session(&self) -> Result<SessionDto, ApiError> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lock();
+        self.session_dto(Utc::now())
     }
 
     /// The staff who may sign in on this device.
@@ -190,10 +245,13 @@ impl Desk {
             .collect())
     }
 
-    /// Signs a member in with their PIN (also unlocks a locked session, or switches
-    /// to another member). Every attempt, right or wrong, goes in the audit trail.
+    /// Signs a member in with their PIN (also unlocks her locked session, or
+    /// switches from an active one; never over another member's locked session).
+    /// Every attempt, right or wrong, goes in the audit trail; wrong ones are
+    /// counted in the store before the PIN is checked (`clinic_store::lockout`).
     pub fn sign_in(&self, staff_id: &str, pin: &str) -> Result<SessionDto, ApiError> {
         let now = Utc::now();
+        let lock_after = self.rules()?.lock_after();
         let member = self
             .db
             .read(|c| staff::get(c, staff_id))?
@@ -210,26 +268,38 @@ impl Desk {
                 "the clinic has not set a PIN for this member",
             ));
         };
-        if let Some(wait) = self
-            .sessions
+        let held = || {
+            ApiError::new(
+                ErrorCode::SessionHeld,
+                "another member's session is locked here; her PIN unlocks it",
+            )
+        };
+        self.sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .wait_before_attempt(&member.id, now)
+            .check_sign_in(&member.id, now, lock_after)
+            .map_err(|_| held())?;
+        let wait_seconds = match self
+            .db
+            .write(|c| lockout::begin(c, &member.id, now.timestamp()))?
         {
-            return Err(ApiError::new(
-                ErrorCode::PinAttemptsExceeded,
-                format!("too many wrong PINs; try again in {wait} s"),
-            ));
-        }
-        // Slow on purpose (argon2id); never under the sessions lock.
+            Attempt::Wait { seconds } => {
+                return Err(ApiError::new(
+                    ErrorCode::PinAttemptsExceeded,
+                    format!("too many wrong PINs; try again in {seconds} s"),
+                ));
+            }
+            Attempt::Go { wait_seconds, .. } => wait_seconds,
+        };
+        // Slow on purpose (argon2id); never under the sessions lock or in a transaction.
         let ok = verify_pin(pin, &verifier);
-        let audit_entry = |c: &Connection, action: AuditAction| -> Result<(), StoreError> {
+        let audit_entry = |c: &Connection, actor: &str, action: AuditAction| {
             let device = device_id(c)?;
             audit::append(
                 c,
                 &NewAuditEntry {
                     at: now.timestamp(),
-                    actor: &member.id,
+                    actor,
                     device_id: &device,
                     action,
                     report_id: None,
@@ -238,61 +308,60 @@ impl Desk {
             )
         };
         if !ok {
-            let started_wait = self
-                .sessions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record_failure(&member.id, now);
             self.db
-                .write(|c| audit_entry(c, AuditAction::SignInFailed))?;
-            return Err(if started_wait {
-                ApiError::new(
+                .write(|c| audit_entry(c, &member.id, AuditAction::SignInFailed))?;
+            return Err(match wait_seconds {
+                Some(wait) => ApiError::new(
                     ErrorCode::PinAttemptsExceeded,
-                    "too many wrong PINs; try again in a minute",
-                )
-            } else {
-                ApiError::new(ErrorCode::WrongPin, "wrong PIN")
+                    format!("too many wrong PINs; try again in {wait} s"),
+                ),
+                None => ApiError::new(ErrorCode::WrongPin, "wrong PIN"),
             });
         }
         let previous = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .sign_in(SignedIn {
-                staff_id: member.id.clone(),
-                name: member.name.clone(),
-                role: member.role.as_str().to_owned(),
-                last_active: now,
-            });
-        self.db.write(|c| {
+            .sign_in(
+                SignedIn {
+                    staff_id: member.id.clone(),
+                    name: member.name.clone(),
+                    role: member.role,
+                    last_active: now,
+                    locked: false,
+                },
+                lock_after,
+            )
+            .map_err(|_| held())?;
+        self.db.write(|c| -> Result<(), StoreError> {
+            let tx = c.transaction()?;
+            lockout::succeeded(&tx, &member.id)?;
             if let Some(p) = previous.filter(|p| p.staff_id != member.id) {
-                let device = device_id(c)?;
-                audit::append(
-                    c,
-                    &NewAuditEntry {
-                        at: now.timestamp(),
-                        actor: &p.staff_id,
-                        device_id: &device,
-                        action: AuditAction::SignedOut,
-                        report_id: None,
-                        detail: None,
-                    },
-                )?;
+                audit_entry(&tx, &p.staff_id, AuditAction::SignedOut)?;
             }
-            audit_entry(c, AuditAction::SignedIn)
+            audit_entry(&tx, &member.id, AuditAction::SignedIn)?;
+            Ok(tx.commit()?)
         })?;
         tracing::info!(staff = %member.id, "signed in");
         self.session_dto(now)
     }
 
+    /// Signs the member out; a locked session needs her PIN first (`session_held`).
     pub fn sign_out(&self) -> Result<SessionDto, ApiError> {
         let now = Utc::now();
-        if let Some(was) = self
+        let lock_after = self.rules()?.lock_after();
+        let was = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .sign_out()
-        {
+            .sign_out(now, lock_after)
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::SessionHeld,
+                    "the session is locked; its member's PIN unlocks it before signing out",
+                )
+            })?;
+        if let Some(was) = was {
             self.db.write(|c| {
                 let device = device_id(c)?;
                 audit::append(
@@ -311,11 +380,13 @@ impl Desk {
         self.session_dto(now)
     }
 
-    /// The member acting now: signed in, not locked. Acting keeps the session open.
+    /// The member acting now: signed in, not locked, and a role that may do what
+    /// `access` names (the role table). Acting keeps the session open.
     pub(crate) fn acting(
         &self,
         now: DateTime<Utc>,
         rules: BedsideRules,
+        access: Access,
     ) -> Result<SignedIn, ApiError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let who = match sessions.state(now, rules.lock_after()) {
@@ -333,6 +404,12 @@ impl Desk {
             }
             SessionState::Active(s) => s.clone(),
         };
+        if !roles::may(Actor::Staff(who.role), access, ClinicAccess::default()) {
+            return Err(ApiError::new(
+                ErrorCode::NotPermitted,
+                format!("a {} may not do this ({access:?})", who.role.as_str()),
+            ));
+        }
         sessions.touch(now, rules.lock_after());
         Ok(who)
     }
@@ -348,7 +425,7 @@ impl Desk {
             .values
             .check(patient, self.entry_clock(rules, now)?, None)
             .map_err(domain_error)?;
-        let who = self.acting(now, rules)?;
+        let who = self.acting(now, rules, Access::RecordPain)?;
         let id = self.db.write(|c| -> Result<String, ApiError> {
             let patient = &report.patient_id;
             if patients::get(c, patient)?.is_none() {
@@ -451,7 +528,7 @@ impl Desk {
                 Some(instant(old.assessed_at)?),
             )
             .map_err(domain_error)?;
-        let who = self.acting(now, rules)?;
+        let who = self.acting(now, rules, Access::RecordPain)?;
         let id = self.db.write(|c| {
             let row = new_report(
                 report.clone(),
@@ -487,7 +564,7 @@ impl Desk {
                 "only a report the server refused can be retried",
             ));
         }
-        let who = self.acting(now, self.rules()?)?;
+        let who = self.acting(now, self.rules()?, Access::RecordPain)?;
         self.db.write(|c| {
             let tx = c.transaction()?;
             if outbox::requeue_rejected(&tx, report_id)? {
@@ -635,7 +712,7 @@ impl Desk {
             PatientId::parse(p)
                 .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
         }
-        let who = self.acting(now, self.rules()?)?;
+        let who = self.acting(now, self.rules()?, Access::ReadPain)?;
         let (bundle, n) = self.fhir_bundle(patient_id)?;
         let dir = self.exports_dir();
         let path = dir.join(format!(

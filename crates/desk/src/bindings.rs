@@ -41,6 +41,7 @@ pub fn typescript() -> String {
         WardBoardDto::decl(&cfg),
         StaffDto::decl(&cfg),
         SessionStateDto::decl(&cfg),
+        clinic_domain::roles::Access::decl(&cfg),
         SessionDto::decl(&cfg),
         AuditEntryDto::decl(&cfg),
         ExportDto::decl(&cfg),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clinic_domain::roles::Access;
 use clinic_install::{
     Failure, InstallError, Profile, ProvisionError, Setup, Source, StoreAt, bundle,
 };
@@ -290,7 +291,7 @@ impl Desk {
         code: &str,
     ) -> Result<(ProvisionOutcomeDto, Option<Profile>), ApiError> {
         if setup.profile().server.token.is_some() {
-            self.acting(chrono::Utc::now(), self.rules()?)?;
+            self.acting(chrono::Utc::now(), self.rules()?, Access::Open)?;
         }
         let profile = Profile::from_pasted(code)?;
         let Some(config_dir) = setup.config_dir.as_deref() else {

@@ -376,6 +376,9 @@ pub struct SessionDto {
     pub staff_id: Option<String>,
     pub staff_name: Option<String>,
     pub role: Option<String>,
+    /// What whoever is at the device may do now, by the role table: the UI shows
+    /// only these (Rust refuses the rest whatever the UI shows).
+    pub allowed: Vec<clinic_domain::roles::Access>,
     pub lock_after_minutes: u32,
     pub backdate_window_minutes: u32,
     pub reassess_interval_minutes: u32,

@@ -55,6 +55,11 @@ pub enum ErrorCode {
     /// This device holds another clinic's data and cannot be provisioned for this one.
     OtherClinicData,
     SupportBundleFailed,
+    /// The signed-in member's role may not do this (the role table, `clinic_domain::roles`).
+    NotPermitted,
+    /// Another member's session is locked on this device: her PIN unlocks it before
+    /// anyone else signs in, and before it is signed out.
+    SessionHeld,
 }
 
 /// What crosses the IPC boundary when a command fails: a code to switch on and an

@@ -12,68 +12,91 @@
 //! - `async fn`: awaited on the runtime (network);
 //! - `stream fn`: its one argument is a channel the body receives as
 //!   `FnMut(message) -> bool` (false once the window went away); the UI passes a callback.
+//!
+//! and, before the body, the [`Access`](crate::Access) it needs: the role table
+//! (`clinic_domain::roles`) decides who may run it, asked by [`gated!`] before
+//! the body runs. A command that returns patient data needs more than `Open`.
 
 /// Calls the macro `$then` with the command list (see the module's doc for its shape).
 #[macro_export]
 macro_rules! with_commands {
     ($then:ident) => {
         $then! {
-            blocking fn app_info() -> $crate::AppInfo = |app| app.desk()?.app_info();
+            blocking fn app_info() -> $crate::AppInfo = Open |app| app.desk()?.app_info();
             /// ID prefix or name substring; a blank query gives an empty list.
             blocking fn search_patients(query: String) -> $crate::PatientSearch =
-                |app| app.desk()?.search_patients(&query);
+                Lookup |app| app.desk()?.search_patients(&query);
             blocking fn get_patient(id: String) -> $crate::PatientDetail =
-                |app| app.desk()?.patient(&id);
-            blocking fn list_doctors() -> Vec<$crate::DoctorDto> = |app| app.desk()?.doctors();
+                Lookup |app| app.desk()?.patient(&id);
+            blocking fn list_doctors() -> Vec<$crate::DoctorDto> =
+                Schedule |app| app.desk()?.doctors();
             /// `date` is `YYYY-MM-DD` in the clinic's zone, null for the clinic's today.
             blocking fn day_schedule(date: Option<String>, doctor_id: Option<String>) -> $crate::DaySchedule =
-                |app| app.desk()?.day_schedule(date.as_deref(), doctor_id.as_deref());
+                Schedule |app| app.desk()?.day_schedule(date.as_deref(), doctor_id.as_deref());
             /// Saves an assessment locally at once, as the signed-in member; sync delivers it.
             blocking fn record_pain_report(input: $crate::AssessmentInput) -> $crate::PainReportDto =
-                |app| app.desk()?.record_assessment(&input);
+                RecordPain |app| app.desk()?.record_assessment(&input);
             /// A patient's assessments, newest first, superseded ones included.
             blocking fn patient_reports(patient_id: String) -> Vec<$crate::PainReportDto> =
-                |app| app.desk()?.patient_reports(&patient_id);
+                ReadPain |app| app.desk()?.patient_reports(&patient_id);
             blocking fn retry_rejected_report(report_id: String) -> $crate::PainReportDto =
-                |app| app.desk()?.retry_rejected_report(&report_id);
+                RecordPain |app| app.desk()?.retry_rejected_report(&report_id);
             /// Supersedes a record by a corrected one; the original stays on record, marked.
             blocking fn correct_report(report_id: String, input: $crate::CorrectionInput) -> $crate::PainReportDto =
-                |app| app.desk()?.correct_report(&report_id, &input);
+                RecordPain |app| app.desk()?.correct_report(&report_id, &input);
             /// Settles a conflicting record: corrects its shown current report and resolves the other live ones.
             blocking fn resolve_conflict(report_id: String, input: $crate::CorrectionInput) -> $crate::PainReportDto =
-                |app| app.desk()?.resolve_conflict(&report_id, &input);
+                RecordPain |app| app.desk()?.resolve_conflict(&report_id, &input);
             blocking fn report_history(report_id: String) -> Vec<$crate::AuditEntryDto> =
-                |app| app.desk()?.report_history(&report_id);
+                ReadPain |app| app.desk()?.report_history(&report_id);
             blocking fn pending_reassessments() -> Vec<$crate::PendingReassessmentDto> =
-                |app| app.desk()?.pending_reassessments();
+                ReadPain |app| app.desk()?.pending_reassessments();
             /// The ward pain board now: patients assessed in the clinic's window, most urgent first.
-            blocking fn ward_board() -> $crate::WardBoardDto = |app| app.desk()?.ward_board_now();
+            blocking fn ward_board() -> $crate::WardBoardDto =
+                ReadPain |app| app.desk()?.ward_board_now();
             /// Writes a FHIR R4 Bundle (one patient, or all when null) beside the database.
             blocking fn export_fhir(patient_id: Option<String>) -> $crate::ExportDto =
-                |app| app.desk()?.export_fhir(patient_id.as_deref());
-            blocking fn list_staff() -> Vec<$crate::StaffDto> = |app| app.desk()?.staff();
+                ReadPain |app| app.desk()?.export_fhir(patient_id.as_deref());
+            blocking fn list_staff() -> Vec<$crate::StaffDto> = Open |app| app.desk()?.staff();
             /// Who is signed in; `active` tells Rust the user just did something.
             blocking fn staff_session(active: bool) -> $crate::SessionDto =
-                |app| app.desk()?.staff_session(active);
+                Open |app| app.desk()?.staff_session(active);
             blocking fn sign_in(staff_id: String, pin: String) -> $crate::SessionDto =
-                |app| app.desk()?.sign_in(&staff_id, &pin);
-            blocking fn sign_out() -> $crate::SessionDto = |app| app.desk()?.sign_out();
-            blocking fn sync_status() -> $crate::SyncStatusDto = |app| app.desk()?.sync_status();
-            blocking fn sync_now() -> () = |app| app.desk()?.sync_now();
+                Open |app| app.desk()?.sign_in(&staff_id, &pin);
+            /// Refused (`session_held`) while the session is locked: its member's PIN unlocks it first.
+            blocking fn sign_out() -> $crate::SessionDto = Open |app| app.desk()?.sign_out();
+            /// Locks the session now; the member's PIN unlocks it.
+            blocking fn lock_session() -> $crate::SessionDto =
+                Open |app| app.desk()?.lock_session();
+            blocking fn sync_status() -> $crate::SyncStatusDto =
+                Open |app| app.desk()?.sync_status();
+            blocking fn sync_now() -> () = Open |app| app.desk()?.sync_now();
             /// Calls `onMessage` now and whenever the sync status changes (pushed by Rust, not polled).
             stream fn subscribe_sync_status(channel: $crate::SyncStatusDto) -> () =
-                |app| app.subscribe_sync_status(channel);
-            blocking fn diagnostics() -> $crate::DiagnosticsDto = |app| app.diagnostics();
+                Open |app| app.subscribe_sync_status(channel);
+            blocking fn diagnostics() -> $crate::DiagnosticsDto = Open |app| app.diagnostics();
             /// Never rejects for a network failure: the result says what failed.
             async fn test_connection() -> $crate::ConnectionTestDto =
-                |app| Ok(app.test_connection().await);
+                Open |app| Ok(app.test_connection().await);
             blocking fn export_support_bundle() -> $crate::SupportBundleDto =
-                |app| app.export_support_bundle();
+                Open |app| app.export_support_bundle();
             /// `code`: an enrolment code (CDP1-…) or a profile's TOML; checked against the server before saving.
             async fn provision_device(code: String) -> $crate::ProvisionOutcomeDto =
-                |app| app.provision(&code).await;
+                Open |app| app.provision(&code).await;
         }
     };
+}
+
+/// An entry's body behind its access: the role table is asked first
+/// ([`DeskApp::authorize`](crate::DeskApp::authorize)), so no command answers
+/// what whoever is at the device may not see. The shell expands every body
+/// through this.
+#[macro_export]
+macro_rules! gated {
+    ($access:ident, $app:ident, $body:expr) => {{
+        $app.authorize($crate::Access::$access)?;
+        $body
+    }};
 }
 
 /// One entry of the list, as the generators see it.
@@ -86,6 +109,8 @@ pub struct CommandSpec {
     pub args: Vec<(&'static str, String)>,
     /// TypeScript type of the result (`void` for none).
     pub result: String,
+    /// What it needs in the role table (`clinic_domain::roles`).
+    pub access: crate::Access,
 }
 
 fn ts_type<T: ts_rs::TS + 'static>() -> String {
@@ -97,13 +122,14 @@ fn ts_type<T: ts_rs::TS + 'static>() -> String {
 }
 
 macro_rules! specs {
-    ($( $(#[doc = $doc:literal])* $kind:ident fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = |$app:ident| $body:expr ; )*) => {
+    ($( $(#[doc = $doc:literal])* $kind:ident fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $access:ident |$app:ident| $body:expr ; )*) => {
         vec![$( CommandSpec {
             name: stringify!($name),
             kind: stringify!($kind),
             doc: vec![$($doc),*],
             args: vec![$( (stringify!($arg), ts_type::<$ty>()) ),*],
             result: ts_type::<$ret>(),
+            access: $crate::Access::$access,
         } ),*]
     };
 }
@@ -231,8 +257,8 @@ mod tests {
     /// Compiles each entry's body against `DeskApp` here, without Tauri, so a
     /// changed method breaks this crate and not only the shell.
     macro_rules! bodies {
-        ($( $(#[doc = $doc:literal])* $kind:ident fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = |$app:ident| $body:expr ; )*) => {
-            $( body!($kind $name ($($arg: $ty),*) -> $ret = |$app| $body); )*
+        ($( $(#[doc = $doc:literal])* $kind:ident fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $access:ident |$app:ident| $body:expr ; )*) => {
+            $( body!($kind $name ($($arg: $ty),*) -> $ret = |$app| $crate::gated!($access, $app, $body)); )*
         };
     }
     macro_rules! body {

@@ -22,6 +22,7 @@ use clinic_domain::{ClinicZone, DoctorId, PatientId, demo, patient::parse_date};
 use clinic_store::{Database, SCHEMA_VERSION, outbox, patients, schedule, settings};
 use clinic_sync::SyncHandle;
 
+pub use clinic_domain::roles::Access;
 pub use diagnostics::*;
 pub use dto::*;
 pub use error::{ApiError, ErrorCode};
@@ -108,13 +109,15 @@ impl Desk {
     pub fn load_demo(&self, seed: u64, today: Option<NaiveDate>) -> Result<bool, ApiError> {
         let zone = ClinicZone::default();
         let clinic = demo::clinic("DEMO", seed, zone, today.unwrap_or_else(|| zone.today()));
-        // One verifier for everyone: argon2 is slow on purpose, and this is the demo.
-        let verifier = clinic_domain::pin::verifier(DEMO_PIN)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        // One verifier for everyone, made once (the demo PIN is public): argon2 is
+        // slow on purpose.
         self.db.write(|c| {
             let loaded = clinic_store::demo::load_if_empty(c, &clinic)?;
             if loaded {
-                clinic_store::staff::set_pin_verifier_where_missing(c, &verifier)?;
+                clinic_store::staff::set_pin_verifier_where_missing(
+                    c,
+                    clinic_domain::pin::DEMO_VERIFIER,
+                )?;
             }
             Ok(loaded)
         })

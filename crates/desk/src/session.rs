@@ -1,54 +1,68 @@
 //! Who is signed in on this device. A nurse picks her name and enters her PIN; she
-//! stays signed in until she signs out, but after a few idle minutes the device
-//! locks and wants the PIN again (a ward computer is shared and left open).
+//! stays signed in until she signs out, but after a few idle minutes (or when she
+//! locks it) the device locks and wants the PIN again (a ward computer is shared
+//! and left open). A locked session hides everything: it is nobody in the role
+//! table (`clinic_domain::roles`).
+//!
+//! A locked session belongs to its member: her PIN unlocks it, and nobody else
+//! signs her out, by signing out or by signing in over it ([`Held`]), until it has
+//! been locked for [`LOCKED_SESSION_LAPSES_AFTER`] (a shift: then it ends, and the
+//! audit trail says she was signed out).
 //!
 //! The PIN is checked offline against the argon2id verifier the clinic's server
-//! sent with the staff list (`clinic_domain::pin::verify`). A 4-digit PIN has 10,000 values, so attempts are
-//! limited per staff member; the PIN guards an enrolled device, it is not the
-//! clinic's authentication.
-
-use std::collections::HashMap;
+//! sent with the staff list (`clinic_domain::pin::verify`); wrong PINs are counted
+//! in the store (`clinic_store::lockout`), so a restart does not reset them.
 
 use chrono::{DateTime, Duration, Utc};
+use clinic_domain::StaffRole;
 pub use clinic_domain::pin::verify as verify_pin;
+use clinic_domain::roles::Actor;
 
-/// Wrong PINs in a row before a staff member must wait.
-pub const MAX_PIN_ATTEMPTS: u32 = 5;
-pub const PIN_LOCKOUT: Duration = Duration::seconds(60);
+/// A session locked this long ends when someone else signs in.
+pub const LOCKED_SESSION_LAPSES_AFTER: Duration = Duration::hours(12);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
     pub staff_id: String,
     pub name: String,
-    pub role: String,
+    pub role: StaffRole,
     pub last_active: DateTime<Utc>,
+    /// Locked on purpose (the lock button) rather than by idling.
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionState<'a> {
     SignedOut,
     Active(&'a SignedIn),
-    /// Still this member's session, but idle too long: the PIN unlocks it.
+    /// Still this member's session, but idle too long or locked: the PIN unlocks it.
     Locked(&'a SignedIn),
 }
+
+impl SessionState<'_> {
+    /// Who this is in the role table: a locked session is nobody.
+    pub fn actor(&self) -> Actor {
+        match self {
+            SessionState::Active(s) => Actor::Staff(s.role),
+            SessionState::SignedOut | SessionState::Locked(_) => Actor::Nobody,
+        }
+    }
+}
+
+/// Another member's locked session is in the way: she unlocks it with her PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held;
 
 #[derive(Debug, Default)]
 pub struct Sessions {
     current: Option<SignedIn>,
-    failures: HashMap<String, Failures>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Failures {
-    count: u32,
-    wait_until: Option<DateTime<Utc>>,
 }
 
 impl Sessions {
     pub fn state(&self, now: DateTime<Utc>, lock_after: Duration) -> SessionState<'_> {
         match &self.current {
             None => SessionState::SignedOut,
-            Some(s) if now - s.last_active > lock_after => SessionState::Locked(s),
+            Some(s) if s.locked || now - s.last_active > lock_after => SessionState::Locked(s),
             Some(s) => SessionState::Active(s),
         }
     }
@@ -57,40 +71,60 @@ impl Sessions {
     /// stays locked (only the PIN opens it).
     pub fn touch(&mut self, now: DateTime<Utc>, lock_after: Duration) {
         if let Some(s) = &mut self.current
+            && !s.locked
             && now - s.last_active <= lock_after
         {
             s.last_active = now;
         }
     }
 
-    /// Seconds to wait before `staff_id` may try another PIN, if any.
-    pub fn wait_before_attempt(&self, staff_id: &str, now: DateTime<Utc>) -> Option<i64> {
-        let until = self.failures.get(staff_id)?.wait_until?;
-        (until > now).then(|| (until - now).num_seconds().max(1))
-    }
-
-    /// A wrong PIN; returns true when this one started a wait.
-    pub fn record_failure(&mut self, staff_id: &str, now: DateTime<Utc>) -> bool {
-        let f = self.failures.entry(staff_id.to_owned()).or_default();
-        if f.wait_until.is_some_and(|u| u <= now) {
-            *f = Failures::default();
+    /// Locks the session now (the member steps away).
+    pub fn lock(&mut self) {
+        if let Some(s) = &mut self.current {
+            s.locked = true;
         }
-        f.count += 1;
-        if f.count >= MAX_PIN_ATTEMPTS {
-            f.wait_until = Some(now + PIN_LOCKOUT);
-            return true;
+    }
+
+    /// Whether `staff_id` may sign in now: not over another member's locked
+    /// session (unless it lapsed).
+    pub fn check_sign_in(
+        &self,
+        staff_id: &str,
+        now: DateTime<Utc>,
+        lock_after: Duration,
+    ) -> Result<(), Held> {
+        match self.state(now, lock_after) {
+            SessionState::Locked(s)
+                if s.staff_id != staff_id
+                    && now - s.last_active <= LOCKED_SESSION_LAPSES_AFTER + lock_after =>
+            {
+                Err(Held)
+            }
+            _ => Ok(()),
         }
-        false
     }
 
-    /// Signs `who` in (replacing whoever was signed in) and returns who that was.
-    pub fn sign_in(&mut self, who: SignedIn) -> Option<SignedIn> {
-        self.failures.remove(&who.staff_id);
-        self.current.replace(who)
+    /// Signs `who` in (replacing whoever was signed in, unless [`Held`]) and
+    /// returns who that was.
+    pub fn sign_in(
+        &mut self,
+        who: SignedIn,
+        lock_after: Duration,
+    ) -> Result<Option<SignedIn>, Held> {
+        self.check_sign_in(&who.staff_id, who.last_active, lock_after)?;
+        Ok(self.current.replace(who))
     }
 
-    pub fn sign_out(&mut self) -> Option<SignedIn> {
-        self.current.take()
+    /// Signs out an active session; a locked one needs its PIN first ([`Held`]).
+    pub fn sign_out(
+        &mut self,
+        now: DateTime<Utc>,
+        lock_after: Duration,
+    ) -> Result<Option<SignedIn>, Held> {
+        if let SessionState::Locked(_) = self.state(now, lock_after) {
+            return Err(Held);
+        }
+        Ok(self.current.take())
     }
 }
 
@@ -105,12 +139,23 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap()
     }
 
-    fn nurse(at: DateTime<Utc>) -> SignedIn {
+    fn member(id: &str, at: DateTime<Utc>) -> SignedIn {
         SignedIn {
-            staff_id: "N001".into(),
+            staff_id: id.into(),
             name: "王芳".into(),
-            role: "nurse".into(),
+            role: StaffRole::Nurse,
             last_active: at,
+            locked: false,
+        }
+    }
+
+    const LOCK_AFTER: Duration = Duration::minutes(5);
+
+    fn state_name(s: &Sessions, at: DateTime<Utc>) -> &'static str {
+        match s.state(at, LOCK_AFTER) {
+            SessionState::SignedOut => "signed_out",
+            SessionState::Active(_) => "active",
+            SessionState::Locked(_) => "locked",
         }
     }
 
@@ -125,46 +170,56 @@ mod tests {
         #[case] at: i64,
         #[case] expected: &str,
     ) {
-        let lock_after = Duration::minutes(5);
         let mut s = Sessions::default();
-        s.sign_in(nurse(t0()));
+        s.sign_in(member("N001", t0()), LOCK_AFTER).unwrap();
         for t in touches {
-            s.touch(t0() + Duration::seconds(*t), lock_after);
+            s.touch(t0() + Duration::seconds(*t), LOCK_AFTER);
         }
-        let state = match s.state(t0() + Duration::seconds(at), lock_after) {
-            SessionState::SignedOut => "signed_out",
-            SessionState::Active(_) => "active",
-            SessionState::Locked(_) => "locked",
-        };
-        assert_eq!(state, expected);
-        s.sign_out();
-        assert_eq!(s.state(t0(), lock_after), SessionState::SignedOut);
+        assert_eq!(state_name(&s, t0() + Duration::seconds(at)), expected);
+        let at = t0() + Duration::seconds(at);
+        assert_eq!(s.sign_out(at, LOCK_AFTER).is_ok(), expected == "active");
     }
 
     #[test]
-    fn wrong_pins_make_that_member_wait_and_a_right_one_resets() {
+    fn a_locked_session_is_nobody_and_stays_its_members() {
         let mut s = Sessions::default();
-        for i in 1..MAX_PIN_ATTEMPTS {
-            assert!(!s.record_failure("N001", t0()), "attempt {i}");
-            assert_eq!(s.wait_before_attempt("N001", t0()), None);
-        }
-        assert!(s.record_failure("N001", t0()));
+        s.sign_in(member("N001", t0()), LOCK_AFTER).unwrap();
         assert_eq!(
-            s.wait_before_attempt("N001", t0() + Duration::seconds(10)),
-            Some(50)
+            s.state(t0(), LOCK_AFTER).actor(),
+            Actor::Staff(StaffRole::Nurse)
+        );
+        s.lock();
+        s.touch(t0(), LOCK_AFTER);
+        assert_eq!(state_name(&s, t0()), "locked");
+        assert_eq!(s.state(t0(), LOCK_AFTER).actor(), Actor::Nobody);
+        assert_eq!(
+            s.sign_out(t0(), LOCK_AFTER),
+            Err(Held),
+            "no sign-out without her PIN"
         );
         assert_eq!(
-            s.wait_before_attempt("N002", t0()),
-            None,
-            "others are not affected"
+            s.sign_in(member("N002", t0()), LOCK_AFTER),
+            Err(Held),
+            "nobody signs in over her"
         );
-        let later = t0() + PIN_LOCKOUT;
-        assert_eq!(s.wait_before_attempt("N001", later), None);
+        assert_eq!(state_name(&s, t0()), "locked");
+        let lapsed = t0() + LOCKED_SESSION_LAPSES_AFTER + LOCK_AFTER + Duration::seconds(1);
+        assert_eq!(
+            s.sign_in(member("N002", lapsed), LOCK_AFTER)
+                .unwrap()
+                .map(|p| p.staff_id),
+            Some("N001".into()),
+            "a lapsed session gives way"
+        );
+        let mut s = Sessions::default();
+        s.sign_in(member("N001", t0()), LOCK_AFTER).unwrap();
+        s.lock();
+        let back = s.sign_in(member("N001", t0()), LOCK_AFTER).unwrap();
+        assert!(back.is_some_and(|b| b.locked), "her own PIN unlocks");
+        assert_eq!(state_name(&s, t0()), "active");
         assert!(
-            !s.record_failure("N001", later),
-            "the count starts again after the wait"
+            s.sign_in(member("N002", t0()), LOCK_AFTER).is_ok(),
+            "an active session may be handed over"
         );
-        s.sign_in(nurse(later));
-        assert_eq!(s.failures.get("N001").map(|f| f.count), None);
     }
 }

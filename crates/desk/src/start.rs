@@ -139,6 +139,16 @@ impl DeskApp {
         self.desk.as_ref().map_err(Clone::clone)
     }
 
+    /// Whether whoever is at the device may do what `access` names
+    /// ([`Desk::authorize`]); `Open` needs no store, so diagnostics answer even
+    /// when the store could not be opened.
+    pub fn authorize(&self, access: crate::Access) -> Result<(), ApiError> {
+        if access == crate::Access::Open {
+            return Ok(());
+        }
+        self.desk()?.authorize(access)
+    }
+
     /// What the app found at start, with what provisioning changed since.
     pub fn setup(&self) -> Setup {
         self.setup.read().unwrap_or_else(|e| e.into_inner()).clone()

@@ -125,7 +125,8 @@ pub struct DemoClinic {
     pub zone: ClinicZone,
     pub patients: Vec<Patient>,
     pub doctors: Vec<Doctor>,
-    /// Everyone who signs in on a ward device: the doctors and [`DEMO_NURSES`] nurses.
+    /// Everyone who signs in on a ward device: the doctors, [`DEMO_NURSES`] nurses
+    /// and [`DEMO_CLERKS`] front-desk clerks.
     pub staff: Vec<StaffMember>,
     pub appointments: Vec<Appointment>,
 }
@@ -134,6 +135,9 @@ pub const DEMO_PATIENTS: u64 = 2_000;
 pub const DEMO_DOCTORS: usize = 10;
 pub const DEMO_DAYS: i64 = 8;
 pub const DEMO_NURSES: usize = 6;
+/// Front-desk clerks (`C001`…), named from their own random stream so adding them
+/// changed nothing else of the demo clinic.
+pub const DEMO_CLERKS: usize = 2;
 
 /// A clinic with [`DEMO_PATIENTS`] patients, [`DEMO_DOCTORS`] doctors and appointments
 /// from `today` through the coming week, in `zone`'s working hours.
@@ -154,6 +158,15 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
         role: StaffRole::Nurse,
         department: DEPARTMENTS[(n - 1) % DEPARTMENTS.len()].to_owned(),
     });
+    let mut clerk_rng = DemoRng::new(seed.rotate_left(29) ^ 0xC1E2_0C5A);
+    let clerks: Vec<StaffMember> = (1..=DEMO_CLERKS)
+        .map(|n| StaffMember {
+            id: format!("C{n:03}"),
+            name: random_name(&mut clerk_rng),
+            role: StaffRole::Clerk,
+            department: "门诊".to_owned(),
+        })
+        .collect();
     let staff: Vec<StaffMember> = doctors
         .iter()
         .map(|d| StaffMember {
@@ -163,6 +176,7 @@ pub fn clinic(clinic_id: &str, seed: u64, zone: ClinicZone, today: NaiveDate) ->
             department: d.department.clone(),
         })
         .chain(nurses)
+        .chain(clerks)
         .collect();
 
     let mut appointments = Vec::new();
@@ -269,6 +283,13 @@ mod tests {
                 .filter(|s| s.role == StaffRole::Nurse)
                 .count(),
             DEMO_NURSES
+        );
+        assert_eq!(
+            c.staff
+                .iter()
+                .filter(|s| s.role == StaffRole::Clerk)
+                .count(),
+            DEMO_CLERKS
         );
     }
 

@@ -21,6 +21,7 @@ pub mod pain;
 pub mod patient;
 pub mod pin;
 pub mod report;
+pub mod roles;
 pub mod text;
 pub mod ward;
 

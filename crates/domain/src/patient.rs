@@ -230,6 +230,7 @@ mod tests {
     #[rstest]
     #[case::doctor("doctor", Ok(StaffRole::Doctor))]
     #[case::nurse("nurse", Ok(StaffRole::Nurse))]
+    #[case::clerk("clerk", Ok(StaffRole::Clerk))]
     #[case::capitalised("Doctor", Err(DomainError::UnknownRole("Doctor".into())))]
     #[case::padded(" nurse", Err(DomainError::UnknownRole(" nurse".into())))]
     #[case::unknown("porter", Err(DomainError::UnknownRole("porter".into())))]
@@ -255,15 +256,18 @@ mod tests {
 pub enum StaffRole {
     Doctor,
     Nurse,
+    /// The front desk: finds patients and keeps the schedule (see `roles`).
+    Clerk,
 }
 
 impl StaffRole {
-    pub const ALL: [StaffRole; 2] = [StaffRole::Doctor, StaffRole::Nurse];
+    pub const ALL: [StaffRole; 3] = [StaffRole::Doctor, StaffRole::Nurse, StaffRole::Clerk];
 
     pub fn as_str(self) -> &'static str {
         match self {
             StaffRole::Doctor => "doctor",
             StaffRole::Nurse => "nurse",
+            StaffRole::Clerk => "clerk",
         }
     }
 

@@ -286,7 +286,7 @@ pub struct PatientRecord {
     pub phone: Option<String>,
 }
 
-/// `"doctor" | "nurse"`, as `clinic_domain::StaffRole`.
+/// `"doctor" | "nurse" | "clerk"`, as `clinic_domain::StaffRole`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StaffRecord {

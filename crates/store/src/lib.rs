@@ -10,6 +10,7 @@ pub mod column;
 mod database;
 pub mod demo;
 mod error;
+pub mod lockout;
 pub mod migrate;
 pub mod outbox;
 pub mod patients;

@@ -20,6 +20,9 @@ pub const BACKDATE_WINDOW_MINUTES: &str = "backdate_window_minutes";
 pub const LOCK_AFTER_MINUTES: &str = "lock_after_minutes";
 /// Hours back the ward pain board looks for assessments (`clinic_domain::ward`'s default unless set).
 pub const WARD_BOARD_HOURS: &str = "ward_board_hours";
+/// "true" lets nobody signed in see the schedule board (a front-desk PC keeps it
+/// up); unset or anything else keeps it behind sign-in (`clinic_domain::roles`).
+pub const OPEN_SCHEDULE_WITHOUT_SIGN_IN: &str = "open_schedule_without_sign_in";
 /// The clinic's UI language ("zh-CN" or "en"); the user's own choice still wins.
 pub const LANGUAGE: &str = "language";
 
@@ -40,6 +43,14 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> 
         [key, value],
     )?;
     Ok(())
+}
+
+/// Whether a yes/no setting's value says yes ("true", "1", "yes", "on").
+pub fn is_on(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on"
+    )
 }
 
 /// The clinic's zone, or Shanghai's until the clinic's data says otherwise.

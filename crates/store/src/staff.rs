@@ -29,11 +29,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
     })
 }
 
-/// Everyone who may sign in: active, nurses first (it is their device), then by name.
+/// Everyone who may sign in: active, nurses first (it is their device), then the
+/// front desk's clerks, then doctors, each by department and name.
 pub fn active(conn: &Connection) -> Result<Vec<StaffRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, role, department, active, pin_verifier FROM staff
-         WHERE active = 1 ORDER BY role = 'doctor', department, name, id",
+         WHERE active = 1
+         ORDER BY CASE role WHEN 'nurse' THEN 0 WHEN 'clerk' THEN 1 ELSE 2 END,
+             department, name, id",
     )?;
     let rows = stmt.query_map([], row)?;
     Ok(rows.collect::<Result<_, _>>()?)

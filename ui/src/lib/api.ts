@@ -53,6 +53,8 @@ const KNOWN_CODES = {
   invalid_profile: true,
   other_clinic_data: true,
   support_bundle_failed: true,
+  not_permitted: true,
+  session_held: true,
 } as const satisfies Record<AnyErrorCode, true>;
 
 function isKnownCode(code: unknown): code is AnyErrorCode {

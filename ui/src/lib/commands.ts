@@ -82,8 +82,14 @@ export function signIn(staffId: string, pin: string): Promise<SessionDto> {
   return call<SessionDto>('sign_in', { staffId, pin });
 }
 
+/** Refused (`session_held`) while the session is locked: its member's PIN unlocks it first. */
 export function signOut(): Promise<SessionDto> {
   return call<SessionDto>('sign_out');
+}
+
+/** Locks the session now; the member's PIN unlocks it. */
+export function lockSession(): Promise<SessionDto> {
+  return call<SessionDto>('lock_session');
 }
 
 export function syncStatus(): Promise<SyncStatusDto> {

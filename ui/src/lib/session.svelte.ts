@@ -2,8 +2,8 @@
 // session locks; the UI tells it when the user is active (throttled) and asks
 // again every few seconds so a locked screen appears without a click.
 
-import { signIn, signOut, staffSession, toUiError, type UiError } from './api';
-import type { SessionDto } from './bindings';
+import { lockSession, signIn, signOut, staffSession, toUiError, type UiError } from './api';
+import type { Access, SessionDto } from './bindings';
 
 const ACTIVITY_THROTTLE_MS = 20_000;
 const CHECK_EVERY_MS = 10_000;
@@ -16,6 +16,12 @@ class SessionState {
 
   get signedIn(): boolean {
     return this.current?.state === 'active';
+  }
+
+  /** Whether whoever is at the device may use what `access` names (Rust's role
+   * table decides; Rust refuses the rest whatever is shown). Nothing until known. */
+  may(access: Access): boolean {
+    return this.current?.allowed.includes(access) ?? false;
   }
 
   start(): void {
@@ -47,6 +53,14 @@ class SessionState {
   async signIn(staffId: string, pin: string): Promise<void> {
     this.current = await signIn(staffId, pin);
     this.#lastTouch = Date.now();
+  }
+
+  async lock(): Promise<void> {
+    try {
+      this.current = await lockSession();
+    } catch (thrown) {
+      this.error = toUiError(thrown);
+    }
   }
 
   async signOut(): Promise<void> {

@@ -145,6 +145,8 @@ export const en: Messages = {
     invalid_profile: 'The clinic profile or enrolment code is not valid; check it and try again',
     other_clinic_data: 'This device holds another clinic\'s data and cannot be enrolled for this clinic; ask your administrator',
     support_bundle_failed: 'The support bundle could not be written',
+    not_permitted: 'Your role may not do this here',
+    session_held: 'Another member\'s session is locked on this device: only her PIN unlocks it',
   },
 
   sync: {
@@ -255,10 +257,13 @@ export const en: Messages = {
     pinLabel: 'PIN',
     submit: 'Sign in',
     unlock: 'Unlock',
-    switchUser: 'Someone else',
     cancel: 'Cancel',
-    roles: { nurse: 'Nurse', doctor: 'Doctor' },
+    roles: { nurse: 'Nurse', doctor: 'Doctor', clerk: 'Front desk' },
     noPin: 'no PIN set',
+    lock: 'Lock',
+    heldHint: (name) => `Only ${name}'s PIN opens this session; she signs out after unlocking.`,
+    coverSignedOut: 'Sign in to see the clinic\'s patients.',
+    coverLocked: (name) => `Locked: ${name}. Enter the PIN to continue.`,
   },
 
   reassess: {

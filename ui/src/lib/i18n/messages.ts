@@ -222,10 +222,16 @@ export interface Messages {
     pinLabel: string;
     submit: string;
     unlock: string;
-    switchUser: string;
     cancel: string;
     roles: Record<string, string>;
     noPin: string;
+    /** Locks the session now (the member steps away). */
+    lock: string;
+    /** Under a locked session: only its member's PIN opens it. */
+    heldHint: (name: string) => string;
+    /** What covers the window while nobody is signed in or the session is locked. */
+    coverSignedOut: string;
+    coverLocked: (name: string) => string;
   };
 
   reassess: {

@@ -144,6 +144,8 @@ export const zhCN: Messages = {
     invalid_profile: '诊所配置或注册码无效，请检查后重试',
     other_clinic_data: '本机保存着其他诊所的数据，不能注册到本诊所；请联系管理员',
     support_bundle_failed: '无法写出支持信息包',
+    not_permitted: '您的角色无权在此进行该操作',
+    session_held: '本机有其他人员的会话已锁定，只有她的 PIN 能解锁',
   },
 
   sync: {
@@ -245,10 +247,13 @@ export const zhCN: Messages = {
     pinLabel: 'PIN',
     submit: '登录',
     unlock: '解锁',
-    switchUser: '换人登录',
     cancel: '取消',
-    roles: { nurse: '护士', doctor: '医生' },
+    roles: { nurse: '护士', doctor: '医生', clerk: '前台' },
     noPin: '未设置 PIN',
+    lock: '锁定',
+    heldHint: (name) => `只有${name}的 PIN 能打开此会话；解锁后可由她退出登录。`,
+    coverSignedOut: '请登录后查看本院患者。',
+    coverLocked: (name) => `已锁定：${name}。请输入 PIN 继续。`,
   },
 
   reassess: {
