@@ -92,16 +92,7 @@ fn main() -> Result<()> {
         tomorrow.appointments.len()
     );
 
-    let compositing = std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE")
-        .is_none_or(|v| v.is_empty() || v == "0");
-    println!(
-        "WebKitGTK compositing: {}",
-        if compositing {
-            "on (GL; under Xvfb that is llvmpipe on the CPU)"
-        } else {
-            "off (software painting, as scripts/test runs it)"
-        }
-    );
+    support::bench::print_compositing();
     let driver = support::Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
     // Nobody signed in sees no schedule (unless the clinic opens it): the front desk signs in.

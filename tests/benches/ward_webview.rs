@@ -134,16 +134,7 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let compositing = std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE")
-        .is_none_or(|v| v.is_empty() || v == "0");
-    println!(
-        "WebKitGTK compositing: {}",
-        if compositing {
-            "on (GL; under Xvfb that is llvmpipe on the CPU)"
-        } else {
-            "off (software painting, as scripts/test runs it)"
-        }
-    );
+    support::bench::print_compositing();
 
     let central_dir = tempfile::tempdir()?;
     let server =
