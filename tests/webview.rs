@@ -960,6 +960,13 @@ fn locked_or_signed_out_the_window_shows_no_patient_and_no_command_answers() -> 
     s.find("[data-testid=pain-form]")?;
     assert!(!patient_names_in(&page_html(&s)?, &clinic).is_empty());
     assert_eq!(invoke_code(&s, "search_patients", search.clone())?, "ok");
+    // Half an assessment typed when the session locks.
+    s.click(&s.find("[data-testid=pain-form] [data-testid=score-6]")?)?;
+    s.click(&s.find("[data-testid=pain-form] [data-testid=details-toggle]")?)?;
+    s.type_text(
+        &s.find("[data-testid=pain-form] [data-testid=note]")?,
+        "翻身后疼痛",
+    )?;
 
     // Locked: the window is covered, the patient is gone from the DOM, the
     // commands refuse, and a colleague cannot sign in over the locked session.
@@ -1012,5 +1019,16 @@ fn locked_or_signed_out_the_window_shows_no_patient_and_no_command_answers() -> 
         Ok(s.attr(&who, "data-state")?.as_deref() == Some("active"))
     })?;
     assert_eq!(invoke_code(&s, "search_patients", search)?, "ok");
+    // ...and she finds the patient and her half-typed assessment as she left them.
+    let name = s.find("[data-testid=patient-name]")?;
+    wait_until(wait, || Ok(s.text(&name)? == patient.name))?;
+    let score = s.find("[data-testid=pain-form] [data-testid=score-6]")?;
+    assert_eq!(s.attr(&score, "aria-pressed")?.as_deref(), Some("true"));
+    let note = s.script_async(
+        "const done = arguments[arguments.length - 1];
+         done(document.querySelector('[data-testid=pain-form] [data-testid=note]').value);",
+        serde_json::json!([]),
+    )?;
+    assert_eq!(note, "翻身后疼痛");
     Ok(())
 }

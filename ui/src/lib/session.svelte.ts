@@ -4,15 +4,30 @@
 
 import { lockSession, signIn, signOut, staffSession, toUiError, type UiError } from './api';
 import type { Access, SessionDto } from './bindings';
+import { dropDrafts, keepAllFor } from './drafts';
 
 const ACTIVITY_THROTTLE_MS = 20_000;
 const CHECK_EVERY_MS = 10_000;
 
 class SessionState {
-  current = $state<SessionDto | null>(null);
+  #current = $state<SessionDto | null>(null);
   error = $state<UiError | null>(null);
   #lastTouch = 0;
   #started = false;
+
+  get current(): SessionDto | null {
+    return this.#current;
+  }
+
+  set current(next: SessionDto | null) {
+    // Locking: the screens, still mounted, keep what the member had open for her PIN.
+    if (next?.state === 'locked' && next.staffId && this.#current?.state === 'active') {
+      keepAllFor(next.staffId);
+    }
+    // Nobody signed in: what a locked member had open is dropped unseen.
+    if (next?.state === 'signed_out') dropDrafts();
+    this.#current = next;
+  }
 
   get signedIn(): boolean {
     return this.current?.state === 'active';
