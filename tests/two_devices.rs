@@ -15,6 +15,7 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use clinic_desk_core::DEMO_PIN;
 use support::app::{
     Watch, count, demo_clinic, fill_assessment, launch_synced, open_patient, save_at, sign_in,
 };
@@ -60,10 +61,11 @@ fn a_score_saved_on_one_device_shows_on_the_other_within_2_s_and_a_follow_up_the
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let a = launch_synced(&driver_a, dir_a.path(), &url, &server.issue_token("C001")?)?;
     let b = launch_synced(&driver_b, dir_b.path(), &url, &server.issue_token("C001")?)?;
+    // Patients are seen signed in (the role table): each device's nurse first.
+    sign_in(&a, "N001", DEMO_PIN)?;
     open_patient(&a, &p1)?;
-    sign_in(&a, "N001", "1234")?;
+    sign_in(&b, "N002", DEMO_PIN)?;
     open_patient(&b, &p1)?;
-    sign_in(&b, "N002", "1234")?;
     assert_eq!(
         count(&b, "[data-testid=report]")?,
         0,

@@ -23,7 +23,7 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use clinic_desk_core::DEMO_SEED;
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED};
 use support::app::{
     Watch, count, demo_clinic, fill_assessment, launch_synced, open_patient, save_at, sign_in,
 };
@@ -46,8 +46,10 @@ fn main() -> Result<()> {
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let a = launch_synced(&driver_a, dir_a.path(), &url, &server.issue_token("C001")?)?;
     let b = launch_synced(&driver_b, dir_b.path(), &url, &server.issue_token("C001")?)?;
+    // Patients are seen signed in (the role table): each device's nurse first.
+    sign_in(&a, "N001", DEMO_PIN)?;
     open_patient(&a, &patient)?;
-    sign_in(&a, "N001", "1234")?;
+    sign_in(&b, "N002", DEMO_PIN)?;
     open_patient(&b, &patient)?;
 
     // The patient's list says how many records it holds (it draws the latest page of them).

@@ -17,7 +17,7 @@
 mod support;
 
 use anyhow::{Result, ensure};
-use clinic_desk_core::{DEMO_SEED, Desk};
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk};
 use clinic_domain::demo;
 use serde_json::json;
 use support::app::{assessed_history, sign_in};
@@ -73,8 +73,8 @@ fn main() -> Result<()> {
 
     let driver = support::Driver::start()?;
     let s = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
+    sign_in(&s, "N001", DEMO_PIN)?;
     support::app::open_patient(&s, &cases[1].0)?;
-    sign_in(&s, "N001", "1234")?;
 
     let mut open = vec![Vec::new(); cases.len()];
     let mut command = vec![Vec::new(); cases.len()];

@@ -423,7 +423,8 @@ fn serve(db: &str) -> Serving {
 async fn two_serve_processes_on_one_database_answer_as_one_server() {
     let url = postgres_database();
     let out = std::process::Command::new(BIN)
-        .args(["token", "issue", "--clinic", "C001"])
+        // Admin: the test also writes a patient record, which a device token may not.
+        .args(["token", "issue", "--clinic", "C001", "--scope", "admin"])
         .env("CLINIC_CENTRAL_DB", &url)
         .output()
         .unwrap();

@@ -287,6 +287,30 @@ impl Device {
             > 0
     }
 
+    /// The outbox rows not yet delivered (state, attempts, last error), for a failure's message.
+    fn unsent(&self) -> Vec<String> {
+        self.desk
+            .database()
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT report_id, state, attempts, next_attempt_at, coalesce(last_error, '')
+                     FROM outbox WHERE state IN ('queued', 'sending') ORDER BY report_id",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok(format!(
+                        "{} {} attempts={} next_attempt_at={} last_error={:?}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?
+                    ))
+                })?;
+                Ok::<_, clinic_store::StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    }
+
     fn online(&self) -> bool {
         self.network.mode.load(Ordering::SeqCst) != OFFLINE
     }
@@ -596,7 +620,10 @@ async fn run_schedule(seed: u64) -> Tally {
                         .zip(was)
                         .flat_map(|(d, w)| d.lines().filter(|l| !w.contains(*l)))
                         .collect();
-                    format!("device {n}: waiting {waiting}, changed {lines:#?}")
+                    format!(
+                        "device {n}: waiting {waiting} {:#?}, changed {lines:#?}",
+                        devices[n].unsent()
+                    )
                 })
                 .collect();
             panic!(
