@@ -208,10 +208,24 @@ impl Device {
     /// Returns whether it died with reports on the wire (claimed, not yet proven delivered).
     async fn crash_mid_sync(&self, after: Duration) -> bool {
         let engine = self.engine();
-        let sync = tokio::spawn(async move { engine.sync_once().await });
-        tokio::time::sleep(after).await;
-        sync.abort();
-        let _ = sync.await;
+        // The sync runs on a runtime of its own, dropped `after` in: its tasks are
+        // cancelled and the drop waits for the store work it had begun on the
+        // blocking pool, as a dying process stops all at once. (Aborting a task on
+        // the shared runtime left that work running, so a claim could commit
+        // after the new engine had already put `sending` rows back in the queue.)
+        let died = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(after, engine.sync_once()).await;
+            });
+            drop(runtime);
+        });
+        tokio::task::spawn_blocking(move || died.join().expect("the dying sync's thread"))
+            .await
+            .unwrap();
         let on_the_wire = self.on_the_wire();
         let engine = SyncEngine::new(self.desk.shared_database(), self.config.clone()).unwrap();
         *self.engine.lock().unwrap() = Arc::new(engine);
