@@ -303,26 +303,18 @@ impl Device {
 
     /// The outbox rows not yet delivered (state, attempts, last error), for a failure's message.
     fn unsent(&self) -> Vec<String> {
-        self.desk
-            .database()
-            .read(|c| {
-                let mut stmt = c.prepare(
-                    "SELECT report_id, state, attempts, next_attempt_at, coalesce(last_error, '')
-                     FROM outbox WHERE state IN ('queued', 'sending') ORDER BY report_id",
-                )?;
-                let rows = stmt.query_map([], |r| {
-                    Ok(format!(
-                        "{} {} attempts={} next_attempt_at={} last_error={:?}",
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?
-                    ))
-                })?;
-                Ok::<_, clinic_store::StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+        use clinic_store::outbox::{self, OutboxState};
+        let db = self.desk.database();
+        [OutboxState::Queued, OutboxState::Sending]
+            .into_iter()
+            .flat_map(|state| db.read(|c| outbox::in_state(c, state)).unwrap())
+            .map(|e| {
+                format!(
+                    "{} {:?} attempts={} last_error={:?}",
+                    e.id, e.state, e.attempts, e.last_error
+                )
             })
-            .unwrap()
+            .collect()
     }
 
     fn online(&self) -> bool {
