@@ -306,7 +306,7 @@ fn a_correction_supersedes_any_record_which_stays_visible(#[case] delivered: boo
     if delivered {
         desk.database()
             .write(|c| {
-                outbox::claim_batch(c, i64::MAX, 10)?;
+                outbox::claim_batch(c, i64::MAX, 10, i64::MAX)?;
                 outbox::mark_delivered(c, &[(first.id.clone(), None)], 1)
             })
             .unwrap();

@@ -143,7 +143,7 @@ fn a_foreign_report_is_stored_as_received_and_never_queued() {
         "nothing to send"
     );
     assert!(
-        db.write(|c| outbox::claim_batch(c, i64::MAX, 10))
+        db.write(|c| outbox::claim_batch(c, i64::MAX, 10, i64::MAX))
             .unwrap()
             .is_empty()
     );
@@ -345,7 +345,9 @@ fn concurrent_corrections_conflict_until_a_resolution_settles_them() {
     let resolved = db.read(|c| outbox::get(c, &a.id)).unwrap().unwrap();
     assert_eq!(resolved.superseded_by.as_deref(), Some(r.as_str()));
     assert_eq!(trail(&db, &a.id).last(), Some(&AuditAction::Superseded));
-    let claimed = db.write(|c| outbox::claim_batch(c, i64::MAX, 10)).unwrap();
+    let claimed = db
+        .write(|c| outbox::claim_batch(c, i64::MAX, 10, i64::MAX))
+        .unwrap();
     assert_eq!(
         claimed[0].resolves,
         std::slice::from_ref(&a.id),

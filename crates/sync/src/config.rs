@@ -69,6 +69,24 @@ impl std::fmt::Debug for SyncConfig {
 }
 
 impl SyncConfig {
+    /// How long a claimed report stays this run's (`clinic_store::outbox::claim_batch`'s
+    /// lease) before a later claim may presume its attempt lost and send it again.
+    /// It outlasts the longest a claimed group can take to get its verdicts: every
+    /// group in flight waits for the one claimed before it, and a batch the server
+    /// does not take as a batch goes out as single POSTs, `single_concurrency` at a
+    /// time, each up to a connect and a request timeout. About 2½ hours with the
+    /// defaults: an abandoned claim then waits that long, not until the next start.
+    pub fn sending_lease(&self) -> Duration {
+        let attempt = self.connect_timeout + self.request_timeout;
+        let singles_per_group = self
+            .batch_size
+            .max(self.single_chunk)
+            .div_ceil(self.single_concurrency.max(1));
+        let attempts_per_group = 1 + singles_per_group;
+        let groups = self.batches_in_flight.max(1) + 1;
+        attempt.saturating_mul(u32::try_from(attempts_per_group * groups).unwrap_or(u32::MAX))
+    }
+
     pub fn new(server_url: impl Into<String>, token: Option<String>) -> Self {
         Self {
             server_url: server_url.into(),
@@ -100,6 +118,24 @@ impl SyncConfig {
 mod tests {
     use super::*;
     use crate::Client;
+
+    #[test]
+    fn a_claim_outlasts_the_longest_wait_for_its_verdicts() {
+        let config = SyncConfig::new("http://x", None);
+        // Defaults: 2 groups in flight + 1, each a batch attempt plus 500 / 6 → 84
+        // rounds of single POSTs, each up to 5 s to connect and 30 s to answer.
+        assert_eq!(config.sending_lease(), Duration::from_secs(35 * 85 * 3));
+        let quick = SyncConfig {
+            connect_timeout: Duration::from_millis(100),
+            request_timeout: Duration::from_millis(400),
+            batch_size: 10,
+            single_chunk: 4,
+            single_concurrency: 4,
+            batches_in_flight: 1,
+            ..config
+        };
+        assert_eq!(quick.sending_lease(), Duration::from_millis(500 * 4 * 2));
+    }
 
     #[test]
     fn the_token_never_shows_in_debug_output() {

@@ -59,7 +59,8 @@ impl SyncHandle {
         let _ = self.tx.send(Command::ReportQueued);
     }
     /// Stops the task; a request in flight is abandoned (its reports stay
-    /// `sending` and are re-sent with the same IDs at the next start).
+    /// `sending` and are re-sent with the same IDs at the next start, or by a
+    /// later claim once their lease, `SyncConfig::sending_lease`, has passed).
     pub fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown);
     }

@@ -94,8 +94,10 @@ pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<PushCounts, Sync
                 ctx.config.batch_size
             };
             let now = chrono::Utc::now().timestamp();
+            let lease = i64::try_from(ctx.config.sending_lease().as_secs()).unwrap_or(i64::MAX);
+            let lease_until = now.saturating_add(lease.max(1));
             match ctx
-                .store(move |db| db.write(|c| outbox::claim_batch(c, now, limit)))
+                .store(move |db| db.write(|c| outbox::claim_batch(c, now, limit, lease_until)))
                 .await
             {
                 Ok(batch) if batch.is_empty() => outbox_empty = true,

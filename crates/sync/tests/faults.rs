@@ -92,3 +92,44 @@ async fn every_report_arrives_exactly_once_whatever_the_network_does() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A sync dropped inside a running app between its claim and its verdicts (an
+/// engine replaced mid-run, a task cancelled while its claim committed on the
+/// blocking pool) leaves reports `sending` with nobody to finish them. The engine
+/// that goes on sends them once their lease has passed, without waiting for a
+/// restart, and leaves alone those whose lease still runs (they may be on the wire).
+#[rstest::rstest]
+#[case::lease_passed(0, true)]
+#[case::lease_running(3600, false)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_claim_is_sent_once_its_lease_has_passed(
+    #[case] lease_left_secs: i64,
+    #[case] sent_now: bool,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, central_db) = central(dir.path(), false);
+    let db = local_store(dir.path());
+    let ids = record(&db, 3);
+    let mut config = clinic_sync::SyncConfig::new(
+        format!("http://{}", server.addr),
+        Some(server.issue_token("C001").unwrap()),
+    );
+    config.pull = false;
+    let engine = clinic_sync::SyncEngine::new(db.clone(), config).unwrap();
+    // The dropped sync's claim, made after this engine started (so its start-up
+    // requeue cannot be what rescues them).
+    let now = chrono::Utc::now().timestamp();
+    let orphaned = db
+        .write(|c| outbox::claim_batch(c, now, 10, now + lease_left_secs))
+        .unwrap();
+    assert_eq!(orphaned.len(), 3);
+
+    let run = engine.sync_once().await.unwrap();
+    let copies = server_copies(&central_db, "C001", &ids);
+    let sending = db.read(outbox::counts).unwrap().sending;
+    if sent_now {
+        assert_eq!((run.delivered, copies, sending), (3, vec![1, 1, 1], 0));
+    } else {
+        assert_eq!((run.delivered, copies, sending), (0, vec![0, 0, 0], 3));
+    }
+}

@@ -6,22 +6,37 @@ use super::entry::{CLAIMED_COLUMNS, EntryColumns, ReportEntry};
 use crate::StoreError;
 
 /// After a crash or restart, requests that were in flight have an unknown outcome:
-/// send them again under the same ID. Returns how many were reset.
+/// send them again under the same ID, at once. Returns how many were reset.
 pub fn requeue_in_flight(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn.execute(
-        "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
+        "UPDATE outbox SET state = 'queued', next_attempt_at = 0 WHERE state = 'sending'",
         [],
     )?)
 }
 
 /// Takes up to `limit` queued reports due by `now`, oldest first, and marks them
 /// `sending` (one attempt more) in the same transaction, before any byte leaves.
+///
+/// A claim is a lease until `lease_until`: a `sending` entry keeps its end in
+/// `next_attempt_at`. A sync dropped between its claim and its verdicts (a
+/// cancelled task whose claim still committed on the blocking pool, an engine
+/// replaced mid-run) leaves its entries `sending` with nobody to finish them;
+/// once their lease has passed, the next claim puts them back in the queue
+/// first, so no report waits for the app's next start. The caller's lease must
+/// outlast any attempt it can make, so a report still on the wire is never
+/// claimed twice (the hospital's original server cannot tell a resend apart).
 pub fn claim_batch(
     conn: &mut Connection,
     now: i64,
     limit: usize,
+    lease_until: i64,
 ) -> Result<Vec<ReportEntry>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = 0
+         WHERE state = 'sending' AND next_attempt_at <= ?1",
+    )?
+    .execute([now])?;
     let entries = {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT {CLAIMED_COLUMNS} FROM outbox o JOIN pain_reports r ON r.id = o.report_id
@@ -34,10 +49,11 @@ pub fn claim_batch(
     };
     {
         let mut mark = tx.prepare_cached(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE report_id = ?1",
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?2
+             WHERE report_id = ?1",
         )?;
         for e in &entries {
-            mark.execute([&e.id])?;
+            mark.execute(params![&e.id, lease_until])?;
         }
     }
     tx.commit()?;

@@ -28,6 +28,9 @@ fn store_with_patient() -> (tempfile::TempDir, Database) {
     (dir, db)
 }
 
+/// The lease the tests' claims at time 0 take: their entries are `sending` until 60.
+const LEASE: i64 = 60;
+
 fn report(score: i64) -> NewReport {
     NewReport::score(
         PatientId::parse("P0001").unwrap(),
@@ -75,7 +78,7 @@ fn claimed_entries_end_in_one_state_and_keep_their_id(#[case] end: OutboxState) 
                 .unwrap()
         })
         .collect();
-    let batch = db.write(|c| claim_batch(c, 0, 2)).unwrap();
+    let batch = db.write(|c| claim_batch(c, 0, 2, LEASE)).unwrap();
     assert_eq!(
         batch.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
         ids[..2],
@@ -125,9 +128,9 @@ fn in_flight_entries_are_requeued_after_a_crash_and_rejected_ones_on_request() {
     let id = db
         .write(|c| record_report(c, &report(1), Utc::now()))
         .unwrap();
-    db.write(|c| claim_batch(c, 0, 10)).unwrap();
+    db.write(|c| claim_batch(c, 0, 10, LEASE)).unwrap();
     assert_eq!(db.write(|c| requeue_in_flight(c)).unwrap(), 1);
-    let again = db.write(|c| claim_batch(c, 0, 10)).unwrap();
+    let again = db.write(|c| claim_batch(c, 0, 10, LEASE)).unwrap();
     assert_eq!(
         (again[0].id.as_str(), again[0].attempts),
         (id.as_str(), 2),
@@ -136,7 +139,9 @@ fn in_flight_entries_are_requeued_after_a_crash_and_rejected_ones_on_request() {
     db.write(|c| mark_rejected(c, &[(id.clone(), "409".into())]))
         .unwrap();
     assert!(
-        db.write(|c| claim_batch(c, 0, 10)).unwrap().is_empty(),
+        db.write(|c| claim_batch(c, 0, 10, LEASE))
+            .unwrap()
+            .is_empty(),
         "rejected entries are not sent"
     );
     assert!(db.write(|c| requeue_rejected(c, &id)).unwrap());
@@ -145,6 +150,43 @@ fn in_flight_entries_are_requeued_after_a_crash_and_rejected_ones_on_request() {
         "only a rejected one"
     );
     assert_eq!(db.read(counts).unwrap().queued, 1);
+}
+
+/// A sync dropped between its claim and its verdicts leaves its entries `sending`;
+/// a later claim takes them back once their lease has passed, same ID, one attempt
+/// more, and never while the lease runs (the report may still be on the wire).
+#[rstest]
+#[case::lease_running(59, false)]
+#[case::lease_ended(60, true)]
+#[case::long_after(10_000, true)]
+fn an_abandoned_claim_is_taken_again_once_its_lease_has_passed(
+    #[case] later: i64,
+    #[case] taken_again: bool,
+) {
+    let (_d, db) = store_with_patient();
+    let id = db
+        .write(|c| record_report(c, &report(5), Utc::now()))
+        .unwrap();
+    assert_eq!(db.write(|c| claim_batch(c, 0, 10, LEASE)).unwrap().len(), 1);
+    let again = db
+        .write(|c| claim_batch(c, later, 10, later + LEASE))
+        .unwrap();
+    if taken_again {
+        assert_eq!(
+            again
+                .iter()
+                .map(|e| (e.id.as_str(), e.attempts))
+                .collect::<Vec<_>>(),
+            [(id.as_str(), 2)],
+            "same ID, second attempt"
+        );
+    } else {
+        assert!(again.is_empty(), "still leased: {again:?}");
+    }
+    assert_eq!(db.read(counts).unwrap().sending, 1, "sending either way");
+    // A restart does not wait for the lease: what was in flight is due at once.
+    assert_eq!(db.write(|c| requeue_in_flight(c)).unwrap(), 1);
+    assert_eq!(db.write(|c| claim_batch(c, 0, 10, LEASE)).unwrap().len(), 1);
 }
 
 #[rstest]
@@ -160,7 +202,7 @@ fn a_correction_is_a_new_report_that_names_the_old_one_which_stays(
         .write(|c| record_report(c, &report(3), Utc::now()))
         .unwrap();
     if let Some(state) = before {
-        db.write(|c| claim_batch(c, 0, 10)).unwrap();
+        db.write(|c| claim_batch(c, 0, 10, LEASE)).unwrap();
         match state {
             OutboxState::Delivered => db
                 .write(|c| mark_delivered(c, &[(old.clone(), None)], 1))
