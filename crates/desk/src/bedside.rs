@@ -76,12 +76,12 @@ fn domain_error(e: DomainError) -> ApiError {
         DomainError::TextTooLong { .. }
         | DomainError::InvisibleCharacter { .. }
         | DomainError::UnknownActivity(_) => ErrorCode::InvalidAssessmentDetails,
-        // A resolution refused because the record is no longer as the nurse saw it
-        // (settled meanwhile, or another correction arrived): like a correction of
-        // a replaced record, she reloads and acts on what is current.
-        DomainError::AlreadySuperseded | DomainError::InvalidResolution => {
-            ErrorCode::ReportAlreadyCorrected
-        }
+        // A report replaced meanwhile (a correction of it, or a resolution that
+        // settled it, arrived first): she reloads and acts on what is current.
+        DomainError::AlreadySuperseded => ErrorCode::ReportAlreadyCorrected,
+        // A resolution that does not settle the record's conflict as it is now
+        // (another correction arrived, or it names the wrong report).
+        DomainError::InvalidResolution => ErrorCode::InvalidResolution,
         DomainError::InvalidFollowUp | DomainError::CorrectionForOtherPatient => {
             ErrorCode::InvalidFollowUp
         }
@@ -147,6 +147,13 @@ impl Desk {
         let clinic = self.clinic_access()?;
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let state = sessions.state(now, rules.lock_after());
+        let locks_in_ms = match &state {
+            SessionState::Active(s) => {
+                let left = (s.last_active + rules.lock_after() - now).num_milliseconds();
+                Some(u32::try_from(left.max(0)).unwrap_or(u32::MAX))
+            }
+            _ => None,
+        };
         let (dto_state, who) = match &state {
             SessionState::SignedOut => (SessionStateDto::SignedOut, None),
             SessionState::Active(s) => (SessionStateDto::Active, Some(*s)),
@@ -159,6 +166,7 @@ impl Desk {
             role: who.map(|s| s.role.as_str().to_owned()),
             allowed: roles::allowed(state.actor(), clinic),
             lock_after_minutes: rules.lock_after_minutes,
+            locks_in_ms,
             backdate_window_minutes: rules.backdate_window_minutes,
             reassess_interval_minutes: rules.reassess_interval_minutes,
             time_zone: self.zone()?.name().to_owned(),

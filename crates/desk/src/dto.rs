@@ -380,6 +380,10 @@ pub struct SessionDto {
     /// only these (Rust refuses the rest whatever the UI shows).
     pub allowed: Vec<clinic_domain::roles::Access>,
     pub lock_after_minutes: u32,
+    /// An active session: in how many milliseconds it locks unless the member is
+    /// active again first, so the UI covers the screen at that moment rather than
+    /// at its next check.
+    pub locks_in_ms: Option<u32>,
     pub backdate_window_minutes: u32,
     pub reassess_interval_minutes: u32,
     /// The clinic's zone: times are shown and entered in it.

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     InvalidFollowUp,
     /// The record was already corrected; correct its latest version.
     ReportAlreadyCorrected,
+    /// A resolution must correct the record's shown current report and settle each
+    /// of its other live corrections, as they are now.
+    InvalidResolution,
     /// Nobody is signed in on this device.
     NotSignedIn,
     /// The signed-in member was idle too long; their PIN unlocks.

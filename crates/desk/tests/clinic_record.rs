@@ -313,7 +313,7 @@ async fn offline_corrections_on_two_devices_conflict_alike_until_one_resolves() 
             .resolve_conflict(&other.id, &correction(5, "agreed"))
             .unwrap_err()
             .code,
-        ErrorCode::ReportAlreadyCorrected
+        ErrorCode::InvalidResolution
     );
     let resolution = b
         .desk

@@ -122,8 +122,20 @@ fn twenty_parallel_wrong_attempts_check_no_more_than_the_free_ones() {
 fn a_locked_session_is_not_signed_out_without_its_members_pin() {
     let dir = tempfile::tempdir().unwrap();
     let desk = demo_with_a_real_pin(&dir.path().join("desk.sqlite3"));
-    desk.sign_in(NURSE, PIN).unwrap();
-    assert_eq!(desk.lock_session().unwrap().state, SessionStateDto::Locked);
+    let signed_in = desk.sign_in(NURSE, PIN).unwrap();
+    // The UI covers the screen when Rust said the session would lock: the whole
+    // idle allowance ahead of a fresh sign-in (less the time the PIN took).
+    let allowance = u64::from(signed_in.lock_after_minutes) * 60_000;
+    let locks_in = u64::from(signed_in.locks_in_ms.expect("an active session locks"));
+    assert!(
+        (allowance - 5_000..=allowance).contains(&locks_in),
+        "locks in {locks_in} ms of {allowance}"
+    );
+    let locked = desk.lock_session().unwrap();
+    assert_eq!(
+        (locked.state, locked.locks_in_ms),
+        (SessionStateDto::Locked, None)
+    );
 
     assert_eq!(
         desk.sign_in("N002", DEMO_PIN).unwrap_err().code,

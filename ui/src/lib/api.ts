@@ -37,6 +37,7 @@ const KNOWN_CODES = {
   invalid_assessment_details: true,
   invalid_follow_up: true,
   report_already_corrected: true,
+  invalid_resolution: true,
   not_signed_in: true,
   session_locked: true,
   unknown_staff: true,

@@ -1,6 +1,6 @@
 // Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
 
-export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal" | "invalid_profile" | "other_clinic_data" | "support_bundle_failed" | "not_permitted" | "session_held";
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "invalid_resolution" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal" | "invalid_profile" | "other_clinic_data" | "support_bundle_failed" | "not_permitted" | "session_held";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -239,7 +239,13 @@ export type SessionDto = { state: SessionStateDto, staffId: string | null, staff
  * What whoever is at the device may do now, by the role table: the UI shows
  * only these (Rust refuses the rest whatever the UI shows).
  */
-allowed: Array<Access>, lockAfterMinutes: number, backdateWindowMinutes: number, reassessIntervalMinutes: number, 
+allowed: Array<Access>, lockAfterMinutes: number, 
+/**
+ * An active session: in how many milliseconds it locks unless the member is
+ * active again first, so the UI covers the screen at that moment rather than
+ * at its next check.
+ */
+locksInMs: number | null, backdateWindowMinutes: number, reassessIntervalMinutes: number, 
 /**
  * The clinic's zone: times are shown and entered in it.
  */

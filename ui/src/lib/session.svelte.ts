@@ -1,6 +1,7 @@
 // Who is signed in on this device, shared by every component. Rust decides when a
-// session locks; the UI tells it when the user is active (throttled) and asks
-// again every few seconds so a locked screen appears without a click.
+// session locks; the UI tells it when the user is active (throttled), asks again
+// the moment Rust said the session would lock (so the cover comes then, not at a
+// later check), and every few seconds besides (a sign-in or lock from elsewhere).
 
 import { lockSession, signIn, signOut, staffSession, toUiError, type UiError } from './api';
 import type { Access, SessionDto } from './bindings';
@@ -8,12 +9,15 @@ import { dropDrafts, keepAllFor } from './drafts';
 
 const ACTIVITY_THROTTLE_MS = 20_000;
 const CHECK_EVERY_MS = 10_000;
+// Asked just after the idle limit, so Rust's clock has passed it too.
+const PAST_THE_LOCK_MS = 250;
 
 class SessionState {
   #current = $state<SessionDto | null>(null);
   error = $state<UiError | null>(null);
   #lastTouch = 0;
   #started = false;
+  #lockTimer: ReturnType<typeof setTimeout> | undefined;
 
   get current(): SessionDto | null {
     return this.#current;
@@ -27,6 +31,14 @@ class SessionState {
     // Nobody signed in: what a locked member had open is dropped unseen.
     if (next?.state === 'signed_out') dropDrafts();
     this.#current = next;
+    this.#armLockTimer(next?.locksInMs ?? null);
+  }
+
+  #armLockTimer(locksInMs: number | null): void {
+    clearTimeout(this.#lockTimer);
+    this.#lockTimer = undefined;
+    if (locksInMs === null) return;
+    this.#lockTimer = setTimeout(() => void this.refresh(false), locksInMs + PAST_THE_LOCK_MS);
   }
 
   get signedIn(): boolean {

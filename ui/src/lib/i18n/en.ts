@@ -130,6 +130,8 @@ export const en: Messages = {
     invalid_assessment_details: 'Body site, note or intervention is too long or contains invalid characters',
     invalid_follow_up: 'A reassessment must follow an assessment of the same patient that had an intervention, and come after it',
     report_already_corrected: 'This record has already been corrected: correct the latest one',
+    invalid_resolution:
+      'The conflicting corrections are not as shown any more: look at the record again, then resolve the current one',
     not_signed_in: 'Sign in first (pick your name and enter your PIN)',
     session_locked: 'Locked after inactivity: enter your PIN to unlock',
     unknown_staff: 'No such staff member',

@@ -129,6 +129,7 @@ export const zhCN: Messages = {
     invalid_assessment_details: '部位、备注或处理措施过长或含有无效字符',
     invalid_follow_up: '复评必须对应同一患者的一次有处理措施的评估，且时间在其之后',
     report_already_corrected: '该记录已被更正，请更正最新的一条',
+    invalid_resolution: '冲突的更正已有变化：请重新查看该记录，再处理当前显示的一条',
     not_signed_in: '请先登录（选择姓名并输入 PIN）',
     session_locked: '长时间未操作，已锁定，请输入 PIN 解锁',
     unknown_staff: '找不到该工作人员',
