@@ -39,9 +39,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use clinic_protocol::{Changes, ChangesQuery, ErrorBody, MAX_CHANGES_WAIT_SECONDS};
+use clinic_protocol::{Changes, ChangesQuery, MAX_CHANGES_WAIT_SECONDS};
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{Notify, watch};
 use tokio::time::MissedTickBehavior;
@@ -267,19 +265,11 @@ async fn refresh(weak: Weak<Inner>, wake: Arc<Notify>, mut closing: watch::Recei
 }
 
 /// 503 with `Retry-After`: the waiter cap is reached; the device keeps its ticker.
-fn full() -> Response {
-    let mut response = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(ErrorBody::new(
-            "too many devices are waiting for changes; retry later",
-        )),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(CHANGES_FULL_RETRY_AFTER.as_secs()),
-    );
-    response
+fn full() -> ApiError {
+    ApiError::Full {
+        message: "too many devices are waiting for changes; retry later",
+        retry_after_secs: CHANGES_FULL_RETRY_AFTER.as_secs(),
+    }
 }
 
 /// `GET /v1/changes`.
@@ -287,7 +277,7 @@ pub async fn changes(
     State(state): State<AppState>,
     Clinic(clinic): Clinic,
     QueryParams(q): QueryParams<ChangesQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Changes>, ApiError> {
     if q.after < 0 {
         return Err(ApiError::BadRequest(
             "after must be 0 or a change number from an earlier answer".into(),
@@ -296,7 +286,7 @@ pub async fn changes(
     let hub = &state.changes;
     let Some(mut waiter) = hub.admit(&clinic) else {
         hub.inner.refused.inc();
-        return Ok(full());
+        return Err(full());
     };
     // Subscribed before the counter is read: a write committed in between still wakes us.
     let store = state.store.clone();
@@ -315,5 +305,5 @@ pub async fn changes(
         waiter.past(q.after, wait).await.max(now)
     };
     drop(waiter);
-    Ok(Json(Changes { change_seq: seq }).into_response())
+    Ok(Json(Changes { change_seq: seq }))
 }

@@ -44,6 +44,12 @@ pub enum ApiError {
     /// `POST /v1/enrol` with a code that cannot enrol this device; the text says why.
     #[error("{0}")]
     EnrolmentRefused(String),
+    /// A bounded resource is full (the long poll's waiters): try again after the delay.
+    #[error("{message}")]
+    Full {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     /// The writer is gone (shutting down) or storage failed: try again later.
     #[error("storage unavailable")]
     Unavailable,
@@ -74,7 +80,7 @@ impl ApiError {
             ApiError::ScopeForbidden { .. } | ApiError::EnrolmentRefused(_) => {
                 StatusCode::FORBIDDEN
             }
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::PinRequired) => StatusCode::BAD_REQUEST,
             ApiError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -127,7 +133,10 @@ impl IntoResponse for ApiError {
                     axum::http::HeaderValue::from_static("close"),
                 );
             }
-            ApiError::TooManyFailedAuth { retry_after_secs } => {
+            ApiError::TooManyFailedAuth { retry_after_secs }
+            | ApiError::Full {
+                retry_after_secs, ..
+            } => {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     axum::http::HeaderValue::from(retry_after_secs),
