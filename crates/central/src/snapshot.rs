@@ -32,11 +32,11 @@ use clinic_protocol::{
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Clinic;
 use crate::limits::{self, Limits};
 use crate::store::StoreError;
-use crate::AppState;
 
 type Chunk = Result<Bytes, std::io::Error>;
 
@@ -187,7 +187,8 @@ pub async fn snapshot(State(state): State<AppState>, Clinic(clinic): Clinic) -> 
         rx.recv().await.map(|chunk| (chunk, rx))
     });
     let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) });
-    let mut response = Body::from_stream(futures_util::StreamExt::chain(body, rest)).into_response();
+    let mut response =
+        Body::from_stream(futures_util::StreamExt::chain(body, rest)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(SNAPSHOT_CONTENT_TYPE),

@@ -71,7 +71,11 @@ async fn snapshot(
             kind => records.push((kind, line.item.expect("a record line has its item"))),
         }
     }
-    assert_eq!(end, Some(records.len() as u64), "the end line counts the records");
+    assert_eq!(
+        end,
+        Some(records.len() as u64),
+        "the end line counts the records"
+    );
     assert_eq!(counts.total(), records.len() as u64);
     let order = |k: SnapshotKind| k as u8;
     assert!(
@@ -90,11 +94,16 @@ async fn a_device_reads_its_own_clinics_live_records_only(
     let store = env.server.store.clone();
     env.server.load_demo(CLINIC, 1).unwrap();
     env.server.load_demo(OTHER, 2).unwrap();
-    store.upsert_patient(OTHER, &patient(9_999_999, "别家")).unwrap();
+    store
+        .upsert_patient(OTHER, &patient(9_999_999, "别家"))
+        .unwrap();
     let gone = patient(1, "张三");
     store.upsert_patient(CLINIC, &gone).unwrap();
     store.delete_patient(CLINIC, &gone.id).unwrap();
-    let device = env.server.issue_scoped_token(CLINIC, Scope::Device).unwrap();
+    let device = env
+        .server
+        .issue_scoped_token(CLINIC, Scope::Device)
+        .unwrap();
     let (cursor, records) = snapshot(&env.client, &env.server.base_url(), &device).await;
     assert_eq!(
         cursor,
@@ -141,7 +150,10 @@ async fn feed_after(
     let mut all = Vec::new();
     loop {
         let page: clinic_protocol::FeedPage<Value> = client
-            .get(format!("{url}{}?after={after}&limit=1000", paths::FEED_PATIENTS))
+            .get(format!(
+                "{url}{}?after={after}&limit=1000",
+                paths::FEED_PATIENTS
+            ))
             .bearer_auth(token)
             .send()
             .await
@@ -170,7 +182,10 @@ async fn a_snapshot_taken_while_writers_write_plus_the_feeds_after_it_is_the_cli
     store
         .import(CLINIC, clinic_central::store::ImportRows::Patients(rows))
         .unwrap();
-    let device = env.server.issue_scoped_token(CLINIC, Scope::Device).unwrap();
+    let device = env
+        .server
+        .issue_scoped_token(CLINIC, Scope::Device)
+        .unwrap();
 
     // Writers rename, delete and add patients and move appointments until told
     // to stop, and at least until the snapshot has been read whole.
@@ -185,14 +200,21 @@ async fn a_snapshot_taken_while_writers_write_plus_the_feeds_after_it_is_the_cli
                 match n % 4 {
                     0 => {
                         store
-                            .delete_patient(CLINIC, &PatientId::parse(&format!("P{id:07}")).unwrap())
+                            .delete_patient(
+                                CLINIC,
+                                &PatientId::parse(&format!("P{id:07}")).unwrap(),
+                            )
                             .unwrap();
                     }
                     1 => {
-                        store.upsert_patient(CLINIC, &patient(PATIENTS + n, "新来")).unwrap();
+                        store
+                            .upsert_patient(CLINIC, &patient(PATIENTS + n, "新来"))
+                            .unwrap();
                     }
                     2 => {
-                        let start = Utc.timestamp_opt(1_900_000_000 + n as i64 * 900, 0).unwrap();
+                        let start = Utc
+                            .timestamp_opt(1_900_000_000 + n as i64 * 900, 0)
+                            .unwrap();
                         let a = Appointment::new(
                             &format!("W{n:06}"),
                             "D001",
@@ -220,14 +242,20 @@ async fn a_snapshot_taken_while_writers_write_plus_the_feeds_after_it_is_the_cli
     assert!(writes >= 200);
 
     // Snapshot, then the feed after its cursor: every change once.
-    assert!(records.iter().all(|(_, i)| i.seq <= cursor), "nothing past the cursor");
+    assert!(
+        records.iter().all(|(_, i)| i.seq <= cursor),
+        "nothing past the cursor"
+    );
     let mut device_view: BTreeMap<String, Option<Value>> = records
         .into_iter()
         .filter(|(k, _)| *k == SnapshotKind::Patients)
         .map(|(_, i)| (i.id, i.data))
         .collect();
     let later = feed_after(&env.client, &env.server.base_url(), &device, cursor).await;
-    assert!(!later.is_empty(), "writes landed after the snapshot's cursor");
+    assert!(
+        !later.is_empty(),
+        "writes landed after the snapshot's cursor"
+    );
     assert!(later.iter().all(|i| i.seq > cursor), "never twice");
     apply(&mut device_view, later);
     let mut server_view = BTreeMap::new();
@@ -255,7 +283,9 @@ async fn snapshots_beyond_the_cap_are_refused_with_retry_after() {
     server.load_demo(CLINIC, 1).unwrap();
     // Larger than what the socket buffers on both ends hold, so the first
     // snapshot, unread, is still being written when the second asks.
-    let rows: Vec<Patient> = (1..=100_000).map(|n| patient(n, "一个很长的名字用来占地方")).collect();
+    let rows: Vec<Patient> = (1..=100_000)
+        .map(|n| patient(n, "一个很长的名字用来占地方"))
+        .collect();
     server
         .store
         .import(CLINIC, clinic_central::store::ImportRows::Patients(rows))

@@ -147,7 +147,12 @@ fn loaded(tx: &Connection, rows: usize) -> Result<(), StoreError> {
 }
 
 /// Sets `item` aside as the feed would (it was unreadable or broke a rule).
-fn refused<T>(tx: &Connection, stream: &str, item: &PulledItem<T>, reason: &str) -> Result<(), StoreError> {
+fn refused<T>(
+    tx: &Connection,
+    stream: &str,
+    item: &PulledItem<T>,
+    reason: &str,
+) -> Result<(), StoreError> {
     pull::set_aside_item(tx, stream, item.seq, &item.id, reason)
 }
 
@@ -190,12 +195,18 @@ fn load<T>(
 
 /// Loads a batch of the snapshot's patients (without search keys). Returns how
 /// many were set aside.
-pub fn load_patients(conn: &mut Connection, batch: &[PulledItem<Patient>]) -> Result<usize, StoreError> {
+pub fn load_patients(
+    conn: &mut Connection,
+    batch: &[PulledItem<Patient>],
+) -> Result<usize, StoreError> {
     load(conn, STREAM_PATIENTS, batch, patients::upsert_row)
 }
 
 /// Loads a batch of the snapshot's staff (doctors into `doctors` too).
-pub fn load_staff(conn: &mut Connection, batch: &[PulledItem<PulledStaff>]) -> Result<usize, StoreError> {
+pub fn load_staff(
+    conn: &mut Connection,
+    batch: &[PulledItem<PulledStaff>],
+) -> Result<usize, StoreError> {
     load(conn, STREAM_STAFF, batch, pull::upsert_staff)
 }
 

@@ -61,7 +61,8 @@ fn reader(db: &Path) -> Connection {
 }
 
 fn found_by_id(c: &Connection) -> bool {
-    patients::search(c, FIRST, 1).is_ok_and(|f| f.first().is_some_and(|f| f.patient.id.as_str() == FIRST))
+    patients::search(c, FIRST, 1)
+        .is_ok_and(|f| f.first().is_some_and(|f| f.patient.id.as_str() == FIRST))
 }
 
 /// Every lookup works: no bootstrap under way and the patients' cursor stored.
@@ -86,7 +87,11 @@ fn run(db: &Path, url: &str, token: &str, page_by_page: bool, cap: Duration, tot
         cmd.arg("--no-bootstrap");
     }
     let started = Instant::now();
-    let mut child: Child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child: Child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let c = reader(db);
     let mut first_lookup = None;
@@ -166,8 +171,22 @@ fn main() {
         "a new device: {patients} patients, {appointments} appointments from clinic-central on loopback into an empty durable store (server filled in {:.0} s)",
         filled.elapsed().as_secs_f64()
     );
-    let boot = run(&dir.path().join("boot.sqlite3"), &url, &token, false, Duration::from_secs(3_600), patients);
+    let boot = run(
+        &dir.path().join("boot.sqlite3"),
+        &url,
+        &token,
+        false,
+        Duration::from_secs(3_600),
+        patients,
+    );
     line("bootstrap (snapshot)", &boot);
-    let pages = run(&dir.path().join("pages.sqlite3"), &url, &token, true, cap, patients);
+    let pages = run(
+        &dir.path().join("pages.sqlite3"),
+        &url,
+        &token,
+        true,
+        cap,
+        patients,
+    );
     line("page by page (feeds)", &pages);
 }

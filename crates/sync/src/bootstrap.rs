@@ -130,7 +130,11 @@ pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Option<Pulled>, 
 
 /// Fetches the snapshot and loads it, then builds the keys and stores the cursors.
 async fn load(ctx: &Context, trace: &Trace, server: &str) -> Result<Option<Pulled>, SyncError> {
-    let resp = match ctx.client.snapshot(ctx.config.snapshot_timeout, trace).await {
+    let resp = match ctx
+        .client
+        .snapshot(ctx.config.snapshot_timeout, trace)
+        .await
+    {
         Err(SyncError::NotOffered { status }) => {
             tracing::info!(
                 status,
@@ -176,7 +180,11 @@ async fn load(ctx: &Context, trace: &Trace, server: &str) -> Result<Option<Pulle
         ctx.store(move |db| db.write(|c| bootstrap::begin(c, &server, cursor, total, now)))
             .await?;
     }
-    tracing::info!(cursor, records = total, "bootstrapping from the server's snapshot");
+    tracing::info!(
+        cursor,
+        records = total,
+        "bootstrapping from the server's snapshot"
+    );
     ctx.status
         .send_modify(|s| s.bootstrap = Some(progress(BootstrapPhase::Loading, 0, total, started)));
 
@@ -211,9 +219,8 @@ async fn load(ctx: &Context, trace: &Trace, server: &str) -> Result<Option<Pulle
                             let full = batch.take().expect("checked");
                             tx.send(full).await.map_err(|_| stopped())?;
                         }
-                        let b = batch.get_or_insert_with(|| {
-                            Batch::empty(kind).expect("a record's kind")
-                        });
+                        let b = batch
+                            .get_or_insert_with(|| Batch::empty(kind).expect("a record's kind"));
                         b.push(raw);
                         rows += 1;
                         if b.len() >= BATCH_ROWS {

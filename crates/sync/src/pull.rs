@@ -225,9 +225,7 @@ pub(crate) struct Pulled {
 pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncError> {
     // An empty store loads the server's snapshot first (when it has one), then
     // pulls from the snapshot's cursor what changed since.
-    let mut total = crate::bootstrap::run(ctx, trace)
-        .await?
-        .unwrap_or_default();
+    let mut total = crate::bootstrap::run(ctx, trace).await?.unwrap_or_default();
     for round in 0..REFERENCE_ROUNDS {
         let last_round = round + 1 == REFERENCE_ROUNDS;
         let patients = match pull_stream(

@@ -38,9 +38,7 @@ struct Clinic {
 }
 
 fn server_clinic(store: &dyn CentralStore) -> Clinic {
-    fn all<T>(
-        mut page: impl FnMut(i64) -> clinic_protocol::FeedPage<T>,
-    ) -> BTreeMap<String, T> {
+    fn all<T>(mut page: impl FnMut(i64) -> clinic_protocol::FeedPage<T>) -> BTreeMap<String, T> {
         let mut out = BTreeMap::new();
         let mut after = 0;
         loop {
@@ -192,7 +190,8 @@ fn write_changes(store: &dyn CentralStore, round: u64, patients: u64) {
     let base = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
     // Renamed patients are even, deleted ones odd, both past the first 1,000
     // (the reports' patients), so a deleted patient is never brought back.
-    let pick = |k: u64, odd: u64| 1_000 + 2 * ((round * 7_919 + k * 104_729) % (patients / 2 - 600)) + odd;
+    let pick =
+        |k: u64, odd: u64| 1_000 + 2 * ((round * 7_919 + k * 104_729) % (patients / 2 - 600)) + odd;
     for k in 0..150u64 {
         let n = pick(k, 0);
         match k % 6 {
@@ -275,8 +274,7 @@ fn a_big_clinic_bootstraps_then_pulls_what_changed_during_and_after_the_snapshot
             loop {
                 status.changed().await.unwrap();
                 let now = status.borrow_and_update().bootstrap;
-                if let Some(p) = now.filter(|p| p.phase == BootstrapPhase::Loading && p.done > 0)
-                {
+                if let Some(p) = now.filter(|p| p.phase == BootstrapPhase::Loading && p.done > 0) {
                     let store = store.clone();
                     let writer = std::thread::spawn(move || {
                         write_changes(store.as_ref(), 1, PATIENTS);
@@ -293,13 +291,13 @@ fn a_big_clinic_bootstraps_then_pulls_what_changed_during_and_after_the_snapshot
     assert!(total > 250_000, "the snapshot counted its records: {total}");
     writer.join().unwrap();
     // Lookup by every kind of key works after the bootstrap.
-    let found = db
-        .read(|c| patients::search(c, "P0049999", 5))
-        .unwrap();
+    let found = db.read(|c| patients::search(c, "P0049999", 5)).unwrap();
     assert_eq!(found[0].patient.id.as_str(), "P0049999");
     let name = clinic_domain::demo::patient(1, 12_345, Utc::now().date_naive()).name;
     assert!(
-        !db.read(|c| patients::search(c, &name, 50)).unwrap().is_empty(),
+        !db.read(|c| patients::search(c, &name, 50))
+            .unwrap()
+            .is_empty(),
         "name search works once the bootstrap is done"
     );
 
@@ -375,7 +373,10 @@ fn a_device_killed_mid_bootstrap_never_looks_loaded_and_finishes_next_time(
         }
     }
     assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
-    assert!(killed_on.is_some(), "the device reported progress before it ended");
+    assert!(
+        killed_on.is_some(),
+        "the device reported progress before it ended"
+    );
 
     // Half loaded, and it says so: no cursor, the bootstrap row in its phase, and
     // no lookup by name yet.
@@ -384,15 +385,20 @@ fn a_device_killed_mid_bootstrap_never_looks_loaded_and_finishes_next_time(
         .read(|c| {
             Ok::<_, clinic_store::StoreError>((
                 bootstrap::current(c)?,
-                c.query_row("SELECT count(*) FROM sync_cursors WHERE cursor > 0", [], |r| {
-                    r.get::<_, i64>(0)
-                })?,
+                c.query_row(
+                    "SELECT count(*) FROM sync_cursors WHERE cursor > 0",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?,
                 bootstrap::needed(c)?,
             ))
         })
         .unwrap();
     let state = state.expect("a bootstrap row after the kill");
-    assert_eq!(cursors, 0, "no cursor is stored before the load is complete");
+    assert_eq!(
+        cursors, 0,
+        "no cursor is stored before the load is complete"
+    );
     assert!(needed);
     match kill_at {
         KillAt::Loading => {

@@ -51,8 +51,7 @@ use chrono::NaiveDate;
 use clinic_domain::demo::DemoClinic;
 use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, Sex, StaffMember};
 use clinic_protocol::{
-    AppointmentRecord, FeedItem, FeedPage, PatientRecord, SnapshotCounts, StaffRecord,
-    StoredReport,
+    AppointmentRecord, FeedItem, FeedPage, PatientRecord, SnapshotCounts, StaffRecord, StoredReport,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use tokio_postgres::NoTls;
@@ -960,7 +959,11 @@ async fn stream_rows<T>(
 /// counts and every stream are read from one database snapshot. A writer holds
 /// its clinic's counter row from taking a number to its commit, so a change not
 /// in this snapshot has a number above the counter read here.
-async fn snapshot(pool: Pool, clinic_id: String, mut out: SnapshotWriter) -> Result<u64, StoreError> {
+async fn snapshot(
+    pool: Pool,
+    clinic_id: String,
+    mut out: SnapshotWriter,
+) -> Result<u64, StoreError> {
     let mut client = pool.get().await?;
     let tx = client
         .build_transaction()
@@ -969,7 +972,10 @@ async fn snapshot(pool: Pool, clinic_id: String, mut out: SnapshotWriter) -> Res
         .start()
         .await?;
     let Some(row) = tx
-        .query_opt("SELECT change_seq FROM clinics WHERE id = $1", &[&clinic_id])
+        .query_opt(
+            "SELECT change_seq FROM clinics WHERE id = $1",
+            &[&clinic_id],
+        )
         .await?
     else {
         return Err(StoreError::UnknownClinic(clinic_id));

@@ -4,8 +4,7 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use clinic_protocol::{
-    AppointmentRecord, FeedItem, FeedPage, PatientRecord, SnapshotCounts, StaffRecord,
-    StoredReport,
+    AppointmentRecord, FeedItem, FeedPage, PatientRecord, SnapshotCounts, StaffRecord, StoredReport,
 };
 use rusqlite::{Connection, params};
 
@@ -217,7 +216,9 @@ pub(super) fn snapshot(
             e => e.into(),
         })?;
     let count = |sql: &str| -> Result<u64, StoreError> {
-        Ok(tx.query_row(sql, [clinic_id], |r| r.get::<_, i64>(0))?.max(0) as u64)
+        Ok(tx
+            .query_row(sql, [clinic_id], |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
     };
     let counts = SnapshotCounts {
         staff: count("SELECT count(*) FROM staff WHERE clinic_id = ?1")?,
@@ -259,7 +260,9 @@ pub(super) fn snapshot(
     )?;
     stream(
         &tx,
-        &format!("SELECT report_id, seq, 0, {REPORT_COLUMNS} FROM reports WHERE clinic_id = ?1 ORDER BY seq"),
+        &format!(
+            "SELECT report_id, seq, 0, {REPORT_COLUMNS} FROM reports WHERE clinic_id = ?1 ORDER BY seq"
+        ),
         clinic_id,
         &mut out,
         report_record,
