@@ -633,8 +633,8 @@ pub(crate) fn judge_reports(
     pulled_at: DateTime<Utc>,
     set_aside_unknown_patient: bool,
 ) -> Result<Judged, StoreError> {
-    let own_device = crate::settings::get(&tx, crate::settings::DEVICE_ID)?;
-    let interval = crate::settings::reassess_interval_minutes(&tx)?;
+    let own_device = crate::settings::get(tx, crate::settings::DEVICE_ID)?;
+    let interval = crate::settings::reassess_interval_minutes(tx)?;
     let (mut stored, mut set_aside_n, mut last_seq, mut stopped) = (0, 0, None, false);
     for item in page {
         let verdict = match &item.change {
@@ -647,7 +647,7 @@ pub(crate) fn judge_reports(
                 // its SQL on every item, a tenth of the cost of a stored report.
                 tx.prepare_cached("SAVEPOINT pulled_report")?.execute([])?;
                 let judged = apply_report(
-                    &tx,
+                    tx,
                     r,
                     own_device.as_deref(),
                     interval,
@@ -666,9 +666,9 @@ pub(crate) fn judge_reports(
         match verdict {
             Ok(Ok(Verdict::Stored)) => {
                 stored += 1;
-                clear_set_aside(&tx, STREAM_REPORTS, &item.id)?;
+                clear_set_aside(tx, STREAM_REPORTS, &item.id)?;
             }
-            Ok(Ok(Verdict::Known)) => clear_set_aside(&tx, STREAM_REPORTS, &item.id)?,
+            Ok(Ok(Verdict::Known)) => clear_set_aside(tx, STREAM_REPORTS, &item.id)?,
             Ok(Ok(Verdict::Stop)) => {
                 stopped = true;
                 break;
@@ -682,7 +682,7 @@ pub(crate) fn judge_reports(
                     ),
                 };
                 set_aside_waiting(
-                    &tx,
+                    tx,
                     STREAM_REPORTS,
                     item.seq,
                     &item.id,
@@ -692,7 +692,7 @@ pub(crate) fn judge_reports(
                 set_aside_n += 1;
             }
             Err(e) if is_refusal(&e) => {
-                set_aside(&tx, STREAM_REPORTS, item.seq, &item.id, &e.to_string())?;
+                set_aside(tx, STREAM_REPORTS, item.seq, &item.id, &e.to_string())?;
                 set_aside_n += 1;
             }
             Err(e) => return Err(e),
