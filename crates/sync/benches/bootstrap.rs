@@ -139,7 +139,7 @@ fn run(db: &Path, url: &str, token: &str, page_by_page: bool, cap: Duration, tot
 fn line(what: &str, arm: &Arm) {
     let first = arm
         .first_lookup
-        .map_or("-".to_owned(), |s| format!("{s:.1} s"));
+        .map_or("-".to_owned(), |s| format!("{s:.2} s"));
     let cut = arm.cut_at.map_or(String::new(), |(n, s)| {
         format!(" (cut after {s:.0} s at {n} patients; extrapolated)")
     });
