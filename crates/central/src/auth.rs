@@ -95,6 +95,7 @@ pub static ROUTES: LazyLock<Vec<(Method, String, Access)>> = LazyLock::new(|| {
             Token(Device),
         ),
         (Method::GET, paths::CHANGES.into(), Token(Device)),
+        (Method::GET, paths::SNAPSHOT.into(), Token(Device)),
         (
             Method::PUT,
             with_segment(paths::PATIENTS, "id"),

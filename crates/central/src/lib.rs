@@ -25,6 +25,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pin;
 mod serve;
+pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 
@@ -74,6 +75,8 @@ pub struct Shared {
     pub changes: changes::ChangeHub,
     /// Which tokens' last use is due to be written.
     pub token_touches: auth::TokenTouches,
+    /// `GET /v1/snapshot` bodies being written, [`Limits::max_snapshots`] at most.
+    pub snapshots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Cheap to clone; the writer thread lives as long as any clone.
@@ -116,6 +119,7 @@ impl AppState {
             failed_auth: FailedAuthLimiter::new(&limits),
             changes,
             token_touches: auth::TokenTouches::new(limits.token_touch_interval),
+            snapshots: Arc::new(tokio::sync::Semaphore::new(limits.max_snapshots.max(1))),
             limits,
         }))
     }
@@ -149,6 +153,7 @@ pub fn router(state: AppState) -> Router {
             )
             .route(&with_segment(paths::FEEDS, "kind"), get(api::feed))
             .route(paths::CHANGES, get(changes::changes))
+            .route(paths::SNAPSHOT, get(snapshot::snapshot))
             .route(paths::ENROL, post(api::enrol))
             .route(
                 &with_segment(paths::PATIENTS, "id"),

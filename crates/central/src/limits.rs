@@ -66,6 +66,23 @@ pub const MAX_CHANGE_WAITERS: usize = 1_536;
 /// What a long poll refused for the waiter cap asks the device to wait.
 pub const CHANGES_FULL_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// `GET /v1/snapshot` bodies written at once (each holds a database read
+/// transaction and a blocking thread while its device reads). Beyond it the
+/// request is answered 503 with [`SNAPSHOT_FULL_RETRY_AFTER`]; a device keeps
+/// pulling page by page meanwhile only if it has already bootstrapped.
+pub const MAX_SNAPSHOTS: usize = 4;
+/// What a snapshot refused for [`MAX_SNAPSHOTS`] asks the device to wait.
+pub const SNAPSHOT_FULL_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Longest a snapshot body may take to write; past it the body breaks off
+/// without its `end` line. A 1,000,000-patient clinic takes well under a minute
+/// on loopback (README); this leaves a slow clinic link room.
+pub const SNAPSHOT_MAX_DURATION: Duration = Duration::from_secs(15 * 60);
+/// A snapshot's lines go to the response in chunks of about this many bytes.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks queued between the store and the connection: the memory one snapshot
+/// holds here is about this times [`SNAPSHOT_CHUNK_BYTES`].
+pub const SNAPSHOT_CHUNKS_IN_FLIGHT: usize = 4;
+
 /// A token's last-seen time and address are written at most this often per token
 /// (and replica): a device's requests never each cost a write.
 pub const TOKEN_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -83,6 +100,8 @@ pub struct Limits {
     pub writer_restart_delay: Duration,
     pub max_change_waiters: usize,
     pub token_touch_interval: Duration,
+    pub max_snapshots: usize,
+    pub snapshot_max_duration: Duration,
 }
 
 impl Default for Limits {
@@ -98,6 +117,8 @@ impl Default for Limits {
             writer_restart_delay: WRITER_RESTART_DELAY,
             max_change_waiters: MAX_CHANGE_WAITERS,
             token_touch_interval: TOKEN_TOUCH_INTERVAL,
+            max_snapshots: MAX_SNAPSHOTS,
+            snapshot_max_duration: SNAPSHOT_MAX_DURATION,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Metrics {
     /// `GET /v1/changes` long polls waiting now.
     pub change_waiters: IntGauge,
     pub change_waiters_refused: IntCounter,
+    /// `GET /v1/snapshot` answered 503 because [`crate::Limits::max_snapshots`] were running.
+    pub snapshots_refused: IntCounter,
 }
 
 /// Registers `metric` and hands it back. The names and help texts are constants,
@@ -134,6 +136,10 @@ impl Metrics {
                 "clinic_change_waiters_refused_total",
                 "GET /v1/changes long polls answered 503 because the waiter cap was reached.",
             ),
+            snapshots_refused: c(
+                "clinic_snapshots_refused_total",
+                "GET /v1/snapshot requests answered 503 because the snapshot cap was reached.",
+            ),
             change_waiters,
             requests,
             request_duration,
@@ -230,6 +236,7 @@ mod tests {
             "clinic_auth_failures_limited_total",
             "clinic_writer_restarts_total",
             "clinic_change_waiters_refused_total",
+            "clinic_snapshots_refused_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name}");
         }

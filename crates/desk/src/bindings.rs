@@ -46,6 +46,8 @@ pub fn typescript() -> String {
         AuditEntryDto::decl(&cfg),
         ExportDto::decl(&cfg),
         SyncProblemKindDto::decl(&cfg),
+        BootstrapPhaseDto::decl(&cfg),
+        BootstrapProgressDto::decl(&cfg),
         SyncProblemDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         SettingsSourceDto::decl(&cfg),

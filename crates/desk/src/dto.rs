@@ -438,6 +438,45 @@ pub struct SyncProblemDto {
     pub at: String,
 }
 
+/// What a bootstrap is doing: loading the clinic's records, then building the
+/// search keys (lookup by ID works from the start).
+#[derive(Debug, Clone, Copy, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum BootstrapPhaseDto {
+    Loading,
+    Indexing,
+}
+
+/// A bootstrap's progress: the search screen shows it instead of an empty search.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapProgressDto {
+    pub phase: BootstrapPhaseDto,
+    /// Records loaded (loading) or patients indexed (indexing) so far.
+    pub done: u32,
+    pub total: u32,
+    /// 0 to 100, of the phase.
+    pub percent: u8,
+    /// Estimated from the rate so far; null until there is one.
+    pub seconds_left: Option<u32>,
+}
+
+impl From<&clinic_sync::BootstrapProgress> for BootstrapProgressDto {
+    fn from(p: &clinic_sync::BootstrapProgress) -> Self {
+        let clamp = |n: u64| n.min(u32::MAX as u64) as u32;
+        Self {
+            phase: match p.phase {
+                clinic_sync::BootstrapPhase::Loading => BootstrapPhaseDto::Loading,
+                clinic_sync::BootstrapPhase::Indexing => BootstrapPhaseDto::Indexing,
+            },
+            done: clamp(p.done),
+            total: clamp(p.total),
+            percent: p.percent(),
+            seconds_left: p.seconds_left.map(clamp),
+        }
+    }
+}
+
 /// Where sync stands, pushed to the UI whenever it changes.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -462,6 +501,8 @@ pub struct SyncStatusDto {
     pub set_aside: u32,
     /// Grows whenever a sync applied pulled changes; screens reload when it does.
     pub pulled_changes: u32,
+    /// The clinic is being loaded from the server's snapshot (a new device).
+    pub bootstrap: Option<BootstrapProgressDto>,
 }
 
 impl SyncStatusDto {
@@ -480,6 +521,7 @@ impl SyncStatusDto {
             upload_only: false,
             set_aside: set_aside.min(u32::MAX as u64) as u32,
             pulled_changes: 0,
+            bootstrap: None,
         }
     }
 }
@@ -522,6 +564,7 @@ impl TryFrom<&clinic_sync::SyncStatus> for SyncStatusDto {
             upload_only: s.upload_only,
             set_aside: s.set_aside.min(u32::MAX as u64) as u32,
             pulled_changes: s.pulled_changes.min(u32::MAX as u64) as u32,
+            bootstrap: s.bootstrap.as_ref().map(BootstrapProgressDto::from),
         })
     }
 }

@@ -374,6 +374,97 @@ pub struct ChangeAck {
     pub seq: i64,
 }
 
+/// What one line of `GET /v1/snapshot` is. The body is newline-delimited JSON
+/// (`application/x-ndjson`), one [`SnapshotLine`] a line: first `begin` (the
+/// change number the snapshot was taken at, and how many records follow of each
+/// stream), then the clinic's live records stream by stream in this order (staff,
+/// patients, appointments, reports; each stream in change-number order), each as
+/// the [`FeedItem`] its feed would send, then `end` with the number of records
+/// sent. A body without its `end` line broke off and is not a snapshot. A device
+/// that loaded one continues every feed from `begin`'s cursor: everything changed
+/// after it has a larger number and comes through the feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SnapshotKind {
+    Begin,
+    Staff,
+    Patients,
+    Appointments,
+    Reports,
+    End,
+}
+
+/// How many records of each stream a snapshot carries (its `begin` line), so a
+/// device can say how far its load is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotCounts {
+    pub staff: u64,
+    pub patients: u64,
+    pub appointments: u64,
+    pub reports: u64,
+}
+
+impl SnapshotCounts {
+    pub fn total(&self) -> u64 {
+        self.staff + self.patients + self.appointments + self.reports
+    }
+}
+
+/// One line of a snapshot (see [`SnapshotKind`]): `begin` has `cursor` and
+/// `counts`, a record line its `item`, `end` its `rows`. `I` is a
+/// `FeedItem<Record>` when written, and may be read as a raw value so one record
+/// a device cannot read is set aside alone, as from a feed page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotLine<I> {
+    pub kind: SnapshotKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<SnapshotCounts>,
+    // No `default`: serde would then demand `I: Default`; a missing Option is None anyway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<I>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+impl<I> SnapshotLine<I> {
+    pub fn begin(cursor: i64, counts: SnapshotCounts) -> Self {
+        Self {
+            kind: SnapshotKind::Begin,
+            cursor: Some(cursor),
+            counts: Some(counts),
+            item: None,
+            rows: None,
+        }
+    }
+
+    pub fn item(kind: SnapshotKind, item: I) -> Self {
+        Self {
+            kind,
+            cursor: None,
+            counts: None,
+            item: Some(item),
+            rows: None,
+        }
+    }
+
+    pub fn end(rows: u64) -> Self {
+        Self {
+            kind: SnapshotKind::End,
+            cursor: None,
+            counts: None,
+            item: None,
+            rows: Some(rows),
+        }
+    }
+}
+
+/// The media type of a snapshot's body.
+pub const SNAPSHOT_CONTENT_TYPE: &str = "application/x-ndjson";
+
 #[cfg(test)]
 mod tests {
     use super::*;

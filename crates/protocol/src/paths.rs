@@ -24,6 +24,9 @@ pub const FEED_APPOINTMENTS: &str = concat!(feeds!(), "appointments");
 pub const FEED_REPORTS: &str = concat!(feeds!(), "reports");
 /// The long poll that wakes a device's pull ([`ChangesQuery`](crate::ChangesQuery)).
 pub const CHANGES: &str = "/v1/changes";
+/// The clinic's live records at one change number, streamed as newline-delimited
+/// [`SnapshotLine`](crate::SnapshotLine)s: what a new device loads before the feeds.
+pub const SNAPSHOT: &str = "/v1/snapshot";
 /// Record upserts and deletes: append the record's ID.
 pub const PATIENTS: &str = "/v1/patients/";
 pub const APPOINTMENTS: &str = "/v1/appointments/";

@@ -6,6 +6,7 @@
 //! connections themselves are kept by [`pool::SqlitePool`].
 
 pub mod audit;
+pub mod bootstrap;
 pub mod column;
 mod database;
 pub mod demo;

@@ -1,5 +1,5 @@
 use chrono::NaiveDate;
-use clinic_domain::lookup::{self, MatchKind};
+use clinic_domain::lookup::{self, KeyKind, MatchKind};
 use clinic_domain::{Patient, PatientId, Sex};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -41,6 +41,61 @@ pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
         remove_keys(conn, &old)?;
     }
     add_keys(conn, p)
+}
+
+/// Writes `p`'s row only, without its lookup keys: the bootstrap's bulk load,
+/// which builds every patient's keys after the load ([`add_keys_sorted`]) and
+/// answers lookups by ID from this table meanwhile (see [`search`]).
+pub(crate) fn upsert_row(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO patients (id, name, sex, birth_date, is_insured, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sex = excluded.sex,
+             birth_date = excluded.birth_date, is_insured = excluded.is_insured, phone = excluded.phone,
+             deleted_at = NULL",
+    )?
+    .execute(params![
+        p.id.as_str(),
+        p.name,
+        Text(p.sex),
+        Text(p.birth_date),
+        p.is_insured,
+        p.phone
+    ])?;
+    Ok(())
+}
+
+/// Up to `limit` live patients with IDs after `after`, in ID order.
+pub(crate) fn live_after(
+    conn: &Connection,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<Patient>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM patients WHERE id > ?1 AND deleted_at IS NULL ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit as i64], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The lookup keys of `batch` (patients without keys yet), inserted in key
+/// order: the index's pages are then written in order, not at random.
+pub(crate) fn add_keys_sorted(conn: &Connection, batch: &[Patient]) -> Result<(), StoreError> {
+    let mut keys: Vec<(KeyKind, String, &str)> = batch
+        .iter()
+        .flat_map(|p| {
+            lookup::patient_keys(p)
+                .into_iter()
+                .map(move |(kind, key)| (kind, key, p.id.as_str()))
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO patient_search_keys (kind, key, patient_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for (kind, key, id) in keys {
+        insert.execute(params![kind as i64, key, id])?;
+    }
+    Ok(())
 }
 
 /// Removes `id` from lookup and from the directory. A patient that reports (which
@@ -91,7 +146,7 @@ fn remove_keys(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
 /// Version of the key scheme in `clinic_domain::lookup`; bump it when the keys
 /// change and every store rebuilds its index once, on open.
 pub const SEARCH_INDEX_VERSION: u32 = 2;
-const SEARCH_INDEX_SETTING: &str = "search_index_version";
+pub(crate) const SEARCH_INDEX_SETTING: &str = "search_index_version";
 
 /// Rebuilds the lookup keys of every patient, in one transaction, when they were
 /// made by another key scheme (or not at all, right after the migration that
@@ -151,6 +206,9 @@ fn prefix_end(prefix: &str) -> String {
 /// so the cost does not grow with the directory. `query` is only ever a bound value.
 pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>, StoreError> {
     let probes = lookup::plan(query).map_err(StoreError::InvalidQuery)?;
+    if crate::bootstrap::under_way(conn)? {
+        return search_ids(conn, &probes, limit);
+    }
     let mut exact = conn.prepare_cached(
         "SELECT patient_id FROM patient_search_keys WHERE kind = ?1 AND key = ?2 ORDER BY patient_id LIMIT ?3",
     )?;
@@ -191,6 +249,47 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Found>
     for (id, matched) in ids {
         if let Some(patient) = by_id.query_row([&id], from_row).optional()? {
             found.push(Found { patient, matched });
+        }
+    }
+    Ok(found)
+}
+
+/// [`search`] while a bootstrap is under way: the search keys are not all built
+/// yet, so only the ID probes are answered, from the patients table itself (its
+/// primary key), which has every patient as soon as the row is in.
+fn search_ids(
+    conn: &Connection,
+    probes: &[lookup::Probe],
+    limit: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut exact = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"
+    ))?;
+    let mut range = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM patients WHERE id >= ?1 AND id < ?2 AND deleted_at IS NULL
+         ORDER BY id LIMIT ?3"
+    ))?;
+    let mut found: Vec<Found> = Vec::new();
+    for probe in probes.iter().filter(|p| p.kind == KeyKind::Id) {
+        let rows: Vec<Patient> = if probe.prefix {
+            range
+                .query_map(
+                    params![probe.key, prefix_end(&probe.key), limit as i64],
+                    from_row,
+                )?
+                .collect::<Result<_, _>>()?
+        } else {
+            exact
+                .query_map([&probe.key], from_row)?
+                .collect::<Result<_, _>>()?
+        };
+        for patient in rows {
+            if found.len() < limit && !found.iter().any(|f| f.patient.id == patient.id) {
+                found.push(Found {
+                    patient,
+                    matched: probe.matched,
+                });
+            }
         }
     }
     Ok(found)

@@ -130,6 +130,17 @@ fn set_aside_waiting(
     Ok(())
 }
 
+/// [`set_aside`] for the bootstrap's load.
+pub(crate) fn set_aside_item(
+    conn: &Connection,
+    stream: &str,
+    seq: i64,
+    id: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    set_aside(conn, stream, seq, id, reason)
+}
+
 fn clear_set_aside(conn: &Connection, stream: &str, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM pull_set_aside WHERE stream = ?1 AND item_id = ?2")?
         .execute(params![stream, id])?;
@@ -139,7 +150,7 @@ fn clear_set_aside(conn: &Connection, stream: &str, id: &str) -> Result<(), Stor
 /// Whether `e` says the record itself is unacceptable here (a rule of the schema
 /// or the domain), as opposed to the database failing (then the page is not
 /// applied at all and is tried again).
-fn is_refusal(e: &StoreError) -> bool {
+pub(crate) fn is_refusal(e: &StoreError) -> bool {
     match e {
         StoreError::CorruptRow(_) | StoreError::InvalidQuery(_) => true,
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
@@ -287,7 +298,7 @@ pub fn cursor(conn: &Connection, stream: &str) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
-fn set_cursor(conn: &Connection, stream: &str, cursor: i64) -> Result<(), StoreError> {
+pub(crate) fn set_cursor(conn: &Connection, stream: &str, cursor: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO sync_cursors (stream, cursor) VALUES (?1, ?2)
          ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor",
@@ -401,26 +412,7 @@ pub fn apply_staff(
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (set_aside, _, _) = apply_items(&mut tx, STREAM_STAFF, page, |c, _, change| {
         match change {
-            Change::Upsert(s) => {
-                c.prepare_cached(
-                    "INSERT INTO staff (id, name, role, department, active, pin_verifier) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
-                         department = excluded.department, active = excluded.active, pin_verifier = excluded.pin_verifier",
-                )?
-                .execute(params![s.id, s.name, Text(s.role), s.department, s.active, s.pin_verifier])?;
-                if s.role == StaffRole::Doctor {
-                    let id = clinic_domain::DoctorId::parse(&s.id)
-                        .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
-                    schedule::upsert_doctor(
-                        c,
-                        &clinic_domain::Doctor {
-                            id,
-                            name: s.name.clone(),
-                            department: s.department.clone(),
-                        },
-                    )?;
-                }
-            }
+            Change::Upsert(s) => upsert_staff(c, s)?,
             // The server never sends these (a departed member is inactive); if one
             // came, old reports and appointments still name them, so keep the row.
             Change::Delete(id) => {
@@ -432,6 +424,29 @@ pub fn apply_staff(
     set_cursor(&tx, STREAM_STAFF, next_cursor)?;
     tx.commit()?;
     Ok(set_aside)
+}
+
+/// Writes a pulled staff member (a doctor into `doctors` too, which the schedule uses).
+pub(crate) fn upsert_staff(c: &Connection, s: &PulledStaff) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO staff (id, name, role, department, active, pin_verifier) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
+             department = excluded.department, active = excluded.active, pin_verifier = excluded.pin_verifier",
+    )?
+    .execute(params![s.id, s.name, Text(s.role), s.department, s.active, s.pin_verifier])?;
+    if s.role == StaffRole::Doctor {
+        let id = clinic_domain::DoctorId::parse(&s.id)
+            .map_err(|e| StoreError::CorruptRow(e.to_string()))?;
+        schedule::upsert_doctor(
+            c,
+            &clinic_domain::Doctor {
+                id,
+                name: s.name.clone(),
+                department: s.department.clone(),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// What applying an appointments page did.
@@ -577,8 +592,49 @@ pub fn apply_reports(
 ) -> Result<ReportsApplied, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let start = cursor(&tx, STREAM_REPORTS)?;
-    let own_device = crate::settings::get(&tx, crate::settings::DEVICE_ID)?;
-    let interval = crate::settings::reassess_interval_minutes(&tx)?;
+    let judged = judge_reports(&tx, page, pulled_at, set_aside_unknown_patient)?;
+    let (mut applied, mut next) = if judged.stopped {
+        (
+            Applied::StoppedAtUnknownReference,
+            judged.last_seq.unwrap_or(start),
+        )
+    } else {
+        (Applied::All, next_cursor)
+    };
+    if let Some(back) = rewind_to_ready(&tx, next)? {
+        next = back;
+        applied = Applied::Rewound;
+    }
+    set_cursor(&tx, STREAM_REPORTS, next)?;
+    tx.commit()?;
+    Ok(ReportsApplied {
+        applied,
+        stored: judged.stored,
+        set_aside: judged.set_aside,
+    })
+}
+
+/// What judging a run of pulled reports did.
+pub(crate) struct Judged {
+    pub stored: usize,
+    pub set_aside: usize,
+    /// The seq of the last report judged (stored, known or set aside).
+    pub last_seq: Option<i64>,
+    /// Stopped before a report whose patient is not here.
+    pub stopped: bool,
+}
+
+/// Judges and writes each report of `page` in the caller's transaction, by every
+/// rule of [`apply_reports`] (which adds the cursor); the bootstrap's load uses
+/// it too, so a report from a snapshot is stored exactly as from the feed.
+pub(crate) fn judge_reports(
+    tx: &Connection,
+    page: &[PulledItem<PulledReport>],
+    pulled_at: DateTime<Utc>,
+    set_aside_unknown_patient: bool,
+) -> Result<Judged, StoreError> {
+    let own_device = crate::settings::get(tx, crate::settings::DEVICE_ID)?;
+    let interval = crate::settings::reassess_interval_minutes(tx)?;
     let (mut stored, mut set_aside_n, mut last_seq, mut stopped) = (0, 0, None, false);
     for item in page {
         let verdict = match &item.change {
@@ -591,7 +647,7 @@ pub fn apply_reports(
                 // its SQL on every item, a tenth of the cost of a stored report.
                 tx.prepare_cached("SAVEPOINT pulled_report")?.execute([])?;
                 let judged = apply_report(
-                    &tx,
+                    tx,
                     r,
                     own_device.as_deref(),
                     interval,
@@ -610,9 +666,9 @@ pub fn apply_reports(
         match verdict {
             Ok(Ok(Verdict::Stored)) => {
                 stored += 1;
-                clear_set_aside(&tx, STREAM_REPORTS, &item.id)?;
+                clear_set_aside(tx, STREAM_REPORTS, &item.id)?;
             }
-            Ok(Ok(Verdict::Known)) => clear_set_aside(&tx, STREAM_REPORTS, &item.id)?,
+            Ok(Ok(Verdict::Known)) => clear_set_aside(tx, STREAM_REPORTS, &item.id)?,
             Ok(Ok(Verdict::Stop)) => {
                 stopped = true;
                 break;
@@ -626,7 +682,7 @@ pub fn apply_reports(
                     ),
                 };
                 set_aside_waiting(
-                    &tx,
+                    tx,
                     STREAM_REPORTS,
                     item.seq,
                     &item.id,
@@ -636,45 +692,41 @@ pub fn apply_reports(
                 set_aside_n += 1;
             }
             Err(e) if is_refusal(&e) => {
-                set_aside(&tx, STREAM_REPORTS, item.seq, &item.id, &e.to_string())?;
+                set_aside(tx, STREAM_REPORTS, item.seq, &item.id, &e.to_string())?;
                 set_aside_n += 1;
             }
             Err(e) => return Err(e),
         }
         last_seq = Some(item.seq);
     }
-    let (mut applied, mut next) = if stopped {
-        (
-            Applied::StoppedAtUnknownReference,
-            last_seq.unwrap_or(start),
-        )
-    } else {
-        (Applied::All, next_cursor)
-    };
+    Ok(Judged {
+        stored,
+        set_aside: set_aside_n,
+        last_seq,
+        stopped,
+    })
+}
+
+/// When a report set aside waiting for another can be stored now (that one is
+/// here), the reports cursor goes back to just before the first such (each
+/// waiting mark causes one rewind: it is cleared here). Returns the cursor to
+/// store instead of `next`, if it must go back.
+pub(crate) fn rewind_to_ready(tx: &Connection, next: i64) -> Result<Option<i64>, StoreError> {
     let ready: Option<i64> = tx.query_row(
         "SELECT min(seq) FROM pull_set_aside WHERE stream = ?1
            AND waits_for IN (SELECT id FROM pain_reports)",
         [STREAM_REPORTS],
         |r| r.get(0),
     )?;
-    if let Some(seq) = ready {
-        tx.execute(
-            "UPDATE pull_set_aside SET waits_for = NULL WHERE stream = ?1
-               AND waits_for IN (SELECT id FROM pain_reports)",
-            [STREAM_REPORTS],
-        )?;
-        if seq - 1 < next {
-            next = (seq - 1).max(0);
-            applied = Applied::Rewound;
-        }
-    }
-    set_cursor(&tx, STREAM_REPORTS, next)?;
-    tx.commit()?;
-    Ok(ReportsApplied {
-        applied,
-        stored,
-        set_aside: set_aside_n,
-    })
+    let Some(seq) = ready else {
+        return Ok(None);
+    };
+    tx.execute(
+        "UPDATE pull_set_aside SET waits_for = NULL WHERE stream = ?1
+           AND waits_for IN (SELECT id FROM pain_reports)",
+        [STREAM_REPORTS],
+    )?;
+    Ok((seq - 1 < next).then(|| (seq - 1).max(0)))
 }
 
 /// The content of a stored report as the feed would carry it (for recognising one

@@ -165,6 +165,21 @@ impl Client {
             .map_err(|e| SyncError::UnexpectedAnswer(format!("not a feed page: {e}")))
     }
 
+    /// `GET /v1/snapshot`: the answer, its body still to be read chunk by chunk
+    /// (see `crate::bootstrap`); the whole of it within `within`.
+    pub async fn snapshot(
+        &self,
+        within: Duration,
+        trace: &Trace,
+    ) -> Result<reqwest::Response, SyncError> {
+        let resp = self
+            .request(reqwest::Method::GET, paths::SNAPSHOT, trace)
+            .timeout(within)
+            .send()
+            .await;
+        check(resp).await
+    }
+
     /// `GET /v1/changes`: the clinic's change counter once it is past `after`, or
     /// when `wait` has passed. This request alone may take `wait` plus
     /// `answer_within` (the client's usual request timeout would cut a long wait).

@@ -48,6 +48,13 @@ pub struct SyncConfig {
     /// The app's version: when it (or the store's schema) changes, pulled records
     /// set aside under the old rules are fetched again and judged by the new ones.
     pub app_version: String,
+    /// Load an empty store from the server's snapshot (`GET /v1/snapshot`) before
+    /// the feeds; off, it pages through the feeds as a server without the route
+    /// makes it (the pull bench's baseline).
+    pub bootstrap: bool,
+    /// Longest a snapshot may take to arrive, whole (a stalled one is cut sooner:
+    /// no byte for `request_timeout`).
+    pub snapshot_timeout: Duration,
 }
 
 impl std::fmt::Debug for SyncConfig {
@@ -110,6 +117,8 @@ impl SyncConfig {
             reuse_connections: true,
             batch_recheck: Duration::from_secs(24 * 3600),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            bootstrap: true,
+            snapshot_timeout: Duration::from_secs(20 * 60),
         }
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct Context {
     /// batch route was missing); never persisted, and it lapses after `batch_recheck`.
     single_post_since: Mutex<Option<Instant>>,
     upload_only: AtomicBool,
+    /// The server answered `GET /v1/snapshot` with 404/405: pull page by page
+    /// without asking again until the engine restarts.
+    snapshot_missing: AtomicBool,
 }
 
 impl Context {
@@ -37,6 +40,7 @@ impl Context {
             status,
             single_post_since: Mutex::new(None),
             upload_only: AtomicBool::new(false),
+            snapshot_missing: AtomicBool::new(false),
         }
     }
 
@@ -87,6 +91,14 @@ impl Context {
         if self.upload_only.swap(on, Ordering::Relaxed) != on {
             self.status.send_modify(|s| s.upload_only = on);
         }
+    }
+
+    pub(crate) fn snapshot_missing(&self) -> bool {
+        self.snapshot_missing.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_snapshot_missing(&self) {
+        self.snapshot_missing.store(true, Ordering::Relaxed);
     }
 
     /// Records that this server proved it stores reports (a delivered one), now.

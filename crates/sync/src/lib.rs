@@ -6,6 +6,7 @@
 //! schedules work offline. See `README.md` for the rules it keeps and why.
 
 mod backoff;
+mod bootstrap;
 mod client;
 mod config;
 mod context;
@@ -23,4 +24,4 @@ pub use client::{Client, RawFeedPage, Trace};
 pub use config::SyncConfig;
 pub use engine::{SyncEngine, SyncHandle, SyncRun};
 pub use error::{ErrorClass, SyncError};
-pub use status::{SyncProblem, SyncProblemKind, SyncStatus};
+pub use status::{BootstrapPhase, BootstrapProgress, SyncProblem, SyncProblemKind, SyncStatus};

@@ -5,6 +5,7 @@
 //! cursor move on. A server without feeds whose uploads are proven is
 //! upload-only: nothing to pull. A server with the other feeds but without the
 //! reports feed (an older clinic-central) is upload-only for reports alone.
+//! An empty store is first loaded from the server's snapshot (`crate::bootstrap`).
 
 use chrono::{NaiveDate, Utc};
 use clinic_domain::assessment::REASON;
@@ -66,7 +67,7 @@ fn without_values(message: &str) -> String {
 /// Reads one raw feed item into what the store applies: its change, or the
 /// reason this device cannot use it (then it is set aside, never applied; an item
 /// without a readable seq or ID is listed under seq 0 or an empty ID).
-fn read_item<T: DeserializeOwned, U>(
+pub(crate) fn read_item<T: DeserializeOwned, U>(
     raw: &RawValue,
     convert: fn(&str, T) -> Result<U, String>,
 ) -> PulledItem<U> {
@@ -115,7 +116,7 @@ fn latest_today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(14)).date_naive()
 }
 
-fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
+pub(crate) fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
     Patient::new(
         id,
         &r.name,
@@ -128,7 +129,7 @@ fn patient(id: &str, r: PatientRecord) -> Result<Patient, String> {
     .map_err(refusal)
 }
 
-fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
+pub(crate) fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
     let member = StaffMember::new(id, &r.name, &r.role, &r.department).map_err(refusal)?;
     if member.role == StaffRole::Doctor {
         DoctorId::parse(id).map_err(refusal)?;
@@ -143,7 +144,7 @@ fn staff(id: &str, r: StaffRecord) -> Result<PulledStaff, String> {
     })
 }
 
-fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
+pub(crate) fn appointment(id: &str, r: AppointmentRecord) -> Result<Appointment, String> {
     Appointment::new(
         id,
         &r.doctor_id,
@@ -163,7 +164,7 @@ const MAX_DEVICE_ID_CHARS: usize = 64;
 /// and score by the domain's parsers, free text by the rules for text another
 /// system sent (`AssessmentDetails::received`, the reason's `TextRule`), a
 /// resolution by `check_resolves`. What it refers to is the store's to check.
-fn report(id: &str, r: StoredReport) -> Result<PulledReport, String> {
+pub(crate) fn report(id: &str, r: StoredReport) -> Result<PulledReport, String> {
     let received_at = r.received_at;
     let s = r.submission;
     if !s.report_id.to_string().eq_ignore_ascii_case(id) {
@@ -222,7 +223,9 @@ pub(crate) struct Pulled {
 /// Pulls every stream to its end. Pages already applied stay applied if a later
 /// one fails; the next run continues from the last committed cursor.
 pub(crate) async fn run(ctx: &Context, trace: &Trace) -> Result<Pulled, SyncError> {
-    let mut total = Pulled::default();
+    // An empty store loads the server's snapshot first (when it has one), then
+    // pulls from the snapshot's cursor what changed since.
+    let mut total = crate::bootstrap::run(ctx, trace).await?.unwrap_or_default();
     for round in 0..REFERENCE_ROUNDS {
         let last_round = round + 1 == REFERENCE_ROUNDS;
         let patients = match pull_stream(

@@ -32,6 +32,36 @@ pub struct SyncProblem {
     pub at: i64,
 }
 
+/// What a bootstrap is doing (see `crate::bootstrap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootstrapPhase {
+    /// The snapshot's records are going in; `done` and `total` count records.
+    Loading,
+    /// Every record is in and lookup by ID works; the search keys are being
+    /// built, `done` and `total` count patients.
+    Indexing,
+}
+
+/// How far a bootstrap is, for the search screen to show instead of an empty search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootstrapProgress {
+    pub phase: BootstrapPhase,
+    pub done: u64,
+    pub total: u64,
+    /// Estimated from the rate so far; `None` before there is a rate.
+    pub seconds_left: Option<u64>,
+}
+
+impl BootstrapProgress {
+    /// Whole percent of the phase, 0 to 100.
+    pub fn percent(&self) -> u8 {
+        match self.total {
+            0 => 100,
+            t => (self.done.min(t) * 100 / t) as u8,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncStatus {
     /// A server is configured at all.
@@ -60,4 +90,6 @@ pub struct SyncStatus {
     /// Pulled items (patients, staff, appointments) applied since the engine started:
     /// when it grows, screens showing the clinic's data refresh themselves.
     pub pulled_changes: u64,
+    /// A bootstrap under way: the store is being loaded from the server's snapshot.
+    pub bootstrap: Option<BootstrapProgress>,
 }

@@ -159,7 +159,10 @@ async fn a_failure_between_pages_repeats_the_page_and_never_skips_one() {
         Arc::new(FailNth(vec![3], Fault::ResetMidResponse)),
     )
     .await;
-    let engine = SyncEngine::new(db.clone(), config(proxy.url(), token.clone(), 100)).unwrap();
+    // Page by page (an empty store would otherwise load the snapshot first).
+    let mut paged = config(proxy.url(), token.clone(), 100);
+    paged.bootstrap = false;
+    let engine = SyncEngine::new(db.clone(), paged).unwrap();
     assert!(
         engine.sync_once().await.is_err(),
         "the broken page fails the run"

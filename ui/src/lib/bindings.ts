@@ -267,6 +267,22 @@ export type ExportDto = { path: string, observations: number, };
 
 export type SyncProblemKindDto = "offline" | "timeout" | "server_error" | "credentials_refused" | "protocol" | "local_storage" | "unexpected_answer" | "feeds_missing";
 
+export type BootstrapPhaseDto = "loading" | "indexing";
+
+export type BootstrapProgressDto = { phase: BootstrapPhaseDto, 
+/**
+ * Records loaded (loading) or patients indexed (indexing) so far.
+ */
+done: number, total: number, 
+/**
+ * 0 to 100, of the phase.
+ */
+percent: number, 
+/**
+ * Estimated from the rate so far; null until there is one.
+ */
+secondsLeft: number | null, };
+
 export type SyncProblemDto = { kind: SyncProblemKindDto, 
 /**
  * English detail for support; no patient data, no tokens.
@@ -306,7 +322,11 @@ setAside: number,
 /**
  * Grows whenever a sync applied pulled changes; screens reload when it does.
  */
-pulledChanges: number, };
+pulledChanges: number, 
+/**
+ * The clinic is being loaded from the server's snapshot (a new device).
+ */
+bootstrap: BootstrapProgressDto | null, };
 
 export type SettingsSourceDto = "flag" | "environment" | "provisioned" | "installed" | "none";
 

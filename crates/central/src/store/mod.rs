@@ -20,6 +20,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::auth::{EnrolmentCodeRecord, Scope, TokenAuth};
+use crate::snapshot::SnapshotWriter;
 pub use postgres::{PgOptions, PostgresStore, is_postgres_url};
 pub use sqlite::{Durability, SqliteStore};
 
@@ -231,6 +232,13 @@ pub trait CentralStore: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<FeedPage<StoredReport>, StoreError>;
+
+    /// The clinic's live records (no tombstones) at one change number, read in ONE
+    /// read transaction with that number (the clinic's counter) and the counts,
+    /// written to `out` as `begin`, staff, patients, appointments, reports (each in
+    /// change-number order), `end` (see [`crate::snapshot`]). Returns the records
+    /// written. An `Err` after `begin` leaves the body without its `end` line.
+    fn snapshot(&self, clinic_id: &str, out: SnapshotWriter) -> Result<u64, StoreError>;
 
     /// Each returns the change's sequence number.
     fn upsert_patient(&self, clinic_id: &str, patient: &Patient) -> Result<i64, StoreError>;

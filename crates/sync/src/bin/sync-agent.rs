@@ -5,7 +5,10 @@
 //! `drained <delivered> vmhwm_kib <peak RSS>` on stdout. With `--until-pulled` it
 //! also pulls (the four feeds, reports last), exits 0 after the first run that
 //! ends without an error (every feed read to its end) and prints
-//! `pulled <reports in the store> vmhwm_kib <peak RSS>`.
+//! `pulled <reports in the store> vmhwm_kib <peak RSS>`. An empty store is first
+//! loaded from the server's snapshot unless `--no-bootstrap`; with `--progress`
+//! each change of the bootstrap's progress is a stdout line
+//! `bootstrap <loading|indexing> <done> <total>` (the kill test SIGKILLs on one).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use clinic_store::{Database, outbox};
-use clinic_sync::{SyncConfig, SyncEngine};
+use clinic_sync::{BootstrapPhase, SyncConfig, SyncEngine};
 
 /// A headless sync engine over a store file: pushes its outbox; pulls too with `--until-pulled`.
 #[derive(Parser)]
@@ -46,6 +49,14 @@ struct Args {
     /// printing `pulled <reports in the store> vmhwm_kib <peak RSS>`.
     #[arg(long)]
     until_pulled: bool,
+    /// Page through the feeds even when the store is empty (the pull bench's
+    /// baseline): no snapshot.
+    #[arg(long)]
+    no_bootstrap: bool,
+    /// Print `bootstrap <loading|indexing> <done> <total>` whenever the
+    /// bootstrap's progress changes.
+    #[arg(long)]
+    progress: bool,
     /// Records per feed page asked for (the server caps it).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     feed_page_limit: Option<u32>,
@@ -66,6 +77,8 @@ fn main() -> anyhow::Result<()> {
     let mut config = SyncConfig::new(args.server, args.token);
     config.pull = until_pulled;
     config.live = false;
+    config.bootstrap = !args.no_bootstrap;
+    let progress = args.progress;
     if let Some(n) = args.feed_page_limit {
         config.feed_page_limit = n;
     }
@@ -81,6 +94,23 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let engine = SyncEngine::new(db.clone(), config)?;
+        if progress {
+            let mut status = engine.subscribe();
+            tokio::spawn(async move {
+                let mut last = None;
+                while status.changed().await.is_ok() {
+                    let now = status.borrow_and_update().bootstrap;
+                    if let Some(p) = now.filter(|_| now != last) {
+                        let phase = match p.phase {
+                            BootstrapPhase::Loading => "loading",
+                            BootstrapPhase::Indexing => "indexing",
+                        };
+                        println!("bootstrap {phase} {} {}", p.done, p.total);
+                    }
+                    last = now;
+                }
+            });
+        }
         loop {
             let result = engine.sync_once().await;
             let counts = db.read(outbox::counts)?;
@@ -156,6 +186,18 @@ mod tests {
         assert!(!a.until_pulled);
         let a = parse(&["--db", "f", "--server", "http://x", "--until-pulled"]).unwrap();
         assert!(a.until_pulled && !a.until_drained);
+        assert!(!a.no_bootstrap && !a.progress);
+        let a = parse(&[
+            "--db",
+            "f",
+            "--server",
+            "http://x",
+            "--until-pulled",
+            "--no-bootstrap",
+            "--progress",
+        ])
+        .unwrap();
+        assert!(a.no_bootstrap && a.progress);
         assert_eq!(a.feed_page_limit, None);
         let a = parse(&["--db", "f", "--server", "http://x"]).unwrap();
         assert!(!a.until_drained);

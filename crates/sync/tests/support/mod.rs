@@ -501,3 +501,58 @@ pub async fn drain_while_recording(
     );
     ids
 }
+
+/// A big clinic on `server`: the demo clinic (its staff and doctors) grown to
+/// `patients` patients (the demo directory's first ones, `P0000001`..) and
+/// `appointments` more appointments (`A0000001`.., each doctor's day in quarter
+/// hours from a fixed date, patients in turn), stored as an import would, in
+/// chunks of one transaction each.
+pub fn big_clinic(
+    server: &clinic_central::TestServer,
+    clinic: &str,
+    patients: u64,
+    appointments: u64,
+) {
+    use clinic_central::store::ImportRows;
+    server.load_demo(clinic, 1).unwrap();
+    let today = Utc::now().date_naive();
+    const CHUNK: u64 = 20_000;
+    for from in (1..=patients).step_by(CHUNK as usize) {
+        let rows = (from..=(from + CHUNK - 1).min(patients))
+            .map(|n| clinic_domain::demo::patient(1, n, today))
+            .collect();
+        server
+            .store
+            .import(clinic, ImportRows::Patients(rows))
+            .unwrap();
+    }
+    let base = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    for from in (1..=appointments).step_by(CHUNK as usize) {
+        let rows = (from..=(from + CHUNK - 1).min(appointments))
+            .map(|n| big_appointment(n, patients, base))
+            .collect();
+        server
+            .store
+            .import(clinic, ImportRows::Appointments(rows))
+            .unwrap();
+    }
+}
+
+/// The `n`th appointment of [`big_clinic`] (status `status` if given).
+pub fn big_appointment(
+    n: u64,
+    patients: u64,
+    base: chrono::DateTime<Utc>,
+) -> clinic_domain::Appointment {
+    let doctor = (n % clinic_domain::demo::DEMO_DOCTORS as u64) + 1;
+    let start = base + chrono::Duration::minutes(15 * (n as i64 / 10));
+    clinic_domain::Appointment::new(
+        &format!("A{n:07}"),
+        &format!("D{doctor:03}"),
+        clinic_domain::demo::patient_id(n % patients + 1).as_str(),
+        start,
+        start + chrono::Duration::minutes(15),
+        "booked",
+    )
+    .unwrap()
+}

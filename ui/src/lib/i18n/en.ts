@@ -25,6 +25,13 @@ export const en: Messages = {
     truncated: (n) => `Showing the first ${n} only: refine your search`,
     noResults: (q) => `No patient matches “${q}”`,
     startTyping: 'Type a name or ID to search',
+    bootstrapLoading: (done, total, percent) =>
+      `Loading the clinic onto this device: ${done} of ${total} records (${percent}%)`,
+    bootstrapIndexing: (percent) => `Building the name search: ${percent}%`,
+    bootstrapTimeLeft: (seconds) =>
+      seconds < 60 ? `about ${seconds} s left` : `about ${Math.ceil(seconds / 60)} min left`,
+    bootstrapIdsWork: 'Meanwhile, patients already loaded can be found by their ID.',
+    bootstrapProgressLabel: 'Loading the clinic',
     detailHeading: 'Patient',
     noneSelected: 'Select a patient from the list',
     id: 'ID',

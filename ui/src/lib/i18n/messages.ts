@@ -48,6 +48,14 @@ export interface Messages {
     truncated: (n: number) => string;
     noResults: (query: string) => string;
     startTyping: string;
+    /** A new device loading its clinic: records so far, of all, and the percent. */
+    bootstrapLoading: (done: number, total: number, percent: number) => string;
+    /** Every record is in; the name search is being built. */
+    bootstrapIndexing: (percent: number) => string;
+    bootstrapTimeLeft: (seconds: number) => string;
+    /** What works meanwhile. */
+    bootstrapIdsWork: string;
+    bootstrapProgressLabel: string;
     detailHeading: string;
     noneSelected: string;
     id: string;

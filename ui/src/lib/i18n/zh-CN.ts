@@ -25,6 +25,13 @@ export const zhCN: Messages = {
     truncated: (n) => `仅显示前 ${n} 条结果，请输入更精确的条件`,
     noResults: (q) => `没有找到与“${q}”匹配的患者`,
     startTyping: '输入姓名或编号开始查找',
+    bootstrapLoading: (done, total, percent) =>
+      `正在将诊所数据载入本机：${done} / ${total} 条（${percent}%）`,
+    bootstrapIndexing: (percent) => `正在建立姓名检索：${percent}%`,
+    bootstrapTimeLeft: (seconds) =>
+      seconds < 60 ? `约剩 ${seconds} 秒` : `约剩 ${Math.ceil(seconds / 60)} 分钟`,
+    bootstrapIdsWork: '在此期间，已载入的患者可按编号查找。',
+    bootstrapProgressLabel: '正在载入诊所数据',
     detailHeading: '患者信息',
     noneSelected: '请从左侧列表选择患者',
     id: '编号',

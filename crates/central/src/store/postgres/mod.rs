@@ -51,7 +51,7 @@ use chrono::NaiveDate;
 use clinic_domain::demo::DemoClinic;
 use clinic_domain::{Appointment, ClinicZone, Patient, PatientId, Sex, StaffMember};
 use clinic_protocol::{
-    AppointmentRecord, FeedItem, FeedPage, PatientRecord, StaffRecord, StoredReport,
+    AppointmentRecord, FeedItem, FeedPage, PatientRecord, SnapshotCounts, StaffRecord, StoredReport,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use tokio_postgres::NoTls;
@@ -67,6 +67,7 @@ use super::{
     TokenInfo, TokenRecord,
 };
 use crate::auth::{EnrolmentCodeRecord, Scope, TokenAuth};
+use crate::snapshot::{SnapshotRecord, SnapshotWriter};
 
 fn scope_from_db(raw: &str) -> Result<Scope, StoreError> {
     Scope::parse(raw).ok_or_else(|| corrupt(format!("unknown token scope '{raw}'")))
@@ -889,6 +890,164 @@ async fn tokens_for_hashes(
     Ok(found)
 }
 
+// Each stream's record from the columns after `id, seq, deleted`: one reader
+// each, for the feed pages and the snapshot.
+fn patient_record(r: &tokio_postgres::Row) -> Result<PatientRecord, StoreError> {
+    let birth: String = r.try_get(5)?;
+    Ok(PatientRecord {
+        name: r.try_get(3)?,
+        sex: r.try_get(4)?,
+        birth_date: NaiveDate::from_str(&birth).map_err(corrupt)?,
+        is_insured: r.try_get(6)?,
+        phone: r.try_get(7)?,
+    })
+}
+
+fn staff_record(r: &tokio_postgres::Row) -> Result<StaffRecord, StoreError> {
+    Ok(StaffRecord {
+        name: r.try_get(3)?,
+        role: r.try_get(4)?,
+        department: r.try_get(5)?,
+        active: r.try_get(6)?,
+        pin_verifier: r.try_get(7)?,
+    })
+}
+
+fn appointment_record(r: &tokio_postgres::Row) -> Result<AppointmentRecord, StoreError> {
+    Ok(AppointmentRecord {
+        doctor_id: r.try_get(3)?,
+        patient_id: r.try_get(4)?,
+        starts_at: instant(r.try_get(5)?)?,
+        ends_at: instant(r.try_get(6)?)?,
+        status: r.try_get(7)?,
+    })
+}
+
+fn report_record(r: &tokio_postgres::Row) -> Result<StoredReport, StoreError> {
+    raw_report_from(r, 3)?.into_wire(false)
+}
+
+/// Streams one stream's live rows (`id, seq, deleted, <columns>`) of the
+/// snapshot's transaction into `out`, row by row as the server sends them.
+async fn stream_rows<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    clinic_id: &str,
+    out: &mut SnapshotWriter,
+    data: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+    wrap: fn(FeedItem<T>) -> SnapshotRecord,
+) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt;
+    let stmt = tx.prepare(sql).await?;
+    let rows = tx.query_raw(&stmt, [clinic_id]).await?;
+    let mut rows = std::pin::pin!(rows);
+    while let Some(row) = rows.try_next().await? {
+        let item = FeedItem {
+            id: row.try_get(0)?,
+            seq: row.try_get(1)?,
+            deleted: false,
+            data: Some(data(&row)?),
+        };
+        if out.record(&wrap(item))? {
+            out.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot's transaction: `REPEATABLE READ, READ ONLY`, so the counter, the
+/// counts and every stream are read from one database snapshot. A writer holds
+/// its clinic's counter row from taking a number to its commit, so a change not
+/// in this snapshot has a number above the counter read here.
+async fn snapshot(
+    pool: Pool,
+    clinic_id: String,
+    mut out: SnapshotWriter,
+) -> Result<u64, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let Some(row) = tx
+        .query_opt(
+            "SELECT change_seq FROM clinics WHERE id = $1",
+            &[&clinic_id],
+        )
+        .await?
+    else {
+        return Err(StoreError::UnknownClinic(clinic_id));
+    };
+    let cursor: i64 = row.try_get(0)?;
+    let row = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM staff WHERE clinic_id = $1),
+                    (SELECT count(*) FROM patients WHERE clinic_id = $1 AND NOT deleted),
+                    (SELECT count(*) FROM appointments WHERE clinic_id = $1 AND NOT deleted),
+                    (SELECT count(*) FROM reports WHERE clinic_id = $1)",
+            &[&clinic_id],
+        )
+        .await?;
+    let n = |i: usize| -> Result<u64, StoreError> { Ok(row.try_get::<_, i64>(i)?.max(0) as u64) };
+    let counts = SnapshotCounts {
+        staff: n(0)?,
+        patients: n(1)?,
+        appointments: n(2)?,
+        reports: n(3)?,
+    };
+    out.begin(cursor, counts)?;
+    out.flush().await?;
+    stream_rows(
+        &tx,
+        "SELECT id, seq, FALSE, name, role, department, active, pin_verifier FROM staff
+         WHERE clinic_id = $1 ORDER BY seq",
+        &clinic_id,
+        &mut out,
+        staff_record,
+        SnapshotRecord::Staff,
+    )
+    .await?;
+    stream_rows(
+        &tx,
+        "SELECT id, seq, deleted, name, sex, birth_date, is_insured, phone FROM patients
+         WHERE clinic_id = $1 AND NOT deleted ORDER BY seq",
+        &clinic_id,
+        &mut out,
+        patient_record,
+        SnapshotRecord::Patient,
+    )
+    .await?;
+    stream_rows(
+        &tx,
+        "SELECT id, seq, deleted, doctor_id, patient_id, starts_at, ends_at, status
+         FROM appointments WHERE clinic_id = $1 AND NOT deleted ORDER BY seq",
+        &clinic_id,
+        &mut out,
+        appointment_record,
+        SnapshotRecord::Appointment,
+    )
+    .await?;
+    stream_rows(
+        &tx,
+        concat!(
+            "SELECT report_id::text, seq, FALSE, ",
+            report_columns!(),
+            " FROM reports WHERE clinic_id = $1 ORDER BY seq"
+        ),
+        &clinic_id,
+        &mut out,
+        report_record,
+        SnapshotRecord::Report,
+    )
+    .await?;
+    out.end()?;
+    out.flush().await?;
+    tx.commit().await?;
+    Ok(counts.total())
+}
+
 /// Runs a feed query selecting `id, seq, deleted, <data columns...>` and pages it.
 async fn page<T>(
     pool: Pool,
@@ -1015,6 +1174,13 @@ impl CentralStore for PostgresStore {
         })
     }
 
+    fn snapshot(&self, clinic_id: &str, out: SnapshotWriter) -> Result<u64, StoreError> {
+        let clinic_id = clinic_id.to_owned();
+        // Bounded by the snapshot's own deadline, not a request's.
+        let deadline = out.time_left();
+        self.run_for(Some(deadline), move |pool| snapshot(pool, clinic_id, out))
+    }
+
     fn patients_feed(
         &self,
         clinic_id: &str,
@@ -1030,16 +1196,7 @@ impl CentralStore for PostgresStore {
                 clinic_id,
                 after,
                 limit,
-                |r| {
-                    let birth: String = r.try_get(5)?;
-                    Ok(PatientRecord {
-                        name: r.try_get(3)?,
-                        sex: r.try_get(4)?,
-                        birth_date: NaiveDate::from_str(&birth).map_err(corrupt)?,
-                        is_insured: r.try_get(6)?,
-                        phone: r.try_get(7)?,
-                    })
-                },
+                patient_record,
             )
         })
     }
@@ -1059,15 +1216,7 @@ impl CentralStore for PostgresStore {
                 clinic_id,
                 after,
                 limit,
-                |r| {
-                    Ok(StaffRecord {
-                        name: r.try_get(3)?,
-                        role: r.try_get(4)?,
-                        department: r.try_get(5)?,
-                        active: r.try_get(6)?,
-                        pin_verifier: r.try_get(7)?,
-                    })
-                },
+                staff_record,
             )
         })
     }
@@ -1087,15 +1236,7 @@ impl CentralStore for PostgresStore {
                 clinic_id,
                 after,
                 limit,
-                |r| {
-                    Ok(AppointmentRecord {
-                        doctor_id: r.try_get(3)?,
-                        patient_id: r.try_get(4)?,
-                        starts_at: instant(r.try_get(5)?)?,
-                        ends_at: instant(r.try_get(6)?)?,
-                        status: r.try_get(7)?,
-                    })
-                },
+                appointment_record,
             )
         })
     }
@@ -1118,7 +1259,7 @@ impl CentralStore for PostgresStore {
                 clinic_id,
                 after,
                 limit,
-                |r| raw_report_from(r, 3)?.into_wire(false),
+                report_record,
             )
         })
     }
