@@ -12,6 +12,9 @@
 //! - [`spawn_for_tests`] / [`spawn_store_for_tests`]: a real server on 127.0.0.1:0 for any
 //!   crate's tests; [`store::postgres::cluster::PgCluster`] a throwaway PostgreSQL for them.
 //! - [`import`]: bulk load of patients, appointments and staff from CSV or FHIR.
+//! - [`tls`]: HTTPS from PEM certificate and key files, reloaded on SIGHUP;
+//!   [`check_compat_listen`] keeps compat mode's unauthenticated API on loopback
+//!   unless asked; `test_pki` (feature `test-pki`) a throwaway CA for other crates' tests.
 
 pub mod api;
 pub mod auth;
@@ -28,6 +31,9 @@ mod serve;
 pub mod snapshot;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "test-pki")]
+pub mod test_pki;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -183,6 +189,24 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "compat mode serves the hospital's original API without authentication, so it listens only on this machine (127.0.0.1 or ::1), not on {0}: put it behind a proxy on this machine, or pass --compat-listen-anywhere if every network that reaches {0} is trusted"
+    )]
+    CompatNotLoopback(SocketAddr),
+}
+
+/// Compat mode answers without authentication: it listens on a loopback address
+/// only, unless `anywhere` (`serve --compat-listen-anywhere`) says otherwise.
+pub fn check_compat_listen(
+    mode: &Mode,
+    listen: SocketAddr,
+    anywhere: bool,
+) -> Result<(), StartError> {
+    let loopback = clinic_protocol::transport::is_loopback_ip(listen.ip());
+    match mode {
+        Mode::Compat { .. } if !loopback && !anywhere => Err(StartError::CompatNotLoopback(listen)),
+        _ => Ok(()),
+    }
 }
 
 /// Opens (and migrates) the database `db` names (a `postgres://` URL or a SQLite
@@ -234,12 +258,24 @@ pub async fn start_with_limits(
     listen: SocketAddr,
     limits: Limits,
 ) -> Result<RunningServer, StartError> {
+    start_serving(store, mode, listen, limits, None).await
+}
+
+/// [`start_with_limits`], speaking HTTPS with `tls` when given (plain HTTP
+/// otherwise, as behind a proxy that ends TLS).
+pub async fn start_serving(
+    store: Arc<dyn CentralStore>,
+    mode: Mode,
+    listen: SocketAddr,
+    limits: Limits,
+    tls: Option<Arc<tls::Tls>>,
+) -> Result<RunningServer, StartError> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState::with_limits(store, mode, limits.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state.clone());
-    let task = tokio::spawn(serve::serve(listener, app, state.clone(), limits, rx));
+    let task = tokio::spawn(serve::serve(listener, app, state.clone(), limits, tls, rx));
     Ok(RunningServer {
         addr,
         state,
@@ -257,6 +293,8 @@ pub struct TestServer {
     pub mode: Mode,
     /// The running server's state: its metrics, limits and report writer.
     pub state: AppState,
+    /// Serving HTTPS: [`TestServer::base_url`] is `https://127.0.0.1:<port>`.
+    pub tls: Option<Arc<tls::Tls>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -292,6 +330,26 @@ pub fn spawn_store_for_tests_with(
     compat: bool,
     limits: Limits,
 ) -> Result<TestServer, StartError> {
+    spawn_serving_for_tests(store, compat, limits, None)
+}
+
+/// A [`TestServer`] on `db_path` speaking HTTPS with `tls` (see `test_pki` for a
+/// throwaway CA and a certificate for 127.0.0.1 and `localhost`).
+pub fn spawn_tls_for_tests(
+    db_path: &Path,
+    limits: Limits,
+    tls: Arc<tls::Tls>,
+) -> Result<TestServer, StartError> {
+    let store = Arc::new(SqliteStore::open(db_path, Durability::Full)?);
+    spawn_serving_for_tests(store, false, limits, Some(tls))
+}
+
+fn spawn_serving_for_tests(
+    store: Arc<dyn CentralStore>,
+    compat: bool,
+    limits: Limits,
+    tls: Option<Arc<tls::Tls>>,
+) -> Result<TestServer, StartError> {
     let mode = if compat {
         Mode::Compat {
             clinic_id: DEFAULT_COMPAT_CLINIC.to_owned(),
@@ -304,7 +362,7 @@ pub fn spawn_store_for_tests_with(
     }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let (thread_store, thread_mode) = (store.clone(), mode.clone());
+    let (thread_store, thread_mode, thread_tls) = (store.clone(), mode.clone(), tls.clone());
     let thread = std::thread::Builder::new()
         .name("clinic-central-test".into())
         .spawn(move || {
@@ -321,7 +379,7 @@ pub fn spawn_store_for_tests_with(
             };
             runtime.block_on(async move {
                 let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-                match start_with_limits(thread_store, thread_mode, listen, limits).await {
+                match start_serving(thread_store, thread_mode, listen, limits, thread_tls).await {
                     Ok(server) => {
                         let _ = ready_tx.send(Ok((server.addr, server.state.clone())));
                         let _ = stop_rx.await;
@@ -341,15 +399,17 @@ pub fn spawn_store_for_tests_with(
         store,
         mode,
         state,
+        tls,
         shutdown: Some(stop_tx),
         thread: Some(thread),
     })
 }
 
 impl TestServer {
-    /// `http://127.0.0.1:<port>`
+    /// `http://127.0.0.1:<port>`, or `https://` when it serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Creates `clinic_id` if needed and returns a fresh admin token for it (what

@@ -2,6 +2,7 @@
 //! revoke tokens, make enrolment codes.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use clinic_central::import::{self, ImportKind};
 use clinic_central::store::{CentralStore, Durability, PgOptions};
+use clinic_central::tls::Tls;
 use clinic_central::{
     DEFAULT_COMPAT_CLINIC, Limits, Mode, auth, demo, limits, open_store, telemetry,
 };
@@ -64,6 +66,28 @@ enum Command {
         /// Clinic that compat mode's reports and patient look-ups belong to.
         #[arg(long, default_value = DEFAULT_COMPAT_CLINIC)]
         compat_clinic: String,
+        /// Compat mode has no authentication, so it listens on loopback only; this
+        /// lets it listen on another address (every network reaching it must be trusted).
+        #[arg(long, requires = "compat")]
+        compat_listen_anywhere: bool,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+        /// Both files are read again on SIGHUP. Without it the server speaks plain
+        /// HTTP, for a proxy on this machine that ends TLS.
+        #[arg(
+            long,
+            env = "CLINIC_CENTRAL_TLS_CERT",
+            requires = "tls_key",
+            value_name = "FILE"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(
+            long,
+            env = "CLINIC_CENTRAL_TLS_KEY",
+            requires = "tls_cert",
+            value_name = "FILE"
+        )]
+        tls_key: Option<PathBuf>,
         /// Open connections at most (lowered to the open-file limit minus a reserve).
         #[arg(long, default_value_t = limits::MAX_CONNECTIONS)]
         max_connections: usize,
@@ -190,6 +214,29 @@ enum TokenCommand {
     },
 }
 
+/// Reads the certificate and key again on every SIGHUP: new handshakes use the new
+/// ones; when they cannot be used, the old ones stay and the log says why.
+fn reload_on_sighup(tls: Arc<Tls>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "SIGHUP: the new TLS certificate cannot be used; still serving the previous one"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+    Ok(())
+}
+
 /// Ctrl-C, or SIGTERM from a service manager: both stop accepting and let in-flight requests finish.
 async fn shutdown_signal() -> std::io::Result<()> {
     #[cfg(unix)]
@@ -214,6 +261,9 @@ fn main() -> anyhow::Result<()> {
             db,
             compat,
             compat_clinic,
+            compat_listen_anywhere,
+            tls_cert,
+            tls_key,
             max_connections,
             max_change_waiters,
         } => {
@@ -229,6 +279,13 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Mode::Full
             };
+            clinic_central::check_compat_listen(&mode, listen, compat_listen_anywhere)?;
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(Tls::load(cert, key).context("--tls-cert/--tls-key")?)
+                }
+                _ => None,
+            };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let store = db.open(&mode)?;
@@ -238,10 +295,15 @@ fn main() -> anyhow::Result<()> {
                     ..Limits::default()
                 };
                 let server =
-                    clinic_central::start_with_limits(store, mode.clone(), listen, limits).await?;
+                    clinic_central::start_serving(store, mode.clone(), listen, limits, tls.clone())
+                        .await?;
+                if let Some(tls) = tls {
+                    reload_on_sighup(tls)?;
+                }
                 tracing::info!(
                     addr = %server.addr,
                     compat,
+                    https = tls_cert.is_some(),
                     max_connections = server.state.limits.connection_cap(),
                     max_change_waiters = server.state.limits.change_waiter_cap(),
                     "listening"

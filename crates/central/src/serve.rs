@@ -9,7 +9,11 @@
 //! - an idle timeout: no request being handled and no byte moving either way
 //!   (silent connections, idle keep-alive, a client that stopped reading);
 //! - the body-read timeout is the extractors' (`extract.rs`), since only a handler
-//!   knows it wants the body.
+//!   knows it wants the body;
+//! - with HTTPS ([`crate::tls`]), the TLS handshake: it runs in the connection's own
+//!   task under the header-read timeout (a handshake that trickles) and the idle
+//!   timeout (a socket that sends nothing), so a connection that never finishes
+//!   one is closed like a silent plain one, and the accept loop never waits on it.
 //!
 //! All of these hold until a request is authenticated (the extractors run before a
 //! handler waits); the only request that may then outlast them is an authenticated
@@ -20,6 +24,7 @@
 //! for the failed-authentication limiter.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -31,14 +36,16 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::AppState;
 use crate::limits::{ACCEPT_ERROR_PAUSE, Limits, LogThrottle, MAX_HEAD_BYTES, SHUTDOWN_GRACE};
+use crate::tls::Tls;
 
 /// Serves `app` on `listener` until `shutdown` fires, then lets in-flight requests
 /// finish for at most [`SHUTDOWN_GRACE`].
@@ -47,6 +54,7 @@ pub(crate) async fn serve(
     app: Router,
     state: AppState,
     limits: Limits,
+    tls: Option<Arc<Tls>>,
     shutdown: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let cap = limits.connection_cap();
@@ -90,41 +98,29 @@ pub(crate) async fn serve(
         // Small JSON answers should leave at once, not wait on Nagle.
         let _ = tcp.set_nodelay(true);
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(Watched {
+        let io = Watched {
             inner: tcp,
             activity: activity.clone(),
-        });
-        let service = {
-            let (app, activity) = (app.clone(), activity.clone());
-            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(remote));
-                let handling = activity.begin_request();
-                let app = app.clone();
-                async move {
-                    let response = app.oneshot(req.map(axum::body::Body::new)).await;
-                    drop(handling);
-                    response
-                }
-            })
         };
-        let connection = graceful.watch(builder.serve_connection(io, service));
-        let (state, idle_timeout) = (state.clone(), limits.idle_timeout);
+        let conn = Conn {
+            app: app.clone(),
+            remote,
+            builder: builder.clone(),
+            graceful: graceful.watcher(),
+            state: state.clone(),
+            header_read_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
+            activity,
+        };
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
             let _slot = slot;
-            // Pinned here, so it (and the socket) is dropped only after the branch ran:
-            // the metric counts a timeout before the client can see the close.
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = &mut connection => {
-                    if let Err(e) = result {
-                        if e.is_timeout() {
-                            state.metrics.connections_timed_out.inc();
-                        }
-                        tracing::debug!(error = %e, "connection ended with an error");
+            match acceptor {
+                None => conn.serve(io).await,
+                Some(acceptor) => {
+                    if let Some(io) = conn.handshake(acceptor, io).await {
+                        conn.serve(io).await;
                     }
-                }
-                () = activity.idle_for(idle_timeout) => {
-                    state.metrics.connections_timed_out.inc();
                 }
             }
         });
@@ -139,6 +135,87 @@ pub(crate) async fn serve(
         }
     }
     Ok(())
+}
+
+/// What one connection's task needs once accepted.
+struct Conn {
+    app: Router,
+    remote: SocketAddr,
+    builder: http1::Builder,
+    graceful: Watcher,
+    state: AppState,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    activity: Arc<Activity>,
+}
+
+impl Conn {
+    /// The TLS handshake, bounded as a request's head is: by the header-read
+    /// timeout however the bytes trickle, and by the idle timeout when none come.
+    /// `None` when it failed or timed out (the socket is then closed).
+    async fn handshake(
+        &self,
+        acceptor: TlsAcceptor,
+        io: Watched,
+    ) -> Option<tokio_rustls::server::TlsStream<Watched>> {
+        // Pinned here, so the socket is dropped only after the branch ran (as below).
+        let accept = tokio::time::timeout(self.header_read_timeout, acceptor.accept(io));
+        let mut accept = std::pin::pin!(accept);
+        tokio::select! {
+            done = &mut accept => match done {
+                Ok(Ok(stream)) => Some(stream),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    self.state.metrics.connections_timed_out.inc();
+                    None
+                }
+            },
+            () = self.activity.idle_for(self.idle_timeout) => {
+                self.state.metrics.connections_timed_out.inc();
+                None
+            }
+        }
+    }
+
+    /// Serves HTTP/1 on `io` until the connection ends, times out or goes idle.
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (app, remote, activity) = (self.app, self.remote, self.activity.clone());
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(remote));
+            let handling = activity.begin_request();
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(req.map(axum::body::Body::new)).await;
+                drop(handling);
+                response
+            }
+        });
+        let connection = self
+            .graceful
+            .watch(self.builder.serve_connection(TokioIo::new(io), service));
+        // Pinned here, so it (and the socket) is dropped only after the branch ran:
+        // the metric counts a timeout before the client can see the close.
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(e) = result {
+                    if e.is_timeout() {
+                        self.state.metrics.connections_timed_out.inc();
+                    }
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            }
+            () = self.activity.idle_for(self.idle_timeout) => {
+                self.state.metrics.connections_timed_out.inc();
+            }
+        }
+    }
 }
 
 /// Answers that may leave the request's body unread (refused before the handler

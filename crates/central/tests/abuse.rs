@@ -516,3 +516,97 @@ async fn an_answer_that_leaves_the_body_unread_closes_the_connection(
     let (status, body) = env.post_report(&real, "P1").await;
     assert_ne!(status, 500, "{body}");
 }
+
+/// A server speaking HTTPS (a certificate for 127.0.0.1 from a throwaway CA).
+fn tls_server(limits: Limits) -> (TestServer, TempDir) {
+    use clinic_central::test_pki::TestCa;
+    let dir = tempfile::tempdir().unwrap();
+    let files = TestCa::new("abuse CA")
+        .server_cert(&["localhost", "127.0.0.1"])
+        .write(dir.path(), "server");
+    let tls = clinic_central::tls::Tls::load(&files.cert, &files.key).unwrap();
+    let server =
+        clinic_central::spawn_tls_for_tests(&dir.path().join("central.db"), limits, tls).unwrap();
+    (server, dir)
+}
+
+/// A TCP socket that never starts (or never finishes) its TLS handshake is closed
+/// by whichever of the header-read and idle timeouts comes first, as a silent
+/// plain connection is: the handshake is part of "until a request is authenticated".
+#[rstest::rstest]
+#[case::header_timeout_first(
+    Duration::from_secs(2),
+    Duration::from_secs(30),
+    Duration::from_secs(2)
+)]
+#[case::idle_timeout_first(
+    Duration::from_secs(30),
+    Duration::from_secs(1),
+    Duration::from_secs(1)
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_socket_on_the_tls_port_is_closed_at_the_first_timeout(
+    #[case] header_read_timeout: Duration,
+    #[case] idle_timeout: Duration,
+    #[case] closes_at: Duration,
+) {
+    let (server, _dir) = tls_server(Limits {
+        header_read_timeout,
+        idle_timeout,
+        ..Limits::default()
+    });
+    let opened = Instant::now();
+    let mut silent: Vec<TcpStream> = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    for conn in &mut silent {
+        closed_within(conn, closes_at + Duration::from_secs(3))
+            .await
+            .expect("the server closes a socket that never starts its handshake");
+    }
+    let took = opened.elapsed();
+    assert!(
+        took >= closes_at - Duration::from_millis(100) && took < closes_at + Duration::from_secs(3),
+        "closed at the timeout: {took:?}"
+    );
+    assert!(server.state.metrics.connections_timed_out.get() >= 20);
+}
+
+/// A ClientHello that trickles in a byte every 200 ms keeps the idle timer quiet:
+/// the header-read timeout cuts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_trickles_is_cut_at_the_header_timeout() {
+    let (server, _dir) = tls_server(Limits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    });
+    let mut conn = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    // A handshake record announcing 512 bytes, then a ClientHello's first bytes, slowly.
+    conn.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    let mut closed = false;
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if conn.write_all(&[0x01]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(closed, "a slow handshake is cut off");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "cut at the header timeout: {took:?}"
+    );
+}

@@ -45,6 +45,11 @@ pub struct DiagnosticsDto {
     pub server_url: Option<String>,
     /// Which layer the server setting came from.
     pub server_source: SettingsSourceDto,
+    /// The profile says `server.allow_insecure_http = true` (shown in red).
+    pub allow_insecure_http: bool,
+    /// The server URL is plain `http://` to another machine without
+    /// `allow_insecure_http`: the device refuses it and does not sync.
+    pub insecure_server_url: bool,
     /// Profile files that could not be read, or why the store refused the profile (English).
     pub problems: Vec<String>,
     pub sync: SyncStatusDto,
@@ -96,6 +101,7 @@ pub enum ConnectionFailureDto {
     ServerError,
     Network,
     EnrolmentRefused,
+    InsecureHttp,
 }
 
 impl From<Failure> for ConnectionFailureDto {
@@ -111,6 +117,7 @@ impl From<Failure> for ConnectionFailureDto {
             Failure::ServerError => Self::ServerError,
             Failure::Network => Self::Network,
             Failure::EnrolmentRefused => Self::EnrolmentRefused,
+            Failure::InsecureHttp => Self::InsecureHttp,
         }
     }
 }
@@ -179,7 +186,7 @@ pub async fn test_connection(profile: &Profile) -> ConnectionTestDto {
             detail: "no server URL and credential are configured".into(),
         };
     };
-    match clinic_install::check_connection(url, token, CHECK_TIMEOUT).await {
+    match clinic_install::check_connection(url, token, &profile.transport(), CHECK_TIMEOUT).await {
         Ok(()) => ConnectionTestDto {
             ok: true,
             failure: None,
@@ -197,6 +204,10 @@ impl Desk {
     pub fn diagnostics(&self, setup: &Setup) -> Result<DiagnosticsDto, ApiError> {
         let info = self.app_info()?;
         let profile = setup.profile();
+        let (allow_insecure_http, insecure_server_url) = (
+            profile.allows_insecure_http(),
+            profile.refuses_insecure_url(),
+        );
         // Recent writes sit in the WAL until a checkpoint: count it, or a fresh store looks empty.
         let path = self.database().path();
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -237,6 +248,8 @@ impl Desk {
             clinic_id: info.clinic_id.or(profile.clinic.id),
             clinic_name: info.clinic_name.or(profile.clinic.name),
             server_url: profile.server.url,
+            allow_insecure_http,
+            insecure_server_url,
             server_source: source(setup.layers.server_source()),
             problems: setup.problems.clone(),
             sync: self.sync_status()?,
@@ -245,25 +258,25 @@ impl Desk {
     }
 
     /// Writes the support bundle into `out_dir`: diagnostics, the profile without
-    /// its credential, the log files; every token and every patient and staff name
-    /// on this device scrubbed from all of it.
+    /// its credential, the log files; every token, every patient and staff name and
+    /// every patient ID on this device scrubbed from all of it.
     pub fn export_support_bundle(
         &self,
         setup: &Setup,
         out_dir: &Path,
     ) -> Result<SupportBundleDto, ApiError> {
         let diagnostics = self.diagnostics(setup)?;
-        let names = self.database().read(|c| {
-            let mut names = Vec::new();
-            for sql in ["SELECT name FROM patients", "SELECT name FROM staff"] {
+        let [names, ids] = self.database().read(|c| {
+            let column = |sql: &str| -> Result<Vec<String>, clinic_store::StoreError> {
                 let mut stmt = c.prepare(sql)?;
-                for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
-                    names.push(name?);
-                }
-            }
-            Ok::<_, clinic_store::StoreError>(names)
+                let values = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(values.collect::<Result<_, _>>()?)
+            };
+            let mut names = column("SELECT name FROM patients")?;
+            names.extend(column("SELECT name FROM staff")?);
+            Ok::<_, clinic_store::StoreError>([names, column("SELECT id FROM patients")?])
         })?;
-        let scrubber = bundle::Scrubber::new(setup.secrets(), names);
+        let scrubber = bundle::Scrubber::new(setup.secrets(), names).with_patient_ids(ids);
         let profile = setup.profile();
         let path = bundle::write_bundle(
             out_dir,

@@ -42,6 +42,7 @@ pub struct DeskApp {
 pub fn sync_config(profile: &Profile, app_version: &str) -> Option<SyncConfig> {
     let url = profile.server.url.clone()?;
     let mut config = SyncConfig::new(url, profile.server.token.clone());
+    config.transport = profile.transport();
     config.interval = profile.sync_interval();
     config.probe_interval = profile.probe_interval();
     config.app_version = app_version.to_owned();

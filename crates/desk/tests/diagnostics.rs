@@ -82,3 +82,70 @@ fn set_aside_records_are_listed_with_stream_id_and_reason() {
         "camelCase fields, snake_case kinds, as the UI reads them"
     );
 }
+
+/// A profile naming plain `http://` to another machine: diagnostics flag the URL
+/// (the UI says why in the installer's language) and the connection test refuses
+/// it before connecting; `allow_insecure_http = true` lets it through, and is
+/// flagged itself (red on the screen).
+#[rstest::rstest]
+#[case::refused("http://10.0.0.5:8080", None, true, false)]
+#[case::allowed_and_flagged("http://10.0.0.5:8080", Some(true), false, true)]
+#[case::https("https://10.0.0.5:8443", None, false, false)]
+#[case::loopback("http://127.0.0.1:8080", Some(false), false, false)]
+#[tokio::test]
+async fn plain_http_beyond_this_machine_is_flagged_and_refused(
+    #[case] url: &str,
+    #[case] allow_insecure_http: Option<bool>,
+    #[case] refused: bool,
+    #[case] allowed_flag: bool,
+) {
+    use clinic_install::Profile;
+    use clinic_install::profile::ServerSection;
+    let dir = tempfile::tempdir().unwrap();
+    let desk = Desk::open(&dir.path().join("desk.sqlite3")).unwrap();
+    let profile = Profile {
+        server: ServerSection {
+            url: Some(url.into()),
+            token: Some("cct_x".into()),
+            allow_insecure_http,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let layers = Layers {
+        provisioned: Some(profile.clone()),
+        ..Default::default()
+    };
+    let problems = profile
+        .validate(false)
+        .err()
+        .map(|e| e.to_string())
+        .into_iter()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        problems.iter().any(|p| p.contains("plain http://")),
+        refused,
+        "{problems:?}"
+    );
+    let setup = Setup {
+        data_dir: dir.path().to_owned(),
+        config_dir: None,
+        log_dir: dir.path().join("logs"),
+        installed_profile: None,
+        layers,
+        problems,
+    };
+    let info = desk.diagnostics(&setup).unwrap();
+    assert_eq!(info.insecure_server_url, refused);
+    assert_eq!(info.allow_insecure_http, allowed_flag);
+    if refused {
+        // Refused before connecting: nothing listens at 10.0.0.5, so only the rule answers at once.
+        let test = clinic_desk_core::test_connection(&profile).await;
+        assert_eq!(
+            test.failure,
+            Some(clinic_desk_core::ConnectionFailureDto::InsecureHttp),
+            "{}",
+            test.detail
+        );
+    }
+}

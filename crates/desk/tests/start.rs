@@ -47,7 +47,7 @@ fn profile(clinic: &str, url: &str, token: &str) -> Profile {
         server: ServerSection {
             url: Some(url.into()),
             token: Some(token.into()),
-            enrolment_code: None,
+            ..Default::default()
         },
         ..Default::default()
     }
@@ -412,7 +412,10 @@ fn the_sync_settings_come_from_the_profile(
         server: ServerSection {
             url: url.map(String::from),
             token: Some("cct_x".into()),
-            enrolment_code: None,
+            // What the engine's client builder is given comes from the profile too.
+            allow_insecure_http: Some(true),
+            ca_file: Some("/etc/clinic-desk/clinic-ca.pem".into()),
+            ..Default::default()
         },
         sync: SyncSection {
             interval_seconds: intervals.map(|i| i.0),
@@ -431,5 +434,10 @@ fn the_sync_settings_come_from_the_profile(
         assert_eq!(config.server_url, url.unwrap());
         assert_eq!(config.token.as_deref(), Some("cct_x"));
         assert_eq!(config.app_version, VERSION);
+        assert!(config.transport.allow_insecure_http);
+        assert_eq!(
+            config.transport.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/clinic-desk/clinic-ca.pem"))
+        );
     }
 }

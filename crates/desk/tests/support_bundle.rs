@@ -24,6 +24,14 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
         })
         .unwrap();
     assert!(names.len() >= 2_000);
+    let ids: Vec<String> = desk
+        .database()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM patients")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
 
     let log_dir = dir.path().join("logs");
     let mut log = RotatingFile::open(&log_dir, 1 << 20, 2).unwrap();
@@ -47,6 +55,17 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
         names[names.len() - 1]
     )
     .unwrap();
+    // An ID, and a name as the JSON logger escapes it.
+    writeln!(
+        log,
+        r#"{{"level":"DEBUG","fields":{{"message":"opened","patient":"{}","again":"{}"}}}}"#,
+        ids[0],
+        names[2]
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect::<String>()
+    )
+    .unwrap();
     drop(log);
 
     let profile = Profile {
@@ -57,7 +76,7 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
         server: ServerSection {
             url: Some("http://central.example".into()),
             token: Some(TOKEN.into()),
-            enrolment_code: None,
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -83,11 +102,13 @@ fn the_bundle_holds_the_logs_and_settings_but_no_token_and_no_patient_name() {
     );
     let leaked: Vec<&String> = names.iter().filter(|n| text.contains(n.as_str())).collect();
     assert!(leaked.is_empty(), "patient names in the bundle: {leaked:?}");
+    let leaked: Vec<&String> = ids.iter().filter(|i| text.contains(i.as_str())).collect();
+    assert!(leaked.is_empty(), "patient IDs in the bundle: {leaked:?}");
     // And it is still useful: the harmless log line, the server, the clinic, the schema.
     let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
     let lines = bundle["logs"]["clinic-desk.jsonl"].as_array().unwrap();
-    assert_eq!(lines.len(), 4);
-    assert!(lines[0].as_str().unwrap().contains("sync started"));
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["fields"]["message"], "sync started");
     assert_eq!(bundle["diagnostics"]["serverUrl"], "http://central.example");
     assert!(bundle["diagnostics"]["schemaVersion"].as_u64().unwrap() >= 1);
     // 2,000 patients just written: most of them still in the WAL, which counts.

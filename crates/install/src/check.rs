@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use clinic_protocol::transport::{self, Transport, TransportError};
 use clinic_protocol::{EnrolRequest, EnrolResponse, ErrorBody, error_code, paths};
 use serde::Serialize;
 
@@ -31,6 +32,9 @@ pub enum Failure {
     Network,
     /// The server refused the enrolment code: unknown, used, expired or another clinic's.
     EnrolmentRefused,
+    /// Plain `http://` to another machine, and the profile does not say
+    /// `allow_insecure_http = true`: nothing was sent.
+    InsecureHttp,
 }
 
 impl Failure {
@@ -63,6 +67,9 @@ impl Failure {
             Failure::EnrolmentRefused => {
                 "the server refused the enrolment code: ask the clinic's administrator for a new one"
             }
+            Failure::InsecureHttp => {
+                "the server address uses plain http:// to another machine, which would send the credential and patient data unencrypted: use https://"
+            }
         }
     }
 }
@@ -82,6 +89,18 @@ impl std::fmt::Display for CheckError {
 
 impl std::error::Error for CheckError {}
 
+impl From<TransportError> for CheckError {
+    fn from(e: TransportError) -> Self {
+        let failure = match e {
+            TransportError::BadUrl(_) => Failure::BadUrl,
+            TransportError::InsecureHttp(_) => Failure::InsecureHttp,
+            TransportError::CaFile { .. } => Failure::Tls,
+            TransportError::Client(_) => Failure::Network,
+        };
+        fail(failure, e.to_string())
+    }
+}
+
 fn fail(failure: Failure, detail: impl Into<String>) -> CheckError {
     CheckError {
         failure,
@@ -99,14 +118,11 @@ fn authenticated_probe(base: &str) -> String {
 pub async fn check_connection(
     base_url: &str,
     token: &str,
+    transport: &Transport,
     timeout: Duration,
 ) -> Result<(), CheckError> {
     let base = base_url.trim_end_matches('/');
-    let url = reqwest::Url::parse(base).map_err(|e| fail(Failure::BadUrl, e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(fail(Failure::BadUrl, format!("scheme {}", url.scheme())));
-    }
-    let http = client(timeout)?;
+    let http = client(base, transport, timeout)?;
 
     let health = http
         .get(format!("{base}{}", paths::HEALTH))
@@ -168,15 +184,12 @@ pub async fn check_connection(
 /// the new token; the server's reason comes back in the error's detail.
 pub async fn enrol(
     base_url: &str,
+    transport: &Transport,
     request: &EnrolRequest,
     timeout: Duration,
 ) -> Result<EnrolResponse, CheckError> {
     let base = base_url.trim_end_matches('/');
-    let url = reqwest::Url::parse(base).map_err(|e| fail(Failure::BadUrl, e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(fail(Failure::BadUrl, format!("scheme {}", url.scheme())));
-    }
-    let http = client(timeout)?;
+    let http = client(base, transport, timeout)?;
     let resp = http
         .post(format!("{base}{}", paths::ENROL))
         .json(request)
@@ -221,12 +234,16 @@ pub async fn enrol(
     })
 }
 
-fn client(timeout: Duration) -> Result<reqwest::Client, CheckError> {
-    reqwest::Client::builder()
+/// The app's one client builder ([`transport::client_builder`]: the URL rule, no
+/// redirects, the clinic's CA file), with the check's timeout.
+fn client(
+    base: &str,
+    transport: &Transport,
+    timeout: Duration,
+) -> Result<reqwest::Client, CheckError> {
+    transport::client_builder(base, transport)?
         .connect_timeout(timeout)
         .timeout(timeout)
-        // An enrolment code or a token is never carried to wherever a redirect points.
-        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("clinic-desk-check/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| fail(Failure::Network, e.to_string()))

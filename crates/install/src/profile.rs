@@ -14,6 +14,7 @@ use std::path::Path;
 use base64::Engine as _;
 use clinic_domain::id::MAX_ID_LEN;
 use clinic_domain::{ClinicZone, record_id};
+use clinic_protocol::transport::{self, Transport, TransportError};
 use serde::{Deserialize, Serialize};
 
 use crate::InstallError;
@@ -34,6 +35,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("clinic.language", "CLINIC_DESK_LANGUAGE"),
     ("server.url", "CLINIC_DESK_SERVER_URL"),
     ("server.token", "CLINIC_DESK_TOKEN"),
+    (
+        "server.allow_insecure_http",
+        "CLINIC_DESK_ALLOW_INSECURE_HTTP",
+    ),
+    ("server.ca_file", "CLINIC_DESK_CA_FILE"),
     ("sync.interval_seconds", "CLINIC_DESK_SYNC_INTERVAL_SECONDS"),
     (
         "sync.offline_probe_seconds",
@@ -80,6 +86,15 @@ pub struct ServerSection {
     /// trades it at `url` for its own device token, which is what gets saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolment_code: Option<String>,
+    /// Plain `http://` to a server on another machine is refused unless this is
+    /// `true` ([`clinic_protocol::transport::check_server_url`]); the diagnostics
+    /// screen shows it in red when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
+    /// A PEM file of CA certificates the device trusts for this server, in addition
+    /// to the built-in roots: for a clinic that runs its own CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +141,8 @@ impl std::fmt::Debug for ServerSection {
                 "enrolment_code",
                 &self.enrolment_code.as_ref().map(|_| "<redacted>"),
             )
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -137,6 +154,16 @@ impl std::fmt::Debug for Profile {
             .field("sync", &self.sync)
             .field("assessment", &self.assessment)
             .finish()
+    }
+}
+
+fn parse_bool(var: &str, raw: &str) -> Result<bool, InstallError> {
+    match raw.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(InstallError::InvalidProfile(format!(
+            "{var} must be true or false, not '{raw}'"
+        ))),
     }
 }
 
@@ -261,6 +288,10 @@ impl Profile {
                 url: var("CLINIC_DESK_SERVER_URL"),
                 token: var("CLINIC_DESK_TOKEN"),
                 enrolment_code: None,
+                allow_insecure_http: var("CLINIC_DESK_ALLOW_INSECURE_HTTP")
+                    .map(|v| parse_bool("CLINIC_DESK_ALLOW_INSECURE_HTTP", &v))
+                    .transpose()?,
+                ca_file: var("CLINIC_DESK_CA_FILE"),
             },
             sync: SyncSection {
                 interval_seconds: num("CLINIC_DESK_SYNC_INTERVAL_SECONDS")?,
@@ -276,8 +307,9 @@ impl Profile {
 
     /// Field by field: this layer's value where it has one, `lower`'s otherwise;
     /// except that a credential belongs to the server it was issued for: a layer
-    /// naming another server URL takes none of `lower`'s credential (token or
-    /// enrolment code), so a partial profile never sends it to a new URL.
+    /// naming another server URL takes none of `lower`'s server section (token,
+    /// enrolment code, nor the CA file and `allow_insecure_http` that server was
+    /// trusted by), so a partial profile never sends a credential to a new URL.
     pub fn over(self, lower: Profile) -> Profile {
         let server = if self.server.url.is_some() && self.server.url != lower.server.url {
             self.server
@@ -286,6 +318,11 @@ impl Profile {
                 url: self.server.url.or(lower.server.url),
                 token: self.server.token.or(lower.server.token),
                 enrolment_code: self.server.enrolment_code.or(lower.server.enrolment_code),
+                allow_insecure_http: self
+                    .server
+                    .allow_insecure_http
+                    .or(lower.server.allow_insecure_http),
+                ca_file: self.server.ca_file.or(lower.server.ca_file),
             }
         };
         Profile {
@@ -338,13 +375,21 @@ impl Profile {
                 "clinic.language must be \"zh-CN\" or \"en\", not '{lang}'"
             ));
         }
-        if let Some(url) = &self.server.url
-            && (!(url.starts_with("http://") || url.starts_with("https://"))
-                || reqwest::Url::parse(url).is_err())
+        if let Some(url) = &self.server.url {
+            match transport::check_server_url(url, self.allows_insecure_http()) {
+                Ok(_) => {}
+                Err(TransportError::BadUrl(_)) => {
+                    return bad(format!(
+                        "server.url must be an http:// or https:// URL, not '{url}'"
+                    ));
+                }
+                Err(e) => return bad(format!("server.url: {e}")),
+            }
+        }
+        if let Some(ca) = &self.server.ca_file
+            && ca.trim().is_empty()
         {
-            return bad(format!(
-                "server.url must be an http:// or https:// URL, not '{url}'"
-            ));
+            return bad("server.ca_file must name a PEM file".into());
         }
         if let Some(token) = &self.server.token
             && (token.trim().is_empty() || token.chars().any(char::is_whitespace))
@@ -396,6 +441,31 @@ impl Profile {
             p.server.enrolment_code = Some("<redacted>".into());
         }
         p
+    }
+
+    /// `server.allow_insecure_http = true`.
+    pub fn allows_insecure_http(&self) -> bool {
+        self.server.allow_insecure_http == Some(true)
+    }
+
+    /// The server URL is plain `http://` to another machine without
+    /// `allow_insecure_http`: the device refuses it (and does not sync).
+    pub fn refuses_insecure_url(&self) -> bool {
+        self.server.url.as_deref().is_some_and(|url| {
+            matches!(
+                transport::check_server_url(url, self.allows_insecure_http()),
+                Err(TransportError::InsecureHttp(_))
+            )
+        })
+    }
+
+    /// How the device reaches this profile's server, for
+    /// [`clinic_protocol::transport::client_builder`].
+    pub fn transport(&self) -> Transport {
+        Transport {
+            allow_insecure_http: self.allows_insecure_http(),
+            ca_file: self.server.ca_file.as_ref().map(std::path::PathBuf::from),
+        }
     }
 
     pub fn sync_interval(&self) -> std::time::Duration {
@@ -584,7 +654,7 @@ reassess_interval_minutes = 45
     )]
     #[case::zero_interval("[sync]\ninterval_seconds = 0", "at least")]
     #[case::missing_token(
-        "[clinic]\nid = \"C001\"\n[server]\nurl = \"http://x\"",
+        "[clinic]\nid = \"C001\"\n[server]\nurl = \"https://x\"",
         "server.token"
     )]
     fn mistakes_in_a_profile_are_named(#[case] text: &str, #[case] names: &str) {
@@ -601,6 +671,7 @@ reassess_interval_minutes = 45
                 url: url.map(str::to_owned),
                 token: token.map(str::to_owned),
                 enrolment_code: code.map(str::to_owned),
+                ..Default::default()
             },
             ..Default::default()
         }
@@ -681,6 +752,6 @@ reassess_interval_minutes = 45
         })
         .unwrap_err();
         assert!(err.to_string().contains("whole number"));
-        assert_eq!(ENV_VARS.len(), 9, "every field has its variable");
+        assert_eq!(ENV_VARS.len(), 11, "every field has its variable");
     }
 }

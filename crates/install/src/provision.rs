@@ -15,6 +15,7 @@ use clinic_store::{Connection, outbox, patients, pull, settings};
 use rusqlite::TransactionBehavior;
 
 use clinic_protocol::EnrolRequest;
+use clinic_protocol::transport::{self, TransportError};
 
 use crate::check::{CheckError, check_connection, enrol};
 use crate::paths::PROFILE_FILE;
@@ -69,7 +70,16 @@ pub async fn provision(
     timeout: Duration,
 ) -> Result<Provisioned, ProvisionError> {
     let mut effective = profile.clone().over(installed.unwrap_or_default());
+    // Plain http:// to another machine is a connection failure of its own kind (the
+    // UI says it in the installer's language), before the profile's other checks.
+    if let Some(url) = &effective.server.url
+        && let Err(e @ TransportError::InsecureHttp(_)) =
+            transport::check_server_url(url, effective.allows_insecure_http())
+    {
+        return Err(CheckError::from(e).into());
+    }
     effective.validate(true)?;
+    let transport = effective.transport();
     let url = effective.server.url.clone().unwrap_or_default();
     if let Some(code) = effective.server.enrolment_code.take() {
         // A spent code cannot be had back: refuse a store of another clinic first.
@@ -81,19 +91,20 @@ pub async fn provision(
             clinic_id: effective.clinic.id.clone().unwrap_or_default(),
             label: device_label(),
         };
-        let enrolled = enrol(&url, &request, timeout).await?;
+        let enrolled = enrol(&url, &transport, &request, timeout).await?;
         tracing::info!(clinic = %request.clinic_id, token_id = %enrolled.token_id, "enrolled: device token received");
         // The saved profile names its server and clinic itself, beside its token.
         profile.server = ServerSection {
             url: Some(url.clone()),
             token: Some(enrolled.token.clone()),
             enrolment_code: None,
+            ..effective.server.clone()
         };
         profile.clinic.id = effective.clinic.id.clone();
         effective.server.token = Some(enrolled.token);
     }
     let token = effective.server.token.clone().unwrap_or_default();
-    check_connection(&url, &token, timeout).await?;
+    check_connection(&url, &token, &transport, timeout).await?;
 
     let opened;
     let db = match store {

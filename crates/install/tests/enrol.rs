@@ -58,6 +58,7 @@ fn code_profile(url: Option<&str>, code: &str) -> Profile {
             url: url.map(str::to_owned),
             token: None,
             enrolment_code: Some(code.into()),
+            ..Default::default()
         },
         ..Default::default()
     }

@@ -27,6 +27,7 @@ fn profile(url: &str, token: &str) -> Profile {
             url: Some(url.into()),
             token: Some(token.into()),
             enrolment_code: None,
+            ..Default::default()
         },
         assessment: clinic_install::profile::AssessmentSection {
             reassess_interval_minutes: Some(45),

@@ -8,7 +8,8 @@
 //! accepts a newer client's report.
 //!
 //! [`paths`] holds every route path and [`trace`] the W3C `traceparent` header,
-//! so the server and the client define neither twice.
+//! so the server and the client define neither twice; [`transport`] the rule for
+//! which server URLs the app may use and (feature `client`) its one HTTP client builder.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clinic_domain::{AssessmentDetails, PainScale};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 pub mod paths;
 pub mod trace;
+pub mod transport;
 
 /// Header set to `true` on a `POST /v1/reports` answer when the report had
 /// already been stored under the same ID with the same content: the answer stays

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use clinic_protocol::trace::{TRACEPARENT, TraceId, TraceParent};
+use clinic_protocol::transport::{self, Transport};
 use clinic_protocol::{BatchRequest, BatchResponse, Changes, ErrorBody, ReportSubmission, paths};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -65,20 +66,21 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client for `base_url` through the one builder the app reaches its server
+    /// with ([`clinic_protocol::transport::client_builder`]): plain `http://` only to
+    /// this machine unless `transport` allows it, no redirects, the clinic's CA file.
     pub fn new(
         base_url: &str,
         token: Option<String>,
+        transport: &Transport,
         connect_timeout: Duration,
         request_timeout: Duration,
         reuse_connections: bool,
     ) -> Result<Self, SyncError> {
-        let mut builder = reqwest::Client::builder()
+        let mut builder = transport::client_builder(base_url, transport)?
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
-            .user_agent(concat!("clinic-desk-sync/", env!("CARGO_PKG_VERSION")))
-            // A redirect is never followed: a clinic server does not send one, and a
-            // proxy's or portal's redirect must not turn a POST into someone else's GET.
-            .redirect(reqwest::redirect::Policy::none());
+            .user_agent(concat!("clinic-desk-sync/", env!("CARGO_PKG_VERSION")));
         if !reuse_connections {
             builder = builder.pool_max_idle_per_host(0);
         }

@@ -9,6 +9,8 @@ pub struct SyncConfig {
     pub server_url: String,
     /// Bearer token for the clinic; `None` for the hospital's unauthenticated original.
     pub token: Option<String>,
+    /// Plain `http://` beyond this machine, and the clinic's own CA certificate.
+    pub transport: clinic_protocol::transport::Transport,
     /// Reports per `POST /v1/reports/batch` (the server takes at most 1,000).
     pub batch_size: usize,
     /// Batches on the wire at once: while the server commits one, the device claims
@@ -63,6 +65,7 @@ impl std::fmt::Debug for SyncConfig {
         f.debug_struct("SyncConfig")
             .field("server_url", &self.server_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("transport", &self.transport)
             .field("batch_size", &self.batch_size)
             .field("batches_in_flight", &self.batches_in_flight)
             .field("single_concurrency", &self.single_concurrency)
@@ -98,6 +101,7 @@ impl SyncConfig {
         Self {
             server_url: server_url.into(),
             token,
+            transport: Default::default(),
             batch_size: 500,
             batches_in_flight: 2,
             single_chunk: 64,
@@ -153,6 +157,10 @@ mod tests {
         let client = Client::new(
             "http://x",
             Some("cct_secret".into()),
+            &clinic_protocol::transport::Transport {
+                allow_insecure_http: true,
+                ca_file: None,
+            },
             Duration::from_secs(1),
             Duration::from_secs(1),
             true,

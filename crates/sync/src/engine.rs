@@ -85,9 +85,10 @@ fn problem(e: &SyncError) -> SyncProblem {
         }
         SyncError::FeedsMissing { .. } => SyncProblemKind::FeedsMissing,
         SyncError::CredentialsRefused { .. } => SyncProblemKind::CredentialsRefused,
-        SyncError::Interrupted(_) | SyncError::Protocol(_) | SyncError::Internal(_) => {
-            SyncProblemKind::Protocol
-        }
+        SyncError::Interrupted(_)
+        | SyncError::Protocol(_)
+        | SyncError::Internal(_)
+        | SyncError::Transport(_) => SyncProblemKind::Protocol,
         SyncError::Store(_) => SyncProblemKind::LocalStorage,
     };
     SyncProblem {
@@ -104,6 +105,7 @@ impl SyncEngine {
         let client = Client::new(
             &config.server_url,
             config.token.clone(),
+            &config.transport,
             config.connect_timeout,
             config.request_timeout,
             config.reuse_connections,

@@ -53,6 +53,9 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server address or the profile's CA file cannot be used (the engine does not start).
+    #[error(transparent)]
+    Transport(#[from] clinic_protocol::transport::TransportError),
 }
 
 impl SyncError {
@@ -70,7 +73,8 @@ impl SyncError {
             | SyncError::UnexpectedAnswer(_)
             | SyncError::FeedsMissing { .. }
             | SyncError::Store(_)
-            | SyncError::Internal(_) => ErrorClass::Transient,
+            | SyncError::Internal(_)
+            | SyncError::Transport(_) => ErrorClass::Transient,
         }
     }
 

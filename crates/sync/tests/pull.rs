@@ -25,6 +25,7 @@ async fn server_patients(url: &str, token: &str) -> BTreeMap<String, Option<Stri
     let client = Client::new(
         url,
         Some(token.into()),
+        &Default::default(),
         Duration::from_secs(5),
         Duration::from_secs(30),
         true,
@@ -174,6 +175,7 @@ async fn a_failure_between_pages_repeats_the_page_and_never_skips_one() {
     let client = Client::new(
         &url,
         Some(token.clone()),
+        &Default::default(),
         Duration::from_secs(5),
         Duration::from_secs(30),
         true,

@@ -57,6 +57,7 @@ async fn post(server: &clinic_central::TestServer, token: &str, reports: &[Repor
     let client = Client::new(
         &server.base_url(),
         Some(token.into()),
+        &Default::default(),
         Duration::from_secs(5),
         Duration::from_secs(30),
         false,

@@ -360,6 +360,15 @@ provisioned: boolean, clinicId: string | null, clinicName: string | null, server
  */
 serverSource: SettingsSourceDto, 
 /**
+ * The profile says `server.allow_insecure_http = true` (shown in red).
+ */
+allowInsecureHttp: boolean, 
+/**
+ * The server URL is plain `http://` to another machine without
+ * `allow_insecure_http`: the device refuses it and does not sync.
+ */
+insecureServerUrl: boolean, 
+/**
  * Profile files that could not be read, or why the store refused the profile (English).
  */
 problems: Array<string>, sync: SyncStatusDto, 
@@ -368,7 +377,7 @@ problems: Array<string>, sync: SyncStatusDto,
  */
 setAside: Array<SetAsideDto>, };
 
-export type ConnectionFailureDto = "not_configured" | "bad_url" | "dns" | "refused" | "timeout" | "tls" | "not_clinic_central" | "credential_rejected" | "server_error" | "network" | "enrolment_refused";
+export type ConnectionFailureDto = "not_configured" | "bad_url" | "dns" | "refused" | "timeout" | "tls" | "not_clinic_central" | "credential_rejected" | "server_error" | "network" | "enrolment_refused" | "insecure_http";
 
 export type ConnectionTestDto = { ok: boolean, failure: ConnectionFailureDto | null, 
 /**

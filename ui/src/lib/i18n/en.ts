@@ -323,6 +323,8 @@ export const en: Messages = {
     lastError: 'Last error',
     none: 'none',
     problems: 'Configuration problems',
+    insecureHttpAllowed:
+      'allow_insecure_http = true: the profile lets this device talk to its server over plain http://, so the credential and patient data cross the network unencrypted',
     setAsideHeading: 'Received records set aside',
     setAsideHint:
       'The central server sent records this device cannot store. Everything else keeps syncing; correct these records on the server and they will arrive.',
@@ -343,6 +345,8 @@ export const en: Messages = {
       server_error: 'The server is running but reported an error: ask its administrator to check its logs',
       network: 'The connection broke off: check the network',
       enrolment_refused: 'The server refused the enrolment code (unknown, already used, expired or for another clinic): ask your administrator for a new one',
+      insecure_http:
+        'The server address uses plain http:// to another machine, which would send the credential and patient data unencrypted: use an https:// address (only an administrator may allow http:// with allow_insecure_http = true in the profile)',
     },
     exportBundle: 'Export support bundle',
     bundleWritten: (path) => `Saved (no tokens, no patient data): ${path}`,

@@ -295,6 +295,8 @@ export interface Messages {
     lastError: string;
     none: string;
     problems: string;
+    /** `server.allow_insecure_http = true` in the profile: shown in red. */
+    insecureHttpAllowed: string;
     setAsideHeading: string;
     setAsideHint: string;
     setAsideStream: Record<PulledStreamDto, string>;

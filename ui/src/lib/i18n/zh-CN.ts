@@ -311,6 +311,7 @@ export const zhCN: Messages = {
     lastError: '最近错误',
     none: '无',
     problems: '配置问题',
+    insecureHttpAllowed: 'allow_insecure_http = true：配置允许本设备以未加密的 http:// 连接服务器，凭据和患者数据将以明文在网络上传输',
     setAsideHeading: '已搁置的下发记录',
     setAsideHint: '中心服务器下发了本机无法保存的记录。其余记录照常同步；请在服务器上修正这些记录，修正后会自动下发。',
     setAsideStream: { patients: '患者', staff: '员工', appointments: '预约', reports: '疼痛评估' },
@@ -330,6 +331,8 @@ export const zhCN: Messages = {
       server_error: '服务器在运行但报告了错误：请管理员查看服务器日志',
       network: '网络连接中断：请检查网络',
       enrolment_refused: '服务器拒绝了该注册码（未知、已使用、已过期或属于其他诊所）：请向管理员索取新的注册码',
+      insecure_http:
+        '服务器地址使用未加密的 http:// 连接其他计算机，凭据和患者数据将以明文传输：请使用 https:// 地址（仅管理员可在配置中设置 allow_insecure_http = true 以允许 http://）',
     },
     exportBundle: '导出支持信息包',
     bundleWritten: (path) => `已保存（不含令牌和患者信息）：${path}`,
