@@ -171,7 +171,9 @@ impl From<InstallError> for ApiError {
             InstallError::Store(s) => s.into(),
             InstallError::StoreKey(k) => match k {
                 KeyError::Store(s) => s.into(),
-                KeyError::Missing { .. } => ApiError::new(ErrorCode::StoreKeyMissing, k.to_string()),
+                KeyError::Missing { .. } => {
+                    ApiError::new(ErrorCode::StoreKeyMissing, k.to_string())
+                }
                 KeyError::InvalidFile(_) | KeyError::InvalidKeyring => {
                     ApiError::new(ErrorCode::StoreKeyWrong, k.to_string())
                 }

@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use clinic_desk_core::Desk;
 use clinic_desk_core::{
     AssessmentInput, DEMO_PIN, DEMO_SEED, DeskApp, ErrorCode, StartOptions, StoreKeyDto,
 };
-use clinic_desk_core::Desk;
 use clinic_domain::{AssessmentForm, Patient, PatientId};
 use clinic_install::store_key::key_file;
 use clinic_install::{Layers, Profile, Setup};
@@ -139,7 +139,11 @@ fn previous_version(db: &Path) {
     report(&desk, 7);
     desk.database()
         .write(|c| {
-            for v in [*SCHEMA_VERSION - 3, *SCHEMA_VERSION - 2, *SCHEMA_VERSION - 1] {
+            for v in [
+                *SCHEMA_VERSION - 3,
+                *SCHEMA_VERSION - 2,
+                *SCHEMA_VERSION - 1,
+            ] {
                 c.execute("VACUUM INTO ?1", [backup_path(db, v).to_string_lossy()])?;
             }
             Ok::<_, clinic_store::StoreError>(())
@@ -172,7 +176,10 @@ fn a_plaintext_store_is_converted_in_place_and_no_file_holds_the_patient_afterwa
         .unwrap()
         .expect("the patient is still there");
     assert_eq!((p.name.as_str(), p.phone.as_deref()), (NAME, Some(PHONE)));
-    assert_eq!(desk.database().read(outbox::all).unwrap().len(), reports_before);
+    assert_eq!(
+        desk.database().read(outbox::all).unwrap().len(),
+        reports_before
+    );
     assert_eq!(desk.database().read(patients::count).unwrap(), 2_001);
     // New writes go on: a second report, whose pages sit in the WAL for now.
     desk.sign_in(NURSE, DEMO_PIN).unwrap();
@@ -180,14 +187,30 @@ fn a_plaintext_store_is_converted_in_place_and_no_file_holds_the_patient_afterwa
     assert_eq!(desk.patient_reports(PATIENT).unwrap().len(), 2);
 
     // Two newest backups kept, each encrypted; the plaintext and its work files gone.
-    let kept: Vec<u32> = backups(&d.db).unwrap().into_iter().map(|(v, _)| v).collect();
+    let kept: Vec<u32> = backups(&d.db)
+        .unwrap()
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
     assert_eq!(kept.len(), BACKUPS_KEPT);
     assert_eq!(kept, [*SCHEMA_VERSION - 2, *SCHEMA_VERSION - 1]);
-    for f in [d.db.clone(), backup_path(&d.db, kept[0]), backup_path(&d.db, kept[1])] {
-        assert_eq!(file_state(&f).unwrap(), FileState::Encrypted, "{}", f.display());
+    for f in [
+        d.db.clone(),
+        backup_path(&d.db, kept[0]),
+        backup_path(&d.db, kept[1]),
+    ] {
+        assert_eq!(
+            file_state(&f).unwrap(),
+            FileState::Encrypted,
+            "{}",
+            f.display()
+        );
     }
     let wal = PathBuf::from(format!("{}-wal", d.db.display()));
-    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the WAL holds the new report");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the WAL holds the new report"
+    );
     assert!(!PathBuf::from(format!("{}.encrypting", d.db.display())).exists());
 
     // The support bundle, with a careless log line naming the patient.
@@ -195,7 +218,11 @@ fn a_plaintext_store_is_converted_in_place_and_no_file_holds_the_patient_afterwa
     {
         use std::io::Write as _;
         let mut log = clinic_install::logfile::RotatingFile::open(&log_dir, 1 << 20, 2).unwrap();
-        writeln!(log, r#"{{"level":"DEBUG","fields":{{"message":"opened {NAME}"}}}}"#).unwrap();
+        writeln!(
+            log,
+            r#"{{"level":"DEBUG","fields":{{"message":"opened {NAME}"}}}}"#
+        )
+        .unwrap();
     }
     let setup = Setup {
         data_dir: d.data.clone(),
@@ -209,14 +236,21 @@ fn a_plaintext_store_is_converted_in_place_and_no_file_holds_the_patient_afterwa
         .export_support_bundle(&setup, &d.data.join("support"))
         .unwrap();
     let diagnostics = desk.diagnostics(&setup).unwrap();
-    assert_eq!(diagnostics.store_key, StoreKeyDto::File, "no keyring on a headless machine");
+    assert_eq!(
+        diagnostics.store_key,
+        StoreKeyDto::File,
+        "no keyring on a headless machine"
+    );
     assert_eq!(
         diagnostics.store_key_file.as_deref(),
         Some(key_file(&d.config).to_str().unwrap())
     );
 
     // Nothing in any file, while the store is open (WAL full) and after it closed.
-    assert_eq!(leaks(&std::fs::read(&bundle.path).unwrap()), Vec::<String>::new());
+    assert_eq!(
+        leaks(&std::fs::read(&bundle.path).unwrap()),
+        Vec::<String>::new()
+    );
     assert_eq!(leaks_in(&d.data), vec![]);
     drop(desk);
     assert_eq!(leaks_in(&d.data), vec![]);
@@ -227,7 +261,10 @@ fn a_plaintext_store_is_converted_in_place_and_no_file_holds_the_patient_afterwa
     }
     let mut checked = files(&d.data);
     checked.push(key_file(&d.config));
-    for f in checked.iter().filter(|f| !f.starts_with(d.data.join("support"))) {
+    for f in checked
+        .iter()
+        .filter(|f| !f.starts_with(d.data.join("support")))
+    {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
 
@@ -267,9 +304,11 @@ fn a_data_directory_copied_without_its_key_opens_nothing(
     let key_before = std::fs::read(key_file(&there.config)).ok();
     let bytes_before = std::fs::read(&there.db).unwrap();
 
-    let err = Desk::open_encrypted(Some(&there.config), &there.db).err().expect("refused");
+    let err = Desk::open_encrypted(Some(&there.config), &there.db)
+        .err()
+        .expect("refused");
     assert_eq!(err.code, code, "{err}");
-    assert!(err.message.contains("this device"), "{err}");
+    assert!(err.message.contains("left untouched"), "{err}");
     // Left as it was: no new key, no new empty store over the old one.
     assert_eq!(std::fs::read(&there.db).unwrap(), bytes_before);
     assert_eq!(std::fs::read(key_file(&there.config)).ok(), key_before);
@@ -284,7 +323,11 @@ fn a_data_directory_copied_without_its_key_opens_nothing(
         .unwrap();
     let app = DeskApp::start(
         StartOptions {
-            setup: Setup::load(Profile::default(), there.data.clone(), Some(there.config.clone())),
+            setup: Setup::load(
+                Profile::default(),
+                there.data.clone(),
+                Some(there.config.clone()),
+            ),
             database: there.db.clone(),
             demo_seed: Some(DEMO_SEED),
             app_version: "test".into(),
@@ -292,5 +335,9 @@ fn a_data_directory_copied_without_its_key_opens_nothing(
         rt.handle().clone(),
     );
     assert_eq!(app.diagnostics().unwrap_err().code, code);
-    assert_eq!(std::fs::read(&there.db).unwrap(), bytes_before, "the demo was not loaded over it");
+    assert_eq!(
+        std::fs::read(&there.db).unwrap(),
+        bytes_before,
+        "the demo was not loaded over it"
+    );
 }

@@ -33,7 +33,7 @@ impl std::fmt::Display for KeySource {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
-        "the local database is encrypted, but its key is in neither the OS keyring nor {file}: this data directory was copied without its key, or the key was lost"
+        "the local database is encrypted, but its key is in neither the OS keyring nor {file}: this data directory was copied without its key, or the key was lost; it was left untouched"
     )]
     Missing { file: PathBuf },
     #[error("the store key file {0} does not hold a key (64 hex digits)")]
@@ -277,7 +277,11 @@ mod tests {
             assert_eq!(mode(&config), 0o700);
         }
         let (again, source_again) = load_or_create(Some(&config), &db, Some(&keyring)).unwrap();
-        assert_eq!((again, source_again), (key, source), "found again, not made anew");
+        assert_eq!(
+            (again, source_again),
+            (key, source),
+            "found again, not made anew"
+        );
     }
 
     #[test]

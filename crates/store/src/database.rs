@@ -20,7 +20,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 
 /// [`open_connection`] on a store encrypted with `key` (`None`: a plain file).
 /// A new file is created owner-only (0600); a wrong or missing key fails here.
-pub fn open_connection_keyed(path: &Path, key: Option<&StoreKey>) -> Result<Connection, StoreError> {
+pub fn open_connection_keyed(
+    path: &Path,
+    key: Option<&StoreKey>,
+) -> Result<Connection, StoreError> {
     encryption::create_private(path)?;
     let conn = Connection::open(path)?;
     set_pragmas(&conn, key).map_err(|e| match (key, encryption::is_not_a_database(&e)) {
@@ -139,8 +142,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::migrate::{SCHEMA_VERSION, backup_path, stored_version};
     use crate::encryption::FileState;
+    use crate::migrate::{SCHEMA_VERSION, backup_path, stored_version};
 
     fn pragma<T: rusqlite::types::FromSql>(db: &Database, name: &str) -> T {
         db.read(|c| c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)))
@@ -271,7 +274,10 @@ mod tests {
         );
         for (_, backup) in &kept {
             let bytes = std::fs::read(backup).unwrap();
-            assert_eq!(encryption::file_state(backup).unwrap(), FileState::Encrypted);
+            assert_eq!(
+                encryption::file_state(backup).unwrap(),
+                FileState::Encrypted
+            );
             assert!(
                 !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
                 "{} holds plaintext",
@@ -291,7 +297,10 @@ mod tests {
                 "another key reads nothing"
             );
         }
-        for f in encryption::database_files(&path).iter().filter(|f| f.exists()) {
+        for f in encryption::database_files(&path)
+            .iter()
+            .filter(|f| f.exists())
+        {
             assert_eq!(mode(f), 0o600, "{}", f.display());
         }
     }

@@ -232,7 +232,10 @@ fn table_counts(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<(String
         .into_iter()
         .map(|name| {
             let n = conn.query_row(
-                &format!("SELECT count(*) FROM {schema}.\"{}\"", name.replace('"', "\"\"")),
+                &format!(
+                    "SELECT count(*) FROM {schema}.\"{}\"",
+                    name.replace('"', "\"\"")
+                ),
                 [],
                 |r| r.get(0),
             )?;
@@ -266,10 +269,7 @@ pub fn encrypt_in_place(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
     let version: u32 = plain.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let before = table_counts(&plain, "main")?;
     plain.execute(
-        &format!(
-            "ATTACH DATABASE ?1 AS encrypted KEY \"{}\"",
-            key.literal()
-        ),
+        &format!("ATTACH DATABASE ?1 AS encrypted KEY \"{}\"", key.literal()),
         [work.to_string_lossy()],
     )?;
     plain.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;

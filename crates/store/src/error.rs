@@ -30,7 +30,9 @@ pub enum StoreError {
         "the local database {path} cannot be opened with this device's key (a data directory from another device or account, or a replaced key); it was left untouched"
     )]
     WrongKey { path: PathBuf },
-    #[error("could not encrypt the plaintext database {path}: {reason}; the plaintext was left in place")]
+    #[error(
+        "could not encrypt the plaintext database {path}: {reason}; the plaintext was left in place"
+    )]
     Encrypt { path: PathBuf, reason: String },
     #[error("{path}: {source}")]
     Io {
