@@ -37,7 +37,7 @@ fn needles() -> Vec<(String, Vec<u8>)> {
         out.push((format!("{text} (UTF-16BE)"), utf16(text, false)));
     }
     // The phone's last eight digits alone, as a number column or a search key might hold them.
-    out.push(("phone digits".into(), PHONE[3..].as_bytes().to_vec()));
+    out.push(("phone digits".into(), PHONE.as_bytes()[3..].to_vec()));
     out
 }
 
