@@ -11,9 +11,12 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# The webview, GTK and bundling libraries Tauri builds against.
+# The webview, GTK and bundling libraries Tauri builds against; perl and make (in
+# build-essential) build the vendored OpenSSL that SQLCipher, the encrypted store,
+# links statically; libdbus-1-dev reaches the OS keyring (Secret Service) that keeps
+# the store's key.
 APP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
-              libsoup-3.0-dev build-essential pkg-config curl file fonts-noto-cjk)
+              libsoup-3.0-dev libdbus-1-dev build-essential perl pkg-config curl file fonts-noto-cjk)
 # A virtual display and WebKit's WebDriver, for tests through the real webview;
 # PostgreSQL's server binaries, which clinic-central's tests start in a temp dir
 # (initdb/pg_ctl, as the `postgres` user under root) so they never skip; Go, Debian's

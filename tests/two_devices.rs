@@ -96,11 +96,14 @@ fn a_score_saved_on_one_device_shows_on_the_other_within_2_s_and_a_follow_up_the
     )?;
     // How B names what A recorded: A's device (the tail of the ID it took on its first
     // record) and A's nurse.
-    let device_a = clinic_store::settings::get(
-        &clinic_store::open_connection(&dir_a.path().join(clinic_desk::DATABASE_FILE))?,
-        clinic_store::settings::DEVICE_ID,
-    )?
-    .expect("A has a device ID");
+    // A's store is encrypted with the key in A's config directory.
+    let (store_a, _) = clinic_install::store_key::open_store(
+        Some(driver_a.config_dir()),
+        &dir_a.path().join(clinic_desk::DATABASE_FILE),
+    )?;
+    let device_a = store_a
+        .read(|c| clinic_store::settings::get(c, clinic_store::settings::DEVICE_ID))?
+        .expect("A has a device ID");
     let tail_a = &device_a[device_a.len() - 6..];
     let nurse_a = &clinic
         .staff

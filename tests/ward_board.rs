@@ -163,14 +163,20 @@ fn the_open_board_shows_a_report_stored_by_a_pull_without_a_click() -> Result<()
     s.find("[data-testid=ward-none]")?;
 
     // Another device's 9, stored here as the pull stores it: a row of its own, no outbox entry.
-    let db = clinic_store::open_connection(&dir.path().join("clinic-desk.sqlite3"))?;
-    let assessed = (chrono::Utc::now() - chrono::Duration::minutes(5)).timestamp();
-    db.execute(
-        "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at,
-                                   recorded_by, device_id)
-         VALUES ('0190a0a0-0000-7000-8000-00000000c0de', ?1, 'nrs', 9, ?2, ?2, 'N002', 'cart-2')",
-        (patient.as_str(), assessed),
+    // The app's store is encrypted with the key in the driver's config directory.
+    let (db, _) = clinic_install::store_key::open_store(
+        Some(driver.config_dir()),
+        &dir.path().join(clinic_desk::DATABASE_FILE),
     )?;
+    let assessed = (chrono::Utc::now() - chrono::Duration::minutes(5)).timestamp();
+    db.write(|c| {
+        c.execute(
+            "INSERT INTO pain_reports (id, patient_id, scale, score, assessed_at, recorded_at,
+                                       recorded_by, device_id)
+             VALUES ('0190a0a0-0000-7000-8000-00000000c0de', ?1, 'nrs', 9, ?2, ?2, 'N002', 'cart-2')",
+            (patient.as_str(), assessed),
+        )
+    })?;
     drop(db);
 
     // The pull that brings a change (here a cancellation) is what makes the board reload.

@@ -105,6 +105,9 @@ impl Driver {
             .env("DISPLAY", &display)
             .process_group(0)
             .env("CLINIC_DESK_CONFIG_DIR", config.path())
+            // The store's key goes in the config directory's key file, never into
+            // the developer's own keyring.
+            .env("CLINIC_DESK_KEYRING", "off")
             .env("XDG_DATA_HOME", config.path().join("data"))
             .env(
                 "CLINIC_DESK_INSTALLED_PROFILE",
@@ -127,6 +130,11 @@ impl Driver {
             Ok(d.http.get(format!("{}/status", d.base)).send().is_ok())
         })?;
         Ok(d)
+    }
+
+    /// The config directory the apps it starts use: their profile and store key.
+    pub fn config_dir(&self) -> &std::path::Path {
+        self._config.path()
     }
 
     /// Launches the app with `args` in a new WebDriver session.

@@ -51,6 +51,7 @@ pub fn typescript() -> String {
         SyncProblemDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         SettingsSourceDto::decl(&cfg),
+        StoreKeyDto::decl(&cfg),
         PulledStreamDto::decl(&cfg),
         SetAsideDto::decl(&cfg),
         DiagnosticsDto::decl(&cfg),

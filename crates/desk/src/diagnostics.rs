@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clinic_domain::roles::Access;
+use clinic_install::store_key::{KeyError, KeySource};
 use clinic_install::{
     Failure, InstallError, Profile, ProvisionError, Setup, Source, StoreAt, bundle,
 };
@@ -37,6 +38,10 @@ pub struct DiagnosticsDto {
     /// Size of the database file and its write-ahead log, KiB.
     pub database_kib: u32,
     pub schema_version: u32,
+    /// Where the key of the encrypted store is kept.
+    pub store_key: StoreKeyDto,
+    /// The key file, when the key is kept in one.
+    pub store_key_file: Option<String>,
     pub log_dir: String,
     /// A clinic, a server and a credential are configured.
     pub provisioned: bool,
@@ -55,6 +60,18 @@ pub struct DiagnosticsDto {
     pub sync: SyncStatusDto,
     /// Pulled records this device refused, newest first (at most [`SET_ASIDE_SHOWN`]).
     pub set_aside: Vec<SetAsideDto>,
+}
+
+/// Where the local store's key is kept (`clinic_install::store_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKeyDto {
+    /// The OS keyring (Secret Service, Credential Manager, Keychain).
+    Keyring,
+    /// An owner-only key file in the config directory: no keyring answered.
+    File,
+    /// Not encrypted: a store opened by a test or tool, never by the app.
+    None,
 }
 
 /// How many set-aside records the diagnostics screen lists.
@@ -159,6 +176,18 @@ impl From<InstallError> for ApiError {
                 ApiError::new(ErrorCode::OtherClinicData, e.to_string())
             }
             InstallError::Store(s) => s.into(),
+            InstallError::StoreKey(k) => match k {
+                KeyError::Store(s) => s.into(),
+                KeyError::Missing { .. } => {
+                    ApiError::new(ErrorCode::StoreKeyMissing, k.to_string())
+                }
+                KeyError::InvalidFile(_) | KeyError::InvalidKeyring => {
+                    ApiError::new(ErrorCode::StoreKeyWrong, k.to_string())
+                }
+                KeyError::NoConfigDir | KeyError::Io { .. } => {
+                    ApiError::new(ErrorCode::StorageFailed, k.to_string())
+                }
+            },
             InstallError::Io(_) => ApiError::new(ErrorCode::StorageFailed, e.to_string()),
         }
     }
@@ -243,6 +272,15 @@ impl Desk {
             database_path: info.database_path,
             database_kib: database_kib.min(u32::MAX as u64) as u32,
             schema_version: *SCHEMA_VERSION,
+            store_key: match &self.store_key {
+                Some(KeySource::Keyring) => StoreKeyDto::Keyring,
+                Some(KeySource::File(_)) => StoreKeyDto::File,
+                None => StoreKeyDto::None,
+            },
+            store_key_file: match &self.store_key {
+                Some(KeySource::File(p)) => Some(p.display().to_string()),
+                _ => None,
+            },
             log_dir: setup.log_dir.display().to_string(),
             provisioned: setup.is_provisioned(),
             clinic_id: info.clinic_id.or(profile.clinic.id),

@@ -51,6 +51,12 @@ pub enum ErrorCode {
     SyncNotConfigured,
     DatabaseTooNew,
     StorageFailed,
+    /// The local database is encrypted and this device has no key for it (a data
+    /// directory copied without its key, or a lost key); nothing was opened or made.
+    StoreKeyMissing,
+    /// This device's key does not open the local database (a data directory from
+    /// another device or account, or a damaged key); nothing was opened or made.
+    StoreKeyWrong,
     /// A bug on our side; the message says what, for support.
     Internal,
     /// A clinic profile or enrolment code that cannot be used (the message says which field).
@@ -87,6 +93,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::TooNew { .. } => ApiError::new(ErrorCode::DatabaseTooNew, e.to_string()),
+            StoreError::Encrypted { .. } => {
+                tracing::error!(error = %e, "local store locked");
+                ApiError::new(ErrorCode::StoreKeyMissing, e.to_string())
+            }
+            StoreError::WrongKey { .. } => {
+                tracing::error!(error = %e, "local store locked");
+                ApiError::new(ErrorCode::StoreKeyWrong, e.to_string())
+            }
             StoreError::InvalidQuery(_) => ApiError::new(ErrorCode::QueryTooLong, e.to_string()),
             other => {
                 tracing::error!(error = %other, "local store failed");

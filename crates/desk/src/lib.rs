@@ -43,17 +43,35 @@ pub use clinic_domain::pin::DEMO_PIN;
 #[derive(Clone)]
 pub struct Desk {
     db: Arc<Database>,
+    /// Where the store's key is kept; `None`: a plain store (tests, tools).
+    store_key: Option<clinic_install::store_key::KeySource>,
     sync: Arc<OnceLock<SyncHandle>>,
     sessions: Arc<Mutex<session::Sessions>>,
 }
 
 impl Desk {
+    /// A plain (unencrypted) store at `path`: tests and tools. The app opens
+    /// with [`Desk::open_encrypted`].
     pub fn open(path: &Path) -> Result<Self, ApiError> {
-        Ok(Self {
-            db: Arc::new(Database::open(path)?),
+        Ok(Self::with(Database::open(path)?, None))
+    }
+
+    /// The app's store: encrypted with the key of `config_dir` (made for a new or a
+    /// plaintext store, which is converted), see `clinic_install::store_key`.
+    pub fn open_encrypted(config_dir: Option<&Path>, path: &Path) -> Result<Self, ApiError> {
+        let (db, source) = clinic_install::store_key::open_store(config_dir, path)
+            .map_err(clinic_install::InstallError::from)?;
+        tracing::info!(key = %source, "local store encrypted");
+        Ok(Self::with(db, Some(source)))
+    }
+
+    fn with(db: Database, store_key: Option<clinic_install::store_key::KeySource>) -> Self {
+        Self {
+            db: Arc::new(db),
+            store_key,
             sync: Arc::new(OnceLock::new()),
             sessions: Arc::new(Mutex::new(session::Sessions::default())),
-        })
+        }
     }
 
     pub fn database(&self) -> &Database {

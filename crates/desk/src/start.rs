@@ -82,8 +82,8 @@ impl Desk {
     }
 }
 
-fn open(path: &Path, demo_seed: Option<u64>) -> Result<Desk, ApiError> {
-    let desk = Desk::open(path)
+fn open(config_dir: Option<&Path>, path: &Path, demo_seed: Option<u64>) -> Result<Desk, ApiError> {
+    let desk = Desk::open_encrypted(config_dir, path)
         .inspect_err(|e| tracing::error!(error = %e, "cannot open the local store"))?;
     tracing::info!(path = %path.display(), "local store open");
     if let Some(seed) = demo_seed
@@ -106,7 +106,7 @@ impl DeskApp {
             demo_seed,
             app_version,
         } = options;
-        let desk = open(&database, demo_seed);
+        let desk = open(setup.config_dir.as_deref(), &database, demo_seed);
         if let Ok(desk) = &desk {
             let profile = setup.profile();
             match desk.bind_profile(&profile) {

@@ -11,6 +11,7 @@ pub mod paths;
 pub mod profile;
 pub mod provision;
 pub mod setup;
+pub mod store_key;
 
 pub use check::{CheckError, Failure, check_connection};
 pub use profile::{Layers, Profile, Source};
@@ -27,6 +28,8 @@ pub enum InstallError {
         "this device holds data of clinic {stored}; it cannot be provisioned for clinic {wanted} (install on a clean data directory, or move the old one away first)"
     )]
     OtherClinic { stored: String, wanted: String },
+    #[error(transparent)]
+    StoreKey(#[from] store_key::KeyError),
     #[error("the local database failed: {0}")]
     Store(#[from] clinic_store::StoreError),
 }

@@ -25,11 +25,25 @@ fn rotated(dir: &Path, n: usize) -> PathBuf {
     dir.join(format!("clinic-desk.{n}.jsonl"))
 }
 
+/// Opens a log file owner-only (0600): a log names devices, staff and servers.
+/// A file from before owner-only modes is narrowed too.
+fn private(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
 impl RotatingFile {
     pub fn open(dir: &Path, max_bytes: u64, keep: usize) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::paths::create_private_dir(dir)?;
         let path = dir.join(LOG_FILE);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = private(OpenOptions::new().create(true).append(true), &path)?;
         let written = file.metadata()?.len();
         Ok(Self {
             dir: dir.to_owned(),
@@ -52,11 +66,10 @@ impl RotatingFile {
         if self.keep > 0 {
             std::fs::rename(&current, rotated(&self.dir, 1))?;
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&current)?;
+        self.file = private(
+            OpenOptions::new().create(true).write(true).truncate(true),
+            &current,
+        )?;
         self.written = 0;
         Ok(())
     }

@@ -9,6 +9,11 @@ pub const IDENTIFIER: &str = "cn.clinicdesk.desk";
 pub const PROFILE_FILE: &str = "profile.toml";
 /// File name of the local database inside the data directory.
 pub const DATABASE_FILE: &str = "clinic-desk.sqlite3";
+/// The store's key file in the config directory, where no OS keyring keeps it
+/// (`store_key`).
+pub const STORE_KEY_FILE: &str = "store.key";
+/// `off` keeps the store key out of the OS keyring (tests, kiosks without one).
+pub const KEYRING_ENV: &str = "CLINIC_DESK_KEYRING";
 /// Names the data directory when no `--data-dir` flag does.
 pub const DATA_DIR_ENV: &str = "CLINIC_DESK_DATA_DIR";
 pub const CONFIG_DIR_ENV: &str = "CLINIC_DESK_CONFIG_DIR";
@@ -68,4 +73,16 @@ pub fn bundle_dir(data_dir: &std::path::Path) -> PathBuf {
     dirs::download_dir()
         .filter(|d| d.is_dir())
         .unwrap_or_else(|| data_dir.join("support"))
+}
+
+/// Creates `dir` (and its parents) and makes it owner-only (0700 on Unix): the data
+/// and config directories hold patient data, the store key and the device token.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }

@@ -83,7 +83,7 @@ pub async fn provision(
     let url = effective.server.url.clone().unwrap_or_default();
     if let Some(code) = effective.server.enrolment_code.take() {
         // A spent code cannot be had back: refuse a store of another clinic first.
-        if let Some(e) = refusal_before_enrolment(&store, &effective)? {
+        if let Some(e) = refusal_before_enrolment(&store, &effective, config_dir)? {
             return Err(e.into());
         }
         let request = EnrolRequest {
@@ -110,7 +110,9 @@ pub async fn provision(
     let db = match store {
         StoreAt::Open(db) => db,
         StoreAt::Path(path) => {
-            opened = clinic_store::Database::open(path).map_err(InstallError::from)?;
+            opened = crate::store_key::open_store(Some(config_dir), path)
+                .map_err(InstallError::from)?
+                .0;
             &opened
         }
     };
@@ -140,6 +142,7 @@ pub async fn provision(
 fn refusal_before_enrolment(
     store: &StoreAt<'_>,
     profile: &Profile,
+    config_dir: &Path,
 ) -> Result<Option<InstallError>, InstallError> {
     let check = |db: &clinic_store::Database| {
         db.read(|c| other_clinic(c, profile))
@@ -147,7 +150,9 @@ fn refusal_before_enrolment(
     };
     match store {
         StoreAt::Open(db) => check(db),
-        StoreAt::Path(path) if path.exists() => check(&clinic_store::Database::open(path)?),
+        StoreAt::Path(path) if path.exists() => {
+            check(&crate::store_key::open_store(Some(config_dir), path)?.0)
+        }
         StoreAt::Path(_) => Ok(None),
     }
 }

@@ -111,7 +111,12 @@ async fn a_good_profile_is_checked_saved_owner_only_and_bound_to_the_store() {
             0o700
         );
     }
-    let db = Database::open(&f.dir.path().join("data/desk.sqlite3")).unwrap();
+    // The store is encrypted with the device's key, kept beside the profile.
+    let (db, _) = clinic_install::store_key::open_store(
+        Some(&f.dir.path().join("config")),
+        &f.dir.path().join("data/desk.sqlite3"),
+    )
+    .unwrap();
     let got = db
         .read(|c| {
             Ok::<_, clinic_store::StoreError>(

@@ -1,9 +1,11 @@
 //! Patient lookup on a million-patient directory: each kind of query through the
 //! store's search, against the naive way (`LIKE '%q%'` over the table, ranked), in
-//! the same run on the same file.
+//! the same run on the same file. Everything runs twice, on a plaintext store and
+//! on an encrypted one (SQLCipher, as the app opens it), and the two are compared.
 //!
 //!   cargo bench -p clinic-store --bench lookup            # 1,000,000 patients
 //!   BENCH_PATIENTS=100000 cargo bench -p clinic-store --bench lookup
+//!   BENCH_STORE=encrypted cargo bench -p clinic-store --bench lookup   # one arm
 //!
 //! Under `cargo test --benches` it runs on 20,000 patients so it stays a smoke test.
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use clinic_domain::lookup::{KeyKind, patient_keys};
 use clinic_domain::{Patient, demo};
-use clinic_store::{Database, StoreError, patients};
+use clinic_store::{Database, StoreError, StoreKey, patients};
 use rusqlite::params;
 
 const SEED: u64 = 2026;
@@ -52,20 +54,86 @@ fn timed(samples: &[String], mut f: impl FnMut(&str) -> usize) -> (Vec<Duration>
     (times, hits)
 }
 
+/// One arm's figures: each query kind's median and p99, the two pages' times.
+struct Arm {
+    label: &'static str,
+    load: Duration,
+    kinds: Vec<(&'static str, Duration, Duration)>,
+    pages: Vec<(&'static str, Duration)>,
+}
+
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
     let count: u64 = std::env::var("BENCH_PATIENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench_mode { 1_000_000 } else { 20_000 });
-    let (fast_samples, naive_samples) = if bench_mode { (400, 25) } else { (40, 3) };
+    let samples = if bench_mode { (400, 25) } else { (40, 3) };
+    let stores = std::env::var("BENCH_STORE").unwrap_or_else(|_| "plain,encrypted".into());
+    let mut arms = Vec::new();
+    for store in stores.split(',') {
+        let (label, key) = match store.trim() {
+            "plain" => ("plaintext", None),
+            "encrypted" => ("encrypted", Some(StoreKey::generate())),
+            other => panic!("BENCH_STORE: unknown store {other:?} (plain, encrypted)"),
+        };
+        arms.push(arm(label, key.as_ref(), count, samples));
+    }
+    if let [plain, enc] = &arms[..] {
+        println!(
+            "\n{:<16} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+            "side by side", "plain med", "enc med", "ratio", "plain p99", "enc p99", "ratio"
+        );
+        let mut worst: f64 = 0.0;
+        for ((name, pm, pp), (_, em, ep)) in plain.kinds.iter().zip(&enc.kinds) {
+            let (rm, rp) = (ms(*em) / ms(*pm), ms(*ep) / ms(*pp));
+            worst = worst.max(rm);
+            println!(
+                "{:<16} {:>12.3} {:>12.3} {:>6.2}x {:>12.3} {:>12.3} {:>6.2}x",
+                name,
+                ms(*pm),
+                ms(*em),
+                rm,
+                ms(*pp),
+                ms(*ep),
+                rp
+            );
+        }
+        for ((name, p), (_, e)) in plain.pages.iter().zip(&enc.pages) {
+            println!(
+                "page of 1,000 {:<8} {:>9.1} ms {:>9.1} ms {:>6.2}x",
+                name,
+                ms(*p),
+                ms(*e),
+                ms(*e) / ms(*p)
+            );
+        }
+        println!(
+            "load: {:.1} s {} vs {:.1} s {}; slowest median ratio {worst:.2}x (goal <= 1.10x)",
+            plain.load.as_secs_f64(),
+            plain.label,
+            enc.load.as_secs_f64(),
+            enc.label
+        );
+    }
+}
+
+fn arm(
+    label: &'static str,
+    key: Option<&StoreKey>,
+    count: u64,
+    (fast_samples, naive_samples): (usize, usize),
+) -> Arm {
     let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lookup.sqlite3");
-    let db = Database::open(&path).unwrap();
+    let db = match key {
+        Some(key) => Database::open_encrypted(&path, key).unwrap(),
+        None => Database::open(&path).unwrap(),
+    };
 
     println!(
-        "patient lookup benchmark: {count} patients, {fast_samples} queries per kind (naive: {naive_samples})"
+        "\n== {label} store: patient lookup benchmark: {count} patients, {fast_samples} queries per kind (naive: {naive_samples})"
     );
     let start = Instant::now();
     db.write(|c| {
@@ -118,7 +186,7 @@ fn main() {
     };
     let chars = |p: &Patient, n: usize| p.name.chars().take(n).collect::<String>();
     type Make<'a> = Box<dyn Fn(&Patient) -> String + 'a>;
-    let kinds: Vec<(&str, Make)> = vec![
+    let kinds: Vec<(&'static str, Make)> = vec![
         (
             "ID prefix",
             Box::new(|p: &Patient| p.id.as_str()[..6].to_owned()),
@@ -175,6 +243,7 @@ fn main() {
         "\n{:<16} {:>10} {:>10} {:>12} {:>12} {:>9} {:>10}",
         "query kind", "median ms", "p99 ms", "naive med", "naive p99", "speed-up", "avg hits"
     );
+    let mut figures = Vec::new();
     let mut worst_ratio = f64::INFINITY;
     let mut worst_p99 = Duration::ZERO;
     for (name, make) in &kinds {
@@ -192,6 +261,7 @@ fn main() {
         let ratio = ms(percentile(&slow, 0.5)) / ms(percentile(&fast, 0.5));
         worst_ratio = worst_ratio.min(ratio);
         worst_p99 = worst_p99.max(percentile(&fast, 0.99));
+        figures.push((*name, percentile(&fast, 0.5), percentile(&fast, 0.99)));
         println!(
             "{:<16} {:>10.3} {:>10.3} {:>12.1} {:>12.1} {:>8.0}x {:>10.1}",
             name,
@@ -221,7 +291,8 @@ fn main() {
             p
         })
         .collect();
-    for (label, page) in [("new", &page_new), ("changed", &page_changed)] {
+    let mut pages = Vec::new();
+    for (kind, page) in [("new", &page_new), ("changed", &page_changed)] {
         let start = Instant::now();
         db.write(|c| {
             let tx = c.transaction()?;
@@ -232,9 +303,17 @@ fn main() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
+        let took = start.elapsed();
+        pages.push((kind, took));
         println!(
-            "apply a pulled page of 1,000 {label} patients: {:.1} ms",
-            ms(start.elapsed())
+            "apply a pulled page of 1,000 {kind} patients: {:.1} ms",
+            ms(took)
         );
+    }
+    Arm {
+        label,
+        load,
+        kinds: figures,
+        pages,
     }
 }

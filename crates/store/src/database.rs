@@ -4,6 +4,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::StoreError;
+use crate::encryption::{self, ENCRYPTED_CACHE_KIB, FileState, StoreKey};
 use crate::migrate;
 use crate::pool::{PoolOptions, SqlitePool};
 
@@ -14,12 +15,37 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// in WAL mode NORMAL can lose the last commits on power loss, and a lost pain score
 /// is worse than the fraction of a millisecond FULL costs per commit.
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    open_connection_keyed(path, None)
+}
+
+/// [`open_connection`] on a store encrypted with `key` (`None`: a plain file).
+/// A new file is created owner-only (0600); a wrong or missing key fails here.
+pub fn open_connection_keyed(
+    path: &Path,
+    key: Option<&StoreKey>,
+) -> Result<Connection, StoreError> {
+    encryption::create_private(path)?;
     let conn = Connection::open(path)?;
-    set_pragmas(&conn)?;
+    set_pragmas(&conn, key).map_err(|e| match (key, encryption::is_not_a_database(&e)) {
+        (Some(_), true) => StoreError::WrongKey {
+            path: path.to_owned(),
+        },
+        (None, true) => StoreError::Encrypted {
+            path: path.to_owned(),
+        },
+        _ => e.into(),
+    })?;
+    encryption::check_readable(&conn, path, key)?;
     Ok(conn)
 }
 
-fn set_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+/// The key first (SQLCipher needs it before any read), then the pragmas every
+/// connection shares, the writer and each reader alike.
+fn set_pragmas(conn: &Connection, key: Option<&StoreKey>) -> rusqlite::Result<()> {
+    if let Some(key) = key {
+        key.apply(conn)?;
+        conn.pragma_update(None, "cache_size", -ENCRYPTED_CACHE_KIB)?;
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -32,25 +58,65 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens (creating if need be) and migrates the store at `path`.
+    /// Opens (creating if need be) and migrates the plain (unencrypted) store at
+    /// `path`: tests, benches and tools. The app opens with [`Database::open_encrypted`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Self::open_with(path, migrate::migrations_sql())?;
+        Self::open_keyed(path, None)
+    }
+
+    /// Opens (creating if need be) and migrates the store at `path`, encrypted with
+    /// `key`. A plaintext store there (from a version before encryption) and its
+    /// plaintext migration backups are converted first
+    /// ([`encryption::encrypt_in_place`]). A store this key cannot read is left
+    /// untouched: [`StoreError::WrongKey`].
+    pub fn open_encrypted(path: &Path, key: &StoreKey) -> Result<Self, StoreError> {
+        Self::open_keyed(path, Some(key))
+    }
+
+    fn open_keyed(path: &Path, key: Option<&StoreKey>) -> Result<Self, StoreError> {
+        let db = Self::open_with(path, migrate::migrations_sql(), key)?;
         db.write(crate::patients::ensure_search_index)?;
         Ok(db)
     }
 
-    pub(crate) fn open_with(path: &Path, sql: &[&'static str]) -> Result<Self, StoreError> {
+    pub(crate) fn open_with(
+        path: &Path,
+        sql: &[&'static str],
+        key: Option<&StoreKey>,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_owned(),
                 source,
             })?;
         }
-        migrate::refuse_newer(path, sql)?;
-        let mut writer = open_connection(path)?;
+        match (encryption::file_state(path)?, key) {
+            (FileState::Plaintext, Some(key)) => encryption::encrypt_in_place(path, key)?,
+            (FileState::Encrypted, None) => {
+                return Err(StoreError::Encrypted {
+                    path: path.to_owned(),
+                });
+            }
+            _ => {}
+        }
+        migrate::prune_backups(path)?;
+        if let Some(key) = key {
+            for (_, backup) in migrate::backups(path)? {
+                if encryption::file_state(&backup)? == FileState::Plaintext {
+                    encryption::encrypt_in_place(&backup, key)?;
+                }
+            }
+        }
+        migrate::refuse_newer(path, sql, key)?;
+        let mut writer = open_connection_keyed(path, key)?;
         migrate::migrate(&mut writer, path, sql)?;
+        // Files made before owner-only modes (and the WAL SQLite just made).
+        encryption::make_private(path)?;
         // Readers open only now, on the migrated schema.
-        let pool = SqlitePool::new(path, writer, PoolOptions::default(), |c| set_pragmas(c))?;
+        let key = key.cloned();
+        let pool = SqlitePool::new(path, writer, PoolOptions::default(), move |c| {
+            set_pragmas(c, key.as_ref())
+        })?;
         Ok(Self { pool })
     }
 
@@ -76,6 +142,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+    use crate::encryption::FileState;
     use crate::migrate::{SCHEMA_VERSION, backup_path, stored_version};
 
     fn pragma<T: rusqlite::types::FromSql>(db: &Database, name: &str) -> T {
@@ -157,20 +224,85 @@ mod tests {
         const V2: &str = "ALTER TABLE notes ADD COLUMN author TEXT;";
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("desk.sqlite3");
-        let db = Database::open_with(&path, &[V1]).unwrap();
+        let db = Database::open_with(&path, &[V1], None).unwrap();
         db.write(|c| c.execute("INSERT INTO notes (body) VALUES ('before upgrade')", []))
             .unwrap();
         drop(db);
 
-        let db = Database::open_with(&path, &[V1, V2]).unwrap();
+        let db = Database::open_with(&path, &[V1, V2], None).unwrap();
         assert_eq!(pragma::<u32>(&db, "user_version"), 2);
         let backup = backup_path(&path, 1);
-        assert_eq!(stored_version(&backup).unwrap(), Some(1));
+        assert_eq!(stored_version(&backup, None).unwrap(), Some(1));
         let old = Connection::open(&backup).unwrap();
         let body: String = old
             .query_row("SELECT body FROM notes", [], |r| r.get(0))
             .unwrap();
         assert_eq!(body, "before upgrade");
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// SQLCipher's `VACUUM INTO` on a keyed connection writes the backup encrypted
+    /// with the same key; backups are owner-only and only the newest two stay.
+    #[test]
+    fn an_encrypted_store_keeps_its_two_newest_backups_encrypted_and_owner_only() {
+        const V: [&str; 4] = [
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+            "ALTER TABLE notes ADD COLUMN a TEXT;",
+            "ALTER TABLE notes ADD COLUMN b TEXT;",
+            "ALTER TABLE notes ADD COLUMN c TEXT;",
+        ];
+        const SECRET: &str = "a secret body 欧阳";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desk.sqlite3");
+        let key = StoreKey::generate();
+        let db = Database::open_with(&path, &V[..1], Some(&key)).unwrap();
+        db.write(|c| c.execute("INSERT INTO notes (body) VALUES (?1)", [SECRET]))
+            .unwrap();
+        drop(db);
+        for n in 2..=V.len() {
+            drop(Database::open_with(&path, &V[..n], Some(&key)).unwrap());
+        }
+        let kept = migrate::backups(&path).unwrap();
+        assert_eq!(
+            kept.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+            [2, 3],
+            "v1 pruned"
+        );
+        for (_, backup) in &kept {
+            let bytes = std::fs::read(backup).unwrap();
+            assert_eq!(
+                encryption::file_state(backup).unwrap(),
+                FileState::Encrypted
+            );
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "{} holds plaintext",
+                backup.display()
+            );
+            assert_eq!(mode(backup), 0o600);
+            let old = open_connection_keyed(backup, Some(&key)).unwrap();
+            let body: String = old
+                .query_row("SELECT body FROM notes", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(body, SECRET);
+            assert!(
+                matches!(
+                    open_connection_keyed(backup, Some(&StoreKey::generate())),
+                    Err(StoreError::WrongKey { .. })
+                ),
+                "another key reads nothing"
+            );
+        }
+        for f in encryption::database_files(&path)
+            .iter()
+            .filter(|f| f.exists())
+        {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
     }
 
     #[test]
@@ -179,8 +311,8 @@ mod tests {
         const BAD: &str = "CREATE TABLE half (x); INSERT INTO no_such_table VALUES (1);";
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("desk.sqlite3");
-        drop(Database::open_with(&path, &[V1]).unwrap());
-        assert!(Database::open_with(&path, &[V1, BAD]).is_err());
+        drop(Database::open_with(&path, &[V1], None).unwrap());
+        assert!(Database::open_with(&path, &[V1, BAD], None).is_err());
         let conn = Connection::open(&path).unwrap();
         let v: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -22,6 +22,23 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the local database {path} is encrypted and this device has no key for it (a data directory copied without its key, or a lost key); it was left untouched"
+    )]
+    Encrypted { path: PathBuf },
+    #[error(
+        "the local database {path} cannot be opened with this device's key (a data directory from another device or account, or a replaced key); it was left untouched"
+    )]
+    WrongKey { path: PathBuf },
+    #[error(
+        "could not encrypt the plaintext database {path}: {reason}; the plaintext was left in place"
+    )]
+    Encrypt { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("migrating the database failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("{0}")]

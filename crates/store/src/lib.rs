@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod column;
 mod database;
 pub mod demo;
+pub mod encryption;
 mod error;
 pub mod lockout;
 pub mod migrate;
@@ -23,7 +24,8 @@ pub mod staff;
 mod standing_sql;
 pub mod ward;
 
-pub use database::{Database, open_connection};
+pub use database::{Database, open_connection, open_connection_keyed};
+pub use encryption::{ENCRYPTED_CACHE_KIB, FileState, StoreKey, file_state};
 pub use error::StoreError;
 pub use migrate::{SCHEMA_VERSION, migrations_sql};
 pub use rusqlite::Connection;

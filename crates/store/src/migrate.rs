@@ -10,6 +10,11 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 use crate::StoreError;
+use crate::encryption::{self, StoreKey};
+
+/// Migration backups kept beside the store: the newest this many; older ones are
+/// removed after each backup (they hold patient data, and a rollback goes one step).
+pub const BACKUPS_KEPT: usize = 2;
 
 static MIGRATION_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../migrations");
 
@@ -34,21 +39,29 @@ pub fn migrations_sql() -> &'static [&'static str] {
 pub static SCHEMA_VERSION: LazyLock<u32> = LazyLock::new(|| SQL.len() as u32);
 
 /// Reads `user_version` without writing anything, not even a WAL file's header.
-pub fn stored_version(path: &Path) -> Result<Option<u32>, StoreError> {
-    if !path.exists() {
+pub fn stored_version(path: &Path, key: Option<&StoreKey>) -> Result<Option<u32>, StoreError> {
+    if encryption::file_state(path)? == encryption::FileState::Missing {
         return Ok(None);
     }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    if let Some(key) = key {
+        key.apply(&conn)?;
+    }
+    encryption::check_readable(&conn, path, key)?;
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok(Some(version))
 }
 
 /// Refuses a file from a newer build before anything touches it.
-pub fn refuse_newer(path: &Path, sql: &[&str]) -> Result<Option<u32>, StoreError> {
-    let found = stored_version(path)?;
+pub fn refuse_newer(
+    path: &Path,
+    sql: &[&str],
+    key: Option<&StoreKey>,
+) -> Result<Option<u32>, StoreError> {
+    let found = stored_version(path, key)?;
     let supported = sql.len() as u32;
     match found {
         Some(found) if found > supported => Err(StoreError::TooNew {
@@ -62,7 +75,9 @@ pub fn refuse_newer(path: &Path, sql: &[&str]) -> Result<Option<u32>, StoreError
 
 /// Brings `conn` (opened on `path`) to the latest of `sql`. An existing database is
 /// copied first with `VACUUM INTO` to `<file>.v<old>.bak`, a consistent snapshot even
-/// while WAL holds recent commits, so a failed upgrade can be undone by hand.
+/// while WAL holds recent commits, so a failed upgrade can be undone by hand. On an
+/// encrypted connection SQLCipher writes the copy encrypted with the same key; the
+/// copy is owner-only, and only the [`BACKUPS_KEPT`] newest backups stay.
 pub fn migrate(
     conn: &mut Connection,
     path: &Path,
@@ -82,17 +97,15 @@ pub fn migrate(
     }
     let backup = if current > 0 {
         let backup = backup_path(path, current);
-        if backup.exists() {
-            std::fs::remove_file(&backup).map_err(|e| StoreError::CreateDir {
-                path: backup.clone(),
-                source: e,
-            })?;
-        }
+        encryption::remove_database_files(&backup)?;
+        // Empty and 0600 before SQLite writes into it (VACUUM INTO takes an empty file).
+        encryption::create_private(&backup)?;
         conn.execute("VACUUM INTO ?1", [backup.to_string_lossy()])
             .map_err(|source| StoreError::Backup {
                 path: backup.clone(),
                 source,
             })?;
+        prune_backups(path)?;
         tracing::info!(from = current, to = target, backup = %backup.display(), "migrating local store");
         Some(backup)
     } else {
@@ -107,6 +120,49 @@ pub fn backup_path(path: &Path, version: u32) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(format!(".v{version}.bak"));
     path.with_file_name(name)
+}
+
+/// The migration backups beside `path` (`<file>.v<N>.bak`), oldest first.
+pub fn backups(path: &Path) -> Result<Vec<(u32, PathBuf)>, StoreError> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_owned(),
+        None => PathBuf::from("."),
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(StoreError::Io { path: dir, source }),
+    };
+    let prefix = format!("{name}.v");
+    let mut found: Vec<(u32, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let file = e.file_name();
+            let version = file
+                .to_str()?
+                .strip_prefix(&prefix)?
+                .strip_suffix(".bak")?
+                .parse()
+                .ok()?;
+            Some((version, e.path()))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Removes all but the [`BACKUPS_KEPT`] newest backups of `path`.
+pub fn prune_backups(path: &Path) -> Result<(), StoreError> {
+    let all = backups(path)?;
+    let old = all.len().saturating_sub(BACKUPS_KEPT);
+    for (version, backup) in &all[..old] {
+        encryption::remove_database_files(backup)?;
+        tracing::info!(version, backup = %backup.display(), "removed an old migration backup");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,17 +3,24 @@
 //! hospital's compat server). The app side runs as its own process (`sync-agent`),
 //! so its peak RSS (VmHWM) is measured without the server's.
 //!
-//! `cargo bench -p clinic-sync --bench drain` (knob: `BENCH_REPORTS=100000`).
+//! Each run goes twice, on a plaintext store and on an encrypted one (SQLCipher,
+//! as the app opens it), side by side.
+//!
+//! `cargo bench -p clinic-sync --bench drain` (knobs: `BENCH_REPORTS=100000`,
+//! `BENCH_STORE=plain,encrypted`).
 
 use std::process::Command;
 use std::time::Instant;
 
 use chrono::Utc;
 use clinic_domain::{Patient, PatientId, Sex};
-use clinic_store::{Database, patients};
+use clinic_store::{Database, StoreKey, patients};
 
-fn fill(db_path: &std::path::Path, n: usize) {
-    let db = Database::open(db_path).unwrap();
+fn fill(db_path: &std::path::Path, key: Option<&StoreKey>, n: usize) {
+    let db = match key {
+        Some(key) => Database::open_encrypted(db_path, key).unwrap(),
+        None => Database::open(db_path).unwrap(),
+    };
     db.write(|c| {
         patients::upsert(
             c,
@@ -47,7 +54,7 @@ fn fill(db_path: &std::path::Path, n: usize) {
     .unwrap();
 }
 
-fn run(label: &str, compat: bool, in_flight: Option<u16>, n: usize) {
+fn run(label: &str, compat: bool, in_flight: Option<u16>, encrypted: bool, n: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let server =
         clinic_central::spawn_for_tests(&dir.path().join("central.sqlite3"), compat).unwrap();
@@ -57,8 +64,14 @@ fn run(label: &str, compat: bool, in_flight: Option<u16>, n: usize) {
         Some(server.issue_token("C001").unwrap())
     };
     let db_path = dir.path().join("desk.sqlite3");
-    fill(&db_path, n);
+    let key = encrypted.then(StoreKey::generate);
+    fill(&db_path, key.as_ref(), n);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-agent"));
+    if let Some(key) = &key {
+        let file = dir.path().join("store.key");
+        std::fs::write(&file, key.to_hex()).unwrap();
+        cmd.arg("--key-file").arg(file);
+    }
     cmd.args([
         "--db",
         db_path.to_str().unwrap(),
@@ -91,11 +104,13 @@ fn run(label: &str, compat: bool, in_flight: Option<u16>, n: usize) {
         n as u64,
         "every report stored once"
     );
+    let store = if encrypted { "encrypted" } else { "plaintext" };
     println!(
-        "{label:>20}: {n} reports in {secs:.2} s = {:.0} reports/s; app peak RSS {:.1} MiB",
+        "{label:>20}, {store:>9}: {n} reports in {secs:.2} s = {:.0} reports/s; app peak RSS {:.1} MiB",
         n as f64 / secs,
         kib as f64 / 1024.0
     );
+    n as f64 / secs
 }
 
 fn main() {
@@ -103,8 +118,31 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let stores = std::env::var("BENCH_STORE").unwrap_or_else(|_| "plain,encrypted".into());
+    let arms: Vec<bool> = stores
+        .split(',')
+        .map(|s| match s.trim() {
+            "plain" => false,
+            "encrypted" => true,
+            other => panic!("BENCH_STORE: unknown store {other:?} (plain, encrypted)"),
+        })
+        .collect();
     // The baseline first: one batch at a time, as before batches were pipelined.
-    run("batched, 1 in flight", false, Some(1), n);
-    run("batched", false, None, n);
-    run("single", true, None, n);
+    let mut ratios = Vec::new();
+    for (label, compat, in_flight) in [
+        ("batched, 1 in flight", false, Some(1)),
+        ("batched", false, None),
+        ("single", true, None),
+    ] {
+        let rates: Vec<f64> = arms
+            .iter()
+            .map(|&e| run(label, compat, in_flight, e, n))
+            .collect();
+        if let [plain, encrypted] = rates[..] {
+            ratios.push((label, encrypted / plain));
+        }
+    }
+    for (label, r) in ratios {
+        println!("{label:>20}: encrypted at {:.2}x the plaintext rate", r);
+    }
 }

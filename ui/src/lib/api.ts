@@ -29,6 +29,8 @@ const KNOWN_CODES = {
   patient_not_found: true,
   database_too_new: true,
   storage_failed: true,
+  store_key_missing: true,
+  store_key_wrong: true,
   invalid_score: true,
   invalid_scale: true,
   invalid_assessment_time: true,

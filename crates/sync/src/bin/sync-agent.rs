@@ -1,6 +1,6 @@
 //! A headless sync engine over a store file, for the kill-mid-batch test and the
 //! drain and pull benchmarks:
-//! `sync-agent --db FILE --server URL [--token T] [--until-drained | --until-pulled]`.
+//! `sync-agent --db FILE [--key-file KEY] --server URL [--token T] [--until-drained | --until-pulled]`.
 //! With `--until-drained` it pushes only, exits 0 once nothing is waiting and prints
 //! `drained <delivered> vmhwm_kib <peak RSS>` on stdout. With `--until-pulled` it
 //! also pulls (the four feeds, reports last), exits 0 after the first run that
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use clinic_store::{Database, outbox};
+use clinic_store::{Database, StoreKey, outbox};
 use clinic_sync::{BootstrapPhase, SyncConfig, SyncEngine};
 
 /// A headless sync engine over a store file: pushes its outbox; pulls too with `--until-pulled`.
@@ -25,6 +25,9 @@ struct Args {
     /// The store file.
     #[arg(long, value_name = "FILE")]
     db: PathBuf,
+    /// A file holding the store's key (64 hex digits): the store is encrypted.
+    #[arg(long, value_name = "KEY")]
+    key_file: Option<PathBuf>,
     /// The central server, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     server: String,
@@ -73,7 +76,14 @@ fn main() -> anyhow::Result<()> {
         .try_init();
     let args = Args::parse();
     let (until_drained, until_pulled) = (args.until_drained, args.until_pulled);
-    let db = Arc::new(Database::open(&args.db)?);
+    let db = Arc::new(match &args.key_file {
+        Some(file) => {
+            let key = StoreKey::from_hex(&std::fs::read_to_string(file)?)
+                .ok_or_else(|| anyhow::anyhow!("{} holds no key", file.display()))?;
+            Database::open_encrypted(&args.db, &key)?
+        }
+        None => Database::open(&args.db)?,
+    });
     let mut config = SyncConfig::new(args.server, args.token);
     config.pull = until_pulled;
     config.live = false;

@@ -127,6 +127,10 @@ export const en: Messages = {
     patient_not_found: 'No patient has that ID',
     database_too_new: 'The database is newer than this app: please update Clinic Desk',
     storage_failed: 'Could not read local data: try again, and call support if it persists',
+    store_key_missing:
+      'The local database is encrypted and this device has no key for it (was the data folder copied from another computer?). Nothing was changed: call your administrator',
+    store_key_wrong:
+      "This device's key does not open the local database (was the data folder copied from another computer or account?). Nothing was changed: call your administrator",
     internal: 'Something went wrong in the app: try again, and call support if it persists',
     backend_unavailable: 'The local service is not reachable: open this screen in the Clinic Desk app',
     invalid_score: 'That score is not on the chosen scale',
@@ -314,6 +318,12 @@ export const en: Messages = {
     dataDir: 'Data directory',
     database: 'Database',
     databaseSize: (kib, schema) => `${kib} KiB, schema version ${schema}`,
+    storeKey: 'Encryption key',
+    storeKeyAt: {
+      keyring: 'encrypted; key in the system keyring',
+      file: 'encrypted; key in a file readable only by this account',
+      none: 'not encrypted',
+    },
     logDir: 'Log directory',
     clinic: 'Clinic',
     server: 'Central server',

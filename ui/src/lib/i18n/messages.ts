@@ -10,6 +10,7 @@ import type {
   ErrorCode,
   PainScale,
   PulledStreamDto,
+  StoreKeyDto,
   Reassessment,
   ReportStateDto,
   SettingsSourceDto,
@@ -286,6 +287,8 @@ export interface Messages {
     dataDir: string;
     database: string;
     databaseSize: (kib: number, schema: number) => string;
+    storeKey: string;
+    storeKeyAt: Record<StoreKeyDto, string>;
     logDir: string;
     clinic: string;
     server: string;
