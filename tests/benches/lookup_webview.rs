@@ -26,8 +26,8 @@ use std::time::Instant;
 use anyhow::Result;
 use chrono::NaiveDate;
 use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk};
+use clinic_domain::demo;
 use clinic_domain::lookup::{KeyKind, patient_keys};
-use clinic_domain::{ClinicZone, demo};
 use serde_json::json;
 
 /// Keystrokes in a burst.
@@ -46,19 +46,7 @@ fn main() -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let start = Instant::now();
-    {
-        let desk = Desk::open(&dir.path().join(clinic_desk::DATABASE_FILE))?;
-        let today = ClinicZone::default().today();
-        desk.load_demo(DEMO_SEED, Some(today))?;
-        desk.database().write(|c| {
-            let tx = c.transaction()?;
-            for n in (demo::DEMO_PATIENTS + 1)..=count {
-                clinic_store::patients::upsert(&tx, &demo::patient(DEMO_SEED, n, today))?;
-            }
-            tx.commit()?;
-            Ok::<_, clinic_store::StoreError>(())
-        })?;
-    }
+    support::app::patient_directory(&dir.path().join(clinic_desk::DATABASE_FILE), count)?;
     println!(
         "directory of {count} patients built in {:.1} s",
         start.elapsed().as_secs_f64()

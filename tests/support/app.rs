@@ -17,6 +17,23 @@ pub fn demo_clinic() -> demo::DemoClinic {
     demo::clinic("DEMO", DEMO_SEED, zone, zone.today())
 }
 
+/// Fills the store at `database` with the demo clinic (today) and demo patients up to
+/// `count` in all, as the benches' directory of a large clinic.
+pub fn patient_directory(database: &std::path::Path, count: u64) -> Result<()> {
+    let desk = clinic_desk_core::Desk::open(database)?;
+    let today = ClinicZone::default().today();
+    desk.load_demo(DEMO_SEED, Some(today))?;
+    desk.database().write(|c| {
+        let tx = c.transaction()?;
+        for n in (demo::DEMO_PATIENTS + 1)..=count {
+            clinic_store::patients::upsert(&tx, &demo::patient(DEMO_SEED, n, today))?;
+        }
+        tx.commit()?;
+        Ok::<_, clinic_store::StoreError>(())
+    })?;
+    Ok(())
+}
+
 /// Signs a member in through the header's dialog and waits for the active session.
 pub fn sign_in(s: &Session<'_>, staff_id: &str, pin: &str) -> Result<()> {
     s.click(&s.find("[data-testid=session-signin]")?)?;

@@ -137,10 +137,20 @@ impl Driver {
         self._config.path()
     }
 
+    /// The process id of tauri-driver: the apps it starts are its descendants.
+    pub fn pid(&self) -> u32 {
+        self._driver.0.id()
+    }
+
     /// Launches the app with `args` in a new WebDriver session.
     pub fn launch(&self, args: &[&str]) -> Result<Session<'_>> {
+        self.launch_binary(APP, args)
+    }
+
+    /// Launches `application` (a Tauri app binary) with `args` in a new WebDriver session.
+    pub fn launch_binary(&self, application: &str, args: &[&str]) -> Result<Session<'_>> {
         let body = json!({"capabilities": {"alwaysMatch": {
-            "tauri:options": {"application": APP, "args": args},
+            "tauri:options": {"application": application, "args": args},
             "browserName": "wry",
         }}});
         let resp: Value = self
