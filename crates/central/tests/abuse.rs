@@ -63,6 +63,27 @@ fn report(patient: &str) -> Value {
 }
 
 /// Resolves when the server has closed `conn` (EOF or reset); `None` if it did not within `limit`.
+/// Sends `next(i)` every 200 ms, 25 times at most, so bytes keep moving (the idle
+/// timer never fires); whether the server closed the connection meanwhile.
+async fn closed_while_trickling(
+    conn: &mut TcpStream,
+    mut next: impl FnMut(usize) -> Vec<u8>,
+) -> bool {
+    for i in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if conn.write_all(&next(i)).await.is_err() {
+            return true;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await
+        {
+            return true;
+        }
+    }
+    false
+}
+
 async fn closed_within(conn: &mut TcpStream, limit: Duration) -> Option<Instant> {
     let mut buf = [0u8; 1024];
     let deadline = Instant::now() + limit;
@@ -197,25 +218,8 @@ async fn headers_that_trickle_are_cut_at_the_header_timeout() {
         .await
         .unwrap();
     // A header line every 200 ms: bytes keep moving, so only the header timer can stop it.
-    let mut closed = false;
-    for i in 0..25 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if conn
-            .write_all(format!("X-Slow-{i}: a\r\n").as_bytes())
-            .await
-            .is_err()
-        {
-            closed = true;
-            break;
-        }
-        let mut buf = [0u8; 256];
-        if let Ok(Ok(0) | Err(_)) =
-            tokio::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await
-        {
-            closed = true;
-            break;
-        }
-    }
+    let closed =
+        closed_while_trickling(&mut conn, |i| format!("X-Slow-{i}: a\r\n").into_bytes()).await;
     let took = started.elapsed();
     assert!(closed, "a slow header is cut off");
     assert!(
@@ -588,21 +592,7 @@ async fn a_handshake_that_trickles_is_cut_at_the_header_timeout() {
     conn.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
         .await
         .unwrap();
-    let mut closed = false;
-    for _ in 0..25 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if conn.write_all(&[0x01]).await.is_err() {
-            closed = true;
-            break;
-        }
-        let mut buf = [0u8; 256];
-        if let Ok(Ok(0) | Err(_)) =
-            tokio::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await
-        {
-            closed = true;
-            break;
-        }
-    }
+    let closed = closed_while_trickling(&mut conn, |_| vec![0x01]).await;
     let took = started.elapsed();
     assert!(closed, "a slow handshake is cut off");
     assert!(

@@ -153,7 +153,7 @@ fn refused<T>(
     item: &PulledItem<T>,
     reason: &str,
 ) -> Result<(), StoreError> {
-    pull::set_aside_item(tx, stream, item.seq, &item.id, reason)
+    pull::set_aside(tx, stream, item.seq, &item.id, reason)
 }
 
 /// Runs `insert` for every upsert of `batch`; a refusal (an unreadable item, or a

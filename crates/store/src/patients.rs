@@ -23,20 +23,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Patient> {
 /// patient is findable exactly when its row is committed.
 pub fn upsert(conn: &Connection, p: &Patient) -> Result<(), StoreError> {
     let old = get(conn, &p.id)?;
-    conn.prepare_cached(
-        "INSERT INTO patients (id, name, sex, birth_date, is_insured, phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sex = excluded.sex,
-             birth_date = excluded.birth_date, is_insured = excluded.is_insured, phone = excluded.phone,
-             deleted_at = NULL",
-    )?
-    .execute(params![
-        p.id.as_str(),
-        p.name,
-        Text(p.sex),
-        Text(p.birth_date),
-        p.is_insured,
-        p.phone
-    ])?;
+    upsert_row(conn, p)?;
     if let Some(old) = old {
         remove_keys(conn, &old)?;
     }

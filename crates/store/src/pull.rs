@@ -87,8 +87,9 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-/// Sets `item` aside (or updates the reason of an earlier setting-aside).
-fn set_aside(
+/// Sets `item` aside (or updates the reason of an earlier setting-aside); the
+/// bootstrap's load sets aside through it too.
+pub(crate) fn set_aside(
     conn: &Connection,
     stream: &str,
     seq: i64,
@@ -128,17 +129,6 @@ fn set_aside_waiting(
         waits_for
     ])?;
     Ok(())
-}
-
-/// [`set_aside`] for the bootstrap's load.
-pub(crate) fn set_aside_item(
-    conn: &Connection,
-    stream: &str,
-    seq: i64,
-    id: &str,
-    reason: &str,
-) -> Result<(), StoreError> {
-    set_aside(conn, stream, seq, id, reason)
 }
 
 fn clear_set_aside(conn: &Connection, stream: &str, id: &str) -> Result<(), StoreError> {
