@@ -64,8 +64,9 @@ fn main() -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let database = dir.path().join(clinic_desk::DATABASE_FILE);
+    let driver = support::Driver::start()?;
     let start = Instant::now();
-    support::app::patient_directory(&database, count)?;
+    support::app::patient_directory(&driver, &database, count)?;
     println!(
         "directory of {count} patients built in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -75,7 +76,6 @@ fn main() -> Result<()> {
 
     let app = std::fs::canonicalize(support::APP)?;
     let bench = std::env::current_exe()?;
-    let driver = support::Driver::start()?;
     let mut launches = Vec::new();
     let mut bare = Vec::new();
     for round in 0..rounds {

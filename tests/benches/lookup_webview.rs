@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use clinic_desk_core::{DEMO_PIN, DEMO_SEED, Desk};
+use clinic_desk_core::{DEMO_PIN, DEMO_SEED};
 use clinic_domain::demo;
 use clinic_domain::lookup::{KeyKind, patient_keys};
 use serde_json::json;
@@ -45,15 +45,16 @@ fn main() -> Result<()> {
         .unwrap_or(if bench_mode { 60 } else { 6 });
 
     let dir = tempfile::tempdir()?;
+    let driver = support::Driver::start()?;
     let start = Instant::now();
-    support::app::patient_directory(&dir.path().join(clinic_desk::DATABASE_FILE), count)?;
+    support::app::patient_directory(&driver, &dir.path().join(clinic_desk::DATABASE_FILE), count)?;
     println!(
         "directory of {count} patients built in {:.1} s",
         start.elapsed().as_secs_f64()
     );
 
     // What each query must show first, asked of the same file the app opens.
-    let desk = Desk::open(&dir.path().join(clinic_desk::DATABASE_FILE))?;
+    let desk = support::app::app_store(&driver, &dir.path().join(clinic_desk::DATABASE_FILE))?;
     let today = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
     let mut rng = demo::DemoRng::new(11);
     let mut queries = Vec::new();
@@ -99,7 +100,6 @@ fn main() -> Result<()> {
     }
     drop(desk);
 
-    let driver = support::Driver::start()?;
     let session = driver.launch(&["--data-dir", dir.path().to_str().unwrap()])?;
     // Nobody signed in sees no patient: the front desk signs in first.
     support::app::sign_in(&session, "C001", DEMO_PIN)?;

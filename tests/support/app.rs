@@ -18,9 +18,12 @@ pub fn demo_clinic() -> demo::DemoClinic {
 }
 
 /// Fills the store at `database` with the demo clinic (today) and demo patients up to
-/// `count` in all, as the benches' directory of a large clinic.
-pub fn patient_directory(database: &std::path::Path, count: u64) -> Result<()> {
-    let desk = clinic_desk_core::Desk::open(database)?;
+/// `count` in all, as the benches' directory of a large clinic. The store is encrypted
+/// with the key the app started by `driver` finds in its config directory, so the app
+/// opens it as its own (a plaintext store would be converted at its first start, and a
+/// bench would time that).
+pub fn patient_directory(driver: &Driver, database: &std::path::Path, count: u64) -> Result<()> {
+    let desk = app_store(driver, database)?;
     let today = ClinicZone::default().today();
     desk.load_demo(DEMO_SEED, Some(today))?;
     desk.database().write(|c| {
@@ -32,6 +35,15 @@ pub fn patient_directory(database: &std::path::Path, count: u64) -> Result<()> {
         Ok::<_, clinic_store::StoreError>(())
     })?;
     Ok(())
+}
+
+/// The store at `database` as the app started by `driver` opens it: encrypted with the
+/// key in that app's config directory.
+pub fn app_store(driver: &Driver, database: &std::path::Path) -> Result<clinic_desk_core::Desk> {
+    Ok(clinic_desk_core::Desk::open_encrypted(
+        Some(driver.config_dir()),
+        database,
+    )?)
 }
 
 /// Signs a member in through the header's dialog and waits for the active session.

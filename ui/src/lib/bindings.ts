@@ -1,6 +1,6 @@
 // Generated from crates/desk by `UPDATE_BINDINGS=1 cargo test -p clinic-desk-core bindings`. Do not edit.
 
-export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "invalid_resolution" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "internal" | "invalid_profile" | "other_clinic_data" | "support_bundle_failed" | "not_permitted" | "session_held";
+export type ErrorCode = "query_too_long" | "invalid_patient_id" | "invalid_doctor_id" | "invalid_date" | "patient_not_found" | "invalid_score" | "invalid_scale" | "invalid_assessment_time" | "assessment_in_future" | "assessment_too_old" | "invalid_assessment_details" | "invalid_follow_up" | "report_already_corrected" | "invalid_resolution" | "not_signed_in" | "session_locked" | "unknown_staff" | "pin_not_set" | "wrong_pin" | "pin_attempts_exceeded" | "export_failed" | "report_not_found" | "report_not_rejected" | "invalid_correction_reason" | "sync_not_configured" | "database_too_new" | "storage_failed" | "store_key_missing" | "store_key_wrong" | "internal" | "invalid_profile" | "other_clinic_data" | "support_bundle_failed" | "not_permitted" | "session_held";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -330,6 +330,8 @@ bootstrap: BootstrapProgressDto | null, };
 
 export type SettingsSourceDto = "flag" | "environment" | "provisioned" | "installed" | "none";
 
+export type StoreKeyDto = "keyring" | "file" | "none";
+
 export type PulledStreamDto = "patients" | "staff" | "appointments" | "reports";
 
 export type SetAsideDto = { stream: PulledStreamDto, 
@@ -350,7 +352,15 @@ export type DiagnosticsDto = { version: string, dataDir: string, databasePath: s
 /**
  * Size of the database file and its write-ahead log, KiB.
  */
-databaseKib: number, schemaVersion: number, logDir: string, 
+databaseKib: number, schemaVersion: number, 
+/**
+ * Where the key of the encrypted store is kept.
+ */
+storeKey: StoreKeyDto, 
+/**
+ * The key file, when the key is kept in one.
+ */
+storeKeyFile: string | null, logDir: string, 
 /**
  * A clinic, a server and a credential are configured.
  */
