@@ -58,8 +58,9 @@ impl StoreKey {
         format!("x'{}'", self.to_hex())
     }
 
-    /// Keys `conn`; must come before anything reads the file.
-    pub(crate) fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
+    /// Keys `conn`; must come before anything reads the file. Public for
+    /// connections opened outside the store (a bench's read-only poller).
+    pub fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(&format!("PRAGMA key = \"{}\";", self.literal()))
     }
 }

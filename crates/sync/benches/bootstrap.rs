@@ -9,6 +9,10 @@
 //!   `BENCH_PAGE_CAP_SECS` (default 180 s) and, if cut, extrapolated linearly
 //!   from the patients it had stored by then (said so in its line).
 //!
+//! The store is encrypted as the app keeps it (SQLCipher, a raw key handed to the
+//! agent in a key file); the bootstrap also runs into a plaintext store, to show
+//! what encryption costs it.
+//!
 //! For each: time to the first lookup by ID (a patient of the first batch found
 //! by `patients::search` on a read-only connection to the agent's file, polled
 //! every 20 ms), time to every kind of lookup (the bootstrap row gone and the
@@ -28,7 +32,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clinic_central::auth::Scope;
-use clinic_store::{Database, bootstrap, patients};
+use clinic_store::{Database, StoreKey, bootstrap, patients};
 use rusqlite::{Connection, OpenFlags};
 
 const CLINIC: &str = "C001";
@@ -54,8 +58,11 @@ fn vmhwm_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn reader(db: &Path) -> Connection {
+fn reader(db: &Path, key: Option<&StoreKey>) -> Connection {
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    if let Some(key) = key {
+        key.apply(&c).unwrap();
+    }
     c.busy_timeout(Duration::from_secs(5)).unwrap();
     c
 }
@@ -71,9 +78,32 @@ fn all_ready(c: &Connection) -> bool {
         && clinic_store::pull::cursor(c, clinic_store::pull::STREAM_PATIENTS).unwrap_or(0) > 0
 }
 
-fn run(db: &Path, url: &str, token: &str, page_by_page: bool, cap: Duration, total: u64) -> Arm {
-    drop(Database::open(db).unwrap());
+/// How one arm runs: its store, how it pulls, how long it may take.
+struct Setup<'a> {
+    db: &'a Path,
+    encrypted: bool,
+    page_by_page: bool,
+    cap: Duration,
+}
+
+fn run(setup: Setup<'_>, url: &str, token: &str, total: u64) -> Arm {
+    let Setup {
+        db,
+        encrypted,
+        page_by_page,
+        cap,
+    } = setup;
+    let key = encrypted.then(StoreKey::generate);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-agent"));
+    match &key {
+        Some(key) => {
+            drop(Database::open_encrypted(db, key).unwrap());
+            let file = db.with_extension("key");
+            std::fs::write(&file, key.to_hex()).unwrap();
+            cmd.arg("--key-file").arg(file);
+        }
+        None => drop(Database::open(db).unwrap()),
+    }
     cmd.args([
         "--db",
         db.to_str().unwrap(),
@@ -93,7 +123,7 @@ fn run(db: &Path, url: &str, token: &str, page_by_page: bool, cap: Duration, tot
         .spawn()
         .unwrap();
     let pid = child.id();
-    let c = reader(db);
+    let c = reader(db, key.as_ref());
     let mut first_lookup = None;
     let mut peak = 0;
     loop {
@@ -171,22 +201,23 @@ fn main() {
         "a new device: {patients} patients, {appointments} appointments from clinic-central on loopback into an empty durable store (server filled in {:.0} s)",
         filled.elapsed().as_secs_f64()
     );
-    let boot = run(
-        &dir.path().join("boot.sqlite3"),
-        &url,
-        &token,
-        false,
-        Duration::from_secs(3_600),
-        patients,
-    );
-    line("bootstrap (snapshot)", &boot);
-    let pages = run(
-        &dir.path().join("pages.sqlite3"),
-        &url,
-        &token,
-        true,
-        cap,
-        patients,
-    );
-    line("page by page (feeds)", &pages);
+    for (what, encrypted, page_by_page) in [
+        ("bootstrap (snapshot)", true, false),
+        ("bootstrap, plaintext store", false, false),
+        ("page by page (feeds)", true, true),
+    ] {
+        let setup = Setup {
+            db: &dir
+                .path()
+                .join(format!("{encrypted}-{page_by_page}.sqlite3")),
+            encrypted,
+            page_by_page,
+            cap: if page_by_page {
+                cap
+            } else {
+                Duration::from_secs(3_600)
+            },
+        };
+        line(what, &run(setup, &url, &token, patients));
+    }
 }
