@@ -235,7 +235,12 @@ const SIGN_IN: &str = r#"const [staffId, pin, done] = arguments;
       await new Promise((r) => setTimeout(r, 0)); // Svelte applies the state to the DOM
       const submitted = now();
       document.querySelector('[data-testid=signin-submit]').click();
-      await until(() => window.__clinicDeskSearchReadyAt !== undefined);
+      // The mark is set in the component's onMount, which may run after the last DOM
+      // change: polled each frame (the time read is the mark's own, not this wait's).
+      await new Promise((resolve) => {
+        const check = () => window.__clinicDeskSearchReadyAt !== undefined ? resolve() : requestAnimationFrame(check);
+        check();
+      });
       done({ shown: performance.timeOrigin + nav.domContentLoadedEventEnd, flow, listed, submitted,
              ready: window.__clinicDeskSearchReadyAt });
     })().catch((e) => done({ error: String(e) }));"#;
