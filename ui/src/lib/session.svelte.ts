@@ -11,6 +11,9 @@ const ACTIVITY_THROTTLE_MS = 20_000;
 const CHECK_EVERY_MS = 10_000;
 // Asked just after the idle limit, so Rust's clock has passed it too.
 const PAST_THE_LOCK_MS = 250;
+// setTimeout fires at once past 2^31 - 1 ms (a clinic may set the idle limit to weeks):
+// a longer wait is asked in steps, each answer arming the next.
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 class SessionState {
   #current = $state<SessionDto | null>(null);
@@ -38,7 +41,8 @@ class SessionState {
     clearTimeout(this.#lockTimer);
     this.#lockTimer = undefined;
     if (locksInMs === null) return;
-    this.#lockTimer = setTimeout(() => void this.refresh(false), locksInMs + PAST_THE_LOCK_MS);
+    const wait = Math.min(locksInMs + PAST_THE_LOCK_MS, LONGEST_TIMER_MS);
+    this.#lockTimer = setTimeout(() => void this.refresh(false), wait);
   }
 
   get signedIn(): boolean {
