@@ -52,6 +52,25 @@ fn set_pragmas(conn: &Connection, key: Option<&StoreKey>) -> rusqlite::Result<()
     conn.pragma_update(None, "foreign_keys", "ON")
 }
 
+/// Converts the file at `path` to the store's encryption if an earlier version
+/// wrote it otherwise: plaintext (before encryption) or SQLCipher's defaults
+/// (the first encrypted version). A file this key reads already, a missing one
+/// and one nothing reads are left alone.
+fn convert_to_current_encryption(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
+    use encryption::Source;
+    let source = match encryption::file_state(path)? {
+        FileState::Missing => None,
+        FileState::Plaintext => Some(Source::Plaintext),
+        FileState::Encrypted => {
+            encryption::keyed_as_first_written(path, key)?.then_some(Source::FirstWritten)
+        }
+    };
+    match source {
+        Some(source) => encryption::encrypt_in_place(path, key, source),
+        None => Ok(()),
+    }
+}
+
 /// The device's database: one writer, three readers.
 pub struct Database {
     pool: SqlitePool,
@@ -67,7 +86,8 @@ impl Database {
     /// Opens (creating if need be) and migrates the store at `path`, encrypted with
     /// `key`. A plaintext store there (from a version before encryption) and its
     /// plaintext migration backups are converted first
-    /// ([`encryption::encrypt_in_place`]). A store this key cannot read is left
+    /// ([`encryption::encrypt_in_place`]), and so are a store and backups
+    /// encrypted with SQLCipher's default settings by the first encrypted version. A store this key cannot read is left
     /// untouched: [`StoreError::WrongKey`].
     pub fn open_encrypted(path: &Path, key: &StoreKey) -> Result<Self, StoreError> {
         Self::open_keyed(path, Some(key))
@@ -90,21 +110,18 @@ impl Database {
                 source,
             })?;
         }
-        match (encryption::file_state(path)?, key) {
-            (FileState::Plaintext, Some(key)) => encryption::encrypt_in_place(path, key)?,
-            (FileState::Encrypted, None) => {
-                return Err(StoreError::Encrypted {
-                    path: path.to_owned(),
-                });
-            }
-            _ => {}
+        if let (FileState::Encrypted, None) = (encryption::file_state(path)?, key) {
+            return Err(StoreError::Encrypted {
+                path: path.to_owned(),
+            });
+        }
+        if let Some(key) = key {
+            convert_to_current_encryption(path, key)?;
         }
         migrate::prune_backups(path)?;
         if let Some(key) = key {
             for (_, backup) in migrate::backups(path)? {
-                if encryption::file_state(&backup)? == FileState::Plaintext {
-                    encryption::encrypt_in_place(&backup, key)?;
-                }
+                convert_to_current_encryption(&backup, key)?;
             }
         }
         migrate::refuse_newer(path, sql, key)?;
@@ -303,6 +320,57 @@ mod tests {
         {
             assert_eq!(mode(f), 0o600, "{}", f.display());
         }
+    }
+
+    /// The first encrypted version wrote SQLCipher's default settings (HMAC-SHA512);
+    /// such a store and its backups are converted once, whole, to the store's
+    /// settings, which the old settings then no longer read.
+    #[test]
+    fn a_store_written_with_sqlcipher_defaults_is_converted_with_its_backups() {
+        const V1: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);";
+        const SECRET: &str = "a secret body 欧阳";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desk.sqlite3");
+        let backup = backup_path(&path, 1);
+        let key = StoreKey::generate();
+        for file in [&path, &backup] {
+            let conn = Connection::open(file).unwrap();
+            key.apply_as_first_written(&conn).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; {V1} PRAGMA user_version = 1;"
+            ))
+            .unwrap();
+            conn.execute("INSERT INTO notes (body) VALUES (?1)", [SECRET])
+                .unwrap();
+            assert!(encryption::keyed_as_first_written(file, &key).unwrap());
+        }
+
+        let db = Database::open_with(&path, &[V1], Some(&key)).unwrap();
+        let body: String = db
+            .read(|c| c.query_row("SELECT body FROM notes", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(body, SECRET);
+        drop(db);
+        for file in [&path, &backup] {
+            assert!(!encryption::keyed_as_first_written(file, &key).unwrap());
+            assert_eq!(encryption::file_state(file).unwrap(), FileState::Encrypted);
+            let conn = open_connection_keyed(file, Some(&key)).unwrap();
+            let body: String = conn
+                .query_row("SELECT body FROM notes", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(body, SECRET, "{}", file.display());
+            let old = Connection::open(file).unwrap();
+            key.apply_as_first_written(&old).unwrap();
+            assert!(
+                matches!(
+                    encryption::check_readable(&old, file, Some(&key)),
+                    Err(StoreError::WrongKey { .. })
+                ),
+                "the old settings no longer read {}",
+                file.display()
+            );
+        }
+        assert!(!encryption::sibling(&path, ".encrypting").exists());
     }
 
     #[test]
