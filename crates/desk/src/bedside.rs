@@ -434,7 +434,10 @@ impl Desk {
             .check(patient, self.entry_clock(rules, now)?, None)
             .map_err(domain_error)?;
         let who = self.acting(now, rules, Access::RecordPain)?;
-        let id = self.db.write(|c| -> Result<String, ApiError> {
+        // The saved report is read back on the writer that saved it: its page
+        // cache is warm, while a reader's was dropped by this very commit (WAL)
+        // and would decrypt every page again (benches/save.rs).
+        let saved = self.db.write(|c| -> Result<PainReportDto, ApiError> {
             let patient = &report.patient_id;
             if patients::get(c, patient)?.is_none() {
                 return Err(ApiError::new(
@@ -468,10 +471,11 @@ impl Desk {
                 &device_id(c)?,
                 rules,
             );
-            Ok(outbox::record_report(c, &row, now)?)
+            let id = outbox::record_report(c, &row, now)?;
+            Self::report_on(c, &id)
         })?;
         self.report_queued();
-        self.report(&id)
+        Ok(saved)
     }
 
     /// Replaces a live record by a corrected one that names it and `reason`. The
@@ -537,7 +541,8 @@ impl Desk {
             )
             .map_err(domain_error)?;
         let who = self.acting(now, rules, Access::RecordPain)?;
-        let id = self.db.write(|c| {
+        // Read back on the writer, as a new assessment is (`record_assessment`).
+        let saved = self.db.write(|c| {
             let row = new_report(
                 report.clone(),
                 old.follows_up.clone(),
@@ -545,17 +550,18 @@ impl Desk {
                 &device_id(c)?,
                 rules,
             );
-            outbox::resolve(c, report_id, &row, &reason, &resolves, now)
-        })?;
-        let id = id.ok_or_else(|| {
-            domain_error(if resolving {
-                DomainError::InvalidResolution
-            } else {
-                DomainError::AlreadySuperseded
-            })
+            let id = outbox::resolve(c, report_id, &row, &reason, &resolves, now)?;
+            let id = id.ok_or_else(|| {
+                domain_error(if resolving {
+                    DomainError::InvalidResolution
+                } else {
+                    DomainError::AlreadySuperseded
+                })
+            })?;
+            Self::report_on(c, &id)
         })?;
         self.report_queued();
-        self.report(&id)
+        Ok(saved)
     }
 
     /// Queues a refused report again (same ID, same content) once whatever the
@@ -621,9 +627,11 @@ impl Desk {
     }
 
     pub(crate) fn report(&self, id: &str) -> Result<PainReportDto, ApiError> {
-        let (entry, names) = self
-            .db
-            .read(|c| Ok::<_, ApiError>((outbox::get(c, id)?, Self::staff_names(c)?)))?;
+        self.db.read(|c| Self::report_on(c, id))
+    }
+
+    fn report_on(c: &Connection, id: &str) -> Result<PainReportDto, ApiError> {
+        let (entry, names) = (outbox::get(c, id)?, Self::staff_names(c)?);
         Self::dto(&entry.ok_or_else(|| not_found(id))?, &names, Utc::now())
     }
 
