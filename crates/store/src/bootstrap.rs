@@ -43,6 +43,20 @@ pub fn needed(conn: &Connection) -> Result<bool, StoreError> {
     )?)
 }
 
+/// Where a store that has pulled before stands: its oldest stream cursor (the
+/// change number every feed has come to) and how many records it holds (live
+/// patients, appointments, reports), to weigh paging against a new snapshot.
+pub fn position(conn: &Connection) -> Result<(i64, u64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT coalesce(min(cursor), 0) FROM sync_cursors),
+                (SELECT count(*) FROM patients WHERE deleted_at IS NULL)
+                  + (SELECT count(*) FROM appointments)
+                  + (SELECT count(*) FROM pain_reports)",
+        [],
+        |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
+    )?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Loading,
@@ -95,8 +109,9 @@ pub fn under_way(conn: &Connection) -> Result<bool, StoreError> {
 }
 
 /// Starts (or restarts) loading the snapshot taken at `cursor` from `server`,
-/// with `rows_total` records. What an earlier, unfinished load left is cleared
-/// first ([`restart`]).
+/// with `rows_total` records. What the store holds (an unfinished load's rows, or
+/// a far-behind device's directory and schedule) is cleared first ([`restart`]);
+/// its reports and their outbox stay.
 pub fn begin(
     conn: &mut Connection,
     server: &str,
@@ -105,9 +120,7 @@ pub fn begin(
     now: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if current(&tx)?.is_some() {
-        restart(&tx)?;
-    }
+    restart(&tx)?;
     tx.execute(
         "INSERT INTO sync_bootstrap (id, server, cursor, phase, rows_total, rows_loaded, keys_after, started_at)
          VALUES (1, ?1, ?2, 'loading', ?3, 0, '', ?4)
@@ -120,8 +133,8 @@ pub fn begin(
     Ok(())
 }
 
-/// Clears what an unfinished load wrote, so a new snapshot loads over a clean
-/// directory: appointments, search keys, doctors and staff go, and so do the
+/// Clears what an unfinished load wrote, or what a device far behind holds, so a
+/// new snapshot loads over a clean directory (on an empty store it does nothing): appointments, search keys, doctors and staff go, and so do the
 /// patients no report refers to; a patient a stored report refers to (reports
 /// are never deleted) stays, hidden until the new snapshot brings it again (a
 /// patient deleted on the server meanwhile stays hidden, as the feed would

@@ -23,11 +23,11 @@ pub const ENCRYPTED_CACHE_KIB: i64 = 64 * 1024;
 /// The pages' HMAC. SQLCipher 4 defaults to HMAC-SHA512; HMAC-SHA256 is as
 /// sound a MAC here (a 256-bit key, 4 KiB pages) and runs on the CPU's SHA
 /// extensions (x86 SHA-NI, ARMv8's SHA-2 instructions), which most CPUs lack for
-/// SHA-512. Every page read from the file is verified, so this is most of the
-/// cost of a cache miss: on the 2-core build machine it took the encrypted
-/// store's slowest lookup median from 1.14x plaintext to within 5%, and a
-/// pulled page's write from 1.6x to 1.3x (`benches/lookup.rs`). A store written
-/// with the default is converted once ([`keyed_as_first_written`]).
+/// SHA-512. Every page read from the file is verified and every page written
+/// signed: on the 2-core build machine a pulled page of 1,000 patients went
+/// from 1.6x plaintext to 1.4-1.5x (`benches/lookup.rs`, both arms in one run;
+/// the lookup medians moved within the runs' noise). A store written with the
+/// default is converted once ([`keyed_as_first_written`]).
 const HMAC_ALGORITHM: &str = "HMAC_SHA256";
 
 /// Every plain SQLite file starts with these 16 bytes; an encrypted one starts

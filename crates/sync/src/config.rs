@@ -57,6 +57,13 @@ pub struct SyncConfig {
     /// Longest a snapshot may take to arrive, whole (a stalled one is cut sooner:
     /// no byte for `request_timeout`).
     pub snapshot_timeout: Duration,
+    /// A device that has pulled before loads a new snapshot over its store when it
+    /// is this many changes behind or more, and more than a quarter of the rows it
+    /// holds ([`crate::bootstrap::far_behind`]).
+    pub far_behind_min_changes: u64,
+    /// How often a device that has pulled before asks how far behind it is (one
+    /// `GET /v1/changes` without waiting): at its first pull, then at most this often.
+    pub far_behind_probe_every: Duration,
 }
 
 impl std::fmt::Debug for SyncConfig {
@@ -123,6 +130,8 @@ impl SyncConfig {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             bootstrap: true,
             snapshot_timeout: Duration::from_secs(20 * 60),
+            far_behind_min_changes: 50_000,
+            far_behind_probe_every: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -24,6 +24,9 @@ pub(crate) struct Context {
     /// The server answered `GET /v1/snapshot` with 404/405: pull page by page
     /// without asking again until the engine restarts.
     snapshot_missing: AtomicBool,
+    /// When this engine last learned how far behind the store is (see
+    /// `SyncConfig::far_behind_probe_every`).
+    far_behind_probed: Mutex<Option<Instant>>,
 }
 
 impl Context {
@@ -41,6 +44,7 @@ impl Context {
             single_post_since: Mutex::new(None),
             upload_only: AtomicBool::new(false),
             snapshot_missing: AtomicBool::new(false),
+            far_behind_probed: Mutex::new(None),
         }
     }
 
@@ -99,6 +103,17 @@ impl Context {
 
     pub(crate) fn set_snapshot_missing(&self) {
         self.snapshot_missing.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it is time to ask how far behind the store is: never asked by this
+    /// engine, or not for `far_behind_probe_every`.
+    pub(crate) fn far_behind_probe_due(&self) -> bool {
+        let last = *self.far_behind_probed.lock().expect("not poisoned");
+        last.is_none_or(|at| at.elapsed() >= self.config.far_behind_probe_every)
+    }
+
+    pub(crate) fn far_behind_probed(&self) {
+        *self.far_behind_probed.lock().expect("not poisoned") = Some(Instant::now());
     }
 
     /// Records that this server proved it stores reports (a delivered one), now.

@@ -310,6 +310,110 @@ fn a_big_clinic_bootstraps_then_pulls_what_changed_during_and_after_the_snapshot
     assert_identical(store.as_ref(), &db);
 }
 
+/// How many snapshots the server has served (its request metric).
+fn snapshots_served(server: &TestServer) -> u64 {
+    let metric = format!(
+        "clinic_http_requests_total{{route=\"{}\",status=\"200\"}} ",
+        clinic_protocol::paths::SNAPSHOT
+    );
+    server
+        .state
+        .metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(&metric)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A device away while its clinic changed a lot (more changes waiting than a
+/// quarter of the rows it holds, and at least `far_behind_min_changes`) loads a
+/// new snapshot over its store instead of paging; one a little behind pages.
+/// Either way it keeps and delivers the report recorded while away, takes a
+/// member made inactive meanwhile as inactive, and ends with exactly the
+/// server's rows.
+#[rstest]
+#[case::far_behind(20, true)]
+#[case::a_little_behind(1, false)]
+fn a_device_far_behind_loads_a_new_snapshot_and_one_a_little_behind_pages(
+    #[case] rounds: u64,
+    #[case] new_snapshot: bool,
+) {
+    const PATIENTS: u64 = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token) = server(dir.path(), PATIENTS, 2_000);
+    let store = server.store.clone();
+    let db = Arc::new(Database::open(&dir.path().join("device.sqlite3")).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = || {
+        let mut config = SyncConfig::new(server.base_url(), Some(token.clone()));
+        config.live = false;
+        config.far_behind_min_changes = 500;
+        SyncEngine::new(db.clone(), config).unwrap()
+    };
+    runtime.block_on(engine().sync_once()).unwrap();
+    assert_eq!(snapshots_served(&server), 1, "the first day bootstraps");
+    assert!(device_clinic(&db) == server_clinic(store.as_ref()));
+
+    // Away: a report recorded here; on the server, `rounds` rounds of changes
+    // (151 each) and a nurse made inactive.
+    let mine = record(&db, 1).remove(0);
+    for round in 1..=rounds {
+        write_changes(store.as_ref(), round, PATIENTS);
+    }
+    let today = Utc::now().date_naive();
+    let demo = clinic_domain::demo::clinic("DEMO", 1, Default::default(), today);
+    let nurse = demo
+        .staff
+        .iter()
+        .find(|m| m.role == clinic_domain::StaffRole::Nurse && m.id != "N001")
+        .unwrap();
+    store.upsert_staff(CLINIC, nurse, false, None).unwrap();
+
+    runtime.block_on(engine().sync_once()).unwrap();
+    assert_eq!(
+        snapshots_served(&server),
+        1 + u64::from(new_snapshot),
+        "a new snapshot only when far behind"
+    );
+    assert!(device_clinic(&db) == server_clinic(store.as_ref()));
+    let (delivered, active, unset): (i64, bool, bool) = db
+        .read(|c| {
+            Ok::<_, clinic_store::StoreError>((
+                c.query_row(
+                    "SELECT count(*) FROM pain_reports p JOIN outbox o ON o.report_id = p.id
+                     WHERE p.id = ?1 AND o.state = 'delivered'",
+                    [&mine],
+                    |r| r.get(0),
+                )?,
+                c.query_row("SELECT active FROM staff WHERE id = ?1", [&nurse.id], |r| {
+                    r.get(0)
+                })?,
+                bootstrap::under_way(c)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        delivered, 1,
+        "the report recorded while away, once, delivered"
+    );
+    assert!(
+        !active,
+        "the member made inactive meanwhile cannot sign in here"
+    );
+    assert!(!unset);
+    let name = clinic_domain::demo::patient(1, 123, today).name;
+    assert!(
+        !db.read(|c| patients::search(c, &name, 50))
+            .unwrap()
+            .is_empty(),
+        "name search works again"
+    );
+}
+
 /// Which progress line the device process is killed on.
 #[derive(Debug, Clone, Copy)]
 enum KillAt {

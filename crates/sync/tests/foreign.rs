@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use clinic_domain::PatientId;
 use clinic_protocol::{
     BatchItemResult, BatchItemStatus, BatchRequest, BatchResponse, FeedQuery, ReportSubmission,
+    SnapshotCounts, SnapshotKind, SnapshotLine,
 };
 use clinic_store::outbox::{self, OutboxState};
 use clinic_store::{Database, patients, pull};
@@ -65,6 +66,20 @@ enum Batch {
     BusyOnce(&'static str),
 }
 
+/// What the stand-in's snapshot route answers; without one (`None`) it has no
+/// such route (404), as the hospital's original server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SnapshotAnswer {
+    /// A captive portal's login page, with 200.
+    Html,
+    /// One JSON line of another shape (a feed page).
+    OtherJson,
+    /// 200 with no body at all.
+    Empty,
+    /// A snapshot of three patients that breaks off after the first.
+    BrokenOff,
+}
+
 #[derive(Clone)]
 struct Fake {
     single: Arc<Mutex<Single>>,
@@ -77,6 +92,7 @@ struct Fake {
     portal_hits: Arc<AtomicU64>,
     /// Raw JSON items per feed, in seq order; empty map: no feeds (404).
     feeds: Arc<HashMap<String, Vec<(i64, String)>>>,
+    snapshot: Option<SnapshotAnswer>,
 }
 
 impl Fake {
@@ -89,6 +105,7 @@ impl Fake {
             single_calls: Arc::default(),
             portal_hits: Arc::default(),
             feeds: Arc::default(),
+            snapshot: None,
         }
     }
     fn stored(&self) -> Vec<String> {
@@ -235,6 +252,44 @@ async fn feed_route(
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+async fn snapshot_route(State((fake, _)): State<(Fake, String)>) -> Response {
+    let ndjson = |body: String| {
+        (
+            [(header::CONTENT_TYPE, clinic_protocol::SNAPSHOT_CONTENT_TYPE)],
+            body,
+        )
+    };
+    match fake.snapshot {
+        None => missing(),
+        Some(SnapshotAnswer::Html) => html(StatusCode::OK),
+        Some(SnapshotAnswer::OtherJson) => {
+            ndjson(r#"{"items":[],"nextCursor":0,"hasMore":false}"#.to_owned() + "\n")
+                .into_response()
+        }
+        Some(SnapshotAnswer::Empty) => ndjson(String::new()).into_response(),
+        Some(SnapshotAnswer::BrokenOff) => {
+            let counts = SnapshotCounts {
+                staff: 0,
+                patients: 3,
+                appointments: 0,
+                reports: 0,
+            };
+            let begin = SnapshotLine::<serde_json::Value>::begin(7, counts);
+            let (_, item) = patient_item(1, "P0000101", "张三", "male", "1970-01-01");
+            let first = SnapshotLine::item(
+                SnapshotKind::Patients,
+                serde_json::from_str::<serde_json::Value>(&item).unwrap(),
+            );
+            ndjson(format!(
+                "{}\n{}\n",
+                serde_json::to_string(&begin).unwrap(),
+                serde_json::to_string(&first).unwrap()
+            ))
+            .into_response()
+        }
+    }
+}
+
 async fn start(fake: Fake) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -242,6 +297,7 @@ async fn start(fake: Fake) -> String {
         .route("/v1/reports", post(single_route))
         .route("/v1/reports/batch", post(batch_route))
         .route("/v1/feeds/{kind}", get(feed_route))
+        .route(clinic_protocol::paths::SNAPSHOT, get(snapshot_route))
         .route("/portal/login", get(portal).post(portal))
         .with_state((fake, addr.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -338,6 +394,63 @@ async fn a_foreign_answer_delivers_nothing_and_the_status_says_why(
     assert!(engine.sync_once().await.is_err());
     assert!(delivered(&db).is_empty());
     assert!(fake.stored().is_empty(), "the stand-in stored nothing");
+}
+
+/// A new device's first sync meets a snapshot route that answers with something
+/// else, or breaks off: the sync fails with the reason in the status, nothing
+/// counts as loaded (the store still needs its bootstrap, every cursor at 0),
+/// and the next sync tries the snapshot again rather than paging the feeds.
+#[rstest]
+#[case::html_200(SnapshotAnswer::Html)]
+#[case::json_of_another_shape(SnapshotAnswer::OtherJson)]
+#[case::empty_200(SnapshotAnswer::Empty)]
+#[case::broken_off(SnapshotAnswer::BrokenOff)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_or_broken_snapshot_loads_nothing_that_looks_complete(
+    #[case] answer: SnapshotAnswer,
+) {
+    let mut fake = Fake::new(Single::Echo, Batch::Works);
+    fake.snapshot = Some(answer);
+    let url = start(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Database::open(&dir.path().join("desk.sqlite3")).unwrap());
+    let mut config = config(url);
+    config.pull = true;
+    let engine = SyncEngine::new(db.clone(), config).unwrap();
+
+    for run in 1..=2 {
+        let err = engine.sync_once().await.unwrap_err();
+        let foreign = answer != SnapshotAnswer::BrokenOff;
+        assert!(
+            matches!(
+                (&err, foreign),
+                (SyncError::UnexpectedAnswer(_), true) | (SyncError::Protocol(_), false)
+            ),
+            "run {run}: {err}"
+        );
+        let (needed, cursor) = db
+            .read(|c| {
+                Ok::<_, clinic_store::StoreError>((
+                    clinic_store::bootstrap::needed(c)?,
+                    pull::cursor(c, pull::STREAM_PATIENTS)?,
+                ))
+            })
+            .unwrap();
+        assert!(needed, "run {run}: the store never looks loaded");
+        assert_eq!(cursor, 0, "run {run}: no cursor moved");
+        let problem = engine.status().last_error.expect("the status says why");
+        let expected = if foreign {
+            SyncProblemKind::UnexpectedAnswer
+        } else {
+            SyncProblemKind::Protocol
+        };
+        assert_eq!(problem.kind, expected, "run {run}: {}", problem.detail);
+    }
+    assert_eq!(
+        fake.batch_calls.load(Ordering::SeqCst) + fake.single_calls.load(Ordering::SeqCst),
+        0,
+        "nothing to push"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
