@@ -134,12 +134,20 @@ impl Desk {
         Ok(self.db.read(BedsideRules::read)?)
     }
 
-    fn entry_clock(&self, rules: BedsideRules, now: DateTime<Utc>) -> Result<EntryClock, ApiError> {
-        Ok(EntryClock {
-            zone: self.zone()?,
+    /// The rules and the entry clock a save is checked by, read on the writer.
+    /// The save writes next on that connection, whose page cache stays warm; a
+    /// reader's cache was dropped by the last commit (WAL), and in the encrypted
+    /// store every page it reads again is decrypted again (`benches/save.rs`).
+    fn save_rules(&self, now: DateTime<Utc>) -> Result<(BedsideRules, EntryClock), ApiError> {
+        let (rules, zone) = self
+            .db
+            .write(|c| Ok::<_, StoreError>((BedsideRules::read(c)?, settings::clinic_zone(c)?)))?;
+        let clock = EntryClock {
+            zone,
             window: TimeWindow::minutes(rules.backdate_window_minutes),
             now,
-        })
+        };
+        Ok((rules, clock))
     }
 
     fn session_dto(&self, now: DateTime<Utc>) -> Result<SessionDto, ApiError> {
@@ -426,12 +434,12 @@ impl Desk {
     /// transaction) as the signed-in member, and asks sync to deliver it.
     pub fn record_assessment(&self, input: &AssessmentInput) -> Result<PainReportDto, ApiError> {
         let now = Utc::now();
-        let rules = self.rules()?;
         let patient = PatientId::parse(&input.patient_id)
             .map_err(|e| ApiError::new(ErrorCode::InvalidPatientId, e.to_string()))?;
+        let (rules, clock) = self.save_rules(now)?;
         let report = input
             .values
-            .check(patient, self.entry_clock(rules, now)?, None)
+            .check(patient, clock, None)
             .map_err(domain_error)?;
         let who = self.acting(now, rules, Access::RecordPain)?;
         // The saved report is read back on the writer that saved it: its page
@@ -507,10 +515,11 @@ impl Desk {
         resolving: bool,
     ) -> Result<PainReportDto, ApiError> {
         let now = Utc::now();
-        let rules = self.rules()?;
+        let (rules, clock) = self.save_rules(now)?;
+        // On the writer too, for the same reason as the rules.
         let old = self
             .db
-            .read(|c| outbox::get(c, report_id))?
+            .write(|c| outbox::get(c, report_id))?
             .ok_or_else(|| not_found(report_id))?;
         assessment::check_correction(
             CorrectionTarget {
@@ -534,11 +543,7 @@ impl Desk {
             .map_err(|e| corrupt(format!("report {report_id}: {e}")))?;
         let report = input
             .values
-            .check(
-                patient,
-                self.entry_clock(rules, now)?,
-                Some(instant(old.assessed_at)?),
-            )
+            .check(patient, clock, Some(instant(old.assessed_at)?))
             .map_err(domain_error)?;
         let who = self.acting(now, rules, Access::RecordPain)?;
         // Read back on the writer, as a new assessment is (`record_assessment`).
