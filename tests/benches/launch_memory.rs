@@ -114,7 +114,7 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "  processes of the app: {}; of the bare window: {}",
+        "  PSS by process, first launch (after its search): app {}; bare window {}",
         launches[0].processes.join(", "),
         bare[0].processes.join(", ")
     );
@@ -387,8 +387,13 @@ fn tree(root: u32) -> Vec<Stat> {
     all.into_iter().filter(|s| found.contains(&s.pid)).collect()
 }
 
+/// Each process of `root`'s tree, named with its PSS ("WebKitWebProces 127.5 MiB"):
+/// where the memory is, app against bare window.
 fn names(root: u32) -> Vec<String> {
-    tree(root).into_iter().map(|s| s.name).collect()
+    tree(root)
+        .into_iter()
+        .map(|s| format!("{} {:.1} MiB", s.name, mib(process_pss(s.pid).unwrap_or(0))))
+        .collect()
 }
 
 /// The process running `exe` that tauri-driver (`driver`) started.
@@ -439,20 +444,20 @@ fn store_opened_at(data: &Path) -> Result<Option<f64>> {
 
 /// PSS of `root` and every process under it, in KiB.
 fn pss(root: u32) -> u64 {
-    tree(root)
-        .iter()
-        .filter_map(|s| {
-            let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", s.pid)).ok()?;
-            rollup
-                .lines()
-                .find_map(|l| l.strip_prefix("Pss:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+    tree(root).iter().filter_map(|s| process_pss(s.pid)).sum()
+}
+
+/// One process's PSS in KiB (`None` once it is gone).
+fn process_pss(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()
 }
 
 /// The PSS sum once it has settled: samples 250 ms apart until two in a row differ

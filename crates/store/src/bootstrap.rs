@@ -134,12 +134,14 @@ pub fn begin(
 }
 
 /// Clears what an unfinished load wrote, or what a device far behind holds, so a
-/// new snapshot loads over a clean directory (on an empty store it does nothing): appointments, search keys, doctors and staff go, and so do the
-/// patients no report refers to; a patient a stored report refers to (reports
-/// are never deleted) stays, hidden until the new snapshot brings it again (a
-/// patient deleted on the server meanwhile stays hidden, as the feed would
-/// leave it). Set-aside records of the old load go too: the new one judges them
-/// afresh.
+/// new snapshot loads over a clean directory (on an empty store it does
+/// nothing): appointments, search keys and doctors go, and so do the patients
+/// no report refers to; a patient a stored report refers to (reports are never
+/// deleted) stays, hidden until the new snapshot brings it again (a patient
+/// deleted on the server meanwhile stays hidden, as the feed would leave it).
+/// Staff stay (reports name them) and the snapshot, which holds every member,
+/// active or not, updates each. Set-aside records go too: the new load judges
+/// them afresh.
 fn restart(tx: &Connection) -> Result<(), StoreError> {
     tx.execute_batch(
         "DELETE FROM appointments;

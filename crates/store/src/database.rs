@@ -86,9 +86,9 @@ impl Database {
     /// Opens (creating if need be) and migrates the store at `path`, encrypted with
     /// `key`. A plaintext store there (from a version before encryption) and its
     /// plaintext migration backups are converted first
-    /// ([`encryption::encrypt_in_place`]), and so are a store and backups
-    /// encrypted with SQLCipher's default settings by the first encrypted version. A store this key cannot read is left
-    /// untouched: [`StoreError::WrongKey`].
+    /// ([`encryption::encrypt_in_place`]), and so are a store and backups the
+    /// first encrypted version wrote with SQLCipher's default settings. A store
+    /// this key cannot read is left untouched: [`StoreError::WrongKey`].
     pub fn open_encrypted(path: &Path, key: &StoreKey) -> Result<Self, StoreError> {
         Self::open_keyed(path, Some(key))
     }

@@ -106,8 +106,9 @@ fn progress(phase: BootstrapPhase, done: u64, total: u64, since: Instant) -> Boo
 /// 1,000,000 patients: 25.6 s from the snapshot against 286.5 s page by page,
 /// `benches/bootstrap.rs`), so it pays once the changes outnumber a tenth of
 /// the rows; a quarter leaves a margin, because the load hides name search
-/// until the keys are rebuilt. Below `min_changes` (a few minutes of paging at
-/// most) the feeds always do.
+/// until the keys are rebuilt. Below `min_changes` (about 15 s of paging at
+/// that rate) the feeds always do. A snapshot that breaks off leaves the store
+/// as a new device's (lookup by ID, the progress shown) until a sync finishes it.
 pub(crate) fn far_behind(waiting: i64, rows_here: u64, min_changes: u64) -> bool {
     let waiting = waiting.max(0) as u64;
     waiting >= min_changes && waiting > rows_here / 4

@@ -241,6 +241,15 @@ fn write_changes(store: &dyn CentralStore, round: u64, patients: u64) {
         .unwrap();
 }
 
+/// The device's runtime, as the app's (two workers).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn server(dir: &std::path::Path, patients: u64, appointments: u64) -> (TestServer, String) {
     let (server, _) = central(dir, false);
     big_clinic(&server, CLINIC, patients, appointments);
@@ -256,11 +265,7 @@ fn a_big_clinic_bootstraps_then_pulls_what_changed_during_and_after_the_snapshot
     let (server, token) = server(dir.path(), PATIENTS, 200_000);
     let store = server.store.clone();
     let db = Arc::new(Database::open(&dir.path().join("device.sqlite3")).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let mut config = SyncConfig::new(server.base_url(), Some(token));
     config.live = false;
     let engine = SyncEngine::new(db.clone(), config).unwrap();
@@ -343,11 +348,7 @@ fn a_device_far_behind_loads_a_new_snapshot_and_one_a_little_behind_pages(
     let (server, token) = server(dir.path(), PATIENTS, 2_000);
     let store = server.store.clone();
     let db = Arc::new(Database::open(&dir.path().join("device.sqlite3")).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let engine = || {
         let mut config = SyncConfig::new(server.base_url(), Some(token.clone()));
         config.live = false;
