@@ -160,11 +160,8 @@ impl Client {
             .query(&[("after", after.to_string()), ("limit", limit.to_string())])
             .send()
             .await;
-        let resp = check(resp).await?;
-        let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
         // Items stay raw so one the device cannot read fails alone, not the page.
-        serde_json::from_slice(&bytes)
-            .map_err(|e| SyncError::UnexpectedAnswer(format!("not a feed page: {e}")))
+        answer(resp, "a feed page").await
     }
 
     /// `GET /v1/snapshot`: the answer, its body still to be read chunk by chunk
@@ -201,10 +198,7 @@ impl Client {
             .timeout(wait.saturating_add(answer_within))
             .send()
             .await;
-        let resp = check(resp).await?;
-        let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| SyncError::UnexpectedAnswer(format!("not a changes answer: {e}")))
+        answer(resp, "a changes answer").await
     }
 
     /// Is anything answering at the server's address? Any HTTP answer counts (the
@@ -219,6 +213,19 @@ impl Client {
 }
 
 /// Sorts an answer into success or one of the error kinds the engine acts on.
+/// A successful answer's JSON body read as `T` (`what` it should be, for the
+/// error): anything else, a portal's page or JSON of another shape, is an
+/// unexpected answer.
+async fn answer<T: serde::de::DeserializeOwned>(
+    resp: Result<reqwest::Response, reqwest::Error>,
+    what: &str,
+) -> Result<T, SyncError> {
+    let resp = check(resp).await?;
+    let bytes = resp.bytes().await.map_err(SyncError::from_reqwest)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| SyncError::UnexpectedAnswer(format!("not {what}: {e}")))
+}
+
 async fn check(
     resp: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<reqwest::Response, SyncError> {
