@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::{Context, Result};
 use clinic_desk_core::{DEMO_PIN, DEMO_SEED};
 use clinic_domain::demo;
-use support::app::{count, demo_clinic, sign_in};
+use support::app::{count, demo_clinic, launch_synced, sign_in};
 use support::{Driver, wait_until};
 
 fn launch_demo<'d>(driver: &'d Driver, dir: &tempfile::TempDir) -> Result<support::Session<'d>> {
@@ -755,22 +755,11 @@ fn a_cancellation_pulled_from_the_server_appears_on_the_open_schedule() -> Resul
     let token = server.issue_token("C001")?;
     let url = server.base_url();
 
-    // An empty device: everything on screen comes from the server.
+    // An empty device: everything on screen comes from the server. The front desk
+    // signs in once the staff list has come from it (the bar says online).
     let driver = Driver::start()?;
     let dir = tempfile::tempdir()?;
-    let s = driver.launch(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--server",
-        &url,
-        "--token",
-        &token,
-    ])?;
-    // The front desk signs in once the staff list has come from the server.
-    let bar = s.find("[data-testid=sync-status]")?;
-    wait_until(std::time::Duration::from_secs(30), || {
-        Ok(s.attr(&bar, "data-state")?.as_deref() == Some("online"))
-    })?;
+    let s = launch_synced(&driver, dir.path(), &url, &token)?;
     sign_in(&s, "C001", DEMO_PIN)?;
     s.click(&s.find("[data-testid=nav-schedule]")?)?;
     let total = s.find("[data-testid=status-count-total]")?;
