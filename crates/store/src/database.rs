@@ -53,22 +53,19 @@ fn set_pragmas(conn: &Connection, key: Option<&StoreKey>) -> rusqlite::Result<()
 }
 
 /// Converts the file at `path` to the store's encryption if an earlier version
-/// wrote it otherwise: plaintext (before encryption) or SQLCipher's defaults
-/// (the first encrypted version). A file this key reads already, a missing one
-/// and one nothing reads are left alone.
-fn convert_to_current_encryption(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
+/// wrote it otherwise, as `from` says: plaintext (before encryption, told by
+/// its header) or SQLCipher's defaults (the first encrypted version, told only
+/// by which settings read it). Anything else is left alone.
+fn convert(path: &Path, key: &StoreKey, from: encryption::Source) -> Result<(), StoreError> {
     use encryption::Source;
-    let source = match encryption::file_state(path)? {
-        FileState::Missing => None,
-        FileState::Plaintext => Some(Source::Plaintext),
-        FileState::Encrypted => {
-            encryption::keyed_as_first_written(path, key)?.then_some(Source::FirstWritten)
-        }
+    let convert = match from {
+        Source::Plaintext => encryption::file_state(path)? == FileState::Plaintext,
+        Source::FirstWritten => encryption::keyed_as_first_written(path, key)?,
     };
-    match source {
-        Some(source) => encryption::encrypt_in_place(path, key, source),
-        None => Ok(()),
+    if convert {
+        encryption::encrypt_in_place(path, key, from)?;
     }
+    Ok(())
 }
 
 /// The device's database: one writer, three readers.
@@ -115,16 +112,34 @@ impl Database {
                 path: path.to_owned(),
             });
         }
+        use encryption::Source;
         if let Some(key) = key {
-            convert_to_current_encryption(path, key)?;
+            convert(path, key, Source::Plaintext)?;
         }
         migrate::prune_backups(path)?;
         if let Some(key) = key {
             for (_, backup) in migrate::backups(path)? {
-                convert_to_current_encryption(&backup, key)?;
+                convert(&backup, key, Source::Plaintext)?;
             }
         }
-        migrate::refuse_newer(path, sql, key)?;
+        // The version check is the first read with the store's settings. Only when
+        // it fails is the store asked whether the first encrypted version wrote it
+        // (then it and its backups are converted once), so a start pays nothing
+        // for that conversion.
+        match (migrate::refuse_newer(path, sql, key), key) {
+            (Err(StoreError::WrongKey { .. }), Some(key))
+                if encryption::keyed_as_first_written(path, key)? =>
+            {
+                convert(path, key, Source::FirstWritten)?;
+                for (_, backup) in migrate::backups(path)? {
+                    convert(&backup, key, Source::FirstWritten)?;
+                }
+                migrate::refuse_newer(path, sql, Some(key))?;
+            }
+            (result, _) => {
+                result?;
+            }
+        }
         let mut writer = open_connection_keyed(path, key)?;
         migrate::migrate(&mut writer, path, sql)?;
         // Files made before owner-only modes (and the WAL SQLite just made).
