@@ -26,7 +26,9 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Scope};
 use crate::error::ApiError;
-use crate::extract::{BatchBody, Clinic, JsonBody, PathParam, Peer, QueryParams, failed_from};
+use crate::extract::{
+    BatchBody, Caller, Clinic, JsonBody, PathParam, Peer, QueryParams, failed_from,
+};
 use crate::ingest::NotStored;
 use crate::metrics;
 use crate::store::{IngestOutcome, NewReport, Redeemed, StoreError};
@@ -583,6 +585,21 @@ pub async fn enrol(
     };
     tracing::info!(clinic = %clinic, reason = why, "enrolment refused");
     Err(refused(why))
+}
+
+/// `DELETE /v1/tokens/self`: revokes the token the request carries (204). A device
+/// whose set-up failed after its enrolment gives back the token it will not keep;
+/// a token can reach no other token this way (revoking another is the operator's
+/// `token revoke`).
+pub async fn revoke_own_token(
+    State(state): State<AppState>,
+    Caller(token): Caller,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    let id = token.token_id.clone();
+    blocking(move || store.revoke_token(&id)).await?;
+    tracing::info!(clinic = %token.clinic_id, token_id = %token.token_id, scope = token.scope.as_str(), "token revoked by its holder");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// 200 only when the report writer is running and the database answers.

@@ -96,6 +96,8 @@ pub static ROUTES: LazyLock<Vec<(Method, String, Access)>> = LazyLock::new(|| {
         ),
         (Method::GET, paths::CHANGES.into(), Token(Device)),
         (Method::GET, paths::SNAPSHOT.into(), Token(Device)),
+        // Any token may give itself up; it reaches no other token.
+        (Method::DELETE, paths::OWN_TOKEN.into(), Token(Device)),
         (
             Method::PUT,
             with_segment(paths::PATIENTS, "id"),

@@ -19,7 +19,7 @@ use serde::Deserializer as _;
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::auth::{bearer, required_scope, token_hash};
+use crate::auth::{TokenAuth, bearer, required_scope, token_hash};
 use crate::error::ApiError;
 use crate::{AppState, Mode};
 
@@ -218,51 +218,72 @@ impl FromRequestParts<AppState> for Clinic {
         if let Mode::Compat { clinic_id } = &state.mode {
             return Ok(Clinic(clinic_id.clone()));
         }
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer);
-        // Looked up on every request, so revocation takes effect on the next one.
-        let found = match token {
-            Some(token) => {
-                let hash = token_hash(token);
-                if state.store.is_embedded() {
-                    // An indexed point read on a pooled WAL reader: microseconds, cheaper
-                    // than a hop to the blocking pool.
-                    state.store.token_for_hash(&hash)?
-                } else {
-                    // A network round trip that may wait for a database timeout: never on
-                    // an async worker, or an outage would stall every request.
-                    let store = state.store.clone();
-                    tokio::task::spawn_blocking(move || store.token_for_hash(&hash))
-                        .await
-                        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??
-                }
-            }
-            None => None,
-        };
-        let Some(token) = found else {
-            return Err(failed_auth(parts, state));
-        };
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip());
-        touch(state, &token.token_id, peer);
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map_or("", MatchedPath::as_str);
-        let needed = required_scope(&parts.method, route);
-        if !token.scope.allows(needed) {
-            return Err(ApiError::ScopeForbidden {
-                have: token.scope,
-                needed,
-            });
-        }
-        Ok(Clinic(token.clinic_id))
+        Ok(Clinic(authenticate(parts, state).await?.clinic_id))
     }
+}
+
+/// The token the request carries, checked as for [`Clinic`]: for the one route that
+/// acts on the token itself (`DELETE /v1/tokens/self`). Compat mode has no tokens.
+pub struct Caller(pub TokenAuth);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Mode::Compat { .. } = &state.mode {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Caller(authenticate(parts, state).await?))
+    }
+}
+
+/// The bearer token's record: 401 when missing, unknown or revoked; 403 when its
+/// scope does not allow the route ([`crate::auth::ROUTES`]).
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<TokenAuth, ApiError> {
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    // Looked up on every request, so revocation takes effect on the next one.
+    let found = match token {
+        Some(token) => {
+            let hash = token_hash(token);
+            if state.store.is_embedded() {
+                // An indexed point read on a pooled WAL reader: microseconds, cheaper
+                // than a hop to the blocking pool.
+                state.store.token_for_hash(&hash)?
+            } else {
+                // A network round trip that may wait for a database timeout: never on
+                // an async worker, or an outage would stall every request.
+                let store = state.store.clone();
+                tokio::task::spawn_blocking(move || store.token_for_hash(&hash))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??
+            }
+        }
+        None => None,
+    };
+    let Some(token) = found else {
+        return Err(failed_auth(parts, state));
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    touch(state, &token.token_id, peer);
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str);
+    let needed = required_scope(&parts.method, route);
+    if !token.scope.allows(needed) {
+        return Err(ApiError::ScopeForbidden {
+            have: token.scope,
+            needed,
+        });
+    }
+    Ok(token)
 }
 
 /// Records a token's last use, at most once per [`crate::limits::TOKEN_TOUCH_INTERVAL`]

@@ -44,7 +44,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use clinic_domain::ClinicZone;
 use clinic_protocol::paths;
 use tokio::sync::oneshot;
@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
             .route(paths::CHANGES, get(changes::changes))
             .route(paths::SNAPSHOT, get(snapshot::snapshot))
             .route(paths::ENROL, post(api::enrol))
+            .route(paths::OWN_TOKEN, delete(api::revoke_own_token))
             .route(
                 &with_segment(paths::PATIENTS, "id"),
                 put(api::put_patient).delete(api::delete_patient),

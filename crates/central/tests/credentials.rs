@@ -96,6 +96,14 @@ async fn every_route_needs_the_scope_the_table_says(
         let path = concrete(template);
         let body = body_for(method, template);
         for (scope, token) in [(Scope::Device, &device), (Scope::Admin, &admin)] {
+            // Revoking oneself spends the token: that route gets one of its own.
+            let own;
+            let token = if template == paths::OWN_TOKEN {
+                own = env.server.issue_scoped_token("C001", scope).unwrap();
+                &own
+            } else {
+                token
+            };
             let (status, answer) = call(&env, method, &path, body.as_ref(), Some(token)).await;
             let refused_for_scope =
                 status == 403 && answer["code"] == error_code::ADMIN_SCOPE_REQUIRED;
@@ -186,6 +194,61 @@ async fn revoking_one_device_leaves_the_others_syncing(
     .await;
     assert_eq!((s, page["items"].as_array().unwrap().len()), (200, 3));
     assert_eq!(env.count("C001"), 3);
+}
+
+/// `DELETE /v1/tokens/self` revokes the token it carries and no other: the
+/// device's next request is 401, while another device of the clinic and the
+/// admin token keep working, and the server's token list shows when.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revokes_itself_and_nothing_else(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let env = env(backend, false);
+    env.server.load_demo("C001", 1).unwrap();
+    let store = env.server.store.as_ref();
+    let admin = env.token("C001");
+    let given_back = auth::issue_token(store, "C001", Scope::Device, Some("new pc")).unwrap();
+    let other = auth::issue_token(store, "C001", Scope::Device, Some("ward 3")).unwrap();
+    let (s, answer) = call(
+        &env,
+        &Method::DELETE,
+        paths::OWN_TOKEN,
+        None,
+        Some(&given_back.secret),
+    )
+    .await;
+    assert_eq!(s, 204, "{answer}");
+    let (s, _) = call(
+        &env,
+        &Method::DELETE,
+        paths::OWN_TOKEN,
+        None,
+        Some(&given_back.secret),
+    )
+    .await;
+    assert_eq!(s, 401, "a revoked token cannot act, on itself either");
+    for (token, want) in [
+        (&given_back.secret, 401),
+        (&other.secret, 200),
+        (&admin, 200),
+    ] {
+        let (s, _) = status_json(
+            env.post(paths::REPORTS, token, &report("P0000001", 2))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, want);
+    }
+    let listed = store.tokens("C001").unwrap();
+    let revoked: Vec<_> = listed
+        .iter()
+        .filter(|t| t.revoked_at.is_some())
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(revoked, [given_back.id.as_str()]);
 }
 
 #[rstest]

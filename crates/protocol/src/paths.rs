@@ -34,5 +34,9 @@ pub const STAFF: &str = "/v1/staff/";
 /// Unauthenticated: a one-time enrolment code for a device token
 /// ([`EnrolRequest`](crate::EnrolRequest)).
 pub const ENROL: &str = "/v1/enrol";
+/// `DELETE`: revokes the token the request carries, and only it. A device that was
+/// given a token it will not keep (its set-up failed after the enrolment) gives it
+/// back, so no live credential is left that nobody holds.
+pub const OWN_TOKEN: &str = "/v1/tokens/self";
 pub const HEALTH: &str = "/healthz";
 pub const METRICS: &str = "/metrics";
