@@ -234,6 +234,32 @@ pub async fn enrol(
     })
 }
 
+/// Gives `token` back to the server that issued it (`DELETE /v1/tokens/self`), so a
+/// token this device will not keep is not left live with nobody holding it. Sent
+/// only to `base_url`, the server that issued it a moment ago.
+pub async fn revoke_own_token(
+    base_url: &str,
+    transport: &Transport,
+    token: &str,
+    timeout: Duration,
+) -> Result<(), CheckError> {
+    let base = base_url.trim_end_matches('/');
+    let http = client(base, transport, timeout)?;
+    let resp = http
+        .delete(format!("{base}{}", paths::OWN_TOKEN))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(classify)?;
+    match resp.status().as_u16() {
+        204 => Ok(()),
+        code => Err(fail(
+            Failure::ServerError,
+            format!("giving the token back answered HTTP {code}"),
+        )),
+    }
+}
+
 /// The app's one client builder ([`transport::client_builder`]: the URL rule, no
 /// redirects, the clinic's CA file), with the check's timeout.
 fn client(

@@ -17,7 +17,7 @@ use rusqlite::TransactionBehavior;
 use clinic_protocol::EnrolRequest;
 use clinic_protocol::transport::{self, TransportError};
 
-use crate::check::{CheckError, check_connection, enrol};
+use crate::check::{CheckError, check_connection, enrol, revoke_own_token};
 use crate::paths::PROFILE_FILE;
 use crate::profile::ServerSection;
 use crate::{InstallError, Profile};
@@ -62,6 +62,9 @@ pub enum StoreAt<'a> {
 /// credential sent), and saves that token in place of the code. A profile naming
 /// another server than the installed one takes no credential from it
 /// ([`Profile::over`]), so no token is ever sent to a URL it was not issued for.
+/// When a step after the enrolment fails, the new token is given back to the server
+/// that issued it (`DELETE /v1/tokens/self`): no live credential is left that
+/// nobody holds.
 pub async fn provision(
     mut profile: Profile,
     installed: Option<Profile>,
@@ -101,8 +104,37 @@ pub async fn provision(
             ..effective.server.clone()
         };
         profile.clinic.id = effective.clinic.id.clone();
-        effective.server.token = Some(enrolled.token);
+        effective.server.token = Some(enrolled.token.clone());
+        let done = check_and_bind(profile, effective, config_dir, store, timeout).await;
+        if let Err(e) = &done {
+            // The token is not kept: give it back rather than leave a live
+            // credential nobody holds (the code is spent either way).
+            let given_back = revoke_own_token(&url, &transport, &enrolled.token, timeout).await;
+            match given_back {
+                Ok(()) => {
+                    tracing::warn!(error = %e, token_id = %enrolled.token_id, "set-up failed after enrolment; the new device token was revoked");
+                }
+                Err(revoke) => {
+                    tracing::error!(error = %e, revoke_error = %revoke, token_id = %enrolled.token_id, "set-up failed after enrolment and the new device token could not be revoked: revoke it with `clinic-central token revoke`");
+                }
+            }
+        }
+        return done;
     }
+    check_and_bind(profile, effective, config_dir, store, timeout).await
+}
+
+/// The steps after the credential is known: the connection check, the store's
+/// clinic, the profile saved, the store bound to it.
+async fn check_and_bind(
+    profile: Profile,
+    effective: Profile,
+    config_dir: &Path,
+    store: StoreAt<'_>,
+    timeout: Duration,
+) -> Result<Provisioned, ProvisionError> {
+    let transport = effective.transport();
+    let url = effective.server.url.clone().unwrap_or_default();
     let token = effective.server.token.clone().unwrap_or_default();
     check_connection(&url, &token, &transport, timeout).await?;
 

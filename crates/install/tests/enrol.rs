@@ -141,6 +141,39 @@ async fn an_enrolment_code_becomes_this_devices_own_token_saved_owner_only() {
     assert!(!f2.dir.path().join("data/desk.sqlite3").exists());
 }
 
+/// The enrolment succeeds but the device cannot keep its set-up (here its config
+/// directory cannot be made: a file stands where it should be). The token the
+/// server issued is given back, so the clinic's token list holds no live token
+/// that no device holds, and nothing is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_cannot_keep_its_set_up_gives_its_new_token_back() {
+    let f = fixture();
+    let url = f.server.base_url();
+    let code = code(&f, "C001");
+    std::fs::write(f.dir.path().join("not-a-dir"), b"").unwrap();
+    let config = f.dir.path().join("not-a-dir/config");
+    let result = provision(
+        code_profile(None, &code),
+        Some(installed(&url)),
+        &config,
+        StoreAt::Path(&f.dir.path().join("data/desk.sqlite3")),
+        TIMEOUT,
+    )
+    .await;
+    assert!(result.is_err(), "the set-up cannot be saved: {result:?}");
+    let tokens = f.server.store.tokens("C001").unwrap();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "the enrolment issued one token: {tokens:?}"
+    );
+    assert!(
+        tokens[0].revoked_at.is_some(),
+        "and it was given back: {tokens:?}"
+    );
+    assert!(!config.exists());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_clinics_code_is_refused_and_stays_unspent() {
     let f = fixture();
