@@ -3,7 +3,9 @@
 //! - `clinic-desk provision <profile.toml | CDP1-… | one-time code>` checks the
 //!   server and the credential (trading a one-time enrolment code for this
 //!   device's own token first), then saves the profile owner-only and binds the
-//!   store to it;
+//!   store to it; a device that already has a credential is re-enrolled only with
+//!   `--staff <ID>` and that member's PIN (the app's screen asks for a signed-in
+//!   member the same way);
 //! - `clinic-desk enrolment-code <profile.toml>` prints the one-line code for the
 //!   first-run screen;
 //! - `clinic-desk check` tests the connection of the effective profile and says
@@ -14,6 +16,7 @@
 
 use std::path::PathBuf;
 
+use clinic_desk_core::Desk;
 use clinic_install::paths::DATABASE_FILE;
 use clinic_install::{Profile, ProvisionError, Setup, StoreAt, instance, paths};
 
@@ -27,6 +30,11 @@ pub enum Subcommand {
         /// A profile file, a provisioning code (CDP1-…), or a one-time enrolment
         /// code from `clinic-central enrol-code` (server and clinic from the installed profile).
         source: String,
+        /// Your staff ID. A device that already has a credential is re-enrolled only
+        /// by a member of its clinic, who gives her PIN when asked (not echoed; or one
+        /// line on standard input when it is not a terminal).
+        #[arg(long, value_name = "ID")]
+        staff: Option<String>,
         #[command(flatten)]
         dirs: Dirs,
     },
@@ -68,7 +76,11 @@ impl Subcommand {
     pub fn run(self) -> i32 {
         let name = self.name();
         let result = match self {
-            Self::Provision { source, dirs } => provision(&source, dirs),
+            Self::Provision {
+                source,
+                staff,
+                dirs,
+            } => provision(&source, staff.as_deref(), dirs),
             Self::EnrolmentCode { profile, .. } => enrolment_code(&profile),
             Self::Check { dirs } => check(dirs),
         };
@@ -89,7 +101,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start: {e}"))
 }
 
-fn provision(source: &str, dirs: Dirs) -> Result<(), String> {
+fn provision(source: &str, staff: Option<&str>, dirs: Dirs) -> Result<(), String> {
     let profile = Profile::load(source).map_err(|e| e.to_string())?;
     let data_dir = paths::data_dir(dirs.data_dir).ok_or("no data directory")?;
     let config_dir = paths::config_dir(dirs.config_dir).ok_or("no config directory")?;
@@ -102,18 +114,55 @@ fn provision(source: &str, dirs: Dirs) -> Result<(), String> {
         .map_err(|e| format!("cannot use {}: {e}", data_dir.display()))?
         .ok_or("Clinic Desk is running on this device: close it, then provision again")?;
     let db_path = data_dir.join(DATABASE_FILE);
-    let done = runtime()?
-        .block_on(clinic_install::provision(
-            profile,
-            installed,
-            &config_dir,
-            StoreAt::Path(&db_path),
-            TIMEOUT,
-        ))
-        .map_err(|e| match e {
-            ProvisionError::Connection(c) => format!("nothing was saved: {c}"),
-            ProvisionError::Invalid(i) => format!("nothing was saved: {i}"),
-        })?;
+    let setup = Setup::load(Profile::default(), data_dir, Some(config_dir.clone()));
+    let nothing_saved = |e: ProvisionError| match e {
+        ProvisionError::Connection(c) => format!("nothing was saved: {c}"),
+        ProvisionError::Invalid(i) => format!("nothing was saved: {i}"),
+    };
+    let runtime = runtime()?;
+    let (done, by) = if setup.profile().server.token.is_some() {
+        // Re-enrolment: the same rule as the app's screen (`Desk::may_reprovision`),
+        // with the member signed in here by her PIN, which counts towards her lockout.
+        let Some(staff) = staff else {
+            return Err(
+                "this device is already enrolled: re-enrolling it needs a member of its clinic \
+                 (--staff <your ID>, then your PIN); nothing was saved"
+                    .into(),
+            );
+        };
+        let desk = Desk::open_encrypted(Some(&config_dir), &db_path)
+            .map_err(|e| format!("nothing was saved: {}", e.message))?;
+        let pin = read_pin(&format!("PIN for {staff}: "))?;
+        desk.sign_in(staff, &pin)
+            .map_err(|e| format!("nothing was saved: {}", e.message))?;
+        let by = desk
+            .may_reprovision(&setup)
+            .map_err(|e| format!("nothing was saved: {}", e.message))?;
+        let done = runtime
+            .block_on(clinic_install::provision(
+                profile,
+                installed,
+                &config_dir,
+                StoreAt::Open(desk.database()),
+                TIMEOUT,
+            ))
+            .map_err(nothing_saved)?;
+        (done, by)
+    } else {
+        let done = runtime
+            .block_on(clinic_install::provision(
+                profile,
+                installed,
+                &config_dir,
+                StoreAt::Path(&db_path),
+                TIMEOUT,
+            ))
+            .map_err(nothing_saved)?;
+        (done, None)
+    };
+    if let Some(by) = by {
+        println!("re-enrolled by {by}");
+    }
     println!(
         "provisioned for clinic {} with {}\nprofile saved to {} (readable by this user only){}",
         done.clinic_id,
@@ -126,6 +175,48 @@ fn provision(source: &str, dirs: Dirs) -> Result<(), String> {
         }
     );
     Ok(())
+}
+
+/// A PIN from the terminal with its echo off, or one line of standard input when
+/// that is not a terminal (a script, a test).
+fn read_pin(prompt: &str) -> Result<String, String> {
+    use std::io::{BufRead as _, Write as _};
+    let mut line = String::new();
+    #[cfg(unix)]
+    let echo_was = {
+        use rustix::termios::{LocalModes, OptionalActions, isatty, tcgetattr, tcsetattr};
+        let stdin = rustix::stdio::stdin();
+        if isatty(stdin) {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            let was = tcgetattr(stdin).map_err(|e| format!("cannot read the PIN: {e}"))?;
+            let mut quiet = was.clone();
+            quiet.local_modes.remove(LocalModes::ECHO);
+            tcsetattr(stdin, OptionalActions::Now, &quiet)
+                .map_err(|e| format!("cannot read the PIN: {e}"))?;
+            Some(was)
+        } else {
+            None
+        }
+    };
+    #[cfg(not(unix))]
+    {
+        // No echo control here: the console shows what is typed.
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let read = std::io::stdin().lock().read_line(&mut line);
+    #[cfg(unix)]
+    if let Some(was) = echo_was {
+        let _ = rustix::termios::tcsetattr(
+            rustix::stdio::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &was,
+        );
+        eprintln!();
+    }
+    read.map_err(|e| format!("cannot read the PIN: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// A package's profile names the clinic and its server and may carry no credential

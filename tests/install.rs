@@ -124,6 +124,66 @@ fn the_provision_subcommand_saves_a_good_profile_and_explains_each_refusal() -> 
         );
     }
 
+    // Enrolled now: enrolling again takes a member of the clinic and her PIN.
+    let again = |staff: Option<&str>, pin: &str| -> Result<Output> {
+        let mut cmd = app(home.path());
+        cmd.args(["provision", &code]);
+        if let Some(s) = staff {
+            cmd.args(["--staff", s]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        use std::io::Write as _;
+        writeln!(child.stdin.take().unwrap(), "{pin}")?;
+        Ok(child.wait_with_output()?)
+    };
+    let before = std::fs::read(&saved)?;
+    let out = again(None, "")?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--staff"), "{}", text(&out));
+    let out = again(Some("N001"), "583920")?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no active staff member"),
+        "nobody is on this device's staff list yet: {}",
+        text(&out)
+    );
+    // The clinic's staff list reaches a device by sync; here it is put in directly.
+    {
+        let (db, _) = clinic_install::store_key::open_store(
+            Some(&home.path().join("config")),
+            &home.path().join("data/clinic-desk.sqlite3"),
+        )?;
+        let verifier =
+            clinic_domain::pin::verifier("583920", clinic_domain::pin::PinPolicy::Clinic)?;
+        let member = clinic_store::pull::PulledItem::upsert(
+            1,
+            "N001",
+            clinic_store::pull::PulledStaff {
+                id: "N001".into(),
+                name: "李静".into(),
+                role: clinic_domain::StaffRole::Nurse,
+                department: "外科".into(),
+                active: true,
+                pin_verifier: verifier,
+            },
+        );
+        db.write(|c| clinic_store::pull::apply_staff(c, &[member], 1))?;
+    }
+    let out = again(Some("N001"), "135799")?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(&saved)?,
+        before,
+        "a wrong PIN changes nothing"
+    );
+    let out = again(Some("N001"), "583920")?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("re-enrolled by N001"), "{}", text(&out));
+
     // `check` tests what the app would use: the provisioned profile, unless the environment overrides it.
     let out = app(home.path()).arg("check").output()?;
     assert!(

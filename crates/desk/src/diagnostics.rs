@@ -332,18 +332,27 @@ impl Desk {
         })
     }
 
+    /// The one rule for re-enrolment, the screen's and the `provision` command's: a
+    /// device that already has a credential is re-enrolled only by a signed-in
+    /// member (an active, unlocked session), so no passer-by can point a ward PC
+    /// elsewhere. Returns who, when someone had to be signed in.
+    pub fn may_reprovision(&self, setup: &Setup) -> Result<Option<String>, ApiError> {
+        if setup.profile().server.token.is_none() {
+            return Ok(None);
+        }
+        let who = self.acting(chrono::Utc::now(), self.rules()?, Access::Open)?;
+        Ok(Some(who.staff_id))
+    }
+
     /// Provisions this running app from an enrolment code (or a profile's text):
-    /// checks the server first and saves nothing when that fails. A device that
-    /// already has a credential is re-enrolled only by a signed-in member (an
-    /// active, unlocked session), so no passer-by can point a ward PC elsewhere.
+    /// checks the server first and saves nothing when that fails. Re-enrolment
+    /// follows [`Self::may_reprovision`].
     pub async fn provision_from_code(
         &self,
         setup: &Setup,
         code: &str,
     ) -> Result<(ProvisionOutcomeDto, Option<Profile>), ApiError> {
-        if setup.profile().server.token.is_some() {
-            self.acting(chrono::Utc::now(), self.rules()?, Access::Open)?;
-        }
+        self.may_reprovision(setup)?;
         let profile = Profile::from_pasted(code)?;
         let Some(config_dir) = setup.config_dir.as_deref() else {
             return Err(ApiError::new(
