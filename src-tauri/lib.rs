@@ -6,6 +6,7 @@ mod commands;
 mod launch;
 mod provision;
 mod single_instance;
+mod webview_env;
 
 use clinic_desk_core::{DeskApp, StartOptions};
 use tauri::Manager;
@@ -15,6 +16,8 @@ pub use launch::{Cli, DATA_DIR_ENV, LaunchOptions};
 pub use provision::Subcommand;
 
 pub fn run(options: LaunchOptions) {
+    // First, while this is the only thread: the webview processes inherit it.
+    let webview_settings = webview_env::apply();
     // The same directory Tauri's app_data_dir gives, known before Tauri starts so
     // the instance lock is taken before anything opens the database.
     let Some(dir) = options
@@ -31,6 +34,7 @@ pub fn run(options: LaunchOptions) {
         clinic_install::paths::config_dir(options.config_dir.clone()),
     );
     init_logging(&setup.log_dir);
+    tracing::debug!(settings = ?webview_settings, "webview environment");
     // Held until the process ends (`run` below never returns while the app runs).
     let _lock = match clinic_install::instance::acquire(&dir) {
         Ok(Some(lock)) => Some(lock),
