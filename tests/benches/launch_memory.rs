@@ -22,6 +22,10 @@
 //! map them) summed over the app process and every process under it
 //! (WebKitWebProcess, WebKitNetworkProcess, …), from /proc/<pid>/smaps_rollup, once
 //! the sum has settled after the search box is ready, and again after one search.
+//! Where the difference to the bare window is: PSS by process, and for the app process
+//! and the web process the mappings that differ most (smaps: `[anon]` is the heap of
+//! JavaScript, DOM and layout, `[heap]` glibc's malloc, files are code and fonts).
+//! `BENCH_SMAPS=<dir>` keeps each process's whole smaps there.
 //!
 //! Baseline: a bare Tauri window, the same Tauri and WebKitGTK with no state, no
 //! commands and a blank page (`about:blank`), the same window size, launched the same
@@ -118,6 +122,23 @@ fn main() -> Result<()> {
         launches[0].processes.join(", "),
         bare[0].processes.join(", ")
     );
+    for (label, app, bare) in [
+        (
+            "app process",
+            &launches[0].mappings.main,
+            &bare[0].mappings.main,
+        ),
+        (
+            "web process",
+            &launches[0].mappings.web,
+            &bare[0].mappings.web,
+        ),
+    ] {
+        println!(
+            "  {label}, app − bare window by mapping (MiB): {}",
+            mapping_diff(app, bare, 8)
+        );
+    }
     let mut launch_ms: Vec<f64> = launches.iter().map(Launch::launch_ms).collect();
     let mut warm: Vec<f64> = launch_ms[1..].to_vec();
     let cold = launch_ms[0];
@@ -198,6 +219,8 @@ struct Launch {
     pss_ready: u64,
     pss_searched: u64,
     processes: Vec<String>,
+    /// PSS by mapping of the main process and of its web process (KiB), for the diff.
+    mappings: Mappings,
 }
 
 impl Launch {
@@ -210,6 +233,8 @@ struct Bare {
     shown_ms: f64,
     pss: u64,
     processes: Vec<String>,
+    /// PSS by mapping of the main process and of its web process (KiB), for the diff.
+    mappings: Mappings,
 }
 
 /// Signs the clerk in from inside the page and waits for the search box; every time
@@ -291,7 +316,9 @@ fn launch_app(driver: &support::Driver, app: &Path, data: &Path, query: &str) ->
         "the search for {query} found nothing: {found}"
     );
     let pss_searched = settled_pss(pid)?;
+    keep_smaps(pid, "app")?;
     let processes = names(pid);
+    let mappings = Mappings::of(pid);
     ensure!(
         processes.iter().any(|p| p.starts_with("WebKitWebProces")),
         "no WebKit web process under the app: {processes:?}"
@@ -307,6 +334,7 @@ fn launch_app(driver: &support::Driver, app: &Path, data: &Path, query: &str) ->
         pss_ready,
         pss_searched,
         processes,
+        mappings,
     })
 }
 
@@ -326,7 +354,9 @@ fn launch_bare(driver: &support::Driver, bench: &Path) -> Result<Bare> {
         .as_f64()
         .ok_or_else(|| anyhow!("bare window: {v}"))?;
     let pss = settled_pss(pid)?;
+    keep_smaps(pid, "bare")?;
     let processes = names(pid);
+    let mappings = Mappings::of(pid);
     ensure!(
         processes.iter().any(|p| p.starts_with("WebKitWebProces")),
         "no WebKit web process under the bare window: {processes:?}"
@@ -337,7 +367,104 @@ fn launch_bare(driver: &support::Driver, bench: &Path) -> Result<Bare> {
         shown_ms: shown - started,
         pss,
         processes,
+        mappings,
     })
+}
+
+/// PSS (KiB) by what is mapped: a file's name, `[anon]`, `[heap]`, `[stack]` ….
+type ByMapping = std::collections::BTreeMap<String, u64>;
+
+struct Mappings {
+    main: ByMapping,
+    web: ByMapping,
+}
+
+impl Mappings {
+    fn of(root: u32) -> Self {
+        let web = tree(root)
+            .into_iter()
+            .find(|s| s.name.starts_with("WebKitWebProces"))
+            .map_or_else(ByMapping::new, |s| by_mapping(s.pid));
+        Mappings {
+            main: by_mapping(root),
+            web,
+        }
+    }
+}
+
+/// One process's PSS by mapping, from /proc/<pid>/smaps (empty once it is gone).
+fn by_mapping(pid: u32) -> ByMapping {
+    let mut out = ByMapping::new();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    // The app's binary and the bench's are one row, for the diff.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let mut name = String::new();
+    for line in text.lines() {
+        if let Some(kib) = line.strip_prefix("Pss:") {
+            let kib: u64 = kib
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            *out.entry(name.clone()).or_default() += kib;
+        } else if line.split_whitespace().next().is_some_and(|f| {
+            f.contains('-') && f.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+        }) {
+            // "start-end perms offset dev inode [path]": the path, else anonymous.
+            let path = line.split_whitespace().nth(5).unwrap_or("[anon]");
+            name = if Path::new(path) == exe {
+                "(own binary)".to_owned()
+            } else {
+                Path::new(path)
+                    .file_name()
+                    .map_or(path, |n| n.to_str().unwrap_or(path))
+                    .to_owned()
+            };
+        }
+    }
+    out
+}
+
+/// The `top` largest differences `a − b`, "[anon] +9.2, libwebkit2gtk-4.1.so.0 +8.5, …".
+fn mapping_diff(a: &ByMapping, b: &ByMapping, top: usize) -> String {
+    let mut diffs: Vec<(&String, i64)> = a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|k| {
+            let (x, y) = (
+                a.get(k).copied().unwrap_or(0),
+                b.get(k).copied().unwrap_or(0),
+            );
+            (k, x as i64 - y as i64)
+        })
+        .collect();
+    diffs.sort_by_key(|&(_, d)| std::cmp::Reverse(d.abs()));
+    let total = a.values().sum::<u64>() as i64 - b.values().sum::<u64>() as i64;
+    let parts: Vec<String> = diffs
+        .iter()
+        .take(top)
+        .map(|(k, d)| format!("{k} {:+.1}", *d as f64 / 1024.0))
+        .collect();
+    format!("{:+.1} in all: {}", total as f64 / 1024.0, parts.join(", "))
+}
+
+/// With `BENCH_SMAPS=<dir>`, copies each process's /proc/<pid>/smaps there
+/// (`<label>-<name>-<pid>.smaps`), to see by mapping where the memory is.
+fn keep_smaps(root: u32, label: &str) -> Result<()> {
+    let Some(dir) = std::env::var_os("BENCH_SMAPS") else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir)?;
+    for s in tree(root) {
+        if let Ok(text) = std::fs::read(format!("/proc/{}/smaps", s.pid)) {
+            let file = Path::new(&dir).join(format!("{label}-{}-{}.smaps", s.name, s.pid));
+            std::fs::write(file, text)?;
+        }
+    }
+    Ok(())
 }
 
 fn mib(kib: u64) -> f64 {
