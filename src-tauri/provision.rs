@@ -115,14 +115,10 @@ fn provision(source: &str, staff: Option<&str>, dirs: Dirs) -> Result<(), String
         .ok_or("Clinic Desk is running on this device: close it, then provision again")?;
     let db_path = data_dir.join(DATABASE_FILE);
     let setup = Setup::load(Profile::default(), data_dir, Some(config_dir.clone()));
-    let nothing_saved = |e: ProvisionError| match e {
-        ProvisionError::Connection(c) => format!("nothing was saved: {c}"),
-        ProvisionError::Invalid(i) => format!("nothing was saved: {i}"),
-    };
-    let runtime = runtime()?;
-    let (done, by) = if setup.profile().server.token.is_some() {
-        // Re-enrolment: the same rule as the app's screen (`Desk::may_reprovision`),
-        // with the member signed in here by her PIN, which counts towards her lockout.
+    // Re-enrolment: the same rule as the app's screen (`Desk::may_reprovision`), with
+    // the member signed in here by her PIN, which counts towards her lockout.
+    let mut by = None;
+    let desk = if setup.profile().server.token.is_some() {
         let Some(staff) = staff else {
             return Err(
                 "this device is already enrolled: re-enrolling it needs a member of its clinic \
@@ -130,36 +126,30 @@ fn provision(source: &str, staff: Option<&str>, dirs: Dirs) -> Result<(), String
                     .into(),
             );
         };
-        let desk = Desk::open_encrypted(Some(&config_dir), &db_path)
-            .map_err(|e| format!("nothing was saved: {}", e.message))?;
+        let refused = |e: clinic_desk_core::ApiError| format!("nothing was saved: {}", e.message);
+        let desk = Desk::open_encrypted(Some(&config_dir), &db_path).map_err(refused)?;
         let pin = read_pin(&format!("PIN for {staff}: "))?;
-        desk.sign_in(staff, &pin)
-            .map_err(|e| format!("nothing was saved: {}", e.message))?;
-        let by = desk
-            .may_reprovision(&setup)
-            .map_err(|e| format!("nothing was saved: {}", e.message))?;
-        let done = runtime
-            .block_on(clinic_install::provision(
-                profile,
-                installed,
-                &config_dir,
-                StoreAt::Open(desk.database()),
-                TIMEOUT,
-            ))
-            .map_err(nothing_saved)?;
-        (done, by)
+        desk.sign_in(staff, &pin).map_err(refused)?;
+        by = desk.may_reprovision(&setup).map_err(refused)?;
+        Some(desk)
     } else {
-        let done = runtime
-            .block_on(clinic_install::provision(
-                profile,
-                installed,
-                &config_dir,
-                StoreAt::Path(&db_path),
-                TIMEOUT,
-            ))
-            .map_err(nothing_saved)?;
-        (done, None)
+        None
     };
+    let store = desk
+        .as_ref()
+        .map_or(StoreAt::Path(&db_path), |d| StoreAt::Open(d.database()));
+    let done = runtime()?
+        .block_on(clinic_install::provision(
+            profile,
+            installed,
+            &config_dir,
+            store,
+            TIMEOUT,
+        ))
+        .map_err(|e| match e {
+            ProvisionError::Connection(c) => format!("nothing was saved: {c}"),
+            ProvisionError::Invalid(i) => format!("nothing was saved: {i}"),
+        })?;
     if let Some(by) = by {
         println!("re-enrolled by {by}");
     }
