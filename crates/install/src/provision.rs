@@ -62,9 +62,9 @@ pub enum StoreAt<'a> {
 /// credential sent), and saves that token in place of the code. A profile naming
 /// another server than the installed one takes no credential from it
 /// ([`Profile::over`]), so no token is ever sent to a URL it was not issued for.
-/// When a step after the enrolment fails, the new token is given back to the server
-/// that issued it (`DELETE /v1/tokens/self`): no live credential is left that
-/// nobody holds.
+/// When a step after the enrolment fails before the profile holding the new token
+/// is saved, the token is given back to the server that issued it (`DELETE
+/// /v1/tokens/self`): no live credential is left that nobody holds.
 pub async fn provision(
     mut profile: Profile,
     installed: Option<Profile>,
@@ -106,7 +106,14 @@ pub async fn provision(
         profile.clinic.id = effective.clinic.id.clone();
         effective.server.token = Some(enrolled.token.clone());
         let done = check_and_bind(profile, effective, config_dir, store, timeout).await;
-        if let Err(e) = &done {
+        // A failure after the profile was saved (binding the store) leaves the token
+        // in the saved profile: the device holds it, and it stays.
+        let kept = Profile::from_file(&config_dir.join(PROFILE_FILE))
+            .ok()
+            .flatten()
+            .and_then(|p| p.server.token)
+            .is_some_and(|t| t == enrolled.token);
+        if let (Err(e), false) = (&done, kept) {
             // The token is not kept: give it back rather than leave a live
             // credential nobody holds (the code is spent either way).
             let given_back = revoke_own_token(&url, &transport, &enrolled.token, timeout).await;
