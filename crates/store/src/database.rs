@@ -130,7 +130,8 @@ impl Database {
             (Err(StoreError::WrongKey { .. }), Some(key))
                 if encryption::keyed_as_first_written(path, key)? =>
             {
-                convert(path, key, Source::FirstWritten)?;
+                // The guard has just told the store apart: convert it without asking again.
+                encryption::encrypt_in_place(path, key, Source::FirstWritten)?;
                 for (_, backup) in migrate::backups(path)? {
                     convert(&backup, key, Source::FirstWritten)?;
                 }
