@@ -4,7 +4,7 @@
 //! report read back), on a directory of many patients with a long history of
 //! reports. It runs on a plaintext store and on an encrypted one (SQLCipher, as
 //! the app opens it: `Desk::open_encrypted`, the key in a 0600 file) in the same
-//! run, and compares the two.
+//! run, their timed saves taking turns, and compares the two.
 //!
 //!   cargo bench -p clinic-desk-core --bench save                 # 1,000,000 patients
 //!   BENCH_PATIENTS=100000 BENCH_SAVES=500 cargo bench -p clinic-desk-core --bench save
@@ -66,54 +66,77 @@ fn open(label: &str, dir: &Path) -> Desk {
     }
 }
 
-fn arm(label: &'static str, patients_count: u64, history: u64, saves: u64) -> Arm {
-    let dir = tempfile::tempdir().unwrap();
-    let desk = open(label, dir.path());
-    desk.load_demo(DEMO_SEED, None).unwrap();
-    let today = ClinicZone::default().today();
-    let start = Instant::now();
-    desk.database()
-        .write(|c| {
-            let tx = c.transaction()?;
-            for p in demo::patients(DEMO_SEED, patients_count, today) {
-                patients::upsert(&tx, &p)?;
-            }
-            tx.commit()?;
-            Ok::<_, StoreError>(())
-        })
-        .unwrap();
-    desk.sign_in(NURSE, DEMO_PIN).unwrap();
-    println!(
-        "\n== {label} store: {patients_count} patients loaded in {:.1} s; {history} saves of history, then {saves} timed",
-        start.elapsed().as_secs_f64()
-    );
-    // Spread over the directory, as a ward's patients are.
-    let mut rng = demo::DemoRng::new(11);
-    let mut save = |i: u64| {
-        let input = assessment(1 + rng.below(patients_count), (i % 11) as i64);
-        let started = Instant::now();
-        desk.record_assessment(&input).unwrap();
-        started.elapsed()
-    };
-    for i in 0..history {
-        save(i);
+/// A store of `label`'s kind with `patients_count` patients and `history` saves
+/// already made, its nurse signed in.
+struct Prepared {
+    label: &'static str,
+    desk: Desk,
+    rng: demo::DemoRng,
+    times: Vec<Duration>,
+    _dir: tempfile::TempDir,
+}
+
+impl Prepared {
+    fn new(label: &'static str, patients_count: u64, history: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = open(label, dir.path());
+        desk.load_demo(DEMO_SEED, None).unwrap();
+        let today = ClinicZone::default().today();
+        let start = Instant::now();
+        desk.database()
+            .write(|c| {
+                let tx = c.transaction()?;
+                for p in demo::patients(DEMO_SEED, patients_count, today) {
+                    patients::upsert(&tx, &p)?;
+                }
+                tx.commit()?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        desk.sign_in(NURSE, DEMO_PIN).unwrap();
+        println!(
+            "== {label} store: {patients_count} patients loaded in {:.1} s; {history} saves of history",
+            start.elapsed().as_secs_f64()
+        );
+        // Spread over the directory, as a ward's patients are.
+        let mut prepared = Self {
+            label,
+            desk,
+            rng: demo::DemoRng::new(11),
+            times: Vec::new(),
+            _dir: dir,
+        };
+        for i in 0..history {
+            prepared.save(patients_count, i);
+        }
+        prepared
     }
-    let mut times: Vec<Duration> = (0..saves).map(save).collect();
-    times.sort();
-    let arm = Arm {
-        label,
-        median: percentile(&times, 0.5),
-        p95: percentile(&times, 0.95),
-        p99: percentile(&times, 0.99),
-    };
-    println!(
-        "save: median {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, slowest {:.2} ms",
-        ms(arm.median),
-        ms(arm.p95),
-        ms(arm.p99),
-        ms(*times.last().unwrap())
-    );
-    arm
+
+    fn save(&mut self, patients_count: u64, i: u64) -> Duration {
+        let input = assessment(1 + self.rng.below(patients_count), (i % 11) as i64);
+        let started = Instant::now();
+        self.desk.record_assessment(&input).unwrap();
+        started.elapsed()
+    }
+
+    fn summary(mut self) -> Arm {
+        self.times.sort();
+        let arm = Arm {
+            label: self.label,
+            median: percentile(&self.times, 0.5),
+            p95: percentile(&self.times, 0.95),
+            p99: percentile(&self.times, 0.99),
+        };
+        println!(
+            "{} save: median {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, slowest {:.2} ms",
+            arm.label,
+            ms(arm.median),
+            ms(arm.p95),
+            ms(arm.p99),
+            ms(*self.times.last().unwrap())
+        );
+        arm
+    }
 }
 
 fn main() {
@@ -125,14 +148,25 @@ fn main() {
     let history = knob("BENCH_HISTORY", if bench_mode { 5_000 } else { 20 });
     let saves = knob("BENCH_SAVES", if bench_mode { 2_000 } else { 20 });
     let stores = std::env::var("BENCH_STORE").unwrap_or_else(|_| "plain,encrypted".into());
-    let arms: Vec<Arm> = stores
+    let mut prepared: Vec<Prepared> = stores
         .split(',')
         .map(|s| match s.trim() {
-            "plain" => arm("plaintext", patients_count, history, saves),
-            "encrypted" => arm("encrypted", patients_count, history, saves),
+            "plain" => Prepared::new("plaintext", patients_count, history),
+            "encrypted" => Prepared::new("encrypted", patients_count, history),
             other => panic!("BENCH_STORE: unknown store {other:?} (plain, encrypted)"),
         })
         .collect();
+    // The arms take turns, one save each, so whatever changes on the machine
+    // while they run (a flush that gets slower, another process) falls on both
+    // alike and the ratio compares like with like.
+    println!("\n{saves} timed saves on each store, the stores taking turns");
+    for i in 0..saves {
+        for arm in &mut prepared {
+            let took = arm.save(patients_count, history + i);
+            arm.times.push(took);
+        }
+    }
+    let arms: Vec<Arm> = prepared.into_iter().map(Prepared::summary).collect();
     if let [plain, enc] = &arms[..] {
         println!(
             "\nside by side      {:>10} {:>10} {:>7}",
