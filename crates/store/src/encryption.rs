@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::StoreError;
+use crate::page_crypto;
 
 /// Page cache of an encrypted connection, KiB. A page read from the file is
 /// decrypted on every cache miss (the OS cache holds ciphertext), so SQLite's
@@ -72,20 +73,7 @@ impl StoreKey {
     /// reads the file. Public for connections opened outside the store (a
     /// bench's read-only poller, `store-sql`).
     pub fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
-        // SQLCipher also keys databases it attaches itself (`VACUUM INTO`'s
-        // backup) with the process's default settings, so the default is made
-        // the store's once, before the first keyed connection. The pragma is a
-        // plain global write in SQLCipher, hence once and not per connection.
-        static DEFAULT_SETTINGS: std::sync::Once = std::sync::Once::new();
-        DEFAULT_SETTINGS.call_once(|| {
-            if let Err(e) = conn.execute_batch(&format!(
-                "PRAGMA cipher_default_hmac_algorithm = {HMAC_ALGORITHM};"
-            )) {
-                // Backups would then be written with SQLCipher's own default,
-                // which the next start converts; the store itself is not affected.
-                tracing::error!(error = %e, "could not set SQLCipher's default settings");
-            }
-        });
+        process_settings(conn);
         conn.execute_batch(&format!(
             "PRAGMA key = \"{}\"; PRAGMA cipher_hmac_algorithm = {HMAC_ALGORITHM};",
             self.literal()
@@ -95,7 +83,8 @@ impl StoreKey {
     /// Keys `conn` with SQLCipher 4's default settings, as the first encrypted
     /// version of the store was written (HMAC-SHA512); only to convert such a store.
     pub(crate) fn apply_as_first_written(&self, conn: &Connection) -> rusqlite::Result<()> {
-        // Named in full: the process's defaults are the store's own ([`Self::apply`]).
+        process_settings(conn);
+        // Named in full: the process's defaults are the store's own ([`process_settings`]).
         conn.execute_batch(&format!(
             "PRAGMA key = \"{}\"; PRAGMA cipher_compatibility = 4;",
             self.literal()
@@ -105,6 +94,7 @@ impl StoreKey {
     /// Attaches the new, empty database at `path` as `schema`, encrypted with
     /// this key and the store's cipher settings.
     fn attach(&self, conn: &Connection, path: &Path, schema: &str) -> rusqlite::Result<()> {
+        process_settings(conn);
         conn.execute(
             &format!("ATTACH DATABASE ?1 AS {schema} KEY \"{}\"", self.literal()),
             [path.to_string_lossy()],
@@ -113,6 +103,29 @@ impl StoreKey {
             "PRAGMA {schema}.cipher_hmac_algorithm = {HMAC_ALGORITHM};"
         ))
     }
+}
+
+/// What the process sets up once, before its first keyed connection (every way
+/// to key one calls this first; `conn` only proves SQLite is initialised):
+/// - SQLCipher also keys databases it attaches itself (`VACUUM INTO`'s backup)
+///   with the process's default settings, so the default is made the store's.
+///   The pragma is a plain global write in SQLCipher, hence once and not per
+///   connection.
+/// - The page cipher and HMAC on per-thread OpenSSL contexts ([`page_crypto`]).
+fn process_settings(conn: &Connection) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if !page_crypto::install(conn) {
+            tracing::warn!("SQLCipher's page cipher could not be replaced; its own is used");
+        }
+        if let Err(e) = conn.execute_batch(&format!(
+            "PRAGMA cipher_default_hmac_algorithm = {HMAC_ALGORITHM};"
+        )) {
+            // Backups would then be written with SQLCipher's own default,
+            // which the next start converts; the store itself is not affected.
+            tracing::error!(error = %e, "could not set SQLCipher's default settings");
+        }
+    });
 }
 
 impl std::fmt::Debug for StoreKey {

@@ -15,6 +15,7 @@ mod error;
 pub mod lockout;
 pub mod migrate;
 pub mod outbox;
+mod page_crypto;
 pub mod patients;
 pub mod pool;
 pub mod pull;
