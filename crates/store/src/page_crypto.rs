@@ -27,7 +27,7 @@
 //! OpenSSL's assembly here.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
 use openssl_sys as ossl;
@@ -166,9 +166,25 @@ fn installed() -> &'static Installed {
     }
 }
 
-/// A 32-byte key kept to tell whether a context already holds it; zeroed when
+/// A key kept to tell whether a context already holds it; zeroed when
 /// dropped, like the key schedule OpenSSL clears when the context is freed.
 struct KeyCopy(Vec<u8>);
+
+impl KeyCopy {
+    /// Whether `held` is `key`; when it is not, `held` is cleared, for the
+    /// caller to key the context and then [`KeyCopy::keep`] the new key.
+    fn holds(held: &mut Option<KeyCopy>, key: &[u8]) -> bool {
+        if held.as_ref().is_some_and(|k| k.0 == key) {
+            return true;
+        }
+        *held = None;
+        false
+    }
+
+    fn keep(held: &mut Option<KeyCopy>, key: &[u8]) {
+        *held = Some(KeyCopy(key.to_vec()));
+    }
+}
 
 impl Drop for KeyCopy {
     fn drop(&mut self) {
@@ -186,6 +202,47 @@ struct CipherContext {
     key: Option<KeyCopy>,
 }
 
+impl CipherContext {
+    fn new() -> Option<Self> {
+        // SAFETY: a new context or null.
+        let ctx = unsafe { ossl::EVP_CIPHER_CTX_new() };
+        (!ctx.is_null()).then_some(Self { ctx, key: None })
+    }
+
+    /// Ready for one page: keyed with `key` (again only if it changed) and
+    /// started on `iv` (16 bytes).
+    fn start(&mut self, mode: c_int, key: &[u8], iv: *const u8) -> bool {
+        // SAFETY: a live context, a 32-byte key and a 16-byte IV (the caller's
+        // checks), the cipher fetched once. With the key held, only the IV is
+        // set, which keeps the key schedule and restarts the chaining.
+        unsafe {
+            if KeyCopy::holds(&mut self.key, key) {
+                return ossl::EVP_CipherInit_ex(
+                    self.ctx,
+                    std::ptr::null(),
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                    iv,
+                    mode,
+                ) == 1;
+            }
+            let keyed = ossl::EVP_CipherInit_ex(
+                self.ctx,
+                installed().aes,
+                std::ptr::null_mut(),
+                key.as_ptr(),
+                iv,
+                mode,
+            ) == 1
+                && ossl::EVP_CIPHER_CTX_set_padding(self.ctx, 0) == 1;
+            if keyed {
+                KeyCopy::keep(&mut self.key, key);
+            }
+            keyed
+        }
+    }
+}
+
 impl Drop for CipherContext {
     fn drop(&mut self) {
         // SAFETY: made by EVP_CIPHER_CTX_new, freed once; OpenSSL cleanses it.
@@ -197,6 +254,41 @@ impl Drop for CipherContext {
 struct MacContext {
     ctx: *mut ossl::EVP_MAC_CTX,
     key: Option<KeyCopy>,
+}
+
+impl MacContext {
+    fn new() -> Option<Self> {
+        // SAFETY: a new context of the fetched HMAC, or null.
+        let ctx = unsafe { ossl::EVP_MAC_CTX_new(installed().mac) };
+        (!ctx.is_null()).then_some(Self { ctx, key: None })
+    }
+
+    /// Ready for one MAC with `key` over `digest` (again only if the key changed).
+    fn start(&mut self, key: &[u8], digest: &'static CStr) -> bool {
+        // SAFETY: a live context. With the key held, a null key restarts HMAC
+        // on it (OpenSSL's hmac_init); a new key goes in with the digest's name,
+        // a static string OpenSSL only reads.
+        unsafe {
+            if KeyCopy::holds(&mut self.key, key) {
+                return ossl::EVP_MAC_init(self.ctx, std::ptr::null(), 0, std::ptr::null()) == 1;
+            }
+            let params = [
+                ossl::OSSL_PARAM {
+                    key: c"digest".as_ptr(),
+                    data_type: OSSL_PARAM_UTF8_STRING,
+                    data: digest.as_ptr().cast_mut().cast(),
+                    data_size: digest.count_bytes(),
+                    return_size: usize::MAX,
+                },
+                ossl::OSSL_PARAM_construct_end(),
+            ];
+            let keyed = ossl::EVP_MAC_init(self.ctx, key.as_ptr(), key.len(), params.as_ptr()) == 1;
+            if keyed {
+                KeyCopy::keep(&mut self.key, key);
+            }
+            keyed
+        }
+    }
 }
 
 impl Drop for MacContext {
@@ -219,6 +311,25 @@ thread_local! {
     static CONTEXTS: RefCell<Contexts> = RefCell::default();
 }
 
+/// Runs `f` on the context `pick` chooses from the thread's, made first if need
+/// be. `None` when none could be made, or the thread's are in use (SQLCipher
+/// does not re-enter its provider, so never): the caller hands the call back to
+/// SQLCipher's own function, which makes its own.
+fn with_context<C, T>(
+    pick: fn(&mut Contexts) -> &mut Option<C>,
+    make: impl FnOnce() -> Option<C>,
+    f: impl FnOnce(&mut C) -> Option<T>,
+) -> Option<T> {
+    CONTEXTS.with(|contexts| {
+        let mut contexts = contexts.try_borrow_mut().ok()?;
+        let slot = pick(&mut contexts);
+        if slot.is_none() {
+            *slot = Some(make()?);
+        }
+        f(slot.as_mut()?)
+    })
+}
+
 /// AES-256-CBC over `in_sz` bytes, no padding, `input` to `out` (the same
 /// buffer or apart; a partial overlap is handed back to SQLCipher's function).
 unsafe extern "C" fn page_cipher(
@@ -231,6 +342,10 @@ unsafe extern "C" fn page_cipher(
     in_sz: c_int,
     out: *mut u8,
 ) -> c_int {
+    let hand_back = || {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        unsafe { (installed().cipher)(ctx, mode, key, key_sz, iv, input, in_sz, out) }
+    };
     let len = usize::try_from(in_sz).unwrap_or(0);
     let apart_or_same = input == out.cast_const() || (input as usize).abs_diff(out as usize) >= len;
     let ours = usize::try_from(key_sz) == Ok(KEY_BYTES)
@@ -241,64 +356,18 @@ unsafe extern "C" fn page_cipher(
         && !out.is_null()
         && apart_or_same;
     if !ours {
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { (installed().cipher)(ctx, mode, key, key_sz, iv, input, in_sz, out) };
+        return hand_back();
     }
-    // SAFETY: SQLCipher passes a 32-byte key, an IV of the cipher's 16 bytes and
-    // `in_sz` bytes at `input` and `out`, checked above.
-    let key = unsafe { std::slice::from_raw_parts(key, KEY_BYTES) };
-    let done = CONTEXTS.with(|contexts| {
-        let Ok(mut contexts) = contexts.try_borrow_mut() else {
+    // SAFETY: SQLCipher passes a 32-byte key (checked above).
+    let key_bytes = unsafe { std::slice::from_raw_parts(key, KEY_BYTES) };
+    let pick: fn(&mut Contexts) -> &mut Option<CipherContext> = if mode == ENCRYPT {
+        |c| &mut c.encrypt
+    } else {
+        |c| &mut c.decrypt
+    };
+    let done = with_context(pick, CipherContext::new, |context| {
+        if !context.start(mode, key_bytes, iv) {
             return None;
-        };
-        let slot = if mode == ENCRYPT {
-            &mut contexts.encrypt
-        } else {
-            &mut contexts.decrypt
-        };
-        let context = match slot {
-            Some(context) => context,
-            None => {
-                // SAFETY: a new context or null.
-                let ctx = unsafe { ossl::EVP_CIPHER_CTX_new() };
-                if ctx.is_null() {
-                    return None;
-                }
-                slot.insert(CipherContext { ctx, key: None })
-            }
-        };
-        // SAFETY: a live context; the key (32 bytes) and IV as checked; the
-        // cipher fetched once. With the same key only the IV is set, which
-        // keeps the key schedule and resets the chaining state.
-        let rekey = context.key.as_ref().is_none_or(|k| k.0 != key);
-        let init = unsafe {
-            if rekey {
-                context.key = None;
-                ossl::EVP_CipherInit_ex(
-                    context.ctx,
-                    installed().aes,
-                    std::ptr::null_mut(),
-                    key.as_ptr(),
-                    iv,
-                    mode,
-                ) == 1
-                    && ossl::EVP_CIPHER_CTX_set_padding(context.ctx, 0) == 1
-            } else {
-                ossl::EVP_CipherInit_ex(
-                    context.ctx,
-                    std::ptr::null(),
-                    std::ptr::null_mut(),
-                    std::ptr::null(),
-                    iv,
-                    mode,
-                ) == 1
-            }
-        };
-        if !init {
-            return None;
-        }
-        if rekey {
-            context.key = Some(KeyCopy(key.to_vec()));
         }
         let mut written: c_int = 0;
         // SAFETY: `in_sz` bytes at `input` and room for them at `out`, the same
@@ -311,12 +380,7 @@ unsafe extern "C" fn page_cipher(
     match done {
         Some(true) => SQLITE_OK,
         Some(false) => SQLITE_ERROR,
-        // No context could be made (or the thread's are in use): SQLCipher's
-        // own function, which makes its own.
-        // SAFETY: the caller's arguments, passed on unchanged.
-        None => unsafe {
-            (installed().cipher)(ctx, mode, key.as_ptr(), key_sz, iv, input, in_sz, out)
-        },
+        None => hand_back(),
     }
 }
 
@@ -347,63 +411,24 @@ unsafe extern "C" fn page_hmac(
     ) else {
         return hand_back();
     };
-    let (digest_name, digest_len): (&'static [u8], usize) = match algorithm {
-        HMAC_SHA256 => (b"sha256\0", 32),
-        HMAC_SHA512 => (b"sha512\0", 64),
+    let (digest, digest_len) = match algorithm {
+        HMAC_SHA256 => (c"sha256", 32),
+        HMAC_SHA512 => (c"sha512", 64),
         _ => return hand_back(),
     };
     if [key, input].iter().any(|p| p.is_null()) || out.is_null() {
         return hand_back();
     }
     // SAFETY: SQLCipher passes `key_sz` readable bytes of key.
-    let key = unsafe { std::slice::from_raw_parts(key, key_len) };
-    let done = CONTEXTS.with(|contexts| {
-        let Ok(mut contexts) = contexts.try_borrow_mut() else {
+    let key_bytes = unsafe { std::slice::from_raw_parts(key, key_len) };
+    let pick: fn(&mut Contexts) -> &mut Option<MacContext> = if algorithm == HMAC_SHA256 {
+        |c| &mut c.sha256
+    } else {
+        |c| &mut c.sha512
+    };
+    let done = with_context(pick, MacContext::new, |context| {
+        if !context.start(key_bytes, digest) {
             return None;
-        };
-        let slot = if algorithm == HMAC_SHA256 {
-            &mut contexts.sha256
-        } else {
-            &mut contexts.sha512
-        };
-        let context = match slot {
-            Some(context) => context,
-            None => {
-                // SAFETY: a new context of the fetched HMAC, or null.
-                let ctx = unsafe { ossl::EVP_MAC_CTX_new(installed().mac) };
-                if ctx.is_null() {
-                    return None;
-                }
-                slot.insert(MacContext { ctx, key: None })
-            }
-        };
-        let rekey = context.key.as_ref().is_none_or(|k| k.0 != key);
-        // SAFETY: a live context. A new key goes in with the digest's name (a
-        // NUL-terminated static string OpenSSL only reads); with the same key a
-        // null key restarts HMAC on the key it holds (OpenSSL's hmac_init).
-        let init = unsafe {
-            if rekey {
-                context.key = None;
-                let params = [
-                    ossl::OSSL_PARAM {
-                        key: c"digest".as_ptr(),
-                        data_type: OSSL_PARAM_UTF8_STRING,
-                        data: digest_name.as_ptr().cast_mut().cast(),
-                        data_size: digest_name.len() - 1,
-                        return_size: usize::MAX,
-                    },
-                    ossl::OSSL_PARAM_construct_end(),
-                ];
-                ossl::EVP_MAC_init(context.ctx, key.as_ptr(), key.len(), params.as_ptr()) == 1
-            } else {
-                ossl::EVP_MAC_init(context.ctx, std::ptr::null(), 0, std::ptr::null()) == 1
-            }
-        };
-        if !init {
-            return None;
-        }
-        if rekey {
-            context.key = Some(KeyCopy(key.to_vec()));
         }
         let mut written = 0usize;
         // SAFETY: `in_sz` bytes at `input`, `in2_sz` at `input2` when it is not
