@@ -312,22 +312,27 @@ thread_local! {
 }
 
 /// Runs `f` on the context `pick` chooses from the thread's, made first if need
-/// be. `None` when none could be made, or the thread's are in use (SQLCipher
-/// does not re-enter its provider, so never): the caller hands the call back to
-/// SQLCipher's own function, which makes its own.
+/// be. `None` when none could be made, when the thread's are in use (SQLCipher
+/// does not re-enter its provider, so never) or already gone (a connection
+/// closed by another thread-local's destructor as the thread ends): the caller
+/// then hands the call back to SQLCipher's own function, which makes its own.
+/// Never a panic, which would abort the process from this `extern "C"` code.
 fn with_context<C, T>(
     pick: fn(&mut Contexts) -> &mut Option<C>,
     make: impl FnOnce() -> Option<C>,
     f: impl FnOnce(&mut C) -> Option<T>,
 ) -> Option<T> {
-    CONTEXTS.with(|contexts| {
-        let mut contexts = contexts.try_borrow_mut().ok()?;
-        let slot = pick(&mut contexts);
-        if slot.is_none() {
-            *slot = Some(make()?);
-        }
-        f(slot.as_mut()?)
-    })
+    CONTEXTS
+        .try_with(|contexts| {
+            let mut contexts = contexts.try_borrow_mut().ok()?;
+            let slot = pick(&mut contexts);
+            if slot.is_none() {
+                *slot = Some(make()?);
+            }
+            f(slot.as_mut()?)
+        })
+        .ok()
+        .flatten()
 }
 
 /// AES-256-CBC over `in_sz` bytes, no padding, `input` to `out` (the same
