@@ -105,30 +105,49 @@ pub async fn provision(
         };
         profile.clinic.id = effective.clinic.id.clone();
         effective.server.token = Some(enrolled.token.clone());
-        let done = check_and_bind(profile, effective, config_dir, store, timeout).await;
-        // A failure after the profile was saved (binding the store) leaves the token
-        // in the saved profile: the device holds it, and it stays.
-        let kept = Profile::from_file(&config_dir.join(PROFILE_FILE))
-            .ok()
-            .flatten()
-            .and_then(|p| p.server.token)
-            .is_some_and(|t| t == enrolled.token);
-        if let (Err(e), false) = (&done, kept) {
-            // The token is not kept: give it back rather than leave a live
-            // credential nobody holds (the code is spent either way).
-            let given_back = revoke_own_token(&url, &transport, &enrolled.token, timeout).await;
-            match given_back {
-                Ok(()) => {
-                    tracing::warn!(error = %e, token_id = %enrolled.token_id, "set-up failed after enrolment; the new device token was revoked");
+        return match check_and_bind(profile, effective, config_dir, store, timeout).await {
+            Ok(done) => Ok(done),
+            // Binding the store failed after the profile holding the token was
+            // saved: the device holds the token, and it stays.
+            Err(Stopped::AfterSave(e)) => Err(e),
+            Err(Stopped::BeforeSave(e)) => {
+                // The token is not kept: give it back rather than leave a live
+                // credential nobody holds (the code is spent either way).
+                let given_back = revoke_own_token(&url, &transport, &enrolled.token, timeout).await;
+                match given_back {
+                    Ok(()) => {
+                        tracing::warn!(error = %e, token_id = %enrolled.token_id, "set-up failed after enrolment; the new device token was revoked");
+                    }
+                    Err(revoke) => {
+                        tracing::error!(error = %e, revoke_error = %revoke, token_id = %enrolled.token_id, "set-up failed after enrolment and the new device token could not be revoked: revoke it with `clinic-central token revoke`");
+                    }
                 }
-                Err(revoke) => {
-                    tracing::error!(error = %e, revoke_error = %revoke, token_id = %enrolled.token_id, "set-up failed after enrolment and the new device token could not be revoked: revoke it with `clinic-central token revoke`");
-                }
+                Err(e)
             }
-        }
-        return done;
+        };
     }
-    check_and_bind(profile, effective, config_dir, store, timeout).await
+    check_and_bind(profile, effective, config_dir, store, timeout)
+        .await
+        .map_err(Stopped::into_error)
+}
+
+/// Where the steps after the credential stopped: before the profile (and the
+/// credential in it) was saved, or after, binding the store.
+enum Stopped {
+    BeforeSave(ProvisionError),
+    AfterSave(ProvisionError),
+}
+
+impl Stopped {
+    fn before(e: impl Into<ProvisionError>) -> Self {
+        Self::BeforeSave(e.into())
+    }
+
+    fn into_error(self) -> ProvisionError {
+        match self {
+            Self::BeforeSave(e) | Self::AfterSave(e) => e,
+        }
+    }
 }
 
 /// The steps after the credential is known: the connection check, the store's
@@ -139,18 +158,20 @@ async fn check_and_bind(
     config_dir: &Path,
     store: StoreAt<'_>,
     timeout: Duration,
-) -> Result<Provisioned, ProvisionError> {
+) -> Result<Provisioned, Stopped> {
     let transport = effective.transport();
     let url = effective.server.url.clone().unwrap_or_default();
     let token = effective.server.token.clone().unwrap_or_default();
-    check_connection(&url, &token, &transport, timeout).await?;
+    check_connection(&url, &token, &transport, timeout)
+        .await
+        .map_err(Stopped::before)?;
 
     let opened;
     let db = match store {
         StoreAt::Open(db) => db,
         StoreAt::Path(path) => {
             opened = crate::store_key::open_store(Some(config_dir), path)
-                .map_err(InstallError::from)?
+                .map_err(|e| Stopped::before(InstallError::from(e)))?
                 .0;
             &opened
         }
@@ -158,14 +179,14 @@ async fn check_and_bind(
     // Refuse before saving: this check only reads.
     if let Some(e) = db
         .read(|c| other_clinic(c, &effective))
-        .map_err(InstallError::from)?
+        .map_err(|e| Stopped::before(InstallError::from(e)))?
     {
-        return Err(e.into());
+        return Err(Stopped::before(e));
     }
-    let path = save_profile(config_dir, &profile)?;
+    let path = save_profile(config_dir, &profile).map_err(Stopped::before)?;
     let cursors_reset = db
         .write(|c| bind_store(c, &effective))
-        .map_err(InstallError::from)?;
+        .map_err(|e| Stopped::AfterSave(InstallError::from(e).into()))?;
     tracing::info!(clinic = %effective.clinic.id.as_deref().unwrap_or_default(), server = %url, cursors_reset, "device provisioned");
     Ok(Provisioned {
         clinic_id: effective.clinic.id.unwrap_or_default(),
