@@ -98,10 +98,10 @@ impl Prepared {
             "== {label} store: {patients_count} patients loaded in {:.1} s; {history} saves of history",
             start.elapsed().as_secs_f64()
         );
-        // Spread over the directory, as a ward's patients are.
         let mut prepared = Self {
             label,
             desk,
+            // Patients spread over the directory, as a ward's are.
             rng: demo::DemoRng::new(11),
             times: Vec::new(),
             _dir: dir,
