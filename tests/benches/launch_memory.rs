@@ -29,9 +29,15 @@
 //!
 //! Baseline: a bare Tauri window, the same Tauri and WebKitGTK with no state, no
 //! commands and a blank page (`about:blank`), the same window size, launched the same
-//! way through tauri-driver. It is this bench binary run again with `--bare-window`
+//! way through tauri-driver. It is a copy of this bench binary run with `--bare-window`
 //! (it is linked against the app package's Tauri already), so the .deb ships no second
-//! binary and the app carries no flag that only a benchmark uses.
+//! binary and the app carries no flag that only a benchmark uses. A copy, because the
+//! harness itself runs this file: PSS would split the pages of its code between them.
+//!
+//! Between the two, the same bare window showing the app's screen as a static page:
+//! the first launch's DOM after its search, with the UI's style sheets and no script.
+//! It tells what drawing that screen costs (fonts, style, layout, WebKit's code for
+//! them) apart from what the app adds (its JavaScript, IPC, store and binary).
 //!
 //! Targets: launch under 1 s; PSS at most 1.2× the bare window's. The bench prints
 //! whether they hold; it fails only when its own measurement does not work.
@@ -49,14 +55,16 @@ use clinic_domain::{ClinicZone, demo};
 use serde_json::{Value, json};
 
 const BARE_FLAG: &str = "--bare-window";
+const BLANK: &str = "about:blank";
 /// The demo clinic's front-desk clerk.
 const CLERK: &str = "C001";
 const LAUNCH_TARGET_MS: f64 = 1000.0;
 const MEMORY_TARGET_RATIO: f64 = 1.2;
 
 fn main() -> Result<()> {
-    if std::env::args().any(|a| a == BARE_FLAG) {
-        return bare_window();
+    let mut args = std::env::args().skip_while(|a| a != BARE_FLAG);
+    if args.next().is_some() {
+        return bare_window(args.next().as_deref().unwrap_or(BLANK));
     }
     let bench_mode = support::bench::bench_mode();
     let count: u64 = std::env::var("BENCH_PATIENTS")
@@ -79,7 +87,12 @@ fn main() -> Result<()> {
     let query = demo::patient(DEMO_SEED, count / 2 + 1, today).name;
 
     let app = std::fs::canonicalize(support::APP)?;
-    let bench = std::env::current_exe()?;
+    // The bare window runs from a copy of this binary. Run from the file itself, its
+    // code pages would be the same page-cache pages this harness process maps, and PSS
+    // would split them between the two: a bare window that counts only part of its
+    // own binary (about 2.6 MiB less than when it runs alone, as an app does).
+    let bench = dir.path().join("bare-tauri-window");
+    std::fs::copy(std::env::current_exe()?, &bench)?;
     let mut launches = Vec::new();
     let mut bare = Vec::new();
     for round in 0..rounds {
@@ -95,7 +108,16 @@ fn main() -> Result<()> {
             }
         }
         launches.push(launch_app(&driver, &app, dir.path(), &query)?);
-        bare.push(launch_bare(&driver, &bench)?);
+        bare.push(launch_bare(&driver, &bench, BLANK)?);
+    }
+    // What showing the app's screen costs by itself: the first launch's screen after its
+    // search, saved as a static page (the same DOM and style sheets, no script), in the
+    // bare window. Between about:blank and the app: the fonts, style and layout of a
+    // Chinese screen, without the app's JavaScript, IPC and store.
+    let screen = static_screen(&launches[0].screen, dir.path())?;
+    let mut on_screen = Vec::new();
+    for _ in 0..rounds {
+        on_screen.push(launch_bare(&driver, &bench, &screen)?);
     }
 
     println!(
@@ -165,6 +187,18 @@ fn main() -> Result<()> {
         mib(pss_searched),
         mib(pss_bare),
     );
+    let pss_screen = med(on_screen.iter().map(|b| b.pss).collect());
+    println!(
+        "PSS, median of {rounds}: the app's screen as a static page in the bare window {:.1} MiB ({:.2}× the bare window on {BLANK}); \
+         the app {:.2}× that page",
+        mib(pss_screen),
+        pss_screen as f64 / pss_bare as f64,
+        pss_searched as f64 / pss_screen as f64,
+    );
+    println!(
+        "  web process, static screen − bare window by mapping (MiB): {}",
+        mapping_diff(&on_screen[0].mappings.web, &bare[0].mappings.web, 8)
+    );
     let verdict = |ok: bool| if ok { "holds" } else { "MISSED" };
     println!(
         "target launch < {LAUNCH_TARGET_MS:.0} ms: {} (cold {cold:.0} ms, median {median:.0} ms, max {max:.0} ms)",
@@ -178,8 +212,10 @@ fn main() -> Result<()> {
 }
 
 /// The baseline window: Tauri's builder with the app's own config (so the same
-/// Tauri, WebKitGTK and window size) but no state, no commands and a blank page.
-fn bare_window() -> Result<()> {
+/// Tauri, WebKitGTK and window size) but no state, no commands and a blank page
+/// (or the page given, for the app's screen drawn without its script).
+fn bare_window(page: &str) -> Result<()> {
+    let page: tauri::Url = page.parse()?;
     let mut context = tauri::generate_context!();
     let size = context
         .config()
@@ -194,7 +230,7 @@ fn bare_window() -> Result<()> {
             tauri::WebviewWindowBuilder::new(
                 app,
                 "main",
-                tauri::WebviewUrl::External("about:blank".parse()?),
+                tauri::WebviewUrl::External(page.clone()),
             )
             .title("bare")
             .inner_size(size.0, size.1)
@@ -221,6 +257,8 @@ struct Launch {
     processes: Vec<String>,
     /// PSS by mapping of the main process and of its web process (KiB), for the diff.
     mappings: Mappings,
+    /// The page's HTML after the search.
+    screen: String,
 }
 
 impl Launch {
@@ -316,6 +354,14 @@ fn launch_app(driver: &support::Driver, app: &Path, data: &Path, query: &str) ->
         "the search for {query} found nothing: {found}"
     );
     let pss_searched = settled_pss(pid)?;
+    let screen = session.script_async(
+        "arguments[arguments.length - 1](document.documentElement.outerHTML);",
+        json!([]),
+    )?;
+    let screen = screen
+        .as_str()
+        .ok_or_else(|| anyhow!("the page's HTML: {screen}"))?
+        .to_owned();
     keep_smaps(pid, "app")?;
     let processes = names(pid);
     let mappings = Mappings::of(pid);
@@ -327,6 +373,7 @@ fn launch_app(driver: &support::Driver, app: &Path, data: &Path, query: &str) ->
     wait_gone(pid)?;
     Ok(Launch {
         shown_ms: shown - started,
+        screen,
         store_open_ms,
         listed_ms: listed - flow,
         signed_in_ms: ready - submitted,
@@ -338,8 +385,8 @@ fn launch_app(driver: &support::Driver, app: &Path, data: &Path, query: &str) ->
     })
 }
 
-fn launch_bare(driver: &support::Driver, bench: &Path) -> Result<Bare> {
-    let session = driver.launch_binary(bench.to_str().unwrap(), &[BARE_FLAG])?;
+fn launch_bare(driver: &support::Driver, bench: &Path, page: &str) -> Result<Bare> {
+    let session = driver.launch_binary(bench.to_str().unwrap(), &[BARE_FLAG, page])?;
     let pid = find_process(driver.pid(), bench)?;
     let started = process_started_at(pid)?;
     let v = session.script_async(
@@ -349,7 +396,7 @@ fn launch_bare(driver: &support::Driver, bench: &Path) -> Result<Bare> {
                 url: location.href });",
         json!([]),
     )?;
-    ensure!(v["url"] == "about:blank", "the bare window shows {v}");
+    ensure!(v["url"] == page, "the bare window shows {v}, not {page}");
     let shown = v["shown"]
         .as_f64()
         .ok_or_else(|| anyhow!("bare window: {v}"))?;
@@ -626,4 +673,42 @@ fn drop_from_page_cache(path: &Path) -> Result<()> {
         bail!("cannot drop {} from the page cache", path.display());
     }
     Ok(())
+}
+
+/// Writes a page's DOM (`html`, its `outerHTML`) as a static page beside a copy of
+/// the UI's built assets, with every script and module preload taken out, and returns
+/// its `file://` URL: the same elements and style sheets, drawn with no JavaScript.
+fn static_screen(html: &str, dir: &Path) -> Result<String> {
+    let out = dir.join("screen");
+    let assets = out.join("assets");
+    std::fs::create_dir_all(&assets)?;
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/dist/assets");
+    for entry in std::fs::read_dir(&dist).with_context(|| format!("{}", dist.display()))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), assets.join(entry.file_name()))?;
+    }
+    let mut page = String::from("<!doctype html>\n");
+    let mut rest = html;
+    loop {
+        let script = rest.find("<script");
+        let preload = rest.find("<link rel=\"modulepreload\"");
+        let Some(start) = script.into_iter().chain(preload).min() else {
+            break;
+        };
+        page.push_str(&rest[..start]);
+        let close = if Some(start) == script {
+            "</script>"
+        } else {
+            ">"
+        };
+        let end = rest[start..]
+            .find(close)
+            .ok_or_else(|| anyhow!("an unclosed element in the page at {start}"))?;
+        rest = &rest[start + end + close.len()..];
+    }
+    page.push_str(rest);
+    let page = page.replace("tauri://localhost/", "./");
+    let file = out.join("index.html");
+    std::fs::write(&file, page)?;
+    Ok(format!("file://{}", file.display()))
 }
