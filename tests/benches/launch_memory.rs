@@ -90,7 +90,7 @@ fn main() -> Result<()> {
     // The bare window runs from a copy of this binary. Run from the file itself, its
     // code pages would be the same page-cache pages this harness process maps, and PSS
     // would split them between the two: a bare window that counts only part of its
-    // own binary (about 2.6 MiB less than when it runs alone, as an app does).
+    // own binary (about 2.5 MiB less than when it runs alone, as an app does).
     let bench = dir.path().join("bare-tauri-window");
     std::fs::copy(std::env::current_exe()?, &bench)?;
     let mut launches = Vec::new();
