@@ -149,6 +149,9 @@ fn provision(source: &str, staff: Option<&str>, dirs: Dirs) -> Result<(), String
         .map_err(|e| match e {
             ProvisionError::Connection(c) => format!("nothing was saved: {c}"),
             ProvisionError::Invalid(i) => format!("nothing was saved: {i}"),
+            not_bound @ ProvisionError::NotBound { .. } => {
+                format!("{not_bound} (Clinic Desk binds it when it next starts)")
+            }
         })?;
     if let Some(by) = by {
         println!("re-enrolled by {by}");

@@ -391,6 +391,9 @@ impl Desk {
                 None,
             )),
             Err(ProvisionError::Invalid(e)) => Err(e.into()),
+            // The profile is saved and this app goes on with the one it started with;
+            // its next start binds the store to the saved one.
+            Err(ProvisionError::NotBound { source, .. }) => Err(source.into()),
         }
     }
 }

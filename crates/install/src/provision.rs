@@ -31,6 +31,13 @@ pub enum ProvisionError {
     Invalid(#[from] InstallError),
     #[error("connection check failed: {0}")]
     Connection(#[from] CheckError),
+    /// The profile (with the device's token, after an enrolment) was saved; binding
+    /// the store to it failed after. The app binds it again each time it starts.
+    #[error("the profile was saved to {}, but the local store could not be bound to it: {source}", profile_path.display())]
+    NotBound {
+        profile_path: PathBuf,
+        source: InstallError,
+    },
 }
 
 /// What provisioning did, for the installer.
@@ -184,9 +191,12 @@ async fn check_and_bind(
         return Err(Stopped::before(e));
     }
     let path = save_profile(config_dir, &profile).map_err(Stopped::before)?;
-    let cursors_reset = db
-        .write(|c| bind_store(c, &effective))
-        .map_err(|e| Stopped::AfterSave(InstallError::from(e).into()))?;
+    let cursors_reset = db.write(|c| bind_store(c, &effective)).map_err(|e| {
+        Stopped::AfterSave(ProvisionError::NotBound {
+            profile_path: path.clone(),
+            source: e.into(),
+        })
+    })?;
     tracing::info!(clinic = %effective.clinic.id.as_deref().unwrap_or_default(), server = %url, cursors_reset, "device provisioned");
     Ok(Provisioned {
         clinic_id: effective.clinic.id.unwrap_or_default(),

@@ -277,6 +277,40 @@ async fn provisioning_a_store_that_cannot_say_what_it_holds_fails_and_saves_noth
     assert!(!f.dir.path().join("config/profile.toml").exists());
 }
 
+#[tokio::test]
+async fn a_store_that_fails_to_bind_after_the_profile_is_saved_is_reported_as_saved() {
+    let f = fixture();
+    let path = f.dir.path().join("data/desk.sqlite3");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // The store reads and says whose it is, and refuses the binding's first write.
+    let db = Database::open(&path).unwrap();
+    db.write(|c| {
+        c.execute_batch(
+            "CREATE TRIGGER refuse_binding BEFORE INSERT ON clinic_settings
+             BEGIN SELECT RAISE(ABORT, 'the disk refused the write'); END;",
+        )
+    })
+    .unwrap();
+    drop(db);
+    let err = run(&f, profile(&f.server.base_url(), &f.token))
+        .await
+        .unwrap_err();
+    let ProvisionError::NotBound { profile_path, .. } = &err else {
+        panic!("the profile was saved before the binding failed: {err}");
+    };
+    assert_eq!(profile_path, &f.dir.path().join("config/profile.toml"));
+    assert!(
+        Profile::from_file(profile_path)
+            .unwrap()
+            .is_some_and(|p| p.server.token.as_deref() == Some(f.token.as_str())),
+        "the saved profile holds the token"
+    );
+    assert!(
+        err.to_string().contains("was saved") && err.to_string().contains("refused the write"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_new_server_for_the_same_clinic_resets_the_pull_cursors_once() {
     let dir = tempfile::tempdir().unwrap();
