@@ -397,6 +397,17 @@ fn launch_bare(driver: &support::Driver, bench: &Path, page: &str) -> Result<Bar
         json!([]),
     )?;
     ensure!(v["url"] == page, "the bare window shows {v}, not {page}");
+    if page != BLANK {
+        let font = session.script_async(
+            "arguments[arguments.length - 1](getComputedStyle(document.body).fontFamily);",
+            json!([]),
+        )?;
+        ensure!(
+            font.as_str()
+                .is_some_and(|f| f.contains("Noto Sans CJK SC")),
+            "the static screen is drawn without the UI's style sheet (body font {font})"
+        );
+    }
     let shown = v["shown"]
         .as_f64()
         .ok_or_else(|| anyhow!("bare window: {v}"))?;
@@ -707,7 +718,12 @@ fn static_screen(html: &str, dir: &Path) -> Result<String> {
         rest = &rest[start + end + close.len()..];
     }
     page.push_str(rest);
-    let page = page.replace("tauri://localhost/", "./");
+    // `crossorigin` asks for a CORS load, which a file:// page is refused: its style
+    // sheet would not apply, and the page would be drawn unstyled.
+    let page = page
+        .replace("tauri://localhost/", "./")
+        .replace(" crossorigin=\"\"", "")
+        .replace(" crossorigin", "");
     let file = out.join("index.html");
     std::fs::write(&file, page)?;
     Ok(format!("file://{}", file.display()))
