@@ -156,7 +156,8 @@ pub struct ProvisionOutcomeDto {
     pub failure: Option<ConnectionFailureDto>,
     pub detail: String,
     pub clinic_id: Option<String>,
-    /// Sync was already running with the old settings: the new ones apply after a restart.
+    /// Sync was already running with the old settings, or the store could not be set up
+    /// for the saved profile: the new settings apply after a restart.
     pub restart_needed: bool,
 }
 
@@ -391,9 +392,29 @@ impl Desk {
                 None,
             )),
             Err(ProvisionError::Invalid(e)) => Err(e.into()),
-            // The profile is saved and this app goes on with the one it started with;
-            // its next start binds the store to the saved one.
-            Err(ProvisionError::NotBound { source, .. }) => Err(source.into()),
+            // The profile and its token are saved: the app takes it as its profile (so
+            // enrolling again takes a member, as on any enrolled device) and binds the
+            // store to it at its next start instead of syncing into a store not bound.
+            Err(ProvisionError::NotBound {
+                profile_path,
+                profile,
+                source,
+            }) => {
+                tracing::error!(error = %source, "profile saved but the store not bound to it: bound at the next start");
+                Ok((
+                    ProvisionOutcomeDto {
+                        provisioned: true,
+                        failure: None,
+                        detail: format!(
+                            "saved to {}; the local data is set up for it when the app restarts",
+                            profile_path.display()
+                        ),
+                        clinic_id: profile.clinic.id.clone(),
+                        restart_needed: true,
+                    },
+                    Some(*profile),
+                ))
+            }
         }
     }
 }

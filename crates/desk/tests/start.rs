@@ -399,6 +399,41 @@ fn provisioning_a_store_whose_data_cannot_be_read_fails_visibly() {
     assert!(!dir.path().join("config/profile.toml").exists());
 }
 
+#[test]
+fn a_profile_saved_but_not_bound_to_the_store_counts_as_enrolled_and_waits_for_a_restart() {
+    let c = central();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(&rt, dir.path(), Profile::default(), None);
+    // The store reads and says whose it is, and refuses the binding's first write.
+    app.desk()
+        .unwrap()
+        .database()
+        .write(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER refuse_binding BEFORE INSERT ON clinic_settings
+                 BEGIN SELECT RAISE(ABORT, 'the disk refused the write'); END;",
+            )
+        })
+        .unwrap();
+    let good = profile("C001", &c.server.base_url(), &c.token).enrolment_code();
+    let outcome = rt.block_on(app.provision(&good)).unwrap();
+    assert!(outcome.provisioned && outcome.restart_needed, "{outcome:?}");
+    assert!(
+        !outcome.detail.contains("refused"),
+        "no store internals: {}",
+        outcome.detail
+    );
+    assert!(dir.path().join("config/profile.toml").exists());
+    assert!(
+        app.desk().unwrap().sync_handle().is_none(),
+        "no sync into a store not bound to the profile"
+    );
+    // The saved token makes this an enrolled device: enrolling it again takes a member.
+    let again = rt.block_on(app.provision(&good)).unwrap_err();
+    assert_eq!(again.code, ErrorCode::NotSignedIn, "{again}");
+}
+
 #[rstest]
 #[case::no_server(None, None, None)]
 #[case::defaults(Some("http://central.example"), None, Some((DEFAULT_SYNC_INTERVAL_SECONDS, DEFAULT_PROBE_INTERVAL_SECONDS)))]

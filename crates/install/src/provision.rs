@@ -36,6 +36,8 @@ pub enum ProvisionError {
     #[error("the profile was saved to {}, but the local store could not be bound to it: {source}", profile_path.display())]
     NotBound {
         profile_path: PathBuf,
+        /// The profile as saved, as in [`Provisioned::profile`].
+        profile: Box<Profile>,
         source: InstallError,
     },
 }
@@ -194,6 +196,7 @@ async fn check_and_bind(
     let cursors_reset = db.write(|c| bind_store(c, &effective)).map_err(|e| {
         Stopped::AfterSave(ProvisionError::NotBound {
             profile_path: path.clone(),
+            profile: Box::new(profile.clone()),
             source: e.into(),
         })
     })?;

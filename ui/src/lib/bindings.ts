@@ -401,7 +401,8 @@ export type ProvisionOutcomeDto = { provisioned: boolean,
  */
 failure: ConnectionFailureDto | null, detail: string, clinicId: string | null, 
 /**
- * Sync was already running with the old settings: the new ones apply after a restart.
+ * Sync was already running with the old settings, or the store could not be set up
+ * for the saved profile: the new settings apply after a restart.
  */
 restartNeeded: boolean, };
 
