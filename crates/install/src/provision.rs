@@ -118,8 +118,8 @@ pub async fn provision(
             Ok(done) => Ok(done),
             // Binding the store failed after the profile holding the token was
             // saved: the device holds the token, and it stays.
-            Err(Stopped::AfterSave(e)) => Err(e),
-            Err(Stopped::BeforeSave(e)) => {
+            Err(e @ ProvisionError::NotBound { .. }) => Err(e),
+            Err(e) => {
                 // The token is not kept: give it back rather than leave a live
                 // credential nobody holds (the code is spent either way).
                 let given_back = revoke_own_token(&url, &transport, &enrolled.token, timeout).await;
@@ -135,28 +135,7 @@ pub async fn provision(
             }
         };
     }
-    check_and_bind(profile, effective, config_dir, store, timeout)
-        .await
-        .map_err(Stopped::into_error)
-}
-
-/// Where the steps after the credential stopped: before the profile (and the
-/// credential in it) was saved, or after, binding the store.
-enum Stopped {
-    BeforeSave(ProvisionError),
-    AfterSave(ProvisionError),
-}
-
-impl Stopped {
-    fn before(e: impl Into<ProvisionError>) -> Self {
-        Self::BeforeSave(e.into())
-    }
-
-    fn into_error(self) -> ProvisionError {
-        match self {
-            Self::BeforeSave(e) | Self::AfterSave(e) => e,
-        }
-    }
+    check_and_bind(profile, effective, config_dir, store, timeout).await
 }
 
 /// The steps after the credential is known: the connection check, the store's
@@ -167,20 +146,18 @@ async fn check_and_bind(
     config_dir: &Path,
     store: StoreAt<'_>,
     timeout: Duration,
-) -> Result<Provisioned, Stopped> {
+) -> Result<Provisioned, ProvisionError> {
     let transport = effective.transport();
     let url = effective.server.url.clone().unwrap_or_default();
     let token = effective.server.token.clone().unwrap_or_default();
-    check_connection(&url, &token, &transport, timeout)
-        .await
-        .map_err(Stopped::before)?;
+    check_connection(&url, &token, &transport, timeout).await?;
 
     let opened;
     let db = match store {
         StoreAt::Open(db) => db,
         StoreAt::Path(path) => {
             opened = crate::store_key::open_store(Some(config_dir), path)
-                .map_err(|e| Stopped::before(InstallError::from(e)))?
+                .map_err(InstallError::from)?
                 .0;
             &opened
         }
@@ -188,18 +165,23 @@ async fn check_and_bind(
     // Refuse before saving: this check only reads.
     if let Some(e) = db
         .read(|c| other_clinic(c, &effective))
-        .map_err(|e| Stopped::before(InstallError::from(e)))?
+        .map_err(InstallError::from)?
     {
-        return Err(Stopped::before(e));
+        return Err(e.into());
     }
-    let path = save_profile(config_dir, &profile).map_err(Stopped::before)?;
-    let cursors_reset = db.write(|c| bind_store(c, &effective)).map_err(|e| {
-        Stopped::AfterSave(ProvisionError::NotBound {
-            profile_path: path.clone(),
-            profile: Box::new(profile.clone()),
-            source: e.into(),
-        })
-    })?;
+    let path = save_profile(config_dir, &profile)?;
+    // From here on the profile is saved: a failure says so (`NotBound`), which is how
+    // the enrolment above knows to keep the token.
+    let cursors_reset = match db.write(|c| bind_store(c, &effective)) {
+        Ok(reset) => reset,
+        Err(e) => {
+            return Err(ProvisionError::NotBound {
+                profile_path: path,
+                profile: Box::new(profile),
+                source: e.into(),
+            });
+        }
+    };
     tracing::info!(clinic = %effective.clinic.id.as_deref().unwrap_or_default(), server = %url, cursors_reset, "device provisioned");
     Ok(Provisioned {
         clinic_id: effective.clinic.id.unwrap_or_default(),
